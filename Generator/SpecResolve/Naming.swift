@@ -1,0 +1,36 @@
+/// Turns spec names (`aes-cbc`, `dev.config.max-dataqueues`) into Swift identifiers.
+public enum Naming {
+    static func words(_ name: String) -> [String] {
+        name.split { $0 == "-" || $0 == "." || $0 == "_" }.map(String.init)
+    }
+
+    /// `sym-create-session-flf` → `symCreateSessionFlf`.
+    public static func lowerCamel(_ name: String) -> String {
+        let parts = words(name)
+        guard let first = parts.first else { return name }
+        return first.lowercased() + parts.dropFirst().map(capitalized).joined()
+    }
+
+    /// `sym-create-session-flf` → `SymCreateSessionFlf`.
+    public static func upperCamel(_ name: String) -> String {
+        words(name).map(capitalized).joined()
+    }
+
+    static func capitalized(_ word: String) -> String {
+        guard let first = word.first else { return word }
+        return first.uppercased() + word.dropFirst()
+    }
+
+    /// A spec name must be lower-case kebab starting with a letter.
+    public static func isValidName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, ("a"..."z").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+            && !name.hasSuffix("-") && !name.contains("--")
+    }
+
+    /// Identifiers the generated code already uses or Swift reserves.
+    public static let reserved: Set<String> = [
+        "unknown", "unused", "rawValue", "init", "self", "Self", "default", "case", "none", "some",
+        "size", "description", "validate", "encode", "decode", "segments", "in", "is", "as",
+    ]
+}

@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "virtio-crypto",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "VirtioCryptoWire", targets: ["VirtioCryptoWire"]),
+        .executable(name: "virtio-crypto-gen", targets: ["virtio-crypto-gen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        // Runtime: no dependencies. Generated/ is written by virtio-crypto-gen.
+        .target(name: "VirtioCryptoWire", path: "Sources/VirtioCryptoWire"),
+
+        // Generator: load → decode → resolve → lint → plan → render → write.
+        .target(name: "SpecModel", dependencies: [.product(name: "Yams", package: "Yams")],
+                path: "Generator/SpecModel"),
+        .target(name: "SpecResolve", dependencies: ["SpecModel"], path: "Generator/SpecResolve"),
+        .target(name: "SpecEmit", dependencies: ["SpecResolve"], path: "Generator/SpecEmit"),
+        .executableTarget(
+            name: "virtio-crypto-gen",
+            dependencies: ["SpecEmit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Generator/virtio-crypto-gen"),
+
+        .testTarget(name: "GeneratorTests", dependencies: ["SpecEmit"], path: "Tests/GeneratorTests"),
+        .testTarget(name: "VirtioCryptoWireTests", dependencies: ["VirtioCryptoWire"],
+                    path: "Tests/VirtioCryptoWireTests"),
+    ]
+)

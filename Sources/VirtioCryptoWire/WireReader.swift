@@ -1,0 +1,109 @@
+/// Why a byte stream could not be decoded. Small and allocation-free, so the data path
+/// can throw it without cost.
+public enum WireError: Error, Equatable, Sendable {
+    /// `needed` bytes were asked for at `offset` but fewer remain.
+    case truncated(offset: Int, needed: Int)
+}
+
+/// Little-endian reads over borrowed bytes. A read either succeeds whole and advances,
+/// or throws and leaves the cursor where it was.
+public struct WireReader {
+    public let bytes: UnsafeRawBufferPointer
+    public private(set) var offset: Int
+
+    public init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+        self.offset = 0
+    }
+
+    public var remaining: Int { bytes.count - offset }
+
+    @inline(__always)
+    private mutating func advance(_ count: Int) throws(WireError) -> Int {
+        guard count >= 0, count <= remaining else { throw .truncated(offset: offset, needed: count) }
+        defer { offset += count }
+        return offset
+    }
+
+    public mutating func u8() throws(WireError) -> UInt8 {
+        bytes[try advance(1)]
+    }
+
+    public mutating func le16() throws(WireError) -> UInt16 {
+        UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: try advance(2), as: UInt16.self))
+    }
+
+    public mutating func le32() throws(WireError) -> UInt32 {
+        UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: try advance(4), as: UInt32.self))
+    }
+
+    public mutating func le64() throws(WireError) -> UInt64 {
+        UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: try advance(8), as: UInt64.self))
+    }
+
+    public mutating func skip(_ count: Int) throws(WireError) {
+        _ = try advance(count)
+    }
+
+    /// The next `count` bytes as a reader of their own (a slot, a padded part).
+    public mutating func subReader(_ count: Int) throws(WireError) -> WireReader {
+        let start = try advance(count)
+        return WireReader(UnsafeRawBufferPointer(rebasing: bytes[start..<start + count]))
+    }
+}
+
+/// Little-endian writes into a growing byte array: used by drivers, tests and tools,
+/// never on the device's data path.
+public struct WireWriter {
+    public private(set) var bytes: [UInt8]
+
+    public init(capacity: Int = 64) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func u8(_ value: UInt8) { bytes.append(value) }
+
+    public mutating func le16(_ value: UInt16) { append(value.littleEndian) }
+
+    public mutating func le32(_ value: UInt32) { append(value.littleEndian) }
+
+    public mutating func le64(_ value: UInt64) { append(value.littleEndian) }
+
+    public mutating func zeros(_ count: Int) { bytes.append(contentsOf: repeatElement(0, count: count)) }
+
+    /// Pads with zeros up to `size` bytes from `start` (a slot or a legacy fixed part).
+    public mutating func pad(from start: Int, to size: Int) {
+        zeros(max(0, start + size - bytes.count))
+    }
+
+    public mutating func append(bytes other: [UInt8]) { bytes.append(contentsOf: other) }
+
+    private mutating func append<T: FixedWidthInteger>(_ value: T) {
+        withUnsafeBytes(of: value) { bytes.append(contentsOf: $0) }
+    }
+}
+
+/// A struct with a fixed wire layout.
+public protocol WireStruct: Equatable, Sendable {
+    /// Encoded size in bytes.
+    static var size: Int { get }
+    init(from reader: inout WireReader) throws(WireError)
+    func encode(into writer: inout WireWriter)
+}
+
+extension WireStruct {
+    /// Decodes from the start of `bytes`; extra bytes after the struct are left alone.
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> Self {
+        try bytes.withUnsafeBytes { (raw) throws(WireError) -> Self in
+            var reader = WireReader(raw)
+            return try Self(from: &reader)
+        }
+    }
+
+    public func encoded() -> [UInt8] {
+        var writer = WireWriter(capacity: Self.size)
+        encode(into: &writer)
+        return writer.bytes
+    }
+}
