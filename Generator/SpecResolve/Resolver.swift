@@ -56,7 +56,9 @@ public struct Resolver {
         var cNames: [String: SourceLocation] = [:]
         let services = document.groups.first { $0.name.value == "service" }
         return document.groups.map { decl in
-            checkName(decl.name, "group")
+            if !Naming.isValidName(decl.name.value) {
+                diagnostics.error(decl.name.location, "group name '\(decl.name.value)' must be lower-case kebab starting with a letter")
+            }
             checkUnique(decl.entries, key: \.name, "constant in group '\(decl.name.value)'")
             let width = ScalarType(rawValue: decl.width.value) ?? {
                 diagnostics.error(decl.width.location, "unknown width '\(decl.width.value)' (u8, le16, le32, le64)")
@@ -98,7 +100,7 @@ public struct Resolver {
                 if value > width.maxValue {
                     diagnostics.error(entry.name.location, "value \(value) of '\(entry.name.value)' does not fit \(width.rawValue)")
                 }
-                if let other = values[value] {
+                if let other = values[value], decl.kind != .sizes {
                     diagnostics.error(entry.name.location, "duplicate value \(value) in group '\(decl.name.value)' (also '\(other)')")
                 }
                 values[value] = entry.name.value

@@ -90,15 +90,18 @@ public protocol WireStruct: Equatable, Sendable {
     static var size: Int { get }
     init(from reader: inout WireReader) throws(WireError)
     func encode(into writer: inout WireWriter)
+    /// The first normative rule the value breaks (generated validators).
+    func violation(features: CryptoFeatures) -> RuleViolation?
 }
 
 extension WireStruct {
     /// Decodes from the start of `bytes`; extra bytes after the struct are left alone.
     public static func decode(_ bytes: [UInt8]) throws(WireError) -> Self {
-        try bytes.withUnsafeBytes { (raw) throws(WireError) -> Self in
+        let result: Result<Self, WireError> = bytes.withUnsafeBytes { raw in
             var reader = WireReader(raw)
-            return try Self(from: &reader)
+            do throws(WireError) { return .success(try Self(from: &reader)) } catch { return .failure(error) }
         }
+        return try result.get()
     }
 
     public func encoded() -> [UInt8] {

@@ -1,0 +1,104 @@
+import SpecResolve
+
+/// Spec/RULES.md and Spec/generated/spec.json.
+struct DocsEmitter {
+    let spec: ResolvedSpec
+    let coverage: [String: [CoverageScanner.Hit]]
+
+    private func cell(_ text: String) -> String {
+        text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+    }
+
+    private func enforcement(_ rule: Rule) -> String {
+        switch rule.enforcedBy {
+        case "validator":
+            let checks = rule.validators.map { "`\($0.target).\($0.path.joined(separator: "."))`" }
+            return "validator: " + checks.joined(separator: ", ")
+        case "manual": return "manual: " + (rule.reason ?? "")
+        default: return rule.enforcedBy + (rule.note.map { ": \($0)" } ?? "")
+        }
+    }
+
+    private func tests(_ rule: Rule) -> String {
+        var items = (coverage[rule.id] ?? []).map { "`\($0.test)` (\($0.file.split(separator: "/").last ?? ""))" }
+        if !rule.validators.isEmpty { items.insert("negative vector", at: 0) }
+        return items.isEmpty ? "—" : items.joined(separator: "<br>")
+    }
+
+    func rulesMarkdown(header: String) -> String {
+        var out = "<!-- \(header) -->\n\n# Normative rules of the virtio crypto device (\(spec.info.revision))\n\n"
+        out += "Every MUST/SHOULD/MAY of the seed, with a stable ID, how it is enforced and which tests cover it.\n"
+        out += "Generated from `Spec/rules.yaml` by `swift run virtio-crypto-gen generate`; edit the YAML, not this file.\n\n"
+        let byEnforcement = Dictionary(grouping: spec.rules, by: \.enforcedBy).mapValues(\.count)
+        out += "| | count |\n|---|---|\n| rules | \(spec.rules.count) |\n"
+        for kind in ["validator", "device-core", "driver-library", "manual"] {
+            out += "| enforced by \(kind) | \(byEnforcement[kind] ?? 0) |\n"
+        }
+        let covered = spec.rules.filter { !$0.validators.isEmpty || coverage[$0.id] != nil }.count
+        out += "| with at least one covering test or vector | \(covered) |\n\n"
+        var sections: [String] = []
+        for rule in spec.rules where !sections.contains(rule.section) { sections.append(rule.section) }
+        for section in sections {
+            out += "## \(section)\n\n| ID | Level | Actor | Text | Enforcement | On violation | Tests |\n|---|---|---|---|---|---|---|\n"
+            let rules = spec.rules.filter { $0.section == section }
+            for rule in rules {
+                out += "| `\(rule.id)` | \(rule.level) | \(rule.actor) | \(cell(rule.text)) | \(cell(enforcement(rule))) | \(rule.onViolation ?? "—") | \(tests(rule)) |\n"
+            }
+            let notes = rules.flatMap { rule in
+                [rule.notes.errata.map { "- `\(rule.id)` errata: \(cell($0))" },
+                 rule.notes.compat.map { "- `\(rule.id)` compat: \(cell($0))" }].compactMap { $0 }
+            }
+            if !notes.isEmpty { out += "\n" + notes.joined(separator: "\n") + "\n" }
+            out += "\n"
+        }
+        return out
+    }
+
+    func specJSON() -> String {
+        let constants = spec.groups.map { group in
+            JSON.object([
+                ("group", .string(group.name)), ("kind", .string(group.kind.rawValue)),
+                ("mask", .array(group.maskFields.map(JSON.string))),
+                ("entries", .array(group.entries.map { .object([("name", .string($0.name)), ("c-name", .string($0.cName)), ("value", .uint($0.value))]) })),
+            ])
+        }
+        let features = spec.features.map { feature in
+            JSON.object([("name", .string(feature.name)), ("c-name", .string(feature.cName)), ("bit", .int(feature.bit)),
+                         ("requires", .array(feature.requires.map(JSON.string)))])
+        }
+        let structs = spec.structs.map { layout in
+            JSON.object([
+                ("name", .string(layout.name)), ("c-name", .string(layout.cName)),
+                ("kind", .string(layout.isVLF ? "vlf" : "flf")), ("size", layout.isVLF ? .null : .int(layout.size)),
+                ("of", JSON.optional(layout.of)),
+                ("fields", .array(layout.fields.map { field in
+                    var pairs: [(String, JSON)] = [("name", .string(field.name)), ("c-name", .string(field.cName))]
+                    switch field.kind {
+                    case .scalar(let type): pairs += [("type", .string(type.rawValue)), ("offset", .int(field.offset)), ("size", .int(field.size))]
+                    case .nested(let name): pairs += [("type", .string(name)), ("offset", .int(field.offset)), ("size", .int(field.size))]
+                    case .slot(let slot):
+                        pairs += [("slot", .int(slot.size)), ("offset", .int(field.offset)), ("selector", .string(slot.selector)),
+                                  ("cases", .array(slot.cases.map { .object([("when", .uint($0.value)), ("struct", .string($0.structName)), ("vlf", JSON.optional($0.vlf))]) }))]
+                    case .segment(let segment): pairs += [("length", .string(segment.pathText)), ("direction", .string(segment.direction.rawValue))]
+                    case .selectFrom(let slot): pairs += [("select-from", .string(slot))]
+                    }
+                    return .object(pairs)
+                })),
+            ])
+        }
+        let rules = spec.rules.map { rule in
+            JSON.object([
+                ("id", .string(rule.id)), ("level", .string(rule.level)), ("actor", .string(rule.actor)),
+                ("section", .string(rule.section)), ("origin", .string(rule.origin)), ("text", .string(rule.text)),
+                ("enforcement", .string(rule.enforcedBy)), ("on-violation", JSON.optional(rule.onViolation)),
+                ("errata", JSON.optional(rule.notes.errata)), ("compat", JSON.optional(rule.notes.compat)),
+                ("tests", .array((coverage[rule.id] ?? []).map { .string("\($0.file):\($0.test)") })),
+            ])
+        }
+        return JSON.object([
+            ("spec", .object([("id", .string(spec.info.id)), ("revision", .string(spec.info.revision)),
+                              ("device-id", .int(spec.info.deviceID)), ("sha256", .string(spec.specHash))])),
+            ("features", .array(features)), ("constants", .array(constants)), ("structs", .array(structs)), ("rules", .array(rules)),
+        ]).render() + "\n"
+    }
+}

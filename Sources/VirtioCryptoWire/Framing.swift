@@ -1,0 +1,40 @@
+/// Which of the seed's request layouts a request follows.
+public enum RequestLayout: String, Sendable, CaseIterable {
+    /// REVISION_1 not negotiated: the fixed-length part is padded to 56 (controlq) / 48 (dataq).
+    case legacy
+    /// REVISION_1 negotiated: the fixed-length part has its exact size.
+    case revision1 = "revision-1"
+    /// A stateless request: the service's stateless feature is negotiated and `flag` is 0.
+    case stateless
+}
+
+/// The two kinds of virtqueue of the device.
+public enum QueueKind: Sendable {
+    case control, data
+}
+
+/// Who may touch a vlf segment.
+public enum SegmentDirection: String, Sendable {
+    /// The driver writes it, the device reads it.
+    case readable
+    /// The device writes it.
+    case writable
+}
+
+/// One variable-length field of a request: where it sits within the device-readable or
+/// the device-writable part of the variable-length data.
+public struct VlfSegment: Equatable, Sendable {
+    public var name: String
+    public var direction: SegmentDirection
+    public var offset: Int
+    public var length: Int
+
+    public init(name: String = "", direction: SegmentDirection = .readable, offset: Int = 0, length: Int = 0) {
+        self.name = name
+        self.direction = direction
+        self.offset = offset
+        self.length = length
+    }
+
+    public var range: Range<Int> { offset..<offset + length }
+}

@@ -1,0 +1,85 @@
+import Testing
+import VirtioCryptoWire
+
+/// Behaviour of the generated code beyond the vectors: open enums, layout choice by
+/// features and flag, truncation, feature requirements.
+struct SemanticsTests {
+    @Test func unknownValuesDecodeAsUnknownAndRoundTrip() throws {
+        #expect(CipherAlgorithm(rawValue: 99) == .unknown(99))
+        #expect(CipherAlgorithm(rawValue: 99).rawValue == 99)
+        #expect(Opcode(rawValue: 0x002) == .cipherCreateSession)
+        let header = try CtrlHeader.decode([0xff, 0x7f, 0, 0] + [UInt8](repeating: 0, count: 12))
+        #expect(header.opcode == .unknown(0x7fff))
+        #expect(header.encoded().prefix(4) == [0xff, 0x7f, 0, 0])
+        #expect(ControlQueue.layout(for: header, features: []) == nil, "an unknown opcode has no layout")
+    }
+
+    @Test func opcodesKnowTheirServiceAndQueue() {
+        #expect(Opcode.aeadDecrypt.service == .aead)
+        #expect(Opcode.hashCreateSession.queue == .control)
+        #expect(Opcode.mac.queue == .data)
+        #expect(Opcode.unknown(0x7ff).queue == nil)
+    }
+
+    @Test func flagIsIgnoredWithoutRevision1() {
+        // Linux sends flag 0 and never negotiates REVISION_1: that is legacy session mode, never stateless.
+        let header = OpHeader(opcode: .cipherEncrypt, flag: [])
+        #expect(DataQueue.layout(for: header, features: []) == .legacy)
+        #expect(DataQueue.layout(for: header, features: [.revision1]) == .revision1)
+        #expect(DataQueue.layout(for: header, features: [.revision1, .cipherStatelessMode]) == .stateless)
+        let session = OpHeader(opcode: .cipherEncrypt, flag: .sessionMode)
+        #expect(DataQueue.layout(for: session, features: [.revision1, .cipherStatelessMode]) == .revision1)
+        // A stateless bit of another service does not make CIPHER stateless.
+        #expect(DataQueue.layout(for: header, features: [.revision1, .hashStatelessMode]) == .revision1)
+    }
+
+    @Test func truncatedInputThrowsAndDoesNotOverread() {
+        #expect(throws: WireError.truncated(offset: 20, needed: 4)) { try OpHeader.decode([UInt8](repeating: 0, count: 20)) }
+        let header = OpHeader(opcode: .hash, flag: [])
+        #expect(throws: WireError.self) {
+            try [UInt8](repeating: 0, count: 47).withUnsafeBytes { raw in
+                var reader = WireReader(raw)
+                _ = try DataQueue.parse(header: header, flf: &reader, features: [])
+            }
+        }
+    }
+
+    @Test func statelessFeaturesRequireRevision1() {
+        #expect(CryptoFeatures([.cipherStatelessMode]).unmetRequirements == [.cipherStatelessMode])
+        #expect(CryptoFeatures([.revision1, .aeadStatelessMode]).unmetRequirements.isEmpty)
+        #expect(CryptoFeatures.statelessMode(for: .mac) == .macStatelessMode)
+        #expect(CryptoFeatures.all.rawValue == 0b11111)
+    }
+
+    @Test func algorithmsMapToConfigMaskBits() {
+        #expect(CipherAlgorithm.aesCbc.maskBit! == (0, 1 << 3))
+        #expect(CipherAlgorithm.noCipher.maskBit == nil)
+        #expect(MacAlgorithm.zucEia3.maskBit! == (1, 1 << 22))
+        #expect(MacAlgorithm.hmacSha1.maskBit! == (0, 1 << 2))
+    }
+
+    @Test func slotMemberFollowsItsSelectorWhereverItSits() throws {
+        // op_type comes after the slot it selects.
+        let flf = SymCreateSessionFlf(opFlf: .cipher(CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt)), opType: .cipher)
+        let decoded = try SymCreateSessionFlf.decode(flf.encoded())
+        #expect(decoded == flf)
+        let vlf = SymCreateSessionVlf(decoded)
+        #expect(vlf.readableLength == 16)
+        // Garbage in the unused part of the slot is ignored.
+        var bytes = flf.encoded()
+        bytes[20] = 0xee
+        #expect(try SymCreateSessionFlf.decode(bytes) == flf)
+        // An unknown op_type leaves the slot unused.
+        bytes[48] = 9
+        #expect(try SymCreateSessionFlf.decode(bytes).opFlf == .unused)
+    }
+
+    @Test func chainAuthKeyLengthCountsOnlyWhenTheMacMemberIsSelected() {
+        var chain = AlgChainSessionFlf(hashMode: .auth, cipherHdr: CipherSessionFlf(keylen: 16),
+                                       algoFlf: .auth(MacCreateSessionFlf(authKeyLen: 20)))
+        #expect(AlgChainSessionVlf(chain).readableLength == 36)
+        chain.hashMode = .plain
+        chain.algoFlf = .plain(HashCreateSessionFlf(algo: .sha1, hashResultLen: 20))
+        #expect(AlgChainSessionVlf(chain).readableLength == 16)
+    }
+}
