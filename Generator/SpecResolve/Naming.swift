@@ -1,3 +1,5 @@
+import SpecModel
+
 /// Turns spec names (`aes-cbc`, `dev.config.max-dataqueues`) into Swift identifiers.
 public enum Naming {
     static func words(_ name: String) -> [String] {
@@ -26,6 +28,15 @@ public enum Naming {
         guard let first = name.unicodeScalars.first, ("a"..."z").contains(first) else { return false }
         return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
             && !name.hasSuffix("-") && !name.contains("--")
+    }
+
+    /// Reports a name that is not lower-case kebab or that the generated code reserves.
+    static func check(_ name: Located<String>, _ what: String, _ diagnostics: DiagnosticCollector) {
+        if !isValidName(name.value) {
+            diagnostics.error(name.location, "\(what) name '\(name.value)' must be lower-case kebab starting with a letter")
+        } else if reserved.contains(lowerCamel(name.value)) {
+            diagnostics.error(name.location, "\(what) name '\(name.value)' is reserved in the generated code")
+        }
     }
 
     /// Identifiers the generated code already uses or Swift reserves.

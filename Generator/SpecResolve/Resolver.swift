@@ -21,7 +21,9 @@ public struct Resolver {
         let rules = RuleResolver(groups: groups, features: features, structs: structs, diagnostics: diagnostics)
             .resolve(document.rules)
         if diagnostics.hasErrors { throw SpecErrors(diagnostics.diagnostics) }
-        let hashInput = document.files.map { "\($0.path)\n\($0.contents)" }.joined(separator: "\u{0}")
+        // File names without their folder: the hash must not depend on where the checkout lives.
+        let hashInput = document.files.map { "\($0.path.split(separator: "/").last ?? "")\n\($0.contents)" }
+            .joined(separator: "\u{0}")
         return ResolvedSpec(info: document.info, files: document.files, specHash: SHA256.hex(Array(hashInput.utf8)),
                             groups: groups, features: features, structs: structs, queues: queues,
                             config: config ?? ConfigLayout(structName: "", statusFlags: ""), rules: rules)
@@ -29,13 +31,6 @@ public struct Resolver {
 
     // MARK: names
 
-    func checkName(_ name: Located<String>, _ what: String) {
-        if !Naming.isValidName(name.value) {
-            diagnostics.error(name.location, "\(what) name '\(name.value)' must be lower-case kebab starting with a letter")
-        } else if Naming.reserved.contains(Naming.lowerCamel(name.value)) {
-            diagnostics.error(name.location, "\(what) name '\(name.value)' is reserved in the generated code")
-        }
-    }
 
     func checkUnique<T>(_ items: [T], key: (T) -> Located<String>, _ what: String) {
         var seen: [String: SourceLocation] = [:]
@@ -66,7 +61,7 @@ public struct Resolver {
             }()
             var values: [UInt64: String] = [:]
             let entries = decl.entries.map { entry -> ConstantEntry in
-                checkName(entry.name, "constant")
+                Naming.check(entry.name, "constant", diagnostics)
                 if let first = cNames[entry.cName.value] {
                     diagnostics.error(entry.cName.location, "duplicate c-name '\(entry.cName.value)' (first at \(first))")
                 }
@@ -128,7 +123,7 @@ public struct Resolver {
         var bits: [UInt64: String] = [:]
         let names = Set(document.features.map(\.name.value))
         for feature in document.features {
-            checkName(feature.name, "feature")
+            Naming.check(feature.name, "feature", diagnostics)
             if feature.bit.value > 63 { diagnostics.error(feature.bit.location, "feature bit \(feature.bit.value) is above 63") }
             if let other = bits[feature.bit.value] {
                 diagnostics.error(feature.bit.location, "feature bit \(feature.bit.value) is also used by '\(other)'")
@@ -201,8 +196,11 @@ public struct Resolver {
             if let header, header.field(decl.opcodeField.value)?.scalarType == nil {
                 diagnostics.error(decl.opcodeField.location, "'\(decl.opcodeField.value)' is not a scalar field of '\(header.name)'")
             }
-            if let flag = decl.flagField, let header, header.field(flag.value)?.scalarType == nil {
-                diagnostics.error(flag.location, "'\(flag.value)' is not a scalar field of '\(header.name)'")
+            if let flag = decl.flagField, let header {
+                let flagsGroup = header.field(flag.value)?.flagsGroup.flatMap { name in groups.first { $0.name == name } }
+                if flagsGroup?.entry("session-mode") == nil {
+                    diagnostics.error(flag.location, "'\(flag.value)' must be a 'flags' field of '\(header.name)' whose group has a 'session-mode' entry")
+                }
             }
             let legacy = Int(resolveSize(decl.legacyFLFSize, groups))
             _ = flf(decl.outcome)

@@ -50,14 +50,14 @@ struct StructSolver {
         }
         inProgress.insert(decl.name.value)
         defer { inProgress.remove(decl.name.value) }
-        checkName(decl.name, "struct")
+        Naming.check(decl.name, "struct", diagnostics)
         if decl.of != nil { diagnostics.error(decl.of!.location, "'of' is only for vlf structs") }
 
         var fields: [Field] = []
         var offset = 0
         var names: Set<String> = []
         for field in decl.fields {
-            checkName(field.name, "field")
+            Naming.check(field.name, "field", diagnostics)
             if !names.insert(field.name.value).inserted {
                 diagnostics.error(field.name.location, "duplicate field '\(field.name.value)' in '\(decl.name.value)'")
             }
@@ -146,7 +146,7 @@ struct StructSolver {
     }
 
     private func solveVLF(_ decl: StructDecl, _ solved: [String: StructLayout]) -> StructLayout? {
-        checkName(decl.name, "struct")
+        Naming.check(decl.name, "struct", diagnostics)
         if let size = decl.size { diagnostics.error(size.location, "a vlf has no fixed size") }
         guard let ofName = decl.of else {
             diagnostics.error(decl.name.location, "vlf '\(decl.name.value)' needs 'of': the fixed-length struct holding its lengths")
@@ -159,7 +159,7 @@ struct StructSolver {
         var fields: [Field] = []
         var seenWritable = false
         for field in decl.fields {
-            checkName(field.name, "field")
+            Naming.check(field.name, "field", diagnostics)
             var kind: FieldKind
             switch field.shape {
             case .segment(let length, let directionText):
@@ -180,6 +180,9 @@ struct StructSolver {
                 }
                 if slot.cases.contains(where: { $0.vlf == nil }) {
                     diagnostics.warning(slotName.location, "some members of slot '\(slotName.value)' name no vlf; they contribute no segments")
+                }
+                if decl.fields.count != 1 {
+                    diagnostics.error(field.name.location, "a 'select-from' field must be the only field of its vlf")
                 }
                 kind = .selectFrom(slot: slotName.value)
             case .typed, .slot:
@@ -231,11 +234,4 @@ struct StructSolver {
         return nil
     }
 
-    private func checkName(_ name: Located<String>, _ what: String) {
-        if !Naming.isValidName(name.value) {
-            diagnostics.error(name.location, "\(what) name '\(name.value)' must be lower-case kebab starting with a letter")
-        } else if Naming.reserved.contains(Naming.lowerCamel(name.value)) {
-            diagnostics.error(name.location, "\(what) name '\(name.value)' is reserved in the generated code")
-        }
-    }
 }
