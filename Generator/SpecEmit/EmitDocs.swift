@@ -31,7 +31,7 @@ struct DocsEmitter {
         out += "Generated from `Spec/rules.yaml` by `swift run virtio-crypto-gen generate`; edit the YAML, not this file.\n\n"
         let byEnforcement = Dictionary(grouping: spec.rules, by: \.enforcedBy).mapValues(\.count)
         out += "| | count |\n|---|---|\n| rules | \(spec.rules.count) |\n"
-        for kind in ["validator", "device-core", "driver-library", "manual"] {
+        for kind in ["validator", "codec", "device-core", "driver-library", "manual"] {
             out += "| enforced by \(kind) | \(byEnforcement[kind] ?? 0) |\n"
         }
         let covered = spec.rules.filter { !$0.validators.isEmpty || coverage[$0.id] != nil }.count

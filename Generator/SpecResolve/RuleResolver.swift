@@ -11,7 +11,7 @@ struct RuleResolver {
     static let levels = ["MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY"]
     static let actors = ["device", "driver"]
     static let origins = ["devicenormative", "drivernormative", "body", "feature-bits"]
-    static let enforcements = ["validator", "device-core", "driver-library", "manual"]
+    static let enforcements = ["validator", "codec", "device-core", "driver-library", "manual"]
 
     func resolve(_ decls: [RuleDecl]) -> [Rule] {
         var seen: [String: SourceLocation] = [:]

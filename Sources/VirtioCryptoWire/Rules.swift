@@ -25,6 +25,8 @@ public enum RuleActor: String, Sendable {
 public enum RuleEnforcement: String, Sendable {
     /// A generated validator (`violation(features:)`).
     case validator
+    /// The generated decoders and request framing, by construction.
+    case codec
     /// The hand-written device core.
     case deviceCore = "device-core"
     /// Our driver library follows it; the device cannot observe it.

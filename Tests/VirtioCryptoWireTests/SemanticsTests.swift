@@ -22,6 +22,7 @@ struct SemanticsTests {
     }
 
     @Test func flagIsIgnoredWithoutRevision1() {
+        covers(.devDataFlagIgnoredWithoutRevision1)
         // Linux sends flag 0 and never negotiates REVISION_1: that is legacy session mode, never stateless.
         let header = OpHeader(opcode: .cipherEncrypt, flag: [])
         #expect(DataQueue.layout(for: header, features: []) == .legacy)
@@ -45,6 +46,9 @@ struct SemanticsTests {
     }
 
     @Test func statelessFeaturesRequireRevision1() {
+        covers(.featFeatureCipherStatelessRequiresRevision1, .featFeatureHashStatelessRequiresRevision1,
+               .featFeatureMacStatelessRequiresRevision1, .featFeatureAeadStatelessRequiresRevision1)
+        #expect(CryptoFeatures([.hashStatelessMode, .macStatelessMode]).unmetRequirements == [.hashStatelessMode, .macStatelessMode])
         #expect(CryptoFeatures([.cipherStatelessMode]).unmetRequirements == [.cipherStatelessMode])
         #expect(CryptoFeatures([.revision1, .aeadStatelessMode]).unmetRequirements.isEmpty)
         #expect(CryptoFeatures.statelessMode(for: .mac) == .macStatelessMode)
@@ -59,6 +63,7 @@ struct SemanticsTests {
     }
 
     @Test func slotMemberFollowsItsSelectorWhereverItSits() throws {
+        covers(.devSlotSymSessionOpFlfUnusedIgnored)
         // op_type comes after the slot it selects.
         let flf = SymCreateSessionFlf(opFlf: .cipher(CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt)), opType: .cipher)
         let decoded = try SymCreateSessionFlf.decode(flf.encoded())
@@ -81,5 +86,24 @@ struct SemanticsTests {
         chain.hashMode = .plain
         chain.algoFlf = .plain(HashCreateSessionFlf(algo: .sha1, hashResultLen: 20))
         #expect(AlgChainSessionVlf(chain).readableLength == 16)
+    }
+
+    @Test func unusedSlotBytesAreIgnoredInEverySlot() throws {
+        covers(.devSlotAlgChainAlgoFlfUnusedIgnored, .devSlotSymDataOpTypeFlfUnusedIgnored,
+               .devSlotSymDataStatelessOpTypeFlfUnusedIgnored)
+        let chain = AlgChainSessionFlf(hashMode: .plain, algoFlf: .plain(HashCreateSessionFlf(algo: .sha256, hashResultLen: 32)))
+        var bytes = chain.encoded()
+        bytes[24 + 8] = 0x5a  // after the 8-byte hash member, inside the 16-byte algo_flf
+        #expect(try AlgChainSessionFlf.decode(bytes) == chain)
+
+        let data = SymDataFlf(opTypeFlf: .cipher(CipherDataFlf(ivLen: 16, srcDataLen: 32, dstDataLen: 32)), opType: .cipher)
+        bytes = data.encoded()
+        bytes[16] = 0x5a; bytes[39] = 0xa5  // after the 16-byte cipher member, inside the 40-byte slot
+        #expect(try SymDataFlf.decode(bytes) == data)
+
+        let stateless = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(ivLen: 16)), opType: .cipher)
+        bytes = stateless.encoded()
+        bytes[24] = 0x5a; bytes[71] = 0xa5  // after the 24-byte stateless cipher member, inside the 72-byte slot
+        #expect(try SymDataFlfStateless.decode(bytes) == stateless)
     }
 }
