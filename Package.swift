@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "VirtioCryptoWire", targets: ["VirtioCryptoWire"]),
+        .library(name: "VirtioCryptoEngines", targets: ["VirtioCryptoEngines"]),
         .executable(name: "virtio-crypto-gen", targets: ["virtio-crypto-gen"]),
     ],
     dependencies: [
@@ -15,6 +16,13 @@ let package = Package(
     targets: [
         // Runtime: no dependencies. Generated/ is written by virtio-crypto-gen.
         .target(name: "VirtioCryptoWire", path: "Sources/VirtioCryptoWire"),
+
+        // Crypto engines: OpenSSL 3 libcrypto and Intel IPsec-MB from Debian packages.
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        .target(name: "CIPSecMB", path: "Sources/CIPSecMB", linkerSettings: [.linkedLibrary("IPSec_MB")]),
+        .target(name: "VirtioCryptoEngines", dependencies: ["VirtioCryptoWire", "COpenSSL", "CIPSecMB"],
+                path: "Sources/VirtioCryptoEngines"),
 
         // Generator: load → decode → resolve → lint → plan → render → write.
         .target(name: "SpecModel", dependencies: [.product(name: "Yams", package: "Yams")],
@@ -27,6 +35,8 @@ let package = Package(
             path: "Generator/virtio-crypto-gen"),
 
         .testTarget(name: "GeneratorTests", dependencies: ["SpecEmit"], path: "Tests/GeneratorTests"),
+        .testTarget(name: "VirtioCryptoEnginesTests", dependencies: ["VirtioCryptoEngines"],
+                    path: "Tests/VirtioCryptoEnginesTests", exclude: ["KnownAnswers.json"]),
         .testTarget(name: "VirtioCryptoWireTests", dependencies: ["VirtioCryptoWire"],
                     path: "Tests/VirtioCryptoWireTests"),
     ]

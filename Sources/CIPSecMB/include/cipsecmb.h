@@ -1,0 +1,31 @@
+// A thin function layer over Intel IPsec-MB, whose API is macros over a manager's
+// function pointers that Swift cannot call directly (Debian: libipsec-mb-dev).
+#ifndef CIPSECMB_H
+#define CIPSECMB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct vc_imb vc_imb;
+
+/// A manager set up for the best code path of this CPU; NULL when unavailable.
+vc_imb *vc_imb_create(void);
+void vc_imb_destroy(vc_imb *mgr);
+const char *vc_imb_version(void);
+
+size_t vc_imb_kasumi_schedule_size(vc_imb *mgr);
+int vc_imb_kasumi_init_f8(vc_imb *mgr, const void *key, void *schedule);
+int vc_imb_kasumi_init_f9(vc_imb *mgr, const void *key, void *schedule);
+void vc_imb_kasumi_f8(vc_imb *mgr, const void *schedule, uint64_t iv, const void *src, void *dst, uint32_t length_bytes);
+void vc_imb_kasumi_f9(vc_imb *mgr, const void *schedule, uint64_t iv, const void *src, uint32_t length_bits,
+                      void *tag, uint32_t direction);
+
+size_t vc_imb_snow3g_schedule_size(vc_imb *mgr);
+int vc_imb_snow3g_init(vc_imb *mgr, const void *key, void *schedule);
+void vc_imb_snow3g_f8(vc_imb *mgr, const void *schedule, const void *iv, const void *src, void *dst, uint32_t length_bytes);
+void vc_imb_snow3g_f9(vc_imb *mgr, const void *schedule, const void *iv, const void *src, uint64_t length_bits, void *tag);
+
+void vc_imb_zuc_eea3(vc_imb *mgr, const void *key, const void *iv, const void *src, void *dst, uint32_t length_bytes);
+void vc_imb_zuc_eia3(vc_imb *mgr, const void *key, const void *iv, const void *src, uint32_t length_bits, uint32_t *tag);
+
+#endif

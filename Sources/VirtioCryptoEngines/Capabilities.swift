@@ -1,0 +1,46 @@
+import VirtioCryptoWire
+
+/// What this machine's libraries really provide, found by keying each algorithm once.
+/// The device's config masks are built from this, never written by hand.
+public struct EngineCapabilities: Sendable {
+    public var ciphers: [CipherAlgorithm]
+    public var hashes: [HashAlgorithm]
+    public var macs: [MacAlgorithm]
+    public var aeads: [AeadAlgorithm]
+    public var maxCipherKeyLength: Int
+    public var maxAuthKeyLength: Int
+
+    /// Probes every algorithm of the seed.
+    public static func probe() -> EngineCapabilities {
+        func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) } }
+        let ciphers = CipherAlgorithm.known.filter { algorithm in
+            guard let parameters = CipherSession.parameters(algorithm), let length = parameters.keyLengths.first else { return false }
+            let key = pattern(length)
+            return key.withUnsafeBytes { raw in
+                guard let session = try? CipherSession(algorithm: algorithm, key: raw, direction: .encrypt) else { return false }
+                return (try? session.makeContext()) != nil
+            }
+        }
+        let hashes = HashAlgorithm.known.filter { algorithm in
+            (try? HashSession(algorithm: algorithm, resultLength: 1).makeContext()) != nil
+        }
+        let macs = MacAlgorithm.known.filter { algorithm in
+            guard let lengths = MacSession.keyLengths(algorithm) else { return false }
+            let key = pattern(lengths.lowerBound)
+            return key.withUnsafeBytes { raw in
+                (try? MacSession(algorithm: algorithm, key: raw, resultLength: 1).makeContext()) != nil
+            }
+        }
+        let aeads = AeadAlgorithm.known.filter { algorithm in
+            let key = pattern(32)
+            return key.withUnsafeBytes { raw in
+                (try? AeadSession(algorithm: algorithm, key: raw, tagLength: 16, direction: .encrypt).makeContext()) != nil
+            }
+        }
+        let cipherKeys = ciphers.compactMap { CipherSession.parameters($0)?.keyLengths.max() }
+            + aeads.map { _ in 32 }
+        let authKeys = macs.compactMap { MacSession.keyLengths($0)?.upperBound }
+        return EngineCapabilities(ciphers: ciphers, hashes: hashes, macs: macs, aeads: aeads,
+                                  maxCipherKeyLength: cipherKeys.max() ?? 0, maxAuthKeyLength: authKeys.max() ?? 0)
+    }
+}
