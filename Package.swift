@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "VirtioCryptoWire", targets: ["VirtioCryptoWire"]),
         .library(name: "VirtioCryptoEngines", targets: ["VirtioCryptoEngines"]),
         .executable(name: "virtio-crypto-gen", targets: ["virtio-crypto-gen"]),
+        .executable(name: "virtio-crypto-bench", targets: ["virtio-crypto-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
@@ -23,6 +24,10 @@ let package = Package(
         .target(name: "CIPSecMB", path: "Sources/CIPSecMB", linkerSettings: [.linkedLibrary("IPSec_MB")]),
         .target(name: "VirtioCryptoEngines", dependencies: ["VirtioCryptoWire", "COpenSSL", "CIPSecMB"],
                 path: "Sources/VirtioCryptoEngines"),
+        .executableTarget(
+            name: "virtio-crypto-bench",
+            dependencies: ["VirtioCryptoEngines", "COpenSSL", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/virtio-crypto-bench"),
 
         // Generator: load → decode → resolve → lint → plan → render → write.
         .target(name: "SpecModel", dependencies: [.product(name: "Yams", package: "Yams")],
