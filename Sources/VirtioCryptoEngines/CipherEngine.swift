@@ -60,6 +60,7 @@ enum CipherFactory {
         case .aesCbc: return CipherParameters(keyLengths: [16, 24, 32], ivLength: 16, dataBlock: 16)
         case .aesCtr: return CipherParameters(keyLengths: [16, 24, 32], ivLength: 16, dataBlock: 1)
         case .aesXts: return CipherParameters(keyLengths: [32, 64], ivLength: 16, dataBlock: 1)
+        case .aesF8: return CipherParameters(keyLengths: Array(16...32), ivLength: 16, dataBlock: 1)
         case .desEcb: return CipherParameters(keyLengths: [8], ivLength: nil, dataBlock: 8)
         case .desCbc: return CipherParameters(keyLengths: [8], ivLength: 8, dataBlock: 8)
         case .tripleDesEcb: return CipherParameters(keyLengths: [16, 24], ivLength: nil, dataBlock: 8)
@@ -98,6 +99,8 @@ enum CipherFactory {
                                                                          key: key, encrypt: true, parameters: CipherParameters(keyLengths: [], ivLength: nil, dataBlock: 8)))
         case .kasumiF8, .snow3gUea2, .zucEea3:
             return try ThreeGPPCipherContext(algorithm: algorithm, key: key)
+        case .aesF8:
+            return try AesF8Context(key: key)
         default:
             guard let name = evpName(algorithm, keyLength: key.count) else { throw .unsupported }
             return try EVPCipherContext(name: name, key: key, encrypt: encrypt, parameters: parameters,

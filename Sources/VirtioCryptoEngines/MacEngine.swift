@@ -4,7 +4,7 @@ import VirtioCryptoWire
 
 /// A MAC session keyed once: the algorithm, the key and the result length.
 ///
-/// IVs: GMAC-AES takes its IV per request (any non-zero length, 12 bytes usual);
+/// IVs: GMAC-AES and GMAC-Twofish take their IV per request (any non-zero length, 12 bytes usual);
 /// SNOW 3G UIA2 and ZUC EIA3 take the 16-byte IV of IPsec-MB's one-buffer calls;
 /// KASUMI F9 takes 9 bytes: COUNT ‖ FRESH (8) then the DIRECTION bit in the last byte.
 /// The others take no IV.
@@ -36,7 +36,7 @@ public final class MacSession: @unchecked Sendable {
         case .hmacSha256: return 32
         case .hmacSha384: return 48
         case .hmacSha512: return 64
-        case .cmacAes, .gmacAes, .cbcmacAes, .xcbcAes: return 16
+        case .cmacAes, .gmacAes, .gmacTwofish, .cbcmacAes, .xcbcAes: return 16
         case .cmac3des: return 8
         case .kasumiF9, .snow3gUia2, .zucEia3: return 4
         default: return nil
@@ -47,7 +47,7 @@ public final class MacSession: @unchecked Sendable {
     public static func keyLengths(_ algorithm: MacAlgorithm) -> ClosedRange<Int>? {
         switch algorithm {
         case .hmacMd5, .hmacSha1, .hmacSha224, .hmacSha256, .hmacSha384, .hmacSha512: return 1...MacFactory.maxHMACKey
-        case .cmacAes, .gmacAes, .cbcmacAes: return 16...32
+        case .cmacAes, .gmacAes, .gmacTwofish, .cbcmacAes: return 16...32
         case .cmac3des: return 16...24
         case .xcbcAes, .kasumiF9, .snow3gUia2, .zucEia3: return 16...16
         default: return nil
@@ -111,6 +111,9 @@ enum MacFactory {
         case .gmacAes:
             guard [16, 24, 32].contains(key.count) else { throw .invalidKeyLength }
             return try EVPMacBackend(mac: "GMAC", parameter: ("cipher", "AES-\(key.count * 8)-GCM"), key: key, takesIV: true)
+        case .gmacTwofish:
+            guard [16, 24, 32].contains(key.count) else { throw .invalidKeyLength }
+            return try TwofishGMACBackend(key: key)
         case .xcbcAes: return try BlockMacBackend(kind: .xcbc, key: key)
         case .cbcmacAes:
             guard [16, 24, 32].contains(key.count) else { throw .invalidKeyLength }
@@ -327,3 +330,62 @@ final class ThreeGPPMacBackend: MacBackend {
         }
     }
 }
+
+/// GMAC (SP 800-38D with an empty plaintext) over the Twofish block cipher.
+final class TwofishGMACBackend: MacBackend {
+    let key: SecretBytes
+    let cipher: Twofish
+    let hash: GHash
+    private let block: UnsafeMutableRawBufferPointer
+
+    init(key: SecretBytes) throws(CryptoError) {
+        guard let cipher = Twofish(key: Array(key.bytes)) else { throw .invalidKeyLength }
+        self.key = key
+        self.cipher = cipher
+        block = .allocate(byteCount: 32, alignment: 16)
+        block.initializeMemory(as: UInt8.self, repeating: 0)
+        cipher.encrypt(block.baseAddress!, block.baseAddress!)
+        hash = GHash(subkey: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(block)[0..<16]))
+    }
+
+    deinit {
+        zeroize(block)
+        block.deallocate()
+    }
+
+    func copy() throws(CryptoError) -> any MacBackend { try TwofishGMACBackend(key: key) }
+
+    func compute(iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                 into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+        guard !iv.isEmpty else { throw .invalidIVLength }
+        let j0 = UnsafeMutableRawBufferPointer(rebasing: block[0..<16])
+        let keystream = UnsafeMutableRawBufferPointer(rebasing: block[16..<32])
+        if iv.count == 12 {
+            j0.copyMemory(from: iv)
+            j0.storeBytes(of: UInt32(1).bigEndian, toByteOffset: 12, as: UInt32.self)
+        } else {
+            var y: (UInt64, UInt64) = (0, 0)
+            hash.absorb(&y, iv)
+            hash.finish(&y, aadLength: 0, textLength: iv.count)
+            GHash.mask(y, with: UnsafeRawBufferPointer(start: zeroBlock, count: 16), into: j0)
+        }
+        cipher.encrypt(j0.baseAddress!, keystream.baseAddress!)
+        // The authenticated data is first ‖ second; GHASH pads only at the very end.
+        var y: (UInt64, UInt64) = (0, 0)
+        if first.isEmpty {
+            hash.absorb(&y, second)
+        } else {
+            var joined = [UInt8](first)
+            joined += second
+            joined.withUnsafeBytes { hash.absorb(&y, $0) }
+        }
+        hash.finish(&y, aadLength: first.count + second.count, textLength: 0)
+        GHash.mask(y, with: UnsafeRawBufferPointer(keystream), into: output)
+    }
+}
+
+nonisolated(unsafe) private let zeroBlock: UnsafeMutableRawPointer = {
+    let pointer = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 16)
+    pointer.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+    return pointer
+}()

@@ -93,7 +93,7 @@ struct EngineBehaviourTests {
         }
     }
 
-    @Test(arguments: [CipherAlgorithm.aesCbc, .aesCtr, .aesXts, .tripleDesCtr, .arc4, .snow3gUea2, .zucEea3, .kasumiF8])
+    @Test(arguments: [CipherAlgorithm.aesCbc, .aesCtr, .aesXts, .aesF8, .tripleDesCtr, .arc4, .snow3gUea2, .zucEea3, .kasumiF8])
     func inPlaceEqualsOutOfPlaceAndLargeInputsRoundTrip(algorithm: CipherAlgorithm) throws {
         guard EngineCapabilities.probe().ciphers.contains(algorithm), let parameters = CipherSession.parameters(algorithm) else { return }
         let key = (0..<parameters.keyLengths.last!).map { UInt8(truncatingIfNeeded: $0 * 13 + 5) }
@@ -115,6 +115,16 @@ struct EngineBehaviourTests {
         #expect(roundTrips, "decrypt(encrypt(x)) != x")
         let repeatable = try runCipher(algorithm, key: key, iv: iv, input: input, direction: .encrypt) == outOfPlace
         #expect(repeatable, "a second run differs")
+    }
+
+    @Test func aesF8MatchesRFC3711() throws {
+        // RFC 3711 Appendix B.1: AES-f8 with a 4-byte salt; our key is k_e ‖ k_s.
+        let key = bytes(hex: "234829008467be186c3de14aae72d62c" + "32f2870d")
+        let iv = bytes(hex: "006e5cba50681de55c621599d462564a")
+        let plaintext = bytes(hex: "70736575646f72616e646f6d6e65737320697320746865206e65787420626573" + "74207468696e67")
+        let ciphertext = bytes(hex: "019ce7a26e7854014a6366aa95d4eefd1ad4172a14f9faf455b7f1d4b62bd08f" + "562c0eef7c4802")
+        #expect(try runCipher(.aesF8, key: key, iv: iv, input: plaintext, direction: .encrypt) == ciphertext)
+        #expect(try runCipher(.aesF8, key: key, iv: iv, input: ciphertext, direction: .decrypt) == plaintext)
     }
 
     @Test func threeGPPLengthLimitsAreEnforced() {
