@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "VirtioCryptoWire", targets: ["VirtioCryptoWire"]),
         .library(name: "VirtioCryptoEngines", targets: ["VirtioCryptoEngines"]),
+        .library(name: "VirtQueue", targets: ["VirtQueue"]),
         .executable(name: "virtio-crypto-gen", targets: ["virtio-crypto-gen"]),
         .executable(name: "virtio-crypto-bench", targets: ["virtio-crypto-bench"]),
     ],
@@ -17,6 +18,10 @@ let package = Package(
     targets: [
         // Runtime: no dependencies. Generated/ is written by virtio-crypto-gen.
         .target(name: "VirtioCryptoWire", path: "Sources/VirtioCryptoWire"),
+
+        // Split virtqueues over guest memory the device does not own.
+        .target(name: "CVirtQueueAtomics", path: "Sources/CVirtQueueAtomics"),
+        .target(name: "VirtQueue", dependencies: ["CVirtQueueAtomics"], path: "Sources/VirtQueue"),
 
         // Crypto engines: OpenSSL 3 libcrypto and Intel IPsec-MB from Debian packages.
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
@@ -42,6 +47,7 @@ let package = Package(
         .testTarget(name: "GeneratorTests", dependencies: ["SpecEmit"], path: "Tests/GeneratorTests"),
         .testTarget(name: "VirtioCryptoEnginesTests", dependencies: ["VirtioCryptoEngines"],
                     path: "Tests/VirtioCryptoEnginesTests", exclude: ["KnownAnswers.json"]),
+        .testTarget(name: "VirtQueueTests", dependencies: ["VirtQueue"], path: "Tests/VirtQueueTests"),
         .testTarget(name: "VirtioCryptoWireTests", dependencies: ["VirtioCryptoWire"],
                     path: "Tests/VirtioCryptoWireTests"),
     ]

@@ -1,0 +1,20 @@
+// Memory-ordering primitives for rings shared with another agent (the driver or the
+// device on another CPU). Swift has no atomic access to arbitrary shared memory.
+#ifndef VQ_ATOMICS_H
+#define VQ_ATOMICS_H
+#include <stdint.h>
+
+static inline uint16_t vq_load_acquire_u16(const void *p) {
+    return __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE);
+}
+static inline void vq_store_release_u16(void *p, uint16_t v) {
+    __atomic_store_n((uint16_t *)p, v, __ATOMIC_RELEASE);
+}
+static inline uint16_t vq_load_relaxed_u16(const void *p) {
+    return __atomic_load_n((const uint16_t *)p, __ATOMIC_RELAXED);
+}
+static inline void vq_store_relaxed_u16(void *p, uint16_t v) {
+    __atomic_store_n((uint16_t *)p, v, __ATOMIC_RELAXED);
+}
+static inline void vq_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+#endif

@@ -1,0 +1,119 @@
+/// The buffers of one request, device-readable ones first, as a byte stream: the device
+/// must not assume how the driver split a request over descriptors. Allocated once per
+/// worker and reused, so walking a chain allocates nothing.
+public final class DescriptorChain {
+    public private(set) var head: UInt16 = 0
+    private let buffers: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>
+    public let capacity: Int
+    public private(set) var count = 0
+    /// The first `readableCount` buffers are device-readable, the rest device-writable.
+    public private(set) var readableCount = 0
+    public private(set) var readableLength = 0
+    public private(set) var writableLength = 0
+
+    /// `capacity` bounds the buffers of one chain (longer chains fail with `.chainTooLong`).
+    public init(capacity: Int = 4096) {
+        self.capacity = capacity
+        buffers = .allocate(capacity: capacity)
+    }
+
+    deinit { buffers.deallocate() }
+
+    func reset(head: UInt16) {
+        self.head = head
+        count = 0
+        readableCount = 0
+        readableLength = 0
+        writableLength = 0
+    }
+
+    func append(_ buffer: UnsafeMutableRawBufferPointer, writable: Bool) throws(QueueError) {
+        guard count < capacity else { throw .chainTooLong }
+        if writable {
+            writableLength += buffer.count
+        } else {
+            guard count == readableCount else { throw .readableAfterWritable }
+            readableCount += 1
+            readableLength += buffer.count
+        }
+        buffers[count] = buffer
+        count += 1
+    }
+
+    public var readableBuffers: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence {
+        buffers[0..<readableCount]
+    }
+
+    public var writableBuffers: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence {
+        buffers[readableCount..<count]
+    }
+
+    /// Copies `destination.count` readable bytes from stream offset `offset`; false if the
+    /// readable part is shorter.
+    public func read(at offset: Int, into destination: UnsafeMutableRawBufferPointer) -> Bool {
+        guard offset >= 0, destination.count <= readableLength - offset else { return false }
+        var skip = offset
+        var copied = 0
+        for buffer in readableBuffers where copied < destination.count {
+            if skip >= buffer.count {
+                skip -= buffer.count
+                continue
+            }
+            let take = min(buffer.count - skip, destination.count - copied)
+            (destination.baseAddress! + copied).copyMemory(from: buffer.baseAddress! + skip, byteCount: take)
+            copied += take
+            skip = 0
+        }
+        return copied == destination.count
+    }
+
+    /// The readable bytes `[offset, offset + count)` in place when one buffer holds them all.
+    public func readableSpan(at offset: Int, count: Int) -> UnsafeRawBufferPointer? {
+        span(in: readableBuffers, at: offset, count: count).map(UnsafeRawBufferPointer.init)
+    }
+
+    /// The writable bytes `[offset, offset + count)` in place when one buffer holds them all.
+    public func writableSpan(at offset: Int, count: Int) -> UnsafeMutableRawBufferPointer? {
+        span(in: writableBuffers, at: offset, count: count)
+    }
+
+    private func span(in list: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence, at offset: Int,
+                      count: Int) -> UnsafeMutableRawBufferPointer? {
+        guard offset >= 0, count >= 0 else { return nil }
+        var start = offset
+        for buffer in list {
+            if start < buffer.count || (count == 0 && start == buffer.count) {
+                guard count <= buffer.count - start else { return nil }
+                return UnsafeMutableRawBufferPointer(start: buffer.baseAddress! + start, count: count)
+            }
+            start -= buffer.count
+        }
+        return count == 0 && start == 0 ? UnsafeMutableRawBufferPointer(start: nil, count: 0) : nil
+    }
+
+    /// Writes `source` at writable stream offset `offset`; false if it does not fit.
+    public func write(at offset: Int, from source: UnsafeRawBufferPointer) -> Bool {
+        guard offset >= 0, source.count <= writableLength - offset else { return false }
+        var skip = offset
+        var copied = 0
+        for buffer in writableBuffers where copied < source.count {
+            if skip >= buffer.count {
+                skip -= buffer.count
+                continue
+            }
+            let take = min(buffer.count - skip, source.count - copied)
+            (buffer.baseAddress! + skip).copyMemory(from: source.baseAddress! + copied, byteCount: take)
+            copied += take
+            skip = 0
+        }
+        return copied == source.count
+    }
+
+    /// Writes one byte at the very end of the writable part (where a status byte goes
+    /// when the driver's buffers are longer than the request needs). False if none.
+    public func writeLastByte(_ value: UInt8) -> Bool {
+        guard writableLength > 0, let last = writableBuffers.last(where: { $0.count > 0 }) else { return false }
+        last[last.count - 1] = value
+        return true
+    }
+}

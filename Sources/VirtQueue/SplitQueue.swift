@@ -1,0 +1,176 @@
+import CVirtQueueAtomics
+
+/// Why a queue stopped or a chain was refused. Ring-level faults break the queue (the
+/// virtio spec lets the device stop using a queue whose driver misbehaves); chain-level
+/// faults fail that request only.
+public enum QueueError: Error, Equatable, Sendable {
+    /// The rings do not fit in guest memory, or the size is not a power of two ≤ 32768.
+    case invalidLayout
+    /// `avail.idx` moved by more than the queue size since the last request.
+    case availIndexJump
+    /// A head or `next` index is outside the descriptor table.
+    case indexOutOfRange
+    /// More descriptors than the table can hold: a loop or an oversized chain.
+    case chainTooLong
+    /// An indirect descriptor inside an indirect table, or with NEXT set.
+    case nestedIndirect
+    /// An indirect table whose length is zero, not a multiple of 16, or too long.
+    case badIndirectTable
+    /// A device-readable buffer after a device-writable one.
+    case readableAfterWritable
+    /// A buffer outside guest memory.
+    case addressOutOfRange
+}
+
+/// Where the three parts of a split virtqueue live in guest memory.
+public struct QueueLayout: Equatable, Sendable {
+    public var size: UInt16
+    public var descriptorTable: UInt64
+    public var availRing: UInt64
+    public var usedRing: UInt64
+
+    public init(size: UInt16, descriptorTable: UInt64, availRing: UInt64, usedRing: UInt64) {
+        self.size = size
+        self.descriptorTable = descriptorTable
+        self.availRing = availRing
+        self.usedRing = usedRing
+    }
+}
+
+/// The device side of a split virtqueue (virtio 1.x §2.7) over memory it does not own.
+/// Not thread-safe: one worker owns a queue.
+public final class SplitQueue {
+    static let flagNext: UInt16 = 1
+    static let flagWrite: UInt16 = 2
+    static let flagIndirect: UInt16 = 4
+    /// Longest indirect table virtio allows (the maximum queue size).
+    static let maxIndirect = 32768
+
+    public let layout: QueueLayout
+    public let memory: any GuestMemory
+    /// VIRTIO_F_EVENT_IDX negotiated: use used_event / avail_event.
+    public let eventIndex: Bool
+    /// Publish avail_event even without EVENT_IDX (QEMU's vhost-user cryptodev needs it).
+    public var alwaysPublishAvailEvent = false
+
+    private let descriptors: UnsafeMutableRawPointer
+    private let avail: UnsafeMutableRawPointer
+    private let used: UnsafeMutableRawPointer
+    private let mask: UInt16
+
+    public private(set) var lastAvailIndex: UInt16
+    public private(set) var usedIndex: UInt16
+    /// Set on a ring-level fault; a broken queue takes no more requests.
+    public private(set) var isBroken = false
+    private var usedAtLastSignal: UInt16
+
+    public init(memory: any GuestMemory, layout: QueueLayout, eventIndex: Bool, startIndex: UInt16 = 0) throws(QueueError) {
+        let size = Int(layout.size)
+        guard size > 0, size <= 32768, size & (size - 1) == 0,
+              let descriptors = memory.bytes(at: layout.descriptorTable, count: 16 * size)?.baseAddress,
+              let avail = memory.bytes(at: layout.availRing, count: 6 + 2 * size)?.baseAddress,
+              let used = memory.bytes(at: layout.usedRing, count: 6 + 8 * size)?.baseAddress else {
+            throw .invalidLayout
+        }
+        self.layout = layout
+        self.memory = memory
+        self.eventIndex = eventIndex
+        self.descriptors = descriptors
+        self.avail = avail
+        self.used = used
+        mask = layout.size - 1
+        lastAvailIndex = startIndex
+        usedIndex = startIndex
+        usedAtLastSignal = startIndex
+    }
+
+    /// The next available chain's head, nil when the driver has posted nothing new.
+    /// Breaks the queue when `avail.idx` jumps by more than the queue size.
+    public func nextAvailable() throws(QueueError) -> UInt16? {
+        guard !isBroken else { return nil }
+        let availIndex = UInt16(littleEndian: vq_load_acquire_u16(avail + 2))
+        let pending = availIndex &- lastAvailIndex
+        if pending == 0 { return nil }
+        guard pending <= layout.size else {
+            isBroken = true
+            throw .availIndexJump
+        }
+        let slot = Int(lastAvailIndex & mask)
+        let head = UInt16(littleEndian: (avail + 4 + 2 * slot).loadUnaligned(as: UInt16.self))
+        lastAvailIndex &+= 1
+        guard head < layout.size else { throw .indexOutOfRange }
+        return head
+    }
+
+    /// Collects the buffers of the chain at `head` into `chain` (cleared first).
+    public func walk(head: UInt16, into chain: DescriptorChain) throws(QueueError) {
+        chain.reset(head: head)
+        var table = descriptors
+        var tableSize = Int(layout.size)
+        var index = Int(head)
+        var visited = 0
+        var inIndirect = false
+        while true {
+            visited += 1
+            guard visited <= tableSize else { throw .chainTooLong }
+            let entry = table + 16 * index
+            // Copy the descriptor once: the driver may change it under us.
+            let address = UInt64(littleEndian: entry.loadUnaligned(as: UInt64.self))
+            let length = UInt32(littleEndian: entry.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            let flags = UInt16(littleEndian: entry.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+            let next = UInt16(littleEndian: entry.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
+
+            if flags & Self.flagIndirect != 0 {
+                guard !inIndirect, flags & Self.flagNext == 0 else { throw .nestedIndirect }
+                guard length > 0, length % 16 == 0, Int(length / 16) <= Self.maxIndirect else { throw .badIndirectTable }
+                guard let indirect = memory.bytes(at: address, count: Int(length))?.baseAddress else { throw .addressOutOfRange }
+                table = indirect
+                tableSize = Int(length / 16)
+                index = 0
+                visited = 0
+                inIndirect = true
+                continue
+            }
+            if length > 0 {
+                guard let buffer = memory.bytes(at: address, count: Int(length)) else { throw .addressOutOfRange }
+                try chain.append(buffer, writable: flags & Self.flagWrite != 0)
+            }
+            guard flags & Self.flagNext != 0 else { return }
+            guard Int(next) < tableSize else { throw .indexOutOfRange }
+            index = Int(next)
+        }
+    }
+
+    /// Returns a chain to the driver with the number of bytes written into it.
+    public func publishUsed(head: UInt16, written: UInt32) {
+        let element = used + 4 + 8 * Int(usedIndex & mask)
+        element.storeBytes(of: UInt32(head).littleEndian, as: UInt32.self)
+        element.storeBytes(of: written.littleEndian, toByteOffset: 4, as: UInt32.self)
+        usedIndex &+= 1
+        vq_store_release_u16(used + 2, usedIndex.littleEndian)
+    }
+
+    /// After a batch: publishes avail_event and says whether the driver wants a signal
+    /// for the used entries added since the last one (virtio §2.7.7.2 / §2.7.10).
+    public func finishBatch() -> Bool {
+        if eventIndex || alwaysPublishAvailEvent {
+            vq_store_relaxed_u16(used + 4 + 8 * Int(layout.size), lastAvailIndex.littleEndian)
+        }
+        vq_fence()
+        let old = usedAtLastSignal
+        let new = usedIndex
+        guard new != old else { return false }
+        usedAtLastSignal = new
+        if eventIndex {
+            let event = UInt16(littleEndian: vq_load_relaxed_u16(avail + 4 + 2 * Int(layout.size)))
+            return (new &- event &- 1) < (new &- old)
+        }
+        let flags = UInt16(littleEndian: vq_load_relaxed_u16(avail))
+        return flags & 1 == 0  // VRING_AVAIL_F_NO_INTERRUPT
+    }
+
+    /// Whether the driver has posted chains not taken yet (to re-check after a batch).
+    public var hasPending: Bool {
+        !isBroken && UInt16(littleEndian: vq_load_acquire_u16(avail + 2)) != lastAvailIndex
+    }
+}
