@@ -51,6 +51,12 @@ struct DocsEmitter {
             if !notes.isEmpty { out += "\n" + notes.joined(separator: "\n") + "\n" }
             out += "\n"
         }
+        let unsupported = spec.groups.flatMap { group in group.entries.compactMap { entry in
+            entry.unsupported.map { "| `\(entry.cName)` | \(entry.value) | \(cell($0)) |" }
+        } }
+        out += "## Values of the seed this implementation does not support\n\n"
+        out += "They are never advertised in the config masks; requests naming them get NOTSUPP.\n\n"
+        out += unsupported.isEmpty ? "None.\n" : "| constant | value | why |\n|---|---|---|\n" + unsupported.joined(separator: "\n") + "\n"
         return out
     }
 

@@ -65,6 +65,8 @@ public struct ConstantEntryDecl: Sendable {
     public var op: Located<UInt64>?
     public var queue: Located<String>?
     public var isNone: Bool
+    /// Why the implementation does not support this value, if it does not.
+    public var unsupported: String?
     public var notes: Annotations
 }
 

@@ -78,7 +78,7 @@ struct SectionDecoder {
         return ConstantEntryDecl(name: name, cName: cName, value: map.optionalInteger("value"),
                                  service: map.optionalString("service"), op: map.optionalInteger("op"),
                                  queue: map.optionalString("queue"), isNone: map.bool("none"),
-                                 notes: map.annotations())
+                                 unsupported: map.text("unsupported"), notes: map.annotations())
     }
 
     // MARK: structs

@@ -33,6 +33,7 @@ public struct ConstantEntry: Sendable {
     public var service: String?
     public var queue: String?
     public var isNone: Bool
+    public var unsupported: String?
     public var notes: Annotations
 }
 

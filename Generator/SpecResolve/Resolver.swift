@@ -113,7 +113,7 @@ public struct Resolver {
     private func makeEntry(_ entry: ConstantEntryDecl, value: UInt64) -> ConstantEntry {
         ConstantEntry(name: entry.name.value, swiftName: Naming.lowerCamel(entry.name.value), cName: entry.cName.value,
                       value: value, service: entry.service?.value, queue: entry.queue?.value, isNone: entry.isNone,
-                      notes: entry.notes)
+                      unsupported: entry.unsupported, notes: entry.notes)
     }
 
     // MARK: features
