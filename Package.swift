@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "VirtioCryptoWire", targets: ["VirtioCryptoWire"]),
         .library(name: "VirtioCryptoEngines", targets: ["VirtioCryptoEngines"]),
         .library(name: "VirtQueue", targets: ["VirtQueue"]),
+        .library(name: "VirtioCryptoDevice", targets: ["VirtioCryptoDevice"]),
         .executable(name: "virtio-crypto-gen", targets: ["virtio-crypto-gen"]),
         .executable(name: "virtio-crypto-bench", targets: ["virtio-crypto-bench"]),
     ],
@@ -33,6 +34,10 @@ let package = Package(
             name: "virtio-crypto-bench",
             dependencies: ["VirtioCryptoEngines", "COpenSSL", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/virtio-crypto-bench"),
+
+        // The device core: sessions, controlq and dataq dispatch over the engines.
+        .target(name: "VirtioCryptoDevice", dependencies: ["VirtioCryptoWire", "VirtioCryptoEngines", "VirtQueue"],
+                path: "Sources/VirtioCryptoDevice"),
 
         // Generator: load → decode → resolve → lint → plan → render → write.
         .target(name: "SpecModel", dependencies: [.product(name: "Yams", package: "Yams")],

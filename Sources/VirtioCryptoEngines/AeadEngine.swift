@@ -47,7 +47,7 @@ public final class AeadSession: @unchecked Sendable {
 
 /// A worker's AEAD state for one session.
 public final class AeadContext {
-    let session: AeadSession
+    public let session: AeadSession
     let context: OpaquePointer
     /// GCM with a caller-given J0 is computed here (OpenSSL only derives J0 from an IV).
     private lazy var explicitJ0: GCMWithJ0? = try? GCMWithJ0(key: session.key)

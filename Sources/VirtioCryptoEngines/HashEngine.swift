@@ -58,7 +58,7 @@ public final class HashSession: @unchecked Sendable {
 
 /// A worker's hashing state for one session.
 public final class HashContext {
-    let session: HashSession
+    public let session: HashSession
     let context: OpaquePointer
     private let scratch: UnsafeMutableRawBufferPointer
 

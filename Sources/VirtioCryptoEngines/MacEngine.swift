@@ -58,7 +58,7 @@ public final class MacSession: @unchecked Sendable {
 /// A worker's MAC state for one session.
 public final class MacContext {
     let backend: any MacBackend
-    let resultLength: Int
+    public let resultLength: Int
     private let scratch: UnsafeMutableRawBufferPointer
 
     init(backend: any MacBackend, resultLength: Int) {
