@@ -9,6 +9,9 @@ if ! command -v swift >/dev/null 2>&1; then
     exit 1
 fi
 
+# System libraries the crypto engines link (Debian packages), installed when missing.
+./scripts/install-deps.sh
+
 swift build --product virtio-crypto-gen
 .build/debug/virtio-crypto-gen check
 swift test 2>&1 | tee .build/test.log
