@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "VirtioCryptoEngines", targets: ["VirtioCryptoEngines"]),
         .library(name: "VirtQueue", targets: ["VirtQueue"]),
         .library(name: "VirtioCryptoDevice", targets: ["VirtioCryptoDevice"]),
+        .library(name: "VirtioCryptoDriver", targets: ["VirtioCryptoDriver"]),
         .executable(name: "virtio-crypto-gen", targets: ["virtio-crypto-gen"]),
         .executable(name: "virtio-crypto-bench", targets: ["virtio-crypto-bench"]),
     ],
@@ -39,6 +40,9 @@ let package = Package(
         .target(name: "VirtioCryptoDevice", dependencies: ["VirtioCryptoWire", "VirtioCryptoEngines", "VirtQueue"],
                 path: "Sources/VirtioCryptoDevice"),
 
+        // The driver side: rings and request builders for tests, benchmarks and fuzzers.
+        .target(name: "VirtioCryptoDriver", dependencies: ["VirtioCryptoWire", "VirtQueue"], path: "Sources/VirtioCryptoDriver"),
+
         // Generator: load → decode → resolve → lint → plan → render → write.
         .target(name: "SpecModel", dependencies: [.product(name: "Yams", package: "Yams")],
                 path: "Generator/SpecModel"),
@@ -52,7 +56,10 @@ let package = Package(
         .testTarget(name: "GeneratorTests", dependencies: ["SpecEmit"], path: "Tests/GeneratorTests"),
         .testTarget(name: "VirtioCryptoEnginesTests", dependencies: ["VirtioCryptoEngines"],
                     path: "Tests/VirtioCryptoEnginesTests", exclude: ["KnownAnswers.json"]),
-        .testTarget(name: "VirtQueueTests", dependencies: ["VirtQueue"], path: "Tests/VirtQueueTests"),
+        .testTarget(name: "VirtQueueTests", dependencies: ["VirtQueue", "VirtioCryptoDriver"], path: "Tests/VirtQueueTests"),
+        .testTarget(name: "VirtioCryptoDeviceTests",
+                    dependencies: ["VirtioCryptoDevice", "VirtioCryptoDriver", "VirtioCryptoEngines"],
+                    path: "Tests/VirtioCryptoDeviceTests"),
         .testTarget(name: "VirtioCryptoWireTests", dependencies: ["VirtioCryptoWire"],
                     path: "Tests/VirtioCryptoWireTests"),
     ]

@@ -1,5 +1,8 @@
 import Testing
 import VirtQueue
+import VirtioCryptoDriver
+
+typealias TestRing = DriverRing
 
 /// Normal chains, and every hostile ring shape the device must survive (research/protocol.md §4.3).
 struct SplitQueueTests {
