@@ -52,19 +52,28 @@ public final class DescriptorChain {
     /// readable part is shorter.
     public func read(at offset: Int, into destination: UnsafeMutableRawBufferPointer) -> Bool {
         guard offset >= 0, destination.count <= readableLength - offset else { return false }
+        forEachPiece(of: readableBuffers, at: offset, count: destination.count) { buffer, done in
+            (destination.baseAddress! + done).copyMemory(from: buffer.baseAddress!, byteCount: buffer.count)
+        }
+        return true
+    }
+
+    /// Calls `body` with each piece of `list` covering stream bytes `[offset, offset + count)`
+    /// and how many bytes came before it. The caller has checked the range fits.
+    private func forEachPiece(of list: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence, at offset: Int,
+                              count: Int, _ body: (UnsafeMutableRawBufferPointer, Int) -> Void) {
         var skip = offset
-        var copied = 0
-        for buffer in readableBuffers where copied < destination.count {
+        var done = 0
+        for buffer in list where done < count {
             if skip >= buffer.count {
                 skip -= buffer.count
                 continue
             }
-            let take = min(buffer.count - skip, destination.count - copied)
-            (destination.baseAddress! + copied).copyMemory(from: buffer.baseAddress! + skip, byteCount: take)
-            copied += take
+            let take = min(buffer.count - skip, count - done)
+            body(UnsafeMutableRawBufferPointer(start: buffer.baseAddress! + skip, count: take), done)
+            done += take
             skip = 0
         }
-        return copied == destination.count
     }
 
     /// The readable bytes `[offset, offset + count)` in place when one buffer holds them all.
@@ -94,19 +103,10 @@ public final class DescriptorChain {
     /// Writes `source` at writable stream offset `offset`; false if it does not fit.
     public func write(at offset: Int, from source: UnsafeRawBufferPointer) -> Bool {
         guard offset >= 0, source.count <= writableLength - offset else { return false }
-        var skip = offset
-        var copied = 0
-        for buffer in writableBuffers where copied < source.count {
-            if skip >= buffer.count {
-                skip -= buffer.count
-                continue
-            }
-            let take = min(buffer.count - skip, source.count - copied)
-            (buffer.baseAddress! + skip).copyMemory(from: source.baseAddress! + copied, byteCount: take)
-            copied += take
-            skip = 0
+        forEachPiece(of: writableBuffers, at: offset, count: source.count) { buffer, done in
+            buffer.baseAddress!.copyMemory(from: source.baseAddress! + done, byteCount: buffer.count)
         }
-        return copied == source.count
+        return true
     }
 
     /// Writes one byte at the very end of the writable part (where a status byte goes

@@ -127,7 +127,8 @@ public final class DataWorker {
             return try runDigest(context: .mac(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData, result: vlf.hashResult, io: io)
         case .aeadEncrypt(let flf, let vlf), .aeadDecrypt(let flf, let vlf):
             guard case .aead(let context) = try sessionContext(header.sessionId, service: .aead) else { throw .invsess }
-            guard context.session.direction == (header.opcode == .aeadEncrypt ? .encrypt : .decrypt) else { throw .err }
+            guard context.session.direction == (header.opcode == .aeadEncrypt ? .encrypt : .decrypt),
+                  Int(flf.tagLen) == context.session.tagLength else { throw .err }
             return try runAead(context, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData, dst: vlf.dstData, io: io)
         case .aeadEncryptStateless(let flf, let vlf), .aeadDecryptStateless(let flf, let vlf):
             let key = try io.input(vlf.key, copy: true)

@@ -110,3 +110,19 @@ extension WireStruct {
         return writer.bytes
     }
 }
+
+extension Array where Element == UInt8 {
+    /// Bytes from a hex string (two digits a byte); nil if it is not one.
+    public init?(hex: String) {
+        guard hex.utf8.count % 2 == 0 else { return nil }
+        self.init()
+        reserveCapacity(hex.utf8.count / 2)
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+            append(byte)
+            index = next
+        }
+    }
+}

@@ -23,17 +23,7 @@ extension Dictionary where Key == String, Value == Any {
     var source: String { self["source"] as? String ?? "?" }
 }
 
-func bytes(hex: String) -> [UInt8] {
-    var result: [UInt8] = []
-    result.reserveCapacity(hex.count / 2)
-    var index = hex.startIndex
-    while index < hex.endIndex {
-        let next = hex.index(index, offsetBy: 2)
-        result.append(UInt8(hex[index..<next], radix: 16)!)
-        index = next
-    }
-    return result
-}
+func bytes(hex: String) -> [UInt8] { [UInt8](hex: hex)! }
 
 func hexString(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 

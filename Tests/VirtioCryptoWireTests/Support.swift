@@ -18,16 +18,7 @@ enum Repo {
     }
 }
 
-func bytes(hex: String) -> [UInt8] {
-    var result: [UInt8] = []
-    var index = hex.startIndex
-    while index < hex.endIndex {
-        let next = hex.index(index, offsetBy: 2)
-        result.append(UInt8(hex[index..<next], radix: 16)!)
-        index = next
-    }
-    return result
-}
+func bytes(hex: String) -> [UInt8] { [UInt8](hex: hex)! }
 
 func features(_ names: [String]) -> CryptoFeatures {
     var result: CryptoFeatures = []
