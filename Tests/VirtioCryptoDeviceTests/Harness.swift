@@ -14,13 +14,20 @@ final class Harness {
     let worker: DataWorker
     let chain = DescriptorChain()
 
-    init(limits: DeviceLimits = DeviceLimits(), features: CryptoFeatures = []) throws {
-        device = VirtioCryptoDevice(offer: DeviceOffer(limits: limits))
+    convenience init(limits: DeviceLimits = DeviceLimits(), features: CryptoFeatures = []) throws {
+        try self.init(device: VirtioCryptoDevice(offer: DeviceOffer(limits: limits)), features: features)
+    }
+
+    init(device: VirtioCryptoDevice, features: CryptoFeatures) throws {
+        self.device = device
         precondition(device.negotiate(features))
         controlQueue = try SplitQueue(memory: controlRing.memory, layout: controlRing.layout, eventIndex: false)
         dataQueue = try SplitQueue(memory: dataRing.memory, layout: dataRing.layout, eventIndex: false)
         worker = device.makeDataWorker()
     }
+
+    /// Another set of rings on the same device (a second thread's control path).
+    static func controlOnly(_ device: VirtioCryptoDevice) throws -> Harness { try Harness(device: device, features: device.features) }
 
     /// Runs one control request; returns what the device wrote.
     func control(_ readable: [[UInt8]], writable: Int) throws -> [UInt8] {
