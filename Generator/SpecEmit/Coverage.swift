@@ -16,19 +16,31 @@ public struct CoverageScanner {
         let bySwiftName = Dictionary(rules.map { ($0.swiftName, $0.id) }, uniquingKeysWith: { a, _ in a })
         var result: [String: [Hit]] = [:]
         for file in files {
+            let lines = file.contents.split(separator: "\n", omittingEmptySubsequences: false)
             var currentTest = "?"
-            for line in file.contents.split(separator: "\n", omittingEmptySubsequences: false) {
+            var index = 0
+            while index < lines.count {
+                let line = lines[index]
                 if let name = Self.functionName(in: line) { currentTest = name }
-                guard let start = line.range(of: "covers(") else { continue }
-                let rest = line[start.upperBound...]
-                guard let end = rest.firstIndex(of: ")") else { continue }
-                for token in rest[..<end].split(separator: ",") {
+                guard let start = line.range(of: "covers(") else {
+                    index += 1
+                    continue
+                }
+                // The argument list may run over several lines, up to the closing parenthesis.
+                var arguments = String(line[start.upperBound...])
+                while !arguments.contains(")") && index + 1 < lines.count {
+                    index += 1
+                    arguments += String(lines[index])
+                }
+                let list = arguments.prefix { $0 != ")" }
+                for token in list.split(separator: ",") {
                     let name = token.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "."))
                     if let id = bySwiftName[name] {
                         let hit = Hit(file: file.path, test: currentTest)
                         if !(result[id]?.contains(hit) ?? false) { result[id, default: []].append(hit) }
                     }
                 }
+                index += 1
             }
         }
         return result

@@ -61,8 +61,26 @@ struct GeneratedFilesTests {
     @Test func coverageScannerFindsCoversMarks() throws {
         let spec = try Self.realSpec()
         let rule = try #require(spec.rules.first)
-        let source = "struct T {\n    @Test func checksIt() {\n        covers(.\(rule.swiftName))\n    }\n}\n"
+        let second = spec.rules[1]
+        let source = "struct T {\n    @Test func checksIt() {\n        covers(.\(rule.swiftName),\n               .\(second.swiftName))\n    }\n}\n"
         let hits = CoverageScanner().scan([("Tests/X/T.swift", source)], rules: spec.rules)
         #expect(hits[rule.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "checksIt")])
+        #expect(hits[second.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "checksIt")], "marks over several lines")
+    }
+
+    /// Every rule the implementation claims to enforce is tested: validator rules by their
+    /// generated negative vectors, codec and device-core rules by a test marked `covers(…)`.
+    @Test func everyEnforcedRuleHasATest() throws {
+        let spec = try Self.realSpec()
+        let tests = CoverageScanner.swiftFiles(under: Self.root + "/Tests", root: Self.root)
+        let coverage = CoverageScanner().scan(tests, rules: spec.rules)
+        let untested = spec.rules.filter { rule in
+            switch rule.enforcedBy {
+            case "validator": return rule.validators.isEmpty
+            case "codec", "device-core": return coverage[rule.id] == nil
+            default: return false
+            }
+        }
+        #expect(untested.isEmpty, "rules enforced but not tested: \(untested.map(\.id))")
     }
 }

@@ -42,7 +42,8 @@ struct ControlQueueTests {
     @Test(arguments: [RequestLayout.legacy, .revision1])
     func sessionsAreCreatedWithUniqueIDsAndDestroyedOnce(layout: RequestLayout) throws {
         covers(.devSessionCreateStatusValues, .devSessionCreateUniqueSessionId, .devSessionDestroyStatusValues,
-               .devSessionCreateStructureByOpcode, .devSessionCreateExtractParameters)
+               .devSessionCreateStructureByOpcode, .devSessionCreateExtractParameters, .devCtrlOpOutcomeStruct,
+               .drvSessionDestroyOpcodeByService, .drvSessionDestroyValidSessionId, .drvSessionCreateRequestPartsInOrder)
         let harness = try Harness(features: layout == .legacy ? [] : [.revision1])
         let first = try harness.cipherSession(.aesCbc, key: key16, op: .encrypt, layout: layout)
         let second = try harness.cipherSession(.aesCbc, key: key16, op: .decrypt, layout: layout)
@@ -57,10 +58,14 @@ struct ControlQueueTests {
         let hashDestroy = RequestBuilder.control(opcode: .hashDestroySession, flf: DestroySessionFlf(sessionId: second), layout: layout)
         #expect(try harness.control([hashDestroy], writable: 1) == [UInt8(Status.err.rawValue)])
         #expect(harness.device.sessions.count == 1)
+        // A create whose outcome has no room for virtio_crypto_session_input creates nothing.
+        let create = RequestBuilder.control(opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(.aesCbc, keyLength: 16, op: .encrypt), layout: layout)
+        #expect(try harness.control([create, key16], writable: 8).last == UInt8(Status.err.rawValue))
+        #expect(harness.device.sessions.count == 1)
     }
 
     @Test func unsupportedAlgorithmsBadKeysAndUnknownOpcodesAreRefused() throws {
-        covers(.drvSessionCreateOpcodeByService, .drvSlotSymSessionOpFlfMember)
+        covers(.drvSessionCreateOpcodeByService, .drvSlotSymSessionOpFlfMember, .drvSlotSymSessionOpVlfMember)
         let harness = try Harness()
         let unknownAlgorithm = RequestBuilder.control(opcode: .cipherCreateSession,
                                                       flf: RequestBuilder.cipherSession(.unknown(40), keyLength: 16, op: .encrypt))

@@ -17,7 +17,9 @@ func engineCBC(_ key: [UInt8], _ iv: [UInt8], _ input: [UInt8], _ op: Op) throws
 struct DataQueueTests {
     @Test(arguments: [RequestLayout.legacy, .revision1])
     func aesCbcThroughTheDeviceMatchesTheEngine(layout: RequestLayout) throws {
-        covers(.devSymParseByOpcode, .devSymParseCipherFields, .devSymCopyDstData, .devSymStatusValues, .devSymParseFlag)
+        covers(.devSymParseByOpcode, .devSymParseCipherFields, .devSymCopyDstData, .devSymStatusValues, .devSymParseFlag,
+               .drvSymCipherFields, .drvSymOpcode, .devConfigHandleRequestsAfterHwReady, .devStatusReturnStatusCode)
+        #expect(try Harness().device.config.status.contains(.hwReady))
         let harness = try Harness(features: layout == .legacy ? [] : [.revision1])
         let encrypt = try harness.cipherSession(.aesCbc, key: key16, op: .encrypt, layout: layout)
         let decrypt = try harness.cipherSession(.aesCbc, key: key16, op: .decrypt, layout: layout)
@@ -43,6 +45,7 @@ struct DataQueueTests {
     }
 
     @Test func lengthsAreCheckedAgainstTheChainAndMaxSize() throws {
+        covers(.drvSlotSymDataOpTypeVlfMember)
         var limits = DeviceLimits()
         limits.maxRequestSize = 4096
         let harness = try Harness(limits: limits)
@@ -140,7 +143,8 @@ struct DataQueueTests {
 
     @Test func hashMacAeadAndChainingThroughTheDevice() throws {
         covers(.devHashCopyResult, .devMacCopyResult, .devAeadCopyDstData, .devAeadCopyTag, .devAeadVerifyOnDecrypt,
-               .devAeadStatusValues, .devSymCopyHashResult, .devSymParseAlgChainFields, .devSymCheckAadLen)
+               .devAeadStatusValues, .devSymCopyHashResult, .devSymParseAlgChainFields, .devSymCheckAadLen, .drvSymAlgChainFields,
+               .devHashStructureByOpcode)
         let harness = try Harness()
         let message = [UInt8]("abc".utf8)
         // HASH: SHA-256("abc"), FIPS 180-4.
@@ -203,6 +207,7 @@ struct DataQueueTests {
     }
 
     @Test func statelessRequestsCarryTheirOwnKeys() throws {
+        covers(.devHashParseFlag, .devStatelessMaySupportBoth, .devStatelessServiceLevelGuard, .drvSlotSymDataStatelessOpTypeVlfMember)
         let harness = try Harness(features: [.revision1, .cipherStatelessMode, .hashStatelessMode])
         let flf = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(sessPara: CipherSessPara(algo: .aesCbc, keylen: 16, op: .encrypt),
                                                                                 ivLen: 16, srcDataLen: 64, dstDataLen: 64)), opType: .cipher)
