@@ -25,10 +25,15 @@ struct DifferentialTests {
         var random = SeededGenerator(state: seed)
         let harness = try Harness()
         let offer = harness.device.offer
-        for round in 0..<60 {
-            switch round % 4 {
+        // Every offered algorithm of every service, twice, with random parameters and data.
+        let plan: [(service: Int, index: Int)] = (0..<2).flatMap { _ in
+            offer.ciphers.indices.map { (0, $0) } + offer.hashes.indices.map { (1, $0) }
+                + offer.macs.indices.map { (2, $0) } + offer.aeads.indices.map { (3, $0) }
+        }
+        for (round, step) in plan.enumerated() {
+            switch step.service {
             case 0:
-                let algorithm = offer.ciphers.randomElement(using: &random)!
+                let algorithm = offer.ciphers[step.index]
                 let parameters = try #require(CipherSession.parameters(algorithm))
                 var key = random.bytes(parameters.keyLengths.filter { $0 <= offer.limits.maxCipherKeyLength }.randomElement(using: &random)!)
                 if algorithm == .aesXts { key[0] ^= 0xff }  // XTS refuses equal key halves; random keys make that vanishingly rare
@@ -43,7 +48,7 @@ struct DifferentialTests {
                 try iv.withUnsafeBytes { ivBytes in try input.withUnsafeBytes { i in try expected.withUnsafeMutableBytes { try context.run(iv: ivBytes, input: i, output: $0) } } }
                 #expect(status == .ok && output == expected, "seed \(seed) round \(round) \(algorithm)")
             case 1:
-                let algorithm = offer.hashes.randomElement(using: &random)!
+                let algorithm = offer.hashes[step.index]
                 let full = HashSession.digestLength(algorithm)!
                 let length = Int.random(in: 1...(algorithm == .sha3Shake128 || algorithm == .sha3Shake256 ? 64 : full), using: &random)
                 let message = random.bytes(Int.random(in: 0...300, using: &random))
@@ -56,7 +61,7 @@ struct DifferentialTests {
                 try message.withUnsafeBytes { m in try expected.withUnsafeMutableBytes { try context.digest(m, into: $0) } }
                 #expect(out.last == 0 && Array(out.dropLast()) == expected, "seed \(seed) round \(round) \(algorithm)")
             case 2:
-                let algorithm = offer.macs.randomElement(using: &random)!
+                let algorithm = offer.macs[step.index]
                 let keyRange = try #require(MacSession.keyLengths(algorithm))
                 let keyLength = algorithm == .cmacAes || algorithm == .cbcmacAes ? [16, 24, 32].randomElement(using: &random)!
                     : algorithm == .cmac3des ? [16, 24].randomElement(using: &random)! : Int.random(in: keyRange.lowerBound...min(keyRange.upperBound, 100), using: &random)
@@ -73,7 +78,7 @@ struct DifferentialTests {
                 try message.withUnsafeBytes { m in try expected.withUnsafeMutableBytes { try context.mac(m, into: $0) } }
                 #expect(out.last == 0 && Array(out.dropLast()) == expected, "seed \(seed) round \(round) \(algorithm)")
             default:
-                let algorithm = offer.aeads.randomElement(using: &random)!
+                let algorithm = offer.aeads[step.index]
                 let key = random.bytes(algorithm == .chacha20Poly1305 ? 32 : [16, 24, 32].randomElement(using: &random)!)
                 let tagLength = algorithm == .ccm ? [4, 8, 16].randomElement(using: &random)! : [12, 16].randomElement(using: &random)!
                 let nonce = random.bytes(algorithm == .ccm ? Int.random(in: 7...13, using: &random) : 12)

@@ -79,4 +79,23 @@ struct PerServiceTests {
         #expect(try harness.data([RequestBuilder.data(opcode: .aeadEncrypt, flf: wrongOp, layout: .stateless), [UInt8](repeating: 0, count: 16),
                                   [UInt8](repeating: 0, count: 12), [UInt8](repeating: 0, count: 16)], writable: [32, 1]).last == UInt8(Status.err.rawValue))
     }
+
+    @Test func statelessAlgorithmChaining() throws {
+        let harness = try Harness(features: [.revision1, .cipherStatelessMode])
+        let authKey = [UInt8](repeating: 0x0b, count: 20)
+        let para = AlgChainSessPara(algChainOrder: .cipherThenHash, aadLen: 0, cipher: CipherSessPara(algo: .aesCbc, keylen: 16, op: .encrypt),
+                                    hash: ChainHashPara(algo: MacAlgorithm.hmacSha1.rawValue, authKeyLen: 20, hashMode: .auth))
+        let member = AlgChainDataFlfStateless(sessPara: para, ivLen: 16, srcDataLen: 64, dstDataLen: 64, cipherStartSrcOffset: 0, lenToCipher: 64,
+                                              hashStartSrcOffset: 0, lenToHash: 64, aadLen: 0, hashResultLen: 20)
+        let flf = SymDataFlfStateless(opTypeFlf: .algorithmChaining(member), opType: .algorithmChaining)
+        let out = try harness.data([RequestBuilder.data(opcode: .cipherEncrypt, flf: flf, layout: .stateless), key16, authKey, iv16, block64],
+                                   writable: [64, 20, 1])
+        #expect(out.last == 0)
+        let ciphertext = try engineCBC(key16, iv16, block64, .encrypt)
+        #expect(Array(out[0..<64]) == ciphertext)
+        let mac = try authKey.withUnsafeBytes { try MacSession(algorithm: .hmacSha1, key: $0, resultLength: 20) }.makeContext()
+        var tag = [UInt8](repeating: 0, count: 20)
+        try ciphertext.withUnsafeBytes { input in try tag.withUnsafeMutableBytes { try mac.mac(input, into: $0) } }
+        #expect(Array(out[64..<84]) == tag)
+    }
 }
