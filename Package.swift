@@ -10,12 +10,15 @@ let package = Package(
         .library(name: "VirtQueue", targets: ["VirtQueue"]),
         .library(name: "VirtioCryptoDevice", targets: ["VirtioCryptoDevice"]),
         .library(name: "VirtioCryptoDriver", targets: ["VirtioCryptoDriver"]),
+        .library(name: "VhostUser", targets: ["VhostUser"]),
         .executable(name: "virtio-crypto-gen", targets: ["virtio-crypto-gen"]),
         .executable(name: "virtio-crypto-bench", targets: ["virtio-crypto-bench"]),
+        .executable(name: "vhost-user-crypto", targets: ["vhost-user-crypto"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
     ],
     targets: [
         // Runtime: no dependencies. Generated/ is written by virtio-crypto-gen.
@@ -39,6 +42,17 @@ let package = Package(
         // The device core: sessions, controlq and dataq dispatch over the engines.
         .target(name: "VirtioCryptoDevice", dependencies: ["VirtioCryptoWire", "VirtioCryptoEngines", "VirtQueue"],
                 path: "Sources/VirtioCryptoDevice"),
+
+        // vhost-user: the backend protocol over a UNIX socket, and the ring workers.
+        .target(name: "CVhostUserSupport", path: "Sources/CVhostUserSupport"),
+        .target(name: "VhostUser", dependencies: ["CVhostUserSupport", "VirtQueue", "VirtioCryptoDevice", "VirtioCryptoWire"],
+                path: "Sources/VhostUser"),
+        .executableTarget(
+            name: "vhost-user-crypto",
+            dependencies: ["VhostUser", "VirtioCryptoDevice", "VirtioCryptoEngines", "VirtioCryptoWire", "CVhostUserSupport",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Sources/vhost-user-crypto"),
 
         // The driver side: rings and request builders for tests, benchmarks and fuzzers.
         .target(name: "VirtioCryptoDriver", dependencies: ["VirtioCryptoWire", "VirtQueue"], path: "Sources/VirtioCryptoDriver"),

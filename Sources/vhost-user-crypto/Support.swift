@@ -1,0 +1,90 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Glibc
+import Logging
+import VirtioCryptoDevice
+import VirtioCryptoWire
+
+/// `--ciphers aes-cbc,aes-ctr` and friends: names are the spec's (Spec/constants.yaml).
+enum AlgorithmFilter {
+    static func parse<T: Hashable>(_ list: String?, _ known: [T], _ name: (T) -> String?) throws -> Set<T>? {
+        guard let list else { return nil }
+        if list == "none" { return [] }
+        var result: Set<T> = []
+        for item in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let value = known.first(where: { name($0) == item }) else { throw ValidationError("unknown algorithm '\(item)'") }
+            result.insert(value)
+        }
+        return result
+    }
+
+    /// The spec name of a constant from its C name: VIRTIO_CRYPTO_CIPHER_AES_CBC → aes-cbc.
+    static func specName(_ cName: String?, prefix: String) -> String? {
+        guard let cName, cName.hasPrefix(prefix) else { return nil }
+        return cName.dropFirst(prefix.count).lowercased().replacingOccurrences(of: "_", with: "-")
+    }
+
+    static func apply(to offer: DeviceOffer, ciphers: String?, hashes: String?, macs: String?, aeads: String?) throws -> DeviceOffer {
+        offer.restricted(
+            ciphers: try parse(ciphers, CipherAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_CIPHER_") },
+            hashes: try parse(hashes, HashAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_HASH_") },
+            macs: try parse(macs, MacAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_MAC_") },
+            aeads: try parse(aeads, AeadAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_AEAD_") })
+    }
+}
+
+/// Per-status request counts over every frontend served, printed on SIGUSR1 and at exit.
+final class Counters: @unchecked Sendable {
+    private let lock = NSLock()
+    private var totals = [Int](repeating: 0, count: 6)
+    var current: VirtioCryptoDevice? {
+        get { lock.lock(); defer { lock.unlock() }; return _current }
+        set { lock.lock(); _current = newValue; lock.unlock() }
+    }
+    private var _current: VirtioCryptoDevice?
+
+    func add(_ device: VirtioCryptoDevice) {
+        lock.lock()
+        for status in 0..<6 { totals[status] += device.statistics.count(Status(rawValue: UInt32(status))) }
+        lock.unlock()
+    }
+
+    func report(_ logger: Logger) {
+        lock.lock()
+        var counts = totals
+        if let device = _current { for status in 0..<6 { counts[status] += device.statistics.count(Status(rawValue: UInt32(status))) } }
+        lock.unlock()
+        let names = ["OK", "ERR", "BADMSG", "NOTSUPP", "INVSESS", "NOSPC"]
+        let summary = zip(names, counts).map { "\($0)=\($1)" }.joined(separator: " ")
+        logger.notice("requests by status: \(summary)")
+    }
+}
+
+/// SIGINT/SIGTERM: remove the socket file and exit; SIGUSR1: print the counters.
+enum Shutdown {
+    nonisolated(unsafe) static var requested = false
+    nonisolated(unsafe) static var onReport: () -> Void = {}
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    nonisolated(unsafe) private static var path = ""
+
+    static func install(socketPath: String) {
+        path = socketPath
+        for signalNumber in [SIGINT, SIGTERM, SIGUSR1] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                if signalNumber == SIGUSR1 {
+                    onReport()
+                    return
+                }
+                requested = true
+                onReport()
+                unlink(path)
+                exit(0)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import CVhostUserSupport
+import Foundation
+import Glibc
+import Logging
+import VhostUser
+import VirtioCryptoDevice
+import VirtioCryptoEngines
+import VirtioCryptoWire
+
+/// The vhost-user virtio-crypto backend daemon.
+@main
+struct VhostUserCrypto: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vhost-user-crypto",
+        abstract: "A vhost-user virtio-crypto backend for QEMU's cryptodev-vhost-user (and any vhost-user frontend).")
+
+    @Option(help: "UNIX socket to listen on (default: $XDG_RUNTIME_DIR/vhost-user-crypto.sock, or /tmp).")
+    var socketPath: String?
+
+    @Option(help: "Data queues offered (max_dataqueues, 1–64). QEMU 7.2 only ever starts queue 0.")
+    var queues = 1
+
+    @Option(help: "Live sessions at most (then NOSPC / ERR).")
+    var maxSessions = 4096
+
+    @Option(help: "Largest variable-length content of one request in bytes (max_size).")
+    var maxRequestSize = 1 << 20
+
+    @Option(help: "Only these cipher algorithms, by spec name (e.g. aes-cbc,aes-ctr); default: all that work.")
+    var ciphers: String?
+
+    @Option(help: "Only these hash algorithms (e.g. sha-256); 'none' for no HASH service.")
+    var hashes: String?
+
+    @Option(help: "Only these MAC algorithms (e.g. hmac-sha-256); 'none' for no MAC service.")
+    var macs: String?
+
+    @Option(help: "Only these AEAD algorithms (e.g. gcm); 'none' for no AEAD service.")
+    var aeads: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (1...64).contains(queues) else { throw ValidationError("--queues must be 1…64") }
+        guard maxSessions >= 1 else { throw ValidationError("--max-sessions must be at least 1") }
+        guard (4096...(64 << 20)).contains(maxRequestSize) else { throw ValidationError("--max-request-size must be 4 KiB…64 MiB") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "vhost-user-crypto")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+
+        var limits = DeviceLimits()
+        limits.dataQueues = queues
+        limits.maxSessions = maxSessions
+        limits.maxRequestSize = maxRequestSize
+        let offer = try AlgorithmFilter.apply(to: DeviceOffer(limits: limits), ciphers: ciphers, hashes: hashes, macs: macs, aeads: aeads)
+        let path = socketPath ?? Self.defaultSocketPath
+        let listener = vu_listen(path, 1)
+        guard listener >= 0 else { throw ValidationError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
+        Shutdown.install(socketPath: path)
+
+        logger.info("listening on \(path)")
+        logger.info("offering \(offer.ciphers.count) ciphers, \(offer.hashes.count) hashes, \(offer.macs.count) MACs, \(offer.aeads.count) AEADs; \(queues) data queue(s)")
+        let attach = """
+        Attach QEMU with:
+          -object memory-backend-memfd,id=mem,size=1G,share=on -machine memory-backend=mem \\
+          -chardev socket,id=vuc0,path=\(path) \\
+          -object cryptodev-vhost-user,id=cryptodev0,chardev=vuc0,queues=1 \\
+          -device virtio-crypto-pci,id=crypto0,cryptodev=cryptodev0
+
+        """
+        FileHandle.standardOutput.write(Data(attach.utf8))
+
+        let counters = Counters()
+        Shutdown.onReport = { counters.report(logger) }
+        while !Shutdown.requested {
+            let fd = vu_accept(listener)
+            if fd < 0 {
+                if errno == EINTR { continue }
+                logger.error("accept failed: \(String(cString: strerror(errno)))")
+                break
+            }
+            logger.info("frontend connected")
+            // A fresh device per frontend: no session or mapping survives a disconnect.
+            let device = VirtioCryptoDevice(offer: offer)
+            let backend = VhostUserBackend(device: device, connection: VhostUserConnection(fd: fd)) { message in
+                logger.debug("\(message)")
+            }
+            counters.current = device
+            if let error = backend.serve() {
+                logger.warning("frontend dropped: \(error)")
+            } else {
+                logger.info("frontend disconnected")
+            }
+            counters.add(device)
+            counters.current = nil
+        }
+        counters.report(logger)
+        unlink(path)
+    }
+
+    static var defaultSocketPath: String {
+        let directory = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"] ?? "/tmp"
+        return directory + "/vhost-user-crypto.sock"
+    }
+}
