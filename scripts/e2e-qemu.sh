@@ -113,7 +113,7 @@ wait $daemon 2>/dev/null || true
 trap - EXIT
 
 echo "--- guest ---"
-grep -E "^(E2E|AFALG)" "$work/console.log" || true
+grep -a -o -E "(E2E|AFALG) .*" "$work/console.log" || true
 echo "--- daemon ---"
 grep -E "requests by status|frontend|listening" "$work/daemon.log" || true
 echo "--- result ---"
