@@ -55,7 +55,8 @@ let package = Package(
             path: "Sources/vhost-user-crypto"),
 
         // The driver side: rings and request builders for tests, benchmarks and fuzzers.
-        .target(name: "VirtioCryptoDriver", dependencies: ["VirtioCryptoWire", "VirtQueue"], path: "Sources/VirtioCryptoDriver"),
+        .target(name: "VirtioCryptoDriver", dependencies: ["VirtioCryptoWire", "VirtQueue", "VhostUser", "CVhostUserSupport"],
+                path: "Sources/VirtioCryptoDriver"),
 
         // Generator: load → decode → resolve → lint → plan → render → write.
         .target(name: "SpecModel", dependencies: [.product(name: "Yams", package: "Yams")],
@@ -70,6 +71,8 @@ let package = Package(
         .testTarget(name: "GeneratorTests", dependencies: ["SpecEmit"], path: "Tests/GeneratorTests"),
         .testTarget(name: "VirtioCryptoEnginesTests", dependencies: ["VirtioCryptoEngines"],
                     path: "Tests/VirtioCryptoEnginesTests", exclude: ["KnownAnswers.json"]),
+        .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "VirtioCryptoDriver", "VirtioCryptoDevice", "CVhostUserSupport"],
+                    path: "Tests/VhostUserTests"),
         .testTarget(name: "VirtQueueTests", dependencies: ["VirtQueue", "VirtioCryptoDriver"], path: "Tests/VirtQueueTests"),
         .testTarget(name: "VirtioCryptoDeviceTests",
                     dependencies: ["VirtioCryptoDevice", "VirtioCryptoDriver", "VirtioCryptoEngines"],

@@ -160,3 +160,5 @@ int vu_connect(const char *path) {
     }
     return fd;
 }
+
+int vu_socketpair(int fds[2]) { return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds); }

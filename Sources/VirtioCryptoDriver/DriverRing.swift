@@ -13,12 +13,26 @@ public final class DriverRing {
     private var dataCursor: UInt64
     public private(set) var availIndex: UInt16 = 0
 
-    public init(size: UInt16 = 16, memorySize: Int = 1 << 20) {
-        self.size = size
-        bytes = .allocate(byteCount: memorySize, alignment: 4096)
+    /// The guest-physical address of `bytes[0]`.
+    public let guestBase: UInt64
+    private let ownsBytes: Bool
+
+    /// A ring in memory of its own.
+    public convenience init(size: UInt16 = 16, memorySize: Int = 1 << 20) {
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: memorySize, alignment: 4096)
         bytes.initializeMemory(as: UInt8.self, repeating: 0)
-        memory = RegionMemory(regions: [MemoryRegion(guestAddress: Self.base, size: UInt64(memorySize), host: bytes.baseAddress!)])!
-        let descriptors = Self.base
+        self.init(size: size, region: bytes, guestBase: Self.base, owned: true)
+    }
+
+    /// A ring at the start of `region` (e.g. a slice of a memfd shared with a backend),
+    /// whose first byte is guest-physical `guestBase`.
+    public init(size: UInt16, region: UnsafeMutableRawBufferPointer, guestBase: UInt64, owned: Bool = false) {
+        self.size = size
+        bytes = region
+        self.guestBase = guestBase
+        ownsBytes = owned
+        memory = RegionMemory(regions: [MemoryRegion(guestAddress: guestBase, size: UInt64(region.count), host: region.baseAddress!)])!
+        let descriptors = guestBase
         let avail = descriptors + 16 * UInt64(size)
         let used = (avail + 6 + 2 * UInt64(size) + 3) & ~3
         layout = QueueLayout(size: size, descriptorTable: descriptors, availRing: avail, usedRing: used)
@@ -31,9 +45,9 @@ public final class DriverRing {
     /// Forgets every data allocation (once all chains using them are done).
     public func resetData() { dataCursor = dataStart }
 
-    deinit { bytes.deallocate() }
+    deinit { if ownsBytes { bytes.deallocate() } }
 
-    public func host(_ address: UInt64) -> UnsafeMutableRawPointer { bytes.baseAddress! + Int(address - Self.base) }
+    public func host(_ address: UInt64) -> UnsafeMutableRawPointer { bytes.baseAddress! + Int(address - guestBase) }
 
     /// Places `content` (or `count` zero bytes) in the data area and returns its address.
     public func allocate(_ content: [UInt8]) -> UInt64 {

@@ -30,4 +30,6 @@ int vu_listen(const char *path, int backlog);
 int vu_accept(int listener);
 /// Connects to the UNIX socket at `path`; -1 on error.
 int vu_connect(const char *path);
+/// A connected pair of UNIX stream sockets (tests).
+int vu_socketpair(int fds[2]);
 #endif

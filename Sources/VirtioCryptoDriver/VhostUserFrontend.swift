@@ -1,0 +1,181 @@
+import CVhostUserSupport
+import Foundation
+import Glibc
+import VhostUser
+import VirtQueue
+import VirtioCryptoWire
+
+/// Our own vhost-user frontend, as a VMM would be: shares memfd guest memory with a
+/// backend, sets up rings with kick/call eventfds, and sends requests through them.
+/// For integration tests, the benchmark and fuzzers (including hostile messages).
+public final class VhostUserFrontend {
+    public enum FrontendError: Error, Equatable { case connect(Int32), memory, unexpectedReply(UInt32), timeout, backend(UInt64) }
+
+    public let connection: VhostUserConnection
+    public let memory: UnsafeMutableRawBufferPointer
+    let memoryFD: Int32
+    public static let guestBase: UInt64 = 0x10_0000
+    public static let sliceSize = 4 << 20
+    public private(set) var rings: [Int: FrontendRing] = [:]
+
+    /// Connects to a backend at `path` (or wraps a connected socket `fd`), with `slices`
+    /// × 4 MiB of shared guest memory: one slice per ring.
+    public init(path: String? = nil, fd: Int32? = nil, slices: Int = 4) throws(FrontendError) {
+        let socket: Int32
+        if let fd { socket = fd } else {
+            socket = vu_connect(path ?? "")
+            guard socket >= 0 else { throw .connect(errno) }
+        }
+        connection = VhostUserConnection(fd: socket)
+        let size = slices * Self.sliceSize
+        memoryFD = vu_memfd("guest-ram", size)
+        guard memoryFD >= 0, let pointer = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, memoryFD, 0), pointer != MAP_FAILED else {
+            throw .memory
+        }
+        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        memory = UnsafeMutableRawBufferPointer(start: pointer, count: size)
+    }
+
+    deinit {
+        rings.values.forEach { $0.close() }
+        munmap(memory.baseAddress, memory.count)
+        close(memoryFD)
+    }
+
+    // MARK: messages
+
+    public func send(_ request: VhostUserRequest, payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false) throws {
+        let flags = VhostUserMessage.version | (needReply ? VhostUserMessage.needReplyFlag : 0)
+        try connection.send(VhostUserMessage(request: request.rawValue, flags: flags, payload: payload, fds: fds))
+    }
+
+    /// Sends and waits for the reply to the same request.
+    public func call(_ request: VhostUserRequest, payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false) throws -> VhostUserMessage {
+        try send(request, payload: payload, fds: fds, needReply: needReply)
+        let reply = try connection.receive()
+        guard reply.request == request.rawValue, reply.flags == VhostUserMessage.replyFlag | VhostUserMessage.version else {
+            throw FrontendError.unexpectedReply(reply.request)
+        }
+        return reply
+    }
+
+    /// A request that takes REPLY_ACK: fails when the backend answers non-zero.
+    public func acked(_ request: VhostUserRequest, payload: [UInt8] = [], fds: [Int32] = []) throws {
+        let reply = try call(request, payload: payload, fds: fds, needReply: true)
+        let status = reply.u64(at: 0) ?? 1
+        guard status == 0 else { throw FrontendError.backend(status) }
+    }
+
+    static func u64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+    static func u32s(_ values: UInt32...) -> [UInt8] { values.flatMap { value in withUnsafeBytes(of: value.littleEndian) { Array($0) } } }
+
+    /// Feature and protocol-feature negotiation, as QEMU does it. Returns the backend's
+    /// feature bits.
+    @discardableResult
+    public func handshake(features: UInt64 = 1 << 30, protocolFeatures: UInt64 = (1 << 0) | (1 << 3) | (1 << 7) | (1 << 9)) throws -> UInt64 {
+        let offered = try call(.getFeatures).u64(at: 0) ?? 0
+        _ = try call(.getProtocolFeatures)
+        try send(.setProtocolFeatures, payload: Self.u64(protocolFeatures))
+        try send(.setOwner)
+        try acked(.setFeatures, payload: Self.u64(features))
+        try acked(.setMemTable, payload: memoryTable(), fds: [memoryFD])
+        return offered
+    }
+
+    /// The SET_MEM_TABLE payload for our one region.
+    public func memoryTable() -> [UInt8] {
+        Self.u32s(1, 0) + Self.u64(Self.guestBase) + Self.u64(UInt64(memory.count))
+            + Self.u64(UInt64(UInt(bitPattern: memory.baseAddress))) + Self.u64(0)
+    }
+
+    /// Sets up ring `index` in its memory slice and starts it (NUM, BASE, ADDR, CALL, KICK).
+    @discardableResult
+    public func startRing(_ index: Int, size: UInt16 = 256) throws -> FrontendRing {
+        let slice = UnsafeMutableRawBufferPointer(rebasing: memory[(index * Self.sliceSize)..<((index + 1) * Self.sliceSize)])
+        let ring = FrontendRing(index: index, ring: DriverRing(size: size, region: slice, guestBase: Self.guestBase + UInt64(index * Self.sliceSize)))
+        func address(_ guest: UInt64) -> UInt64 { UInt64(UInt(bitPattern: ring.ring.host(guest))) }
+        try acked(.setVringNum, payload: Self.u32s(UInt32(index), UInt32(size)))
+        try acked(.setVringBase, payload: Self.u32s(UInt32(index), 0))
+        try acked(.setVringAddr, payload: Self.u32s(UInt32(index), 0) + Self.u64(address(ring.ring.layout.descriptorTable))
+                  + Self.u64(address(ring.ring.layout.usedRing)) + Self.u64(address(ring.ring.layout.availRing)) + Self.u64(0))
+        try acked(.setVringCall, payload: Self.u64(UInt64(index)), fds: [ring.call])
+        try acked(.setVringKick, payload: Self.u64(UInt64(index)), fds: [ring.kick])
+        rings[index] = ring
+        return ring
+    }
+
+    /// CREATE_CRYPTO_SESSION in QEMU 7.2's 632-byte layout (or 8.1's 1072-byte one).
+    public func createSession(cipher: CipherAlgorithm, key: [UInt8], op: Op, layoutC: Bool = false, opType: UInt8 = 1,
+                              hashMode: UInt8 = 0, authAlgorithm: UInt32 = 0, resultLength: UInt32 = 0, authKey: [UInt8] = [],
+                              chainOrder: UInt8 = 0) throws -> Int64 {
+        var payload = [UInt8](repeating: 0, count: layoutC ? 1072 : 632)
+        func put(_ value: UInt32, _ offset: Int) { withUnsafeBytes(of: value.littleEndian) { payload.replaceSubrange(offset..<offset + 4, with: $0) } }
+        if layoutC { withUnsafeBytes(of: UInt64(Opcode.cipherCreateSession.rawValue).littleEndian) { payload.replaceSubrange(0..<8, with: $0) } }
+        put(cipher.rawValue, 8)
+        put(UInt32(key.count), 12)
+        put(authAlgorithm, 16)
+        put(resultLength, 20)
+        put(UInt32(authKey.count), 24)
+        payload[32] = opType
+        payload[33] = UInt8(truncatingIfNeeded: op.rawValue)
+        payload[34] = hashMode
+        payload[35] = chainOrder
+        payload.replaceSubrange(56..<56 + min(key.count, 64), with: key.prefix(64))
+        payload.replaceSubrange(120..<120 + min(authKey.count, 512), with: authKey.prefix(512))
+        let reply = try call(.createCryptoSession, payload: payload)
+        guard reply.payload.count == payload.count else { throw FrontendError.unexpectedReply(reply.request) }
+        let offset = layoutC ? 1064 : 0
+        return reply.payload.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: Int64.self)) }
+    }
+
+    /// CLOSE_CRYPTO_SESSION: never answered.
+    public func closeSession(_ id: UInt64) throws { try send(.closeCryptoSession, payload: Self.u64(id)) }
+
+    /// The device config space (generic frontends).
+    public func config() throws -> Config {
+        let reply = try call(.getConfig, payload: Self.u32s(0, UInt32(Config.size), 0) + [UInt8](repeating: 0, count: Config.size))
+        return try Config.decode(Array(reply.payload.dropFirst(12)))
+    }
+
+    /// GET_VRING_BASE: stops the ring; returns the backend's next avail index.
+    public func stopRing(_ index: Int) throws -> UInt32 {
+        let reply = try call(.getVringBase, payload: Self.u32s(UInt32(index), 0))
+        return reply.u32(at: 4) ?? 0
+    }
+}
+
+/// One ring of a frontend: the driver ring in shared memory and its eventfds.
+public final class FrontendRing {
+    public let index: Int
+    public let ring: DriverRing
+    public let kick: Int32
+    public let call: Int32
+
+    init(index: Int, ring: DriverRing) {
+        self.index = index
+        self.ring = ring
+        kick = vu_eventfd()
+        call = vu_eventfd()
+    }
+
+    func close() {
+        Glibc.close(kick)
+        Glibc.close(call)
+    }
+
+    /// Submits one chain, kicks, and waits (up to `timeout` ms) for the backend to use it;
+    /// returns the bytes of the writable buffers.
+    public func run(readable: [[UInt8]], writable: [Int], indirect: Bool = true, timeout: Int32 = 5000) throws -> [UInt8] {
+        ring.resetData()
+        let before = ring.usedIndex
+        let submission = ring.submit(readable: readable, writable: writable, indirect: indirect)
+        _ = vu_eventfd_signal(kick)
+        var waited: Int32 = 0
+        while ring.usedIndex == before {
+            guard waited < timeout else { throw VhostUserFrontend.FrontendError.timeout }
+            _ = vu_eventfd_wait(call, 50)
+            waited += 50
+        }
+        return ring.written(submission)
+    }
+}

@@ -1,0 +1,119 @@
+import CVhostUserSupport
+import Foundation
+import Glibc
+import Testing
+import VhostUser
+import VirtioCryptoDevice
+import VirtioCryptoDriver
+import VirtioCryptoEngines
+import VirtioCryptoWire
+
+/// A backend serving one end of a socket pair on its own thread; the test is the frontend.
+final class Pair: @unchecked Sendable {
+    let device: VirtioCryptoDevice
+    let frontend: VhostUserFrontend
+    private let done = DispatchSemaphore(value: 0)
+    private var result: ConnectionError?
+
+    init(limits: DeviceLimits = DeviceLimits()) throws {
+        var fds: [Int32] = [-1, -1]
+        precondition(vu_socketpair(&fds) == 0)
+        device = VirtioCryptoDevice(offer: DeviceOffer(limits: limits))
+        let backend = VhostUserBackend(device: device, connection: VhostUserConnection(fd: fds[0]))
+        frontend = try VhostUserFrontend(fd: fds[1])
+        Thread { [self] in
+            result = backend.serve()
+            done.signal()
+        }.start()
+    }
+
+    /// Waits for the backend to stop serving (after a disconnect or a fatal message).
+    func ended(timeout: Double = 5) -> ConnectionError?? {
+        guard done.wait(timeout: .now() + timeout) == .success else { return .none }
+        return .some(result)
+    }
+}
+
+let key16 = [UInt8](0..<16)
+let iv16 = [UInt8](repeating: 0x24, count: 16)
+let block64 = (0..<64).map { UInt8(truncatingIfNeeded: $0 * 3) }
+
+func engineCBC(_ key: [UInt8], _ iv: [UInt8], _ input: [UInt8]) throws -> [UInt8] {
+    let context = try key.withUnsafeBytes { try CipherSession(algorithm: .aesCbc, key: $0, direction: .encrypt) }.makeContext()
+    var output = [UInt8](repeating: 0, count: input.count)
+    try iv.withUnsafeBytes { ivBytes in try input.withUnsafeBytes { i in try output.withUnsafeMutableBytes { try context.run(iv: ivBytes, input: i, output: $0) } } }
+    return output
+}
+
+func aesCBCRequest(_ session: UInt64) -> [UInt8] {
+    RequestBuilder.data(opcode: .cipherEncrypt, sessionID: session, flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: 64))
+}
+
+struct BackendTests {
+    @Test(arguments: [false, true])
+    func qemuStyleSessionsByMessageAndDataThroughTheRing(layoutC: Bool) throws {
+        let pair = try Pair()
+        let offered = try pair.frontend.handshake()
+        #expect(offered & (1 << 30) != 0, "PROTOCOL_FEATURES is offered")
+        let ring = try pair.frontend.startRing(0)
+        let id = try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt, layoutC: layoutC)
+        #expect(id > 0)
+        let out = try ring.run(readable: [aesCBCRequest(UInt64(id)), iv16, block64], writable: [64, 1])
+        let expected = try engineCBC(key16, iv16, block64)
+        #expect(out.last == 0 && Array(out.prefix(64)) == expected)
+        // Close is never answered; unknown and repeated closes change nothing and keep the link.
+        try pair.frontend.closeSession(UInt64(id))
+        try pair.frontend.closeSession(UInt64(id))
+        try pair.frontend.closeSession(987654)
+        #expect(try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt) > 0, "still connected, no stray replies")
+        let stale = try ring.run(readable: [aesCBCRequest(UInt64(id)), iv16, block64], writable: [64, 1])
+        #expect(stale.last == UInt8(Status.invsess.rawValue))
+        // Refused sessions answer a negative id.
+        #expect(try pair.frontend.createSession(cipher: .aesCbc, key: Array(key16.prefix(10)), op: .encrypt, layoutC: layoutC) < 0)
+        #expect(try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt, opType: 0) < 0)
+        // GET_VRING_BASE stops the ring and reports where it got to.
+        #expect(try pair.frontend.stopRing(0) == 2)
+    }
+
+    @Test func genericFrontendUsesTheControlQueueAndConfig() throws {
+        let pair = try Pair()
+        try pair.frontend.handshake()
+        #expect(try pair.frontend.config() == pair.device.config)
+        let data = try pair.frontend.startRing(0)
+        let control = try pair.frontend.startRing(1)  // with one data queue, the control queue is ring 1
+        let create = RequestBuilder.control(opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(.aesCbc, keyLength: 16, op: .encrypt))
+        let input = try SessionInput.decode(try control.run(readable: [create, key16], writable: [16]))
+        #expect(input.status == .ok)
+        let out = try data.run(readable: [aesCBCRequest(input.sessionId), iv16, block64], writable: [64, 1])
+        let expected = try engineCBC(key16, iv16, block64)
+        #expect(out.last == 0 && Array(out.prefix(64)) == expected)
+        let destroy = RequestBuilder.control(opcode: .cipherDestroySession, flf: DestroySessionFlf(sessionId: input.sessionId))
+        #expect(try control.run(readable: [destroy], writable: [1]) == [0])
+    }
+
+    @Test func aDisconnectReleasesSessionsAndTheNextFrontendStartsClean() throws {
+        let pair = try Pair()
+        try pair.frontend.handshake()
+        _ = try pair.frontend.startRing(0)
+        for _ in 0..<5 { _ = try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt) }
+        #expect(pair.device.sessions.count == 5)
+        shutdown(pair.frontend.connection.fd, Int32(SHUT_RDWR))
+        #expect(pair.ended() == .some(nil), "a clean disconnect")
+        #expect(pair.device.sessions.count == 0)
+        let next = try Pair()
+        try next.frontend.handshake()
+        #expect(try next.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt) == 1)
+    }
+
+    @Test func thousandsOfSessionsComeAndGo() throws {
+        let pair = try Pair()
+        try pair.frontend.handshake()
+        for round in 0..<1200 {
+            let id = try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: round % 2 == 0 ? .encrypt : .decrypt)
+            #expect(id > 0)
+            try pair.frontend.closeSession(UInt64(id))
+        }
+        _ = try pair.frontend.call(.getFeatures)  // closes are processed in order before this answer
+        #expect(pair.device.sessions.count == 0)
+    }
+}
