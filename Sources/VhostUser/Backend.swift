@@ -36,6 +36,23 @@ public final class VhostUserBackend: @unchecked Sendable {
         var worker: QueueWorker?
     }
 
+    /// Busy-poll time after each batch (see `--poll-us`).
+    public var pollMicroseconds = 0
+    private let servedLock = NSLock()
+    private var servedByRing: [Int: Int] = [:]
+    /// Running workers by ring, readable from other threads (the counters' report).
+    private var liveWorkers: [Int: QueueWorker] = [:]
+
+    /// Requests served per ring so far (finished workers and running ones); thread-safe.
+    public var requestsPerRing: [Int: Int] {
+        servedLock.lock()
+        var result = servedByRing
+        let live = liveWorkers
+        servedLock.unlock()
+        for (index, worker) in live { result[index, default: 0] += worker.served }
+        return result
+    }
+
     public init(device: VirtioCryptoDevice, connection: VhostUserConnection, log: @escaping (String) -> Void = { _ in }) {
         self.device = device
         self.connection = connection
@@ -223,7 +240,12 @@ public final class VhostUserBackend: @unchecked Sendable {
             let worker = device.makeDataWorker()
             handler = { worker.handle($0) }
         }
-        rings[index].worker = QueueWorker(queue: queue, kick: kick, call: rings[index].call, name: "vq\(index)", handle: handler)
+        let worker = QueueWorker(queue: queue, kick: kick, call: rings[index].call, name: "vq\(index)",
+                                 pollMicroseconds: pollMicroseconds, handle: handler)
+        rings[index].worker = worker
+        servedLock.lock()
+        liveWorkers[index] = worker
+        servedLock.unlock()
         log("ring \(index) started: size \(layout.size), base \(rings[index].base)")
     }
 
@@ -232,6 +254,10 @@ public final class VhostUserBackend: @unchecked Sendable {
     private func stopRing(_ index: Int, closeFiles: Bool) -> UInt16 {
         if let worker = rings[index].worker {
             worker.stop()
+            servedLock.lock()
+            servedByRing[index, default: 0] += worker.served
+            liveWorkers[index] = nil
+            servedLock.unlock()
             rings[index].base = worker.queue.lastAvailIndex
             rings[index].worker = nil
         }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Glibc
 import Logging
+import VhostUser
 import VirtioCryptoDevice
 import VirtioCryptoWire
 
@@ -43,10 +44,18 @@ final class Counters: @unchecked Sendable {
         set { lock.lock(); _current = newValue; lock.unlock() }
     }
     private var _current: VirtioCryptoDevice?
+    var backend: VhostUserBackend? {
+        get { lock.lock(); defer { lock.unlock() }; return _backend }
+        set { lock.lock(); _backend = newValue; lock.unlock() }
+    }
+    private var _backend: VhostUserBackend?
+    private var perRing: [Int: Int] = [:]
 
-    func add(_ device: VirtioCryptoDevice) {
+    func add(_ device: VirtioCryptoDevice, _ backend: VhostUserBackend) {
+        let rings = backend.requestsPerRing
         lock.lock()
         for status in 0..<6 { totals[status] += device.statistics.count(Status(rawValue: UInt32(status))) }
+        for (ring, count) in rings { perRing[ring, default: 0] += count }
         lock.unlock()
     }
 
@@ -54,7 +63,12 @@ final class Counters: @unchecked Sendable {
         lock.lock()
         var counts = totals
         if let device = _current { for status in 0..<6 { counts[status] += device.statistics.count(Status(rawValue: UInt32(status))) } }
+        var rings = perRing
+        let live = _backend
         lock.unlock()
+        if let live { for (ring, count) in live.requestsPerRing { rings[ring, default: 0] += count } }
+        let queues = rings.keys.sorted().map { "vq\($0)=\(rings[$0]!)" }.joined(separator: " ")
+        logger.notice("requests by queue: \(queues.isEmpty ? "none" : queues)")
         let names = ["OK", "ERR", "BADMSG", "NOTSUPP", "INVSESS", "NOSPC"]
         let summary = zip(names, counts).map { "\($0)=\($1)" }.joined(separator: " ")
         logger.notice("requests by status: \(summary)")

@@ -39,6 +39,9 @@ struct VhostUserCrypto: ParsableCommand {
     @Option(help: "Only these AEAD algorithms (e.g. gcm); 'none' for no AEAD service.")
     var aeads: String?
 
+    @Option(help: "Busy-poll each ring this many microseconds after a batch before sleeping on its kick (0–1000000).")
+    var pollUs = 0
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -91,14 +94,17 @@ struct VhostUserCrypto: ParsableCommand {
             let backend = VhostUserBackend(device: device, connection: VhostUserConnection(fd: fd)) { message in
                 logger.debug("\(message)")
             }
+            backend.pollMicroseconds = pollUs
             counters.current = device
+            counters.backend = backend
             if let error = backend.serve() {
                 logger.warning("frontend dropped: \(error)")
             } else {
                 logger.info("frontend disconnected")
             }
-            counters.add(device)
+            counters.add(device, backend)
             counters.current = nil
+            counters.backend = nil
         }
         counters.report(logger)
         unlink(path)
