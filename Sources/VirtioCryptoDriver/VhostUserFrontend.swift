@@ -13,7 +13,7 @@ public final class VhostUserFrontend {
 
     public let connection: VhostUserConnection
     public let memory: UnsafeMutableRawBufferPointer
-    let memoryFD: Int32
+    public let memoryFD: Int32
     public static let guestBase: UInt64 = 0x10_0000
     public static let sliceSize = 4 << 20
     public private(set) var rings: [Int: FrontendRing] = [:]

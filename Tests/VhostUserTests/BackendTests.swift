@@ -91,6 +91,51 @@ struct BackendTests {
         #expect(try control.run(readable: [destroy], writable: [1]) == [0])
     }
 
+    @Test(arguments: [false, true])
+    func everyServiceThroughTheControlQueue(revision1: Bool) throws {
+        let pair = try Pair()
+        let features: UInt64 = (1 << 30) | (1 << 32) | (revision1 ? 1 : 0)
+        try pair.frontend.handshake(features: features)
+        #expect(pair.device.features == (revision1 ? [.revision1] : []))
+        let layout: RequestLayout = revision1 ? .revision1 : .legacy
+        let flag: RequestFlag = revision1 ? .sessionMode : []
+        let data = try pair.frontend.startRing(0)
+        let control = try pair.frontend.startRing(1)
+        func create(_ head: [UInt8], _ keys: [[UInt8]] = []) throws -> UInt64 {
+            let input = try SessionInput.decode(try control.run(readable: [head] + keys, writable: [16]))
+            #expect(input.status == .ok)
+            return input.sessionId
+        }
+        let hash = try create(RequestBuilder.control(opcode: .hashCreateSession, flf: HashCreateSessionFlf(algo: .sha256, hashResultLen: 32), layout: layout))
+        var out = try data.run(readable: [RequestBuilder.data(opcode: .hash, sessionID: hash, flag: flag, flf: HashDataFlf(srcDataLen: 3, hashResultLen: 32), layout: layout),
+                                          Array("abc".utf8)], writable: [32, 1])
+        #expect(out.last == 0 && Array(out.prefix(4)) == [0xba, 0x78, 0x16, 0xbf], "SHA-256(abc)")
+        let mac = try create(RequestBuilder.control(opcode: .macCreateSession, flf: MacCreateSessionFlf(algo: .hmacSha256, hashResultLen: 32, authKeyLen: 4), layout: layout),
+                             [Array("Jefe".utf8)])
+        let what = Array("what do ya want for nothing?".utf8)
+        out = try data.run(readable: [RequestBuilder.data(opcode: .mac, sessionID: mac, flag: flag,
+                                                          flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: UInt32(what.count), hashResultLen: 32)), layout: layout), what],
+                           writable: [32, 1])
+        #expect(out.last == 0 && Array(out.prefix(4)) == [0x5b, 0xdc, 0xc1, 0x46], "RFC 4231 test case 2")
+        let aead = try create(RequestBuilder.control(opcode: .aeadCreateSession, flf: AeadCreateSessionFlf(algo: .gcm, keyLen: 16, tagLen: 16, op: .encrypt), layout: layout),
+                              [[UInt8](repeating: 0, count: 16)])
+        out = try data.run(readable: [RequestBuilder.data(opcode: .aeadEncrypt, sessionID: aead, flag: flag,
+                                                          flf: AeadDataFlf(ivLen: 12, srcDataLen: 16, dstDataLen: 32, tagLen: 16), layout: layout),
+                                      [UInt8](repeating: 0, count: 12), [UInt8](repeating: 0, count: 16)], writable: [32, 1])
+        #expect(out.last == 0 && Array(out.prefix(4)) == [0x03, 0x88, 0xda, 0xce], "GCM test case 2")
+    }
+
+    @Test func aMemoryTableResentWhileRunningKeepsTheRingsGoing() throws {
+        let pair = try Pair()
+        try pair.frontend.handshake()
+        let ring = try pair.frontend.startRing(0)
+        let id = try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt)
+        #expect(try ring.run(readable: [aesCBCRequest(UInt64(id)), iv16, block64], writable: [64, 1]).last == 0)
+        try pair.frontend.acked(.setMemTable, payload: pair.frontend.memoryTable(), fds: [dup(pair.frontend.memoryFD)])
+        #expect(try ring.run(readable: [aesCBCRequest(UInt64(id)), iv16, block64], writable: [64, 1]).last == 0)
+        #expect(try pair.frontend.stopRing(0) == 2)
+    }
+
     @Test func aDisconnectReleasesSessionsAndTheNextFrontendStartsClean() throws {
         let pair = try Pair()
         try pair.frontend.handshake()
