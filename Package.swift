@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
     targets: [
         // Runtime: no dependencies. Generated/ is written by virtio-crypto-gen.
@@ -36,7 +37,9 @@ let package = Package(
                 path: "Sources/VirtioCryptoEngines"),
         .executableTarget(
             name: "virtio-crypto-bench",
-            dependencies: ["VirtioCryptoEngines", "COpenSSL", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VirtioCryptoEngines", "VirtioCryptoDriver", "VirtioCryptoWire", "CVhostUserSupport", "COpenSSL",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Sources/virtio-crypto-bench"),
 
         // The device core: sessions, controlq and dataq dispatch over the engines.
@@ -55,7 +58,7 @@ let package = Package(
             path: "Sources/vhost-user-crypto"),
 
         // The driver side: rings and request builders for tests, benchmarks and fuzzers.
-        .target(name: "VirtioCryptoDriver", dependencies: ["VirtioCryptoWire", "VirtQueue", "VhostUser", "CVhostUserSupport"],
+        .target(name: "VirtioCryptoDriver", dependencies: ["VirtioCryptoWire", "VirtQueue", "VhostUser", "CVhostUserSupport", "CVirtQueueAtomics"],
                 path: "Sources/VirtioCryptoDriver"),
 
         // Generator: load → decode → resolve → lint → plan → render → write.

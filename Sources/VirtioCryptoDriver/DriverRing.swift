@@ -1,3 +1,4 @@
+import CVirtQueueAtomics
 import VirtQueue
 
 /// The driver side of a split ring in memory this process owns: builds chains (normal or
@@ -72,10 +73,11 @@ public final class DriverRing {
     public func post(_ head: UInt16, advance: UInt16 = 1) {
         host(layout.availRing + 4 + 2 * UInt64(availIndex % size)).storeBytes(of: head.littleEndian, as: UInt16.self)
         availIndex &+= advance
-        host(layout.availRing + 2).storeBytes(of: availIndex.littleEndian, as: UInt16.self)
+        // Release: the entry (and the chain it names) is visible before the index moves.
+        vq_store_release_u16(host(layout.availRing + 2), availIndex.littleEndian)
     }
 
-    public var usedIndex: UInt16 { UInt16(littleEndian: host(layout.usedRing + 2).load(as: UInt16.self)) }
+    public var usedIndex: UInt16 { UInt16(littleEndian: vq_load_acquire_u16(host(layout.usedRing + 2))) }
 
     public func usedElement(_ slot: Int) -> (id: UInt32, length: UInt32) {
         let element = host(layout.usedRing + 4 + 8 * UInt64(slot))

@@ -15,19 +15,21 @@ public final class VhostUserFrontend {
     public let memory: UnsafeMutableRawBufferPointer
     public let memoryFD: Int32
     public static let guestBase: UInt64 = 0x10_0000
-    public static let sliceSize = 4 << 20
+    /// Bytes of shared memory per ring.
+    public let sliceSize: Int
     public private(set) var rings: [Int: FrontendRing] = [:]
 
     /// Connects to a backend at `path` (or wraps a connected socket `fd`), with `slices`
     /// × 4 MiB of shared guest memory: one slice per ring.
-    public init(path: String? = nil, fd: Int32? = nil, slices: Int = 4) throws(FrontendError) {
+    public init(path: String? = nil, fd: Int32? = nil, slices: Int = 4, sliceSize: Int = 4 << 20) throws(FrontendError) {
+        self.sliceSize = sliceSize
         let socket: Int32
         if let fd { socket = fd } else {
             socket = vu_connect(path ?? "")
             guard socket >= 0 else { throw .connect(errno) }
         }
         connection = VhostUserConnection(fd: socket)
-        let size = slices * Self.sliceSize
+        let size = slices * sliceSize
         memoryFD = vu_memfd("guest-ram", size)
         guard memoryFD >= 0, let pointer = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, memoryFD, 0), pointer != MAP_FAILED else {
             throw .memory
@@ -91,8 +93,8 @@ public final class VhostUserFrontend {
     /// Sets up ring `index` in its memory slice and starts it (NUM, BASE, ADDR, CALL, KICK).
     @discardableResult
     public func startRing(_ index: Int, size: UInt16 = 256) throws -> FrontendRing {
-        let slice = UnsafeMutableRawBufferPointer(rebasing: memory[(index * Self.sliceSize)..<((index + 1) * Self.sliceSize)])
-        let ring = FrontendRing(index: index, ring: DriverRing(size: size, region: slice, guestBase: Self.guestBase + UInt64(index * Self.sliceSize)))
+        let slice = UnsafeMutableRawBufferPointer(rebasing: memory[(index * sliceSize)..<((index + 1) * sliceSize)])
+        let ring = FrontendRing(index: index, ring: DriverRing(size: size, region: slice, guestBase: Self.guestBase + UInt64(index * sliceSize)))
         func address(_ guest: UInt64) -> UInt64 { UInt64(UInt(bitPattern: ring.ring.host(guest))) }
         try acked(.setVringNum, payload: Self.u32s(UInt32(index), UInt32(size)))
         try acked(.setVringBase, payload: Self.u32s(UInt32(index), 0))
