@@ -20,32 +20,30 @@ final class IPsecMBManager {
     }()
 }
 
-/// The 3GPP ciphers: KASUMI F8 (8-byte IV), SNOW 3G UEA2 and ZUC EEA3 (16-byte IVs), in
-/// the IV layouts IPsec-MB's one-buffer calls take (as DPDK passes them).
-final class ThreeGPPCipherContext: CipherContext, ContextCopying {
-    let algorithm: CipherAlgorithm
-    let key: SecretBytes
+/// A manager and a key schedule for one 3GPP algorithm, zeroized when released. ZUC has
+/// no schedule (IPsec-MB keys it per call from the key itself).
+final class ThreeGPPKeying {
+    enum Kind { case kasumiF8, kasumiF9, snow3g, zuc }
+
     let manager: IPsecMBManager
-    /// KASUMI and SNOW 3G key schedules; ZUC is keyed per call from `key`.
     let schedule: UnsafeMutableRawBufferPointer
 
-    init(algorithm: CipherAlgorithm, key: SecretBytes) throws(CryptoError) {
+    init(_ kind: Kind, key: SecretBytes) throws(CryptoError) {
         guard key.count == 16 else { throw .invalidKeyLength }
-        self.algorithm = algorithm
-        self.key = key
         manager = try IPsecMBManager()
         let size: Int
-        switch algorithm {
-        case .kasumiF8: size = vc_imb_kasumi_schedule_size(manager.handle)
-        case .snow3gUea2: size = vc_imb_snow3g_schedule_size(manager.handle)
-        default: size = 16
+        switch kind {
+        case .kasumiF8, .kasumiF9: size = vc_imb_kasumi_schedule_size(manager.handle)
+        case .snow3g: size = vc_imb_snow3g_schedule_size(manager.handle)
+        case .zuc: size = 16
         }
         schedule = .allocate(byteCount: max(size, 16), alignment: 64)
         let result: Int32
-        switch algorithm {
+        switch kind {
         case .kasumiF8: result = vc_imb_kasumi_init_f8(manager.handle, key.bytes.baseAddress, schedule.baseAddress)
-        case .snow3gUea2: result = vc_imb_snow3g_init(manager.handle, key.bytes.baseAddress, schedule.baseAddress)
-        default: result = 0
+        case .kasumiF9: result = vc_imb_kasumi_init_f9(manager.handle, key.bytes.baseAddress, schedule.baseAddress)
+        case .snow3g: result = vc_imb_snow3g_init(manager.handle, key.bytes.baseAddress, schedule.baseAddress)
+        case .zuc: result = 0
         }
         guard result == 0 else { throw .invalidKeyLength }
     }
@@ -53,6 +51,22 @@ final class ThreeGPPCipherContext: CipherContext, ContextCopying {
     deinit {
         zeroize(schedule)
         schedule.deallocate()
+    }
+}
+
+/// The 3GPP ciphers: KASUMI F8 (8-byte IV), SNOW 3G UEA2 and ZUC EEA3 (16-byte IVs), in
+/// the IV layouts IPsec-MB's one-buffer calls take (as DPDK passes them).
+final class ThreeGPPCipherContext: CipherContext, ContextCopying {
+    let algorithm: CipherAlgorithm
+    let key: SecretBytes
+    let keying: ThreeGPPKeying
+    var manager: IPsecMBManager { keying.manager }
+    var schedule: UnsafeMutableRawBufferPointer { keying.schedule }
+
+    init(algorithm: CipherAlgorithm, key: SecretBytes) throws(CryptoError) {
+        self.algorithm = algorithm
+        self.key = key
+        keying = try ThreeGPPKeying(algorithm == .kasumiF8 ? .kasumiF8 : algorithm == .snow3gUea2 ? .snow3g : .zuc, key: key)
     }
 
     func copy() throws(CryptoError) -> any CipherContext & ContextCopying {

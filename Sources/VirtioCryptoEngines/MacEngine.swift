@@ -268,33 +268,20 @@ final class BlockMacBackend: MacBackend {
 final class ThreeGPPMacBackend: MacBackend {
     let algorithm: MacAlgorithm
     let key: SecretBytes
-    let manager: IPsecMBManager
-    let schedule: UnsafeMutableRawBufferPointer
+    let keying: ThreeGPPKeying
+    var manager: IPsecMBManager { keying.manager }
+    var schedule: UnsafeMutableRawBufferPointer { keying.schedule }
     /// The 3GPP calls take one contiguous message; AAD ‖ data are joined here when both exist.
     private var joined: UnsafeMutableRawBufferPointer
 
     init(algorithm: MacAlgorithm, key: SecretBytes) throws(CryptoError) {
         self.algorithm = algorithm
         self.key = key
-        manager = try IPsecMBManager()
-        let size = algorithm == .kasumiF9 ? vc_imb_kasumi_schedule_size(manager.handle)
-            : algorithm == .snow3gUia2 ? vc_imb_snow3g_schedule_size(manager.handle) : 16
-        schedule = .allocate(byteCount: max(size, 16), alignment: 64)
+        keying = try ThreeGPPKeying(algorithm == .kasumiF9 ? .kasumiF9 : algorithm == .snow3gUia2 ? .snow3g : .zuc, key: key)
         joined = .allocate(byteCount: 0, alignment: 16)
-        let result: Int32
-        switch algorithm {
-        case .kasumiF9: result = vc_imb_kasumi_init_f9(manager.handle, key.bytes.baseAddress, schedule.baseAddress)
-        case .snow3gUia2: result = vc_imb_snow3g_init(manager.handle, key.bytes.baseAddress, schedule.baseAddress)
-        default: result = 0
-        }
-        guard result == 0 else { throw .invalidKeyLength }
     }
 
-    deinit {
-        zeroize(schedule)
-        schedule.deallocate()
-        joined.deallocate()
-    }
+    deinit { joined.deallocate() }
 
     func copy() throws(CryptoError) -> any MacBackend { try ThreeGPPMacBackend(algorithm: algorithm, key: key) }
 
