@@ -40,6 +40,12 @@ public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
         var memoryRegions: [MemoryRegion] = []
         for (region, fd) in zip(regions, fds) {
             let length = Int(region.size + region.mmapOffset)
+            // A file shorter than the region would SIGBUS on first touch: refuse it now.
+            var status = stat()
+            guard fstat(fd, &status) == 0, status.st_size >= length else {
+                mappings.forEach { munmap($0.0, $0.1) }
+                throw .invalidTable
+            }
             guard let pointer = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), pointer != MAP_FAILED else {
                 let error = errno
                 mappings.forEach { munmap($0.0, $0.1) }

@@ -37,7 +37,10 @@ struct ControlHandler {
         }
         // The vlf (keys) follows the padded fixed part.
         let vlfStart = CtrlHeader.size + flfSize
-        guard request.readableLength <= chain.readableLength - vlfStart else {
+        // The vlf is keys only: cap it by the key limits before allocating its copy (the
+        // chain alone does not bound it: descriptors may all point at the same memory).
+        let keyLimit = device.offer.limits.maxCipherKeyLength + device.offer.limits.maxAuthKeyLength
+        guard request.readableLength <= keyLimit, request.readableLength <= chain.readableLength - vlfStart else {
             return writeOutcome(for: header.opcode, status: .err, sessionID: 0, chain)
         }
         var vlf = [UInt8](repeating: 0, count: request.readableLength)

@@ -49,6 +49,8 @@ struct HostileMessageTests {
         let offsetOverflow = Self.u64(0x10_0000) + Self.u64(4096) + Self.u64(0) + Self.u64(UInt64.max - 10)
         try expectNack(pair, .setMemTable, table([offsetOverflow]), fds: [vu_memfd("d", 8192)])
         try expectNack(pair, .setMemTable, table([region]))                                             // fd missing
+        let pastTheFile = Self.u64(0x10_0000) + Self.u64(1 << 20) + Self.u64(0x7000_0000) + Self.u64(0)
+        try expectNack(pair, .setMemTable, table([pastTheFile]), fds: [vu_memfd("small", 8192)])         // would SIGBUS
         try expectNack(pair, .setMemTable, [1, 0, 0])                                                   // truncated
         #expect(try pair.frontend.call(.getFeatures).u64(at: 0) != nil, "still serving")
     }
