@@ -18,6 +18,8 @@ let package = Package(
         .executable(name: "virtio-crypto-gen", targets: ["virtio-crypto-gen"]),
         .executable(name: "virtio-crypto-bench", targets: ["virtio-crypto-bench"]),
         .executable(name: "vhost-user-crypto", targets: ["vhost-user-crypto"]),
+        // Preloaded into the daemon by the benchmark to count allocations per request.
+        .library(name: "MallocCounter", type: .dynamic, targets: ["CMallocCounter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
@@ -39,15 +41,16 @@ let package = Package(
         .target(name: "CIPSecMB", path: "Sources/CIPSecMB", linkerSettings: [.linkedLibrary("IPSec_MB")]),
         .target(name: "VirtioCryptoEngines", dependencies: ["VirtioCryptoWire", "COpenSSL", "CIPSecMB"],
                 path: "Sources/VirtioCryptoEngines", swiftSettings: hotPath),
+        .target(name: "CMallocCounter", path: "Sources/CMallocCounter"),
         .executableTarget(
             name: "virtio-crypto-bench",
-            dependencies: ["VirtioCryptoEngines", "VirtioCryptoDriver", "VirtioCryptoWire", "CVhostUserSupport", "COpenSSL",
+            dependencies: ["VirtioCryptoEngines", "VirtioCryptoDriver", "VirtioCryptoWire", "CVhostUserSupport", "CVirtQueueAtomics", "COpenSSL",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "Sources/virtio-crypto-bench"),
 
         // The device core: sessions, controlq and dataq dispatch over the engines.
-        .target(name: "VirtioCryptoDevice", dependencies: ["VirtioCryptoWire", "VirtioCryptoEngines", "VirtQueue"],
+        .target(name: "VirtioCryptoDevice", dependencies: ["VirtioCryptoWire", "VirtioCryptoEngines", "VirtQueue", "CVirtQueueAtomics"],
                 path: "Sources/VirtioCryptoDevice", swiftSettings: hotPath),
 
         // vhost-user: the backend protocol over a UNIX socket, and the ring workers.

@@ -1,26 +1,23 @@
 import CVhostUserSupport
 import Foundation
 import Glibc
+import Synchronization
 import VirtQueue
 
 /// One thread serving one ring: waits on the kick eventfd, drains the avail ring in a
-/// batch, publishes used entries, and signals the call eventfd once per batch.
+/// batch with the driver's kicks suppressed, publishes used entries, and signals the call
+/// eventfd once per batch. No lock is taken per request.
 final class QueueWorker: @unchecked Sendable {
     let queue: SplitQueue
     let kick: Int32
     let call: Int32?
     let handle: (DescriptorChain) -> UInt32
-    private let stopLock = NSLock()
-    private var stopped = false
+    private let stopped = Atomic<Bool>(false)
+    private let servedCount = Atomic<Int>(0)
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
     /// Requests served, for the counters.
-    var served: Int {
-        stopLock.lock()
-        defer { stopLock.unlock() }
-        return servedCount
-    }
-    private var servedCount = 0
+    var served: Int { servedCount.load(ordering: .relaxed) }
 
     /// After a batch, keep polling the avail ring this long before sleeping on the kick
     /// (lower latency under load for some CPU; 0 = never poll).
@@ -42,19 +39,12 @@ final class QueueWorker: @unchecked Sendable {
         thread.start()
     }
 
-    private var isStopped: Bool {
-        stopLock.lock()
-        defer { stopLock.unlock() }
-        return stopped
-    }
+    private var isStopped: Bool { stopped.load(ordering: .acquiring) }
 
     /// Stops the thread after its current batch and waits for it.
     func stop() {
-        stopLock.lock()
-        let wasRunning = !stopped
-        stopped = true
-        stopLock.unlock()
-        if wasRunning { finished.wait() }
+        let (exchanged, _) = stopped.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing)
+        if exchanged { finished.wait() }
     }
 
     private func run() {
@@ -62,17 +52,33 @@ final class QueueWorker: @unchecked Sendable {
         while !isStopped {
             // A bounded wait, so a stop request is seen without a kick.
             _ = vu_eventfd_wait(kick, 100)
-            drain(chain)
-            guard pollNanoseconds > 0 else { continue }
-            let deadline = DispatchTime.now().uptimeNanoseconds + pollNanoseconds
-            while !isStopped && DispatchTime.now().uptimeNanoseconds < deadline {
-                if queue.hasPending { drain(chain) }
+            // While there is work, the driver need not kick: drain, poll, and sleep only
+            // after notifications are back on and the ring is still empty.
+            repeat {
+                queue.suppressNotifications()
+                drain(chain)
+                poll(chain)
+            } while !isStopped && queue.enableNotifications()
+        }
+    }
+
+    /// Keeps draining for `pollNanoseconds` after the ring runs dry.
+    private func poll(_ chain: DescriptorChain) {
+        guard pollNanoseconds > 0 else { return }
+        var deadline = DispatchTime.now().uptimeNanoseconds + pollNanoseconds
+        while !isStopped {
+            let now = DispatchTime.now().uptimeNanoseconds
+            if queue.hasPending {
+                drain(chain)
+                deadline = now + pollNanoseconds
+            } else if now >= deadline {
+                return
             }
         }
     }
 
     private func drain(_ chain: DescriptorChain) {
-        var progressed = false
+        var served = 0
         repeat {
             while !isStopped, !queue.isBroken {
                 let head: UInt16?
@@ -83,13 +89,13 @@ final class QueueWorker: @unchecked Sendable {
                     written = handle(chain)
                 }
                 queue.publishUsed(head: head, written: written)
-                stopLock.lock()
-                servedCount += 1
-                stopLock.unlock()
-                progressed = true
+                served += 1
             }
-            if progressed, queue.finishBatch(), let call { _ = vu_eventfd_signal(call) }
-            progressed = false
+            if served > 0 {
+                servedCount.add(served, ordering: .relaxed)
+                served = 0
+                if queue.finishBatch(), let call { _ = vu_eventfd_signal(call) }
+            }
         } while !isStopped && queue.hasPending
     }
 }

@@ -150,12 +150,41 @@ public final class SplitQueue {
         vq_store_release_u16(used + 2, usedIndex.littleEndian)
     }
 
-    /// After a batch: publishes avail_event and says whether the driver wants a signal
-    /// for the used entries added since the last one (virtio §2.7.7.2 / §2.7.10).
-    public func finishBatch() -> Bool {
+    /// True while the device asks the driver not to kick (it is draining or polling).
+    public private(set) var notificationsSuppressed = false
+
+    /// Asks the driver to stop kicking (VRING_USED_F_NO_NOTIFY; with EVENT_IDX, avail_event
+    /// is simply left behind). A hint only: the driver may kick anyway.
+    public func suppressNotifications() {
+        guard !notificationsSuppressed, !isBroken else { return }
+        notificationsSuppressed = true
+        if !eventIndex { vq_store_relaxed_u16(used, UInt16(1).littleEndian) }
+    }
+
+    /// Asks for a kick on the next chain the driver posts, then says whether one is
+    /// already there: the caller must drain again before sleeping when this returns true
+    /// (the driver may have posted just before it saw the request).
+    public func enableNotifications() -> Bool {
+        if notificationsSuppressed {
+            notificationsSuppressed = false
+            if !eventIndex { vq_store_relaxed_u16(used, 0) }
+            publishAvailEvent()
+            vq_fence()
+        }
+        return hasPending
+    }
+
+    private func publishAvailEvent() {
         if eventIndex || alwaysPublishAvailEvent {
             vq_store_relaxed_u16(used + 4 + 8 * Int(layout.size), lastAvailIndex.littleEndian)
         }
+    }
+
+    /// After a batch: publishes avail_event (unless notifications are suppressed) and says
+    /// whether the driver wants a signal for the used entries added since the last one
+    /// (virtio §2.7.7.2 / §2.7.10).
+    public func finishBatch() -> Bool {
+        if !notificationsSuppressed { publishAvailEvent() }
         vq_fence()
         let old = usedAtLastSignal
         let new = usedIndex

@@ -7,6 +7,12 @@ import VirtioCryptoWire
 public final class DataWorker {
     let device: VirtioCryptoDevice
     private var contexts: [UInt64: (session: Session, context: WorkerContext)] = [:]
+    /// The last session used, valid while the table's generation is `recentGeneration`:
+    /// a stream of requests on one session skips the table's lock and both dictionaries.
+    private var recent: (id: UInt64, service: Service, context: WorkerContext)?
+    private var recentGeneration: UInt64 = 0
+    /// This worker's status counts (no lock per request).
+    private let counters: StatusCounters
     /// Gathers input that is not contiguous in guest memory, or that overlaps the output.
     private let inputBounce: UnsafeMutableRawBufferPointer
     /// Collects output that is not contiguous in guest memory.
@@ -29,9 +35,11 @@ public final class DataWorker {
         inputBounce = .allocate(byteCount: size, alignment: 64)
         outputBounce = .allocate(byteCount: size, alignment: 64)
         small = .allocate(byteCount: Self.smallSize, alignment: 64)
+        counters = device.statistics.makeShard()
     }
 
     deinit {
+        device.statistics.retire(counters)
         zeroizeBytes(inputBounce)
         zeroizeBytes(outputBounce)
         inputBounce.deallocate()
@@ -50,7 +58,7 @@ public final class DataWorker {
         } catch {
             status = error.status
         }
-        device.statistics.record(status)
+        counters.record(status)
         guard chain.writeLastByte(UInt8(status.rawValue)) else { return 0 }
         return UInt32(written + 1)
     }
@@ -144,6 +152,18 @@ public final class DataWorker {
 
     /// This worker's context for a live session of `service`; INVSESS otherwise.
     private func sessionContext(_ id: UInt64, service: Service) throws(Failure) -> WorkerContext {
+        let generation = device.sessions.generation
+        if let recent, recent.id == id, recentGeneration == generation {
+            guard recent.service == service else { throw .invsess }
+            return recent.context
+        }
+        let context = try lookUpContext(id, service: service)
+        recent = (id, service, context)
+        recentGeneration = generation
+        return context
+    }
+
+    private func lookUpContext(_ id: UInt64, service: Service) throws(Failure) -> WorkerContext {
         guard let session = device.sessions.lookup(id), session.service == service else { throw .invsess }
         if let cached = contexts[id], cached.session === session { return cached.context }
         let context: WorkerContext

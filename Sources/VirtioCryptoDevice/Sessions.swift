@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import VirtioCryptoEngines
 import VirtioCryptoWire
 
@@ -44,6 +45,10 @@ public final class SessionTable: @unchecked Sendable {
     private var sessions: [UInt64: Session] = [:]
     private var nextID: UInt64 = 1
     public let capacity: Int
+    /// Bumped after every removal. IDs are never reused, so a worker that saw a session
+    /// live under generation G knows it is still live while the generation is G.
+    private let removals = Atomic<UInt64>(0)
+    public var generation: UInt64 { removals.load(ordering: .acquiring) }
 
     public init(capacity: Int) { self.capacity = capacity }
 
@@ -79,11 +84,13 @@ public final class SessionTable: @unchecked Sendable {
         defer { lock.unlock() }
         guard let session = sessions[id], session.service == service else { throw .unknownSession }
         sessions[id] = nil
+        removals.add(1, ordering: .releasing)
     }
 
     public func removeAll() {
         lock.lock()
         defer { lock.unlock() }
         sessions.removeAll()
+        removals.add(1, ordering: .releasing)
     }
 }

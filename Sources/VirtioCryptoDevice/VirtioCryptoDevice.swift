@@ -1,3 +1,4 @@
+import CVirtQueueAtomics
 import VirtQueue
 import VirtioCryptoEngines
 import VirtioCryptoWire
@@ -41,15 +42,50 @@ public final class VirtioCryptoDevice: @unchecked Sendable {
     }
 }
 
-/// Per-status request counters, for logs and SIGUSR1 reports.
+/// Per-status request counters, for logs and SIGUSR1 reports. Each data worker counts in
+/// its own shard without a lock (one writer, relaxed atomics); the control path, which is
+/// not hot, shares one shard under the lock.
 public final class DeviceStatistics: @unchecked Sendable {
-    private var counts = [Int](repeating: 0, count: 8)
+    static let slots = 8
     private let lock = NSLockShim()
+    private var shards: [ObjectIdentifier: StatusCounters] = [:]
+    /// Counts of workers that are gone.
+    private var retired = [UInt64](repeating: 0, count: DeviceStatistics.slots)
+    private let control = StatusCounters()
 
-    func record(_ status: Status) {
-        let index = Int(min(status.rawValue, 7))
-        lock.locked { counts[index] += 1 }
+    func record(_ status: Status) { lock.locked { control.record(status) } }
+
+    /// A shard for one worker; `retire` folds it into the totals when the worker ends.
+    func makeShard() -> StatusCounters {
+        let shard = StatusCounters()
+        lock.locked { shards[ObjectIdentifier(shard)] = shard }
+        return shard
     }
 
-    public func count(_ status: Status) -> Int { lock.locked { counts[Int(min(status.rawValue, 7))] } }
+    func retire(_ shard: StatusCounters) {
+        lock.locked {
+            for slot in 0..<Self.slots { retired[slot] += shard.count(slot) }
+            shards[ObjectIdentifier(shard)] = nil
+        }
+    }
+
+    public func count(_ status: Status) -> Int {
+        let slot = StatusCounters.slot(status)
+        return lock.locked { Int(retired[slot] + control.count(slot) + shards.values.reduce(0) { $0 + $1.count(slot) }) }
+    }
+}
+
+/// One writer's per-status counts; any thread may read them.
+final class StatusCounters: @unchecked Sendable {
+    private let counts = UnsafeMutablePointer<UInt64>.allocate(capacity: DeviceStatistics.slots)
+
+    init() { counts.initialize(repeating: 0, count: DeviceStatistics.slots) }
+    deinit { counts.deallocate() }
+
+    static func slot(_ status: Status) -> Int { Int(min(status.rawValue, UInt32(DeviceStatistics.slots - 1))) }
+
+    @inline(__always)
+    func record(_ status: Status) { vq_increment_relaxed_u64(counts + Self.slot(status)) }
+
+    func count(_ slot: Int) -> UInt64 { vq_load_relaxed_u64(counts + slot) }
 }

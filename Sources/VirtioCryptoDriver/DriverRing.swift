@@ -90,7 +90,14 @@ public final class DriverRing {
         host(layout.availRing + 4 + 2 * UInt64(size)).storeBytes(of: value, as: UInt16.self)
     }
 
-    public func setAvailFlags(_ value: UInt16) { host(layout.availRing).storeBytes(of: value, as: UInt16.self) }
+    public func setAvailFlags(_ value: UInt16) { vq_store_relaxed_u16(host(layout.availRing), value.littleEndian) }
+
+    /// Whether the device wants a kick for what was just posted (VRING_USED_F_NO_NOTIFY
+    /// clear; no EVENT_IDX). The fence orders the avail.idx store before the flag load.
+    public var deviceWantsKick: Bool {
+        vq_fence()
+        return UInt16(littleEndian: vq_load_relaxed_u16(host(layout.usedRing))) & 1 == 0
+    }
 
     public func bytes(at address: UInt64, count: Int) -> [UInt8] { Array(UnsafeRawBufferPointer(start: host(address), count: count)) }
 }

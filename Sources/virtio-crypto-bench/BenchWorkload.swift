@@ -4,7 +4,8 @@ import VirtioCryptoDriver
 import VirtioCryptoEngines
 import VirtioCryptoWire
 
-/// The benchmark's workloads: one session each, created through the control queue.
+/// The benchmark's workloads: one session each, created through the control queue, or the
+/// same operation as stateless requests that carry their keys.
 enum BenchWorkload: String, CaseIterable {
     case aes128CBC = "aes-128-cbc"
     case aes256GCM = "aes-256-gcm"
@@ -17,12 +18,36 @@ enum BenchWorkload: String, CaseIterable {
     static let key = (0..<64).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
     static let iv = [UInt8](repeating: 0x42, count: 16)
 
+    /// The cipher of the cipher-only workloads, with its key length.
+    var cipher: (algorithm: CipherAlgorithm, keyLength: Int)? {
+        switch self {
+        case .aes128CBC: (.aesCbc, 16)
+        case .aes256XTS: (.aesXts, 64)
+        case .snow3g: (.snow3gUea2, 16)
+        default: nil
+        }
+    }
+
+    /// The service whose stateless mode the workload's stateless requests need.
+    var statelessFeature: CryptoFeatures {
+        switch self {
+        case .aes128CBC, .aes256XTS, .snow3g, .aesCBCHmacSHA1: .cipherStatelessMode
+        case .aes256GCM: .aeadStatelessMode
+        case .hmacSHA256: .macStatelessMode
+        case .sha256: .hashStatelessMode
+        }
+    }
+
+    static let chainSessionFlf = AlgChainSessionFlf(
+        algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt),
+        algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))
+
     func createSession(_ control: FrontendRing) throws -> UInt64 {
         let head: [UInt8]
         var keys: [[UInt8]] = []
         switch self {
         case .aes128CBC, .aes256XTS, .snow3g:
-            let (algorithm, length): (CipherAlgorithm, Int) = self == .aes128CBC ? (.aesCbc, 16) : self == .aes256XTS ? (.aesXts, 64) : (.snow3gUea2, 16)
+            let (algorithm, length) = cipher!
             head = RequestBuilder.control(opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(algorithm, keyLength: length, op: .encrypt))
             keys = [Array(Self.key.prefix(length))]
         case .aes256GCM:
@@ -34,9 +59,7 @@ enum BenchWorkload: String, CaseIterable {
         case .sha256:
             head = RequestBuilder.control(opcode: .hashCreateSession, flf: HashCreateSessionFlf(algo: .sha256, hashResultLen: 32))
         case .aesCBCHmacSHA1:
-            let flf = SymCreateSessionFlf(opFlf: .algorithmChaining(AlgChainSessionFlf(
-                algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt),
-                algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))), opType: .algorithmChaining)
+            let flf = SymCreateSessionFlf(opFlf: .algorithmChaining(Self.chainSessionFlf), opType: .algorithmChaining)
             head = RequestBuilder.control(opcode: .cipherCreateSession, flf: flf)
             keys = [Array(Self.key.prefix(16)), Array(Self.key.prefix(20))]
         }
@@ -45,7 +68,8 @@ enum BenchWorkload: String, CaseIterable {
         return input.sessionId
     }
 
-    /// The readable parts and writable sizes of one request of `size` bytes.
+    /// The readable parts and writable sizes of one session-mode request of `size` bytes
+    /// (legacy layout: the connection negotiates no REVISION_1, like QEMU's builtin device).
     func request(session: UInt64, size: Int) -> ([[UInt8]], [Int]) {
         let source = [UInt8](repeating: 0x5a, count: size)
         switch self {
@@ -68,36 +92,74 @@ enum BenchWorkload: String, CaseIterable {
         }
     }
 
-    /// The same operation, called on the crypto library directly (raw EVP where the
-    /// engines benchmark has it, else the engine context, which is a thin wrapper).
-    func rawOpsPerSecond(size: Int, seconds: Double) throws -> Double {
-        let body: () -> Void
+    /// The same operation as a stateless request (REVISION_1 and the service's stateless
+    /// mode negotiated): keys travel in the request, the device keys a context every time.
+    func statelessRequest(size: Int) -> ([[UInt8]], [Int]) {
+        let source = [UInt8](repeating: 0x5a, count: size)
+        let length = UInt32(size)
+        func head(_ opcode: Opcode, _ flf: some WireStruct) -> [UInt8] { RequestBuilder.data(opcode: opcode, flf: flf, layout: .stateless) }
         switch self {
-        case .aes128CBC: body = try Workload.aes128CBC.make(size: size).raw
-        case .aes256GCM: body = try Workload.aes256GCM.make(size: size).raw
-        case .hmacSHA256: body = try Workload.hmacSHA256.make(size: size).raw
-        case .sha256: body = try Workload.sha256.make(size: size).raw
-        case .aes256XTS, .snow3g:
-            let algorithm: CipherAlgorithm = self == .aes256XTS ? .aesXts : .snow3gUea2
-            let context = try Self.key.prefix(algorithm == .aesXts ? 64 : 16).withUnsafeBytes {
-                try CipherSession(algorithm: algorithm, key: $0, direction: .encrypt)
-            }.makeContext()
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
-            buffer.initializeMemory(as: UInt8.self, repeating: 1)
-            let ivBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 16)
-            ivBuffer.initializeMemory(as: UInt8.self, repeating: 0x42)
-            body = { try! context.run(iv: UnsafeRawBufferPointer(ivBuffer), input: UnsafeRawBufferPointer(buffer), output: buffer) }
+        case .aes128CBC, .aes256XTS, .snow3g:
+            let (algorithm, keyLength) = cipher!
+            let flf = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(
+                sessPara: CipherSessPara(algo: algorithm, keylen: UInt32(keyLength), op: .encrypt), ivLen: 16, srcDataLen: length, dstDataLen: length)),
+                                          opType: .cipher)
+            return ([head(.cipherEncrypt, flf), Array(Self.key.prefix(keyLength)), Self.iv, source], [size, 1])
+        case .aes256GCM:
+            let flf = AeadDataFlfStateless(sessPara: AeadSessPara(algo: .gcm, keyLen: 32, op: .encrypt), ivLen: 12, tagLen: 16, aadLen: 0,
+                                           srcDataLen: length, dstDataLen: length + 16)
+            return ([head(.aeadEncrypt, flf), Array(Self.key.prefix(32)), Array(Self.iv.prefix(12)), source], [size + 16, 1])
+        case .hmacSHA256:
+            let flf = MacDataFlfStateless(sessPara: MacSessPara(algo: .hmacSha256, authKeyLen: 32), srcDataLen: length, hashResultLen: 32)
+            return ([head(.mac, flf), Array(Self.key.prefix(32)), source], [32, 1])
+        case .sha256:
+            return ([head(.hash, HashDataFlfStateless(sessPara: HashSessPara(algo: .sha256), srcDataLen: length, hashResultLen: 32)), source], [32, 1])
         case .aesCBCHmacSHA1:
-            let cbc = try Workload.aes128CBC.make(size: size).raw
-            let mac = try Self.key.prefix(20).withUnsafeBytes { try MacSession(algorithm: .hmacSha1, key: $0, resultLength: 20) }.makeContext()
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size + 32, alignment: 64)
-            buffer.initializeMemory(as: UInt8.self, repeating: 1)
-            body = {
-                cbc()
-                try! mac.mac(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<size]),
-                             into: UnsafeMutableRawBufferPointer(rebasing: buffer[size..<size + 20]))
-            }
+            let para = AlgChainSessPara(algChainOrder: .cipherThenHash, aadLen: 0, cipher: CipherSessPara(algo: .aesCbc, keylen: 16, op: .encrypt),
+                                        hash: ChainHashPara(algo: MacAlgorithm.hmacSha1.rawValue, authKeyLen: 20, hashMode: .auth))
+            let member = AlgChainDataFlfStateless(sessPara: para, ivLen: 16, srcDataLen: length, dstDataLen: length, cipherStartSrcOffset: 0,
+                                                  lenToCipher: length, hashStartSrcOffset: 0, lenToHash: length, aadLen: 0, hashResultLen: 20)
+            let flf = SymDataFlfStateless(opTypeFlf: .algorithmChaining(member), opType: .algorithmChaining)
+            return ([head(.cipherEncrypt, flf), Array(Self.key.prefix(16)), Array(Self.key.prefix(20)), Self.iv, source], [size, 20, 1])
         }
-        return EnginesBenchmark().measure(seconds, body)
+    }
+
+    /// One call of the same operation on the crypto library directly, keyed once: raw EVP
+    /// for everything OpenSSL has, the IPsec-MB context (a thin wrapper) for SNOW 3G.
+    func rawOperation(size: Int) throws -> () -> Void {
+        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: size + 64, alignment: 64)
+        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: size + 64, alignment: 64)
+        input.initializeMemory(as: UInt8.self, repeating: 0x5a)
+        output.initializeMemory(as: UInt8.self, repeating: 0)
+        let key = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+        key.copyBytes(from: Self.key)
+        let iv = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 16)
+        iv.copyBytes(from: Self.iv)
+        let (source, target, ivPointer) = (input.baseAddress!, output.baseAddress!, iv.baseAddress!)
+        switch self {
+        case .aes128CBC, .aes256XTS:
+            let context = RawEVP.cipher(self == .aes128CBC ? "AES-128-CBC" : "AES-256-XTS", key: key.baseAddress!)
+            return { RawEVP.crypt(context, iv: ivPointer, input: source, output: target, size: size) }
+        case .aes256GCM:
+            let context = RawEVP.cipher("AES-256-GCM", key: key.baseAddress!)
+            return { RawEVP.seal(context, iv: ivPointer, input: source, output: target, size: size) }
+        case .hmacSHA256:
+            let context = RawEVP.hmac(key: key.baseAddress!)
+            return { RawEVP.mac(context, input: source, output: target, size: size) }
+        case .sha256:
+            let pair = RawEVP.digest()
+            return { RawEVP.hash(pair, input: source, output: target, size: size) }
+        case .aesCBCHmacSHA1:
+            let cipher = RawEVP.cipher("AES-128-CBC", key: key.baseAddress!)
+            let mac = RawEVP.hmac(key: key.baseAddress!, digest: "SHA1", keyLength: 20)
+            return {
+                RawEVP.crypt(cipher, iv: ivPointer, input: source, output: target, size: size)
+                RawEVP.mac(mac, input: target, output: target + size, size: size)
+            }
+        case .snow3g:
+            let context = try CipherSession(algorithm: .snow3gUea2, key: UnsafeRawBufferPointer(rebasing: key[0..<16]), direction: .encrypt).makeContext()
+            let (ivBytes, from, to) = (UnsafeRawBufferPointer(iv), UnsafeRawBufferPointer(rebasing: input[0..<size]), UnsafeMutableRawBufferPointer(rebasing: output[0..<size]))
+            return { try! context.run(iv: ivBytes, input: from, output: to) }
+        }
     }
 }

@@ -140,13 +140,13 @@ enum RawEVP {
         EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, 16, output + size)
     }
 
-    static func hmac(key: UnsafeMutableRawPointer) -> OpaquePointer {
+    static func hmac(key: UnsafeMutableRawPointer, digest: String = "SHA2-256", keyLength: Int = 32) -> OpaquePointer {
         let mac = EVP_MAC_fetch(nil, "HMAC", nil)
         let context = EVP_MAC_CTX_new(mac)!
         "digest".withCString { name in
-            "SHA2-256".withCString { value in
+            digest.withCString { value in
                 var params = [OSSL_PARAM_construct_utf8_string(name, UnsafeMutablePointer(mutating: value), 0), OSSL_PARAM_construct_end()]
-                EVP_MAC_init(context, key.assumingMemoryBound(to: UInt8.self), 32, &params)
+                EVP_MAC_init(context, key.assumingMemoryBound(to: UInt8.self), keyLength, &params)
             }
         }
         return context

@@ -21,84 +21,142 @@ struct VringBenchmark: ParsableCommand {
     @Option(help: "Request sizes in bytes.") var sizes: [Int] = [64, 256, 1024, 4096, 16384]
     @Option(help: "Queue depths (requests in flight per queue); capped at the ring size.") var depths: [Int] = [1, 32, 256]
     @Option(help: "Data queue counts.") var queues: [Int] = [1, 2]
-    @Option(help: "Seconds per measurement.") var seconds = 1.0
-    @Flag(help: "A short run: fewer sizes and depths, 0.2 s each (under a minute).") var quick = false
-    @Flag(help: "JSON lines instead of a table.") var json = false
+    @Option(help: "Request modes: session, stateless.") var modes: [Mode] = [.session, .stateless]
+    @Option(help: "Seconds per measurement (split into rounds that alternate with the raw library).") var seconds = 1.0
+    @Option(help: "Rounds per measurement: daemon and raw library alternate, medians are reported.") var rounds = 5
+    @Option(help: "libMallocCounter.so to preload into the daemon (default: next to this executable, when present).")
+    var mallocCounter: String?
+    @Flag(help: "A short run (under a minute): session mode at 64, 256 and 16384 B, depths 1 and 256; stateless at depth 256, one queue.")
+    var quick = false
+    @Flag(help: "JSON lines instead of a table (progress goes to standard error).") var json = false
+    @Flag(help: "All in-flight requests share one set of data buffers (diagnostic: separates memory traffic from per-request work).")
+    var sharedData = false
+
+    enum Mode: String, ExpressibleByArgument, CaseIterable { case session, stateless }
+
+    /// One measurement: a workload, a size, a depth, a queue count, a mode.
+    struct Cell { var workload: BenchWorkload, size: Int, depth: Int, queues: Int, mode: Mode }
+
+    var plan: [Cell] {
+        let chosen = workloads.compactMap(BenchWorkload.init(rawValue:))
+        func cells(_ mode: Mode, sizes: [Int], depths: [Int], queues: [Int]) -> [Cell] {
+            chosen.flatMap { workload in
+                sizes.flatMap { size in depths.flatMap { depth in queues.map { Cell(workload: workload, size: size, depth: depth, queues: $0, mode: mode) } } }
+            }
+        }
+        if quick {
+            return cells(.session, sizes: [64, 256, 16384], depths: [1, 256], queues: [1, 2])
+                + (modes.contains(.stateless) ? cells(.stateless, sizes: [64, 16384], depths: [256], queues: [1]) : [])
+        }
+        return modes.flatMap { cells($0, sizes: sizes, depths: depths, queues: queues) }
+    }
+
+    func validate() throws {
+        for name in workloads where BenchWorkload(rawValue: name) == nil { throw ValidationError("unknown workload \(name)") }
+        guard rounds >= 1, seconds > 0 else { throw ValidationError("--rounds and --seconds must be positive") }
+    }
 
     func run() throws {
-        let plan: (sizes: [Int], depths: [Int], seconds: Double, queues: [Int]) = quick ? ([64, 16384], [1, 256], 0.2, [1, 2]) : (sizes, depths, seconds, queues)
-        let maxQueues = plan.queues.max() ?? 1
-        var child: Process?
-        let socket: String
-        if let attach {
-            socket = attach
-        } else {
-            socket = "/tmp/virtio-crypto-bench-\(getpid()).sock"
-            let binary = daemon ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vhost-user-crypto").path
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["--socket-path", socket, "--queues", String(maxQueues), "--log-level", "warning",
-                                 "--max-request-size", String(1 << 20)]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            child = process
-            for _ in 0..<200 where access(socket, F_OK) != 0 { usleep(20_000) }
-        }
-        defer {
-            child?.interrupt()
-            child?.waitUntilExit()
-        }
-        let frontend = try VhostUserFrontend(path: socket, slices: maxQueues + 1, sliceSize: 32 << 20)
-        try frontend.handshake()
-        let control = try frontend.startRing(maxQueues, size: 64)
-        let dataRings = try (0..<maxQueues).map { try frontend.startRing($0, size: 256) }
-        let daemonPID = child?.processIdentifier
+        let cells = plan
+        let (perRound, roundCount) = quick ? (0.07, 3) : (seconds / Double(rounds), rounds)
+        let maxQueues = cells.map(\.queues).max() ?? 1
+        let daemon = try DaemonProcess(attach: attach, binary: daemon, queues: maxQueues, mallocCounter: mallocCounter)
+        defer { daemon.stop() }
 
-        if !json {
-            print("workload              size  depth  q    ops/s       MB/s    p50 µs   p99 µs  p99.9 µs  daemon CPU   raw ops/s   ratio")
-        }
-        for name in workloads {
-            guard let workload = BenchWorkload(rawValue: name) else { throw ValidationError("unknown workload \(name)") }
-            let session = try workload.createSession(control)
-            for size in plan.sizes {
-                let raw = try workload.rawOpsPerSecond(size: size, seconds: plan.seconds)
-                for depth in plan.depths {
-                    for queueCount in plan.queues {
-                        let (readable, writable) = workload.request(session: session, size: size)
-                        let pipelines = dataRings.prefix(queueCount).map { PipelinedRing(ring: $0, depth: depth, readable: readable, writable: writable) }
-                        let cpuBefore = Self.cpuSeconds(daemonPID)
-                        let start = DispatchTime.now().uptimeNanoseconds
-                        let deadline = start + UInt64(plan.seconds * 1e9)
-                        let results = Self.runAll(pipelines, until: deadline)
-                        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                        let cpu = (Self.cpuSeconds(daemonPID) - cpuBefore) / elapsed
-                        let completed = results.reduce(0) { $0 + $1.completed }
-                        let failed = results.reduce(0) { $0 + $1.failed }
-                        let ops = Double(completed) / elapsed
-                        let latency = results[0].latency
-                        let row = Row(workload: name, size: size, depth: min(depth, 256), queues: queueCount, ops: ops, megabytes: ops * Double(size) / 1e6,
-                                      p50: Double(latency.valueAtPercentile(50)) / 1e3, p99: Double(latency.valueAtPercentile(99)) / 1e3,
-                                      p999: Double(latency.valueAtPercentile(99.9)) / 1e3, daemonCPU: cpu, rawOps: raw, failed: failed)
-                        print(json ? row.json : row.table)
-                        fflushStandardOutput()
-                    }
-                }
+        if !json { print(Row.header) }
+        var done = 0
+        for mode in Mode.allCases {
+            let modeCells = cells.filter { $0.mode == mode }
+            guard !modeCells.isEmpty else { continue }
+            // One connection per mode: stateless requests need REVISION_1 and the stateless
+            // features; session mode keeps the legacy layout QEMU's guests use.
+            let wanted: UInt64 = mode == .stateless ? CryptoFeatures.all.rawValue | (1 << 32) : 0
+            let frontend = try VhostUserFrontend(path: daemon.socket, slices: maxQueues + 1, sliceSize: 32 << 20)
+            let offered = try frontend.handshake(features: (1 << 30) | wanted)
+            if mode == .stateless, offered & CryptoFeatures.all.rawValue != CryptoFeatures.all.rawValue {
+                throw ValidationError("the daemon does not offer every stateless mode (features \(String(offered, radix: 16)))")
             }
+            let control = try frontend.startRing(maxQueues, size: 64)
+            let dataRings = try (0..<maxQueues).map { try frontend.startRing($0, size: 256) }
+            var sessions: [BenchWorkload: UInt64] = [:]
+            for cell in modeCells {
+                if mode == .session, sessions[cell.workload] == nil { sessions[cell.workload] = try cell.workload.createSession(control) }
+                let (readable, writable) = mode == .session ? cell.workload.request(session: sessions[cell.workload]!, size: cell.size)
+                    : cell.workload.statelessRequest(size: cell.size)
+                let pipelines = dataRings.prefix(cell.queues).map {
+                    PipelinedRing(ring: $0, depth: cell.depth, readable: readable, writable: writable, sharedData: sharedData)
+                }
+                let raw = try cell.workload.rawOperation(size: cell.size)
+                let row = measure(cell, pipelines: pipelines, raw: raw, daemon: daemon, rounds: roundCount, seconds: perRound)
+                done += 1
+                if json {
+                    print(row.json)
+                    FileHandle.standardError.write(Data("[\(done)/\(cells.count)] \(cell.workload.rawValue) \(cell.size) B depth \(cell.depth) q\(cell.queues) \(mode.rawValue)\n".utf8))
+                } else {
+                    print(row.table)
+                }
+                fflushStandardOutput()
+            }
+            // The connection closes with `frontend` at the end of this iteration.
         }
     }
 
+    /// Alternates the daemon and the raw library round by round (the machine's speed drifts
+    /// over seconds), and reports medians; the ratio is the median of the per-round ratios.
+    func measure(_ cell: Cell, pipelines: [PipelinedRing], raw: () -> Void, daemon: DaemonProcess, rounds: Int, seconds: Double) -> Row {
+        let latency = Result()
+        var daemonOps: [Double] = [], rawOps: [Double] = [], ratios: [Double] = [], cpu: [Double] = []
+        var completed = 0, failed = 0
+        let allocationsBefore = daemon.allocations
+        for _ in 0..<rounds {
+            let rawRate = EnginesBenchmark().measure(seconds, raw)
+            let cpuBefore = daemon.cpuSeconds
+            let start = DispatchTime.now().uptimeNanoseconds
+            let results = Self.runAll(pipelines, until: start + UInt64(seconds * 1e9), latency: latency)
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let done = results.reduce(0) { $0 + $1.completed }
+            completed += done
+            failed += results.reduce(0) { $0 + $1.failed }
+            daemonOps.append(Double(done) / elapsed)
+            rawOps.append(rawRate)
+            ratios.append(daemonOps.last! / rawRate)
+            cpu.append((daemon.cpuSeconds - cpuBefore) / elapsed)
+        }
+        let allocations = daemon.allocations.map { after in allocationsBefore.map { after - $0 } } ?? nil
+        let histogram = latency.latency
+        return Row(workload: cell.workload.rawValue, mode: cell.mode.rawValue, size: cell.size, depth: pipelines[0].depth, queues: cell.queues,
+                   ops: median(daemonOps), p50: Double(histogram.valueAtPercentile(50)) / 1e3, p99: Double(histogram.valueAtPercentile(99)) / 1e3,
+                   p999: Double(histogram.valueAtPercentile(99.9)) / 1e3, daemonCPU: median(cpu), rawOps: median(rawOps), ratio: median(ratios),
+                   completed: completed, failed: failed, allocations: allocations)
+    }
+
+    func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
     struct Row {
-        var workload: String, size: Int, depth: Int, queues: Int, ops: Double, megabytes: Double, p50: Double, p99: Double, p999: Double
-        var daemonCPU: Double, rawOps: Double, failed: Int
-        var ratio: Double { rawOps > 0 ? ops / rawOps : 0 }
+        var workload: String, mode: String, size: Int, depth: Int, queues: Int, ops: Double, p50: Double, p99: Double, p999: Double
+        var daemonCPU: Double, rawOps: Double, ratio: Double, completed: Int, failed: Int
+        /// Allocation calls in the daemon during the measurement (nil: no counter preloaded).
+        var allocations: UInt64?
+        var megabytes: Double { ops * Double(size) / 1e6 }
+        static let header = "workload              mode       size depth  q      ops/s      MB/s   p50 µs   p99 µs  p99.9 µs  daemon CPU    raw ops/s   ratio  allocs/req"
+        var allocationsPerRequest: String {
+            guard let allocations else { return "n/a" }
+            return allocations == 0 ? "0" : String(format: "%.4f", Double(allocations) / Double(max(completed, 1)))
+        }
         var table: String {
-            String(format: "%-20@ %6d %6d %2d %10.0f %9.1f %9.1f %8.1f %9.1f %10.0f%% %11.0f %7.3f%@", workload as NSString, size, depth, queues, ops, megabytes,
-                   p50, p99, p999, daemonCPU * 100, rawOps, ratio, (failed > 0 ? "  (\(failed) failed)" : "") as NSString)
+            String(format: "%-21@ %-9@ %6d %5d %2d %10.0f %9.1f %8.1f %8.1f %9.1f %10.0f%% %12.0f %7.3f  %@%@", workload as NSString, mode as NSString,
+                   size, depth, queues, ops, megabytes, p50, p99, p999, daemonCPU * 100, rawOps, ratio, allocationsPerRequest as NSString,
+                   (failed > 0 ? "  (\(failed) failed)" : "") as NSString)
         }
         var json: String {
-            "{\"workload\":\"\(workload)\",\"size\":\(size),\"depth\":\(depth),\"queues\":\(queues),\"ops\":\(Int(ops)),\"mb_s\":\(String(format: "%.1f", megabytes)),"
-                + "\"p50_us\":\(String(format: "%.1f", p50)),\"p99_us\":\(String(format: "%.1f", p99)),\"p999_us\":\(String(format: "%.1f", p999)),"
-                + "\"daemon_cpu\":\(String(format: "%.2f", daemonCPU)),\"raw_ops\":\(Int(rawOps)),\"ratio\":\(String(format: "%.3f", ratio)),\"failed\":\(failed)}"
+            "{\"workload\":\"\(workload)\",\"mode\":\"\(mode)\",\"size\":\(size),\"depth\":\(depth),\"queues\":\(queues),\"ops\":\(Int(ops)),"
+                + "\"mb_s\":\(String(format: "%.1f", megabytes)),\"p50_us\":\(String(format: "%.1f", p50)),\"p99_us\":\(String(format: "%.1f", p99)),"
+                + "\"p999_us\":\(String(format: "%.1f", p999)),\"daemon_cpu\":\(String(format: "%.2f", daemonCPU)),\"raw_ops\":\(Int(rawOps)),"
+                + "\"ratio\":\(String(format: "%.3f", ratio)),\"requests\":\(completed),\"failed\":\(failed),"
+                + "\"allocations\":\(allocations.map { String($0) } ?? "null")}"
         }
     }
 
@@ -107,31 +165,23 @@ struct VringBenchmark: ParsableCommand {
         var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
     }
 
-    /// One driver thread per queue.
-    static func runAll(_ pipelines: [PipelinedRing], until deadline: UInt64) -> [Result] {
-        let results = pipelines.map { _ in Result() }
+    /// One driver thread per queue; latencies of the first queue go into `latency`.
+    static func runAll(_ pipelines: [PipelinedRing], until deadline: UInt64, latency: Result) -> [Result] {
+        let results = pipelines.indices.map { $0 == 0 ? latency : Result() }
+        let counts = pipelines.map { _ in Result() }
         let group = DispatchGroup()
         for (index, pipeline) in pipelines.enumerated() {
-            let result = results[index]
+            let result = results[index], count = counts[index]
             group.enter()
             Thread {
-                let counts = pipeline.run(until: deadline, latency: &result.latency)
-                result.completed = counts.completed
-                result.failed = counts.failed
+                let outcome = pipeline.run(until: deadline, latency: &result.latency)
+                count.completed = outcome.completed
+                count.failed = outcome.failed
                 group.leave()
             }.start()
         }
         group.wait()
-        return results
-    }
-
-    /// User + system CPU seconds of a process (from /proc/PID/stat); 0 when unknown.
-    static func cpuSeconds(_ pid: Int32?) -> Double {
-        guard let pid, let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return 0 }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        return counts
     }
 }
 

@@ -16,5 +16,12 @@ static inline uint16_t vq_load_relaxed_u16(const void *p) {
 static inline void vq_store_relaxed_u16(void *p, uint16_t v) {
     __atomic_store_n((uint16_t *)p, v, __ATOMIC_RELAXED);
 }
+static inline uint64_t vq_load_relaxed_u64(const void *p) {
+    return __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED);
+}
+// Single-writer counter: a relaxed load and store, no locked instruction.
+static inline void vq_increment_relaxed_u64(void *p) {
+    __atomic_store_n((uint64_t *)p, __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
 static inline void vq_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 #endif
