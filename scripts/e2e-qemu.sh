@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
 # End-to-end: a Linux guest (Debian's 6.1 kernel, busybox initramfs) under Debian's QEMU,
-# its virtio-crypto device served by our vhost-user-crypto daemon. Checks the kernel's
-# self-test of virtio_crypto_aes_cbc, AF_ALG known answers, random round trips against the
-# kernel's generic AES (16 B–64 KiB, 128/192/256-bit keys), and concurrent requests.
-# Usage: scripts/e2e-qemu.sh [--threads N] [--timeout SECONDS]
+# its virtio-crypto device served by our vhost-user-crypto daemon or by QEMU's own
+# cryptodev-backend-builtin.
+#
+# --mode check (default): the kernel's self-test of virtio_crypto_aes_cbc, AF_ALG known
+#   answers, random round trips against the kernel's generic AES (16 B-64 KiB, 128/192/256-bit
+#   keys), and concurrent requests.
+# --mode throughput: AF_ALG AES-128-CBC on virtio_crypto_aes_cbc, sizes 64 B-64 KiB, 1 and 8
+#   threads, against each backend in turn (--backend both, the default for this mode), then
+#   both tables and the ratio vhost-user / builtin.
+# Usage: scripts/e2e-qemu.sh [--mode check|throughput] [--backend vhost-user|builtin|both]
+#        [--threads N] [--seconds S] [--sizes 64,256,...] [--bench-threads 1,8] [--timeout SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=check
+backend=""
 threads=4
+seconds=2
+sizes=64,256,1024,4096,16384,65536
+bench_threads=1,8
 timeout_seconds=600
 while [ $# -gt 0 ]; do
     case "$1" in
+        --mode) mode=$2; shift 2 ;;
+        --backend) backend=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
+        --seconds) seconds=$2; shift 2 ;;
+        --sizes) sizes=$2; shift 2 ;;
+        --bench-threads) bench_threads=$2; shift 2 ;;
         --timeout) timeout_seconds=$2; shift 2 ;;
-        *) echo "usage: $0 [--threads N] [--timeout SECONDS]" >&2; exit 2 ;;
+        *) sed -n '2,15p' "$0" >&2; exit 2 ;;
     esac
 done
+case "$mode" in check) backend=${backend:-vhost-user} ;; throughput) backend=${backend:-both} ;; *) echo "unknown mode $mode" >&2; exit 2 ;; esac
+case "$backend" in vhost-user) backends=(vhost-user) ;; builtin) backends=(builtin) ;; both) backends=(builtin vhost-user) ;;
+    *) echo "unknown backend $backend" >&2; exit 2 ;; esac
 
 work=$PWD/.build/e2e
 mkdir -p "$work"
@@ -49,6 +69,7 @@ rm -rf "$root" && mkdir -p "$root"/{bin,proc,sys,dev,modules}
 cp /bin/busybox "$root/bin/busybox"
 for tool in sh mount insmod sleep cat grep poweroff echo dmesg; do ln -sf busybox "$root/bin/$tool"; done
 gcc -O2 -static -pthread -o "$root/bin/afalg-check" scripts/e2e/afalg-check.c
+gcc -O2 -static -pthread -o "$root/bin/afalg-bench" scripts/e2e/afalg-bench.c
 order=()
 add_module() {
     local name=$1 path dep
@@ -68,9 +89,20 @@ for path in "${order[@]}"; do
     else cp "$modules/$path" "$root/modules/$name"; fi
     echo "$name" >> "$root/modules/order"
 done
+# The init takes its work from the kernel command line (e2e.mode=check|throughput ...).
 cat > "$root/init" <<INIT
 #!/bin/sh
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+mode=check; threads=4; seconds=2; sizes=64; bench_threads=1
+for word in \$(cat /proc/cmdline); do
+    case \$word in
+        e2e.mode=*) mode=\${word#e2e.mode=} ;;
+        e2e.threads=*) threads=\${word#e2e.threads=} ;;
+        e2e.seconds=*) seconds=\${word#e2e.seconds=} ;;
+        e2e.sizes=*) sizes=\${word#e2e.sizes=} ;;
+        e2e.bench_threads=*) bench_threads=\${word#e2e.bench_threads=} ;;
+    esac
+done
 for module in \$(cat /modules/order); do insmod /modules/\$module 2>/dev/null; done
 for i in \$(seq 1 60); do grep -q virtio_crypto_aes_cbc /proc/crypto && break; sleep 1; done
 echo "E2E selftest: \$(grep -A6 'virtio_crypto_aes_cbc' /proc/crypto | grep selftest | head -1)"
@@ -78,23 +110,13 @@ if ! grep -q virtio_crypto_aes_cbc /proc/crypto; then
     echo "E2E diagnostics: modules:"; cat /proc/modules
     echo "E2E diagnostics: kernel log:"; dmesg | grep -i -E "virtio|crypto" | tail -20
 fi
-/bin/afalg-check $threads
+if [ "\$mode" = throughput ]; then /bin/afalg-bench \$seconds \$sizes \$bench_threads; else /bin/afalg-check \$threads; fi
 echo "E2E done"
 poweroff -f
 INIT
 chmod +x "$root/init"
 ln -sf busybox "$root/bin/seq"
 (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > "$work/initramfs.gz")
-
-# The daemon, on a socket of its own.
-swift build --product vhost-user-crypto >/dev/null
-socket=$work/vhost-user-crypto.sock
-rm -f "$socket"
-.build/debug/vhost-user-crypto --socket-path "$socket" --log-level "${E2E_LOG_LEVEL:-info}" --ciphers aes-cbc --hashes none --macs none --aeads none \
-    > "$work/daemon.log" 2>&1 &
-daemon=$!
-trap 'kill $daemon 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do [ -S "$socket" ] && break; sleep 0.1; done
 
 # KVM when it really runs this guest (on some hosts /dev/kvm exists but the guest hangs or
 # QEMU aborts: research/guest-e2e-facts.md), TCG otherwise. E2E_ACCEL=kvm|tcg skips the probe.
@@ -114,32 +136,93 @@ if [ "$accel" = auto ]; then
     fi
 fi
 echo "accelerator: $accel"
-set +e
-timeout "$timeout_seconds" qemu-system-x86_64 -machine q35,accel=$accel -cpu qemu64 -smp 2 -m 512 \
-    -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
-    -kernel "$vmlinuz" -initrd "$work/initramfs.gz" -append "console=ttyS0 panic=-1 quiet" \
-    -nographic -no-reboot -monitor none -serial stdio \
-    -chardev socket,id=vuc0,path="$socket" \
-    -object cryptodev-vhost-user,id=cryptodev0,chardev=vuc0,queues=1 \
-    -device virtio-crypto-pci,id=crypto0,cryptodev=cryptodev0,vectors=0 \
-    > "$work/console.log" 2>&1
-qemu_status=$?
-set -e
-kill -INT $daemon 2>/dev/null || true
-wait $daemon 2>/dev/null || true
-trap - EXIT
 
-echo "--- guest ---"
-grep -a -o -E "(E2E|AFALG) .*" "$work/console.log" || true
-echo "--- daemon ---"
-grep -E "requests by (status|queue)|frontend|listening" "$work/daemon.log" || true
-echo "--- result ---"
+# The daemon: the release build for throughput (what users run), the debug build (with its
+# assertions) for the checks.
+configuration=debug; [ "$mode" = throughput ] && configuration=release
+if [[ " ${backends[*]} " == *" vhost-user "* ]]; then
+    swift build -c $configuration --product vhost-user-crypto >/dev/null
+fi
+socket=$work/vhost-user-crypto.sock
+append="console=ttyS0 panic=-1 quiet e2e.mode=$mode e2e.threads=$threads e2e.seconds=$seconds e2e.sizes=$sizes e2e.bench_threads=$bench_threads"
+# Per-point guest time plus boot and module loading under TCG.
+points=$(( $(echo "$sizes" | tr ',' '\n' | wc -l) * $(echo "$bench_threads" | tr ',' '\n' | wc -l) ))
+[ "$mode" = throughput ] && timeout_seconds=$(( timeout_seconds + points * (${seconds%.*} + 2) ))
+
+# Boots one guest with the device on backend $1; console in $work/console-$1.log.
+run_guest() {
+    local which=$1 device daemon=""
+    if [ "$which" = vhost-user ]; then
+        rm -f "$socket"
+        .build/$configuration/vhost-user-crypto --socket-path "$socket" --log-level "${E2E_LOG_LEVEL:-info}" \
+            --ciphers aes-cbc --hashes none --macs none --aeads none > "$work/daemon.log" 2>&1 &
+        daemon=$!
+        trap "kill $daemon 2>/dev/null || true" EXIT
+        for _ in $(seq 1 100); do [ -S "$socket" ] && break; sleep 0.1; done
+        device=(-chardev socket,id=vuc0,path="$socket" -object cryptodev-vhost-user,id=cryptodev0,chardev=vuc0,queues=1)
+    else
+        device=(-object cryptodev-backend-builtin,id=cryptodev0,queues=1)
+    fi
+    set +e
+    timeout "$timeout_seconds" qemu-system-x86_64 -machine q35,accel=$accel -cpu qemu64 -smp 2 -m 512 \
+        -object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem \
+        -kernel "$vmlinuz" -initrd "$work/initramfs.gz" -append "$append" \
+        -nographic -no-reboot -monitor none -serial stdio \
+        "${device[@]}" -device virtio-crypto-pci,id=crypto0,cryptodev=cryptodev0,vectors=0 \
+        > "$work/console-$which.log" 2>&1
+    local status=$?
+    set -e
+    if [ -n "$daemon" ]; then
+        kill -INT "$daemon" 2>/dev/null || true
+        wait "$daemon" 2>/dev/null || true
+        trap - EXIT
+    fi
+    [ $status -eq 0 ] || echo "note: qemu ($which) exited with $status (logs in $work)"
+}
+
+for which in "${backends[@]}"; do
+    echo "guest on the $which backend ($mode)"
+    run_guest "$which"
+done
+
 ok=1
-grep -q "E2E selftest: selftest *: passed" "$work/console.log" || { echo "FAIL: the kernel self-test of virtio_crypto_aes_cbc did not pass"; ok=0; }
-grep -q "AFALG SUMMARY passed=[1-9][0-9]* failed=0" "$work/console.log" || { echo "FAIL: AF_ALG checks"; ok=0; }
-served=$(grep -o "OK=[0-9]*" "$work/daemon.log" | tail -1 | cut -d= -f2)
-[ "${served:-0}" -gt 0 ] || { echo "FAIL: the daemon served no request"; ok=0; }
-[ $qemu_status -eq 0 ] || echo "note: qemu exited with $qemu_status (logs in $work)"
-if [ $ok -eq 1 ]; then echo "E2E PASS: guest self-test passed, AF_ALG checks passed, daemon served ${served} requests OK"; exit 0; fi
-echo "logs: $work/console.log $work/daemon.log"
+if [ "$mode" = throughput ]; then
+    for which in "${backends[@]}"; do
+        echo "--- $which ---"
+        grep -a -o -E "AFBENCH .*" "$work/console-$which.log" || true
+        grep -a -q "AFBENCH DONE failures=0" "$work/console-$which.log" || { echo "FAIL: the $which guest run did not complete cleanly"; ok=0; }
+    done
+    if [ ${#backends[@]} -eq 2 ]; then
+        echo "--- AF_ALG AES-128-CBC in the guest: vhost-user-crypto vs QEMU's builtin backend ($accel) ---"
+        printf "%8s %8s %16s %16s %12s %12s %8s\n" size threads "builtin ops/s" "vhost-user ops/s" "builtin MB/s" "vhost MB/s" ratio
+        join <(grep -a -o -E "AFBENCH size=[0-9]+ threads=[0-9]+ .*" "$work/console-builtin.log" | awk '{print $2"/"$3, $6, $7}' | sort) \
+             <(grep -a -o -E "AFBENCH size=[0-9]+ threads=[0-9]+ .*" "$work/console-vhost-user.log" | awk '{print $2"/"$3, $6, $7}' | sort) |
+            sed 's/[a-z_]*=//g; s#/# #' | sort -k2,2n -k1,1n |
+            awk '{ printf "%8s %8s %16s %16s %12s %12s %8.3f\n", $1, $2, $3, $5, $4, $6, ($3 > 0 ? $5 / $3 : 0) }'
+    fi
+    if [[ " ${backends[*]} " == *" vhost-user "* ]]; then
+        echo "--- daemon ---"
+        grep -E "requests by (status|queue)" "$work/daemon.log" || true
+    fi
+    [ $ok -eq 1 ] && { echo "E2E THROUGHPUT PASS"; exit 0; }
+    exit 1
+fi
+
+for which in "${backends[@]}"; do
+    log=$work/console-$which.log
+    echo "--- guest ($which) ---"
+    grep -a -o -E "(E2E|AFALG) .*" "$log" || true
+    grep -q "E2E selftest: selftest *: passed" "$log" || { echo "FAIL: the kernel self-test of virtio_crypto_aes_cbc did not pass ($which)"; ok=0; }
+    grep -q "AFALG SUMMARY passed=[1-9][0-9]* failed=0" "$log" || { echo "FAIL: AF_ALG checks ($which)"; ok=0; }
+done
+served=0
+if [[ " ${backends[*]} " == *" vhost-user "* ]]; then
+    echo "--- daemon ---"
+    grep -E "requests by (status|queue)|frontend|listening" "$work/daemon.log" || true
+    served=$(grep -o "OK=[0-9]*" "$work/daemon.log" | tail -1 | cut -d= -f2)
+    [ "${served:-0}" -gt 0 ] || { echo "FAIL: the daemon served no request"; ok=0; }
+fi
+echo "--- result ---"
+if [ $ok -eq 1 ]; then echo "E2E PASS (${backends[*]}): guest self-test passed, AF_ALG checks passed, daemon served ${served:-0} requests OK"; exit 0; fi
+echo "logs: $work/console-*.log $work/daemon.log"
 exit 1

@@ -24,16 +24,22 @@ public enum SegmentDirection: String, Sendable {
 /// One variable-length field of a request: where it sits within the device-readable or
 /// the device-writable part of the variable-length data.
 public struct VlfSegment: Equatable, Sendable {
-    public var name: String
+    /// The field's C name. A StaticString keeps the segment (and every request enum that
+    /// holds segments) trivially copyable: no reference counting on the data path.
+    public var name: StaticString
     public var direction: SegmentDirection
     public var offset: Int
     public var length: Int
 
-    public init(name: String = "", direction: SegmentDirection = .readable, offset: Int = 0, length: Int = 0) {
+    public init(name: StaticString = "", direction: SegmentDirection = .readable, offset: Int = 0, length: Int = 0) {
         self.name = name
         self.direction = direction
         self.offset = offset
         self.length = length
+    }
+
+    public static func == (lhs: VlfSegment, rhs: VlfSegment) -> Bool {
+        lhs.direction == rhs.direction && lhs.offset == rhs.offset && lhs.length == rhs.length && lhs.name.description == rhs.name.description
     }
 
     public var range: Range<Int> { offset..<offset + length }

@@ -43,6 +43,12 @@ enum BenchWorkload: String, CaseIterable {
         algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))
 
     func createSession(_ control: FrontendRing) throws -> UInt64 {
+        try createSession { try control.run(readable: $0, writable: $1) }
+    }
+
+    /// Creates the workload's session with `run`, which sends one control request
+    /// (readable parts, writable sizes) and returns the written bytes.
+    func createSession(_ run: ([[UInt8]], [Int]) throws -> [UInt8]) throws -> UInt64 {
         let head: [UInt8]
         var keys: [[UInt8]] = []
         switch self {
@@ -63,7 +69,7 @@ enum BenchWorkload: String, CaseIterable {
             head = RequestBuilder.control(opcode: .cipherCreateSession, flf: flf)
             keys = [Array(Self.key.prefix(16)), Array(Self.key.prefix(20))]
         }
-        let input = try SessionInput.decode(try control.run(readable: [head] + keys, writable: [16]))
+        let input = try SessionInput.decode(try run([head] + keys, [16]))
         guard input.status == .ok else { throw ValidationError("\(rawValue): session refused with \(input.status)") }
         return input.sessionId
     }

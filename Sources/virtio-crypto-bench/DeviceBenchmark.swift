@@ -1,52 +1,94 @@
 import ArgumentParser
 import Dispatch
+import Foundation
 import VirtQueue
 import VirtioCryptoDevice
 import VirtioCryptoDriver
 import VirtioCryptoWire
 
 /// The device core alone, in process: rings in local memory, no vhost-user, no threads,
-/// no eventfds. Separates the core's per-request cost from the transport's.
+/// no eventfds. Separates the core's per-request cost from the transport's, and (with
+/// libMallocCounter.so preloaded) counts its allocations per request.
 struct DeviceBenchmark: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "device", abstract: "Per-request cost of the device core alone (AES-128-CBC).")
+    static let configuration = CommandConfiguration(
+        commandName: "device",
+        abstract: "Per-request cost of the device core alone vs the raw library.",
+        discussion: "Run as LD_PRELOAD=.build/release/libMallocCounter.so virtio-crypto-bench device to count allocations per request.")
 
+    @Option(help: "Workloads: \(BenchWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var workloads: [String] = BenchWorkload.allCases.map(\.rawValue)
     @Option(help: "Request sizes in bytes.") var sizes: [Int] = [64, 1024, 16384]
     @Option(help: "Seconds per measurement.") var seconds = 0.5
+    @Option(help: "Request modes: session, stateless.") var modes: [VringBenchmark.Mode] = [.session]
+
+    func validate() throws {
+        for name in workloads where BenchWorkload(rawValue: name) == nil { throw ValidationError("unknown workload \(name)") }
+    }
 
     func run() throws {
         let device = VirtioCryptoDevice()
-        device.negotiate([])
+        guard device.negotiate(modes.contains(.stateless) ? CryptoFeatures.all : []) else { throw ValidationError("negotiation failed") }
         let ring = DriverRing(size: 256, memorySize: 16 << 20)
         let queue = try SplitQueue(memory: ring.memory, layout: ring.layout, eventIndex: false)
         let control = DriverRing(size: 16)
         let controlQueue = try SplitQueue(memory: control.memory, layout: control.layout, eventIndex: false)
         let chain = DescriptorChain()
-        let key = [UInt8](repeating: 3, count: 16)
-        let sent = control.submit(readable: [RequestBuilder.control(opcode: .cipherCreateSession,
-                                                                    flf: RequestBuilder.cipherSession(.aesCbc, keyLength: 16, op: .encrypt)), key],
-                                  writable: [16])
-        let head = try controlQueue.nextAvailable()!
-        try controlQueue.walk(head: head, into: chain)
-        _ = device.handleControl(chain)
-        let session = try SessionInput.decode(control.written(sent)).sessionId
         let worker = device.makeDataWorker()
-        print("size     requests/s   ns/request   (device core only: parse, session, AES-128-CBC, status)")
-        for size in sizes {
-            ring.resetData()
-            let request = RequestBuilder.data(opcode: .cipherEncrypt, sessionID: session, flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: size))
-            let submission = ring.submit(readable: [request, [UInt8](repeating: 0, count: 16), [UInt8](repeating: 1, count: size)], writable: [size, 1])
-            try queue.walk(head: submission.head, into: chain)
-            var count = 0
-            let start = DispatchTime.now().uptimeNanoseconds
-            let deadline = start + UInt64(seconds * 1e9)
-            var now = start
-            while now < deadline {
-                for _ in 0..<256 { _ = worker.handle(chain) }
-                count += 256
-                now = DispatchTime.now().uptimeNanoseconds
+        let counter = AllocationCounter()
+        print("workload              mode        size   requests/s   ns/request   raw ns   ratio   allocs/request")
+        for mode in modes {
+            for workload in workloads.compactMap(BenchWorkload.init(rawValue:)) {
+                var session: UInt64 = 0
+                if mode == .session {
+                    // REVISION_1 negotiated for stateless runs: session requests then use that layout.
+                    session = try workload.createSession { readable, writable in
+                        control.resetData()
+                        let sent = control.submit(readable: readable, writable: writable)
+                        let head = try controlQueue.nextAvailable()!
+                        try controlQueue.walk(head: head, into: chain)
+                        _ = device.handleControl(chain)
+                        controlQueue.publishUsed(head: head, written: 0)
+                        return control.written(sent)
+                    }
+                }
+                for size in sizes {
+                    ring.resetData()
+                    let (readable, writable) = mode == .session ? workload.request(session: session, size: size) : workload.statelessRequest(size: size)
+                    let submission = ring.submit(readable: readable, writable: writable)
+                    try queue.walk(head: submission.head, into: chain)
+                    guard worker.handle(chain) > 0, ring.written(submission).last == 0 else {
+                        throw ValidationError("\(workload.rawValue) \(size) B \(mode.rawValue): the device refused the request")
+                    }
+                    let raw = try workload.rawOperation(size: size)
+                    let rawRate = EnginesBenchmark().measure(seconds, raw)
+                    var count = 0
+                    let allocationsBefore = counter.total
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    let deadline = start + UInt64(seconds * 1e9)
+                    var now = start
+                    while now < deadline {
+                        for _ in 0..<64 { _ = worker.handle(chain) }
+                        count += 64
+                        now = DispatchTime.now().uptimeNanoseconds
+                    }
+                    let allocations = counter.total.map { after in allocationsBefore.map { Double(after - $0) / Double(count) } } ?? nil
+                    let perRequest = Double(now - start) / Double(count)
+                    print(String(format: "%@ %@ %6d %12.0f %12.0f %8.0f %7.3f   %@", workload.rawValue.padding(toLength: 21, withPad: " ", startingAt: 0),
+                                 mode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0), size, 1e9 / perRequest, perRequest, 1e9 / rawRate,
+                                 (1e9 / perRequest) / rawRate, allocations.map { String(format: "%.3f", $0) } ?? "n/a (no counter preloaded)"))
+                }
             }
-            let perRequest = Double(now - start) / Double(count)
-            print(String(format: "%5d %12.0f %12.0f", size, 1e9 / perRequest, perRequest))
         }
     }
+}
+
+/// libMallocCounter.so's count when it is preloaded into this process.
+struct AllocationCounter {
+    private let read: (@convention(c) () -> UInt64)?
+
+    init() {
+        read = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_counter_total").map { unsafeBitCast($0, to: (@convention(c) () -> UInt64).self) }
+    }
+
+    var total: UInt64? { read?() }
 }

@@ -209,6 +209,45 @@ struct SplitQueueTests {
         #expect(queue.finishBatch())
     }
 
+    @Test func kicksAreSuppressedWhileDrainingAndAskedForAgainBeforeSleeping() throws {
+        let ring = TestRing()
+        let data = ring.allocate(count: 4)
+        for index in 0..<4 { ring.setDescriptor(index, address: data, length: 4, flags: .write) }
+        let queue = try queue(ring)
+        #expect(ring.deviceWantsKick)
+        queue.suppressNotifications()
+        #expect(!ring.deviceWantsKick, "VRING_USED_F_NO_NOTIFY while the device drains")
+        ring.post(0)
+        _ = try #require(try queue.nextAvailable())
+        queue.publishUsed(head: 0, written: 0)
+        _ = queue.finishBatch()
+        // The driver posts without kicking just before the device re-enables kicks: the
+        // device must see it rather than sleep.
+        ring.post(1)
+        #expect(queue.enableNotifications(), "a chain posted while kicks were off is reported")
+        #expect(ring.deviceWantsKick)
+        _ = try #require(try queue.nextAvailable())
+        #expect(!queue.enableNotifications(), "nothing pending: safe to sleep")
+    }
+
+    @Test func withEventIndexSuppressionLeavesAvailEventBehind() throws {
+        let ring = TestRing()
+        let data = ring.allocate(count: 4)
+        for index in 0..<4 { ring.setDescriptor(index, address: data, length: 4, flags: .write) }
+        let queue = try queue(ring, eventIndex: true)
+        queue.suppressNotifications()
+        #expect(ring.deviceWantsKick, "with EVENT_IDX the used flags stay clear")
+        for head in 0..<2 {
+            ring.post(UInt16(head))
+            _ = try #require(try queue.nextAvailable())
+            queue.publishUsed(head: UInt16(head), written: 0)
+            _ = queue.finishBatch()
+        }
+        #expect(ring.availEvent == 0, "not published while suppressed")
+        #expect(!queue.enableNotifications())
+        #expect(ring.availEvent == 2, "published on re-enabling: kick me for the next chain")
+    }
+
     @Test func overlappingOrWrappingRegionsAreRefused() {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
         defer { buffer.deallocate() }

@@ -206,6 +206,43 @@ struct DataQueueTests {
         #expect(Array(out[72..<92]) == expectedTag)
     }
 
+    @Test func aDestroyedSessionIsRefusedEvenRightAfterUse() throws {
+        // The worker caches the last session it used; a destroy must still be seen at once.
+        let harness = try Harness()
+        let first = try harness.cipherSession(.aesCbc, key: key16, op: .encrypt)
+        let second = try harness.cipherSession(.aesCbc, key: key16, op: .encrypt)
+        func encrypt(_ session: UInt64) throws -> UInt8? {
+            try harness.data([RequestBuilder.data(opcode: .cipherEncrypt, sessionID: session, flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: 64)),
+                              iv16, block64], writable: [64, 1]).last
+        }
+        #expect(try encrypt(first) == 0)
+        #expect(try encrypt(first) == 0)
+        let destroy = RequestBuilder.control(opcode: .cipherDestroySession, flf: DestroySessionFlf(sessionId: first))
+        #expect(try harness.control([destroy], writable: 1) == [0])
+        #expect(try encrypt(first) == UInt8(Status.invsess.rawValue))
+        #expect(try encrypt(second) == 0)
+        // Another service's opcode on the cached session: INVSESS, not a cipher run.
+        let hash = RequestBuilder.data(opcode: .hash, sessionID: second, flf: HashDataFlf(srcDataLen: 3, hashResultLen: 20))
+        #expect(try harness.data([hash, [1, 2, 3]], writable: [20, 1]).last == UInt8(Status.invsess.rawValue))
+        #expect(try encrypt(second) == 0)
+    }
+
+    @Test func statusCountsSurviveTheirWorker() throws {
+        let device = VirtioCryptoDevice()
+        var harness: Harness? = try Harness(device: device, features: [])
+        let session = try harness!.cipherSession(.aesCbc, key: key16, op: .encrypt)
+        let request = RequestBuilder.data(opcode: .cipherEncrypt, sessionID: session, flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: 64))
+        for _ in 0..<3 { _ = try harness!.data([request, iv16, block64], writable: [64, 1]) }
+        _ = try harness!.data([request, iv16, Array(block64.prefix(15))], writable: [64, 1])
+        #expect(device.statistics.count(.ok) == 4, "one session created and three requests")
+        #expect(device.statistics.count(.err) == 1)
+        harness = nil  // the worker goes; its counts stay
+        #expect(device.statistics.count(.ok) == 4)
+        let second = try Harness(device: device, features: [])
+        _ = try second.data([request, iv16, block64], writable: [64, 1])
+        #expect(device.statistics.count(.ok) == 5)
+    }
+
     @Test func statelessRequestsCarryTheirOwnKeys() throws {
         covers(.devHashParseFlag, .devStatelessMaySupportBoth, .devStatelessServiceLevelGuard, .drvSlotSymDataStatelessOpTypeVlfMember)
         let harness = try Harness(features: [.revision1, .cipherStatelessMode, .hashStatelessMode])
