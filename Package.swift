@@ -39,7 +39,9 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
         .target(name: "CIPSecMB", path: "Sources/CIPSecMB", linkerSettings: [.linkedLibrary("IPSec_MB")]),
-        .target(name: "VirtioCryptoEngines", dependencies: ["VirtioCryptoWire", "COpenSSL", "CIPSecMB"],
+        .target(name: "CDigests", path: "Sources/CDigests", cSettings: [.define("OPENSSL_SUPPRESS_DEPRECATED")],
+                linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "VirtioCryptoEngines", dependencies: ["VirtioCryptoWire", "COpenSSL", "CIPSecMB", "CDigests"],
                 path: "Sources/VirtioCryptoEngines", swiftSettings: hotPath),
         .target(name: "CMallocCounter", path: "Sources/CMallocCounter"),
         .executableTarget(
@@ -79,7 +81,7 @@ let package = Package(
             path: "Generator/virtio-crypto-gen"),
 
         .testTarget(name: "GeneratorTests", dependencies: ["SpecEmit"], path: "Tests/GeneratorTests"),
-        .testTarget(name: "VirtioCryptoEnginesTests", dependencies: ["VirtioCryptoEngines"],
+        .testTarget(name: "VirtioCryptoEnginesTests", dependencies: ["VirtioCryptoEngines", "COpenSSL"],
                     path: "Tests/VirtioCryptoEnginesTests", exclude: ["KnownAnswers.json"]),
         .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "VirtioCryptoDriver", "VirtioCryptoDevice", "CVhostUserSupport"],
                     path: "Tests/VhostUserTests"),

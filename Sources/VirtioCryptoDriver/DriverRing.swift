@@ -50,11 +50,13 @@ public final class DriverRing {
 
     public func host(_ address: UInt64) -> UnsafeMutableRawPointer { bytes.baseAddress! + Int(address - guestBase) }
 
-    /// Places `content` (or `count` zero bytes) in the data area and returns its address.
+    /// Places `content` (or `count` zero bytes) in the data area and returns its address:
+    /// cache-line aligned, as a guest's kmalloc or page buffers are (vectorized AES loses
+    /// a quarter of its speed on buffers that straddle lines), with a gap after each.
     public func allocate(_ content: [UInt8]) -> UInt64 {
-        let address = dataCursor
+        let address = (dataCursor + 63) & ~63
         content.withUnsafeBytes { host(address).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        dataCursor += UInt64((content.count + 15) & ~15) + 16
+        dataCursor = address + UInt64(content.count) + 16
         return address
     }
 

@@ -1,3 +1,4 @@
+import CDigests
 import COpenSSL
 import VirtioCryptoWire
 
@@ -56,22 +57,42 @@ public final class HashSession: @unchecked Sendable {
     public func makeContext() throws(CryptoError) -> HashContext { try HashContext(session: self) }
 }
 
-/// A worker's hashing state for one session.
+/// A worker's hashing state for one session. MD5, SHA-1 and SHA-2 run on plain state
+/// structs (no allocation per request); SHA-3 and SHAKE on an EVP context.
 public final class HashContext {
     public let session: HashSession
     let context: OpaquePointer
     private let scratch: UnsafeMutableRawBufferPointer
+    /// The state struct of a digest CDigests has, nil for the EVP-only ones.
+    private let state: UnsafeMutablePointer<vc_digest_state>?
+    private let kind: Int32
 
     init(session: HashSession) throws(CryptoError) {
         guard let context = EVP_MD_CTX_new() else { throw .backendFailure }
         self.session = session
         self.context = context
         scratch = .allocate(byteCount: Int(EVP_MAX_MD_SIZE), alignment: 16)
+        kind = Self.stateKind(session.algorithm)
+        state = kind == 0 ? nil : .allocate(capacity: 1)
     }
 
     deinit {
         EVP_MD_CTX_free(context)
         scratch.deallocate()
+        state?.deallocate()
+    }
+
+    /// The CDigests kind of `algorithm`, 0 when it needs EVP.
+    static func stateKind(_ algorithm: HashAlgorithm) -> Int32 {
+        switch algorithm {
+        case .md5: Int32(VC_DIGEST_MD5.rawValue)
+        case .sha1: Int32(VC_DIGEST_SHA1.rawValue)
+        case .sha224: Int32(VC_DIGEST_SHA224.rawValue)
+        case .sha256: Int32(VC_DIGEST_SHA256.rawValue)
+        case .sha384: Int32(VC_DIGEST_SHA384.rawValue)
+        case .sha512: Int32(VC_DIGEST_SHA512.rawValue)
+        default: 0
+        }
     }
 
     /// Hashes `input` into `output` (exactly `resultLength` bytes).
@@ -84,6 +105,13 @@ public final class HashContext {
                        into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
         let length = session.resultLength
         guard output.count >= length else { throw .invalidLength }
+        if let state {
+            guard vc_digest_init(state, kind) == 1, vc_digest_update(state, first.baseAddress, first.count) == 1,
+                  vc_digest_update(state, second.baseAddress, second.count) == 1,
+                  vc_digest_final(state, scratch.basePointer) == 1 else { throw .backendFailure }
+            output.baseAddress!.copyMemory(from: scratch.baseAddress!, byteCount: length)
+            return
+        }
         guard OpenSSLRuntime.ok(EVP_DigestInit_ex2(context, session.digest, nil)),
               first.isEmpty || OpenSSLRuntime.ok(EVP_DigestUpdate(context, first.baseAddress, first.count)),
               second.isEmpty || OpenSSLRuntime.ok(EVP_DigestUpdate(context, second.baseAddress, second.count)) else {

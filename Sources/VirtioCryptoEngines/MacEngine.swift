@@ -1,3 +1,4 @@
+import CDigests
 import CIPSecMB
 import COpenSSL
 import VirtioCryptoWire
@@ -97,12 +98,12 @@ enum MacFactory {
     static func make(_ algorithm: MacAlgorithm, key: SecretBytes) throws(CryptoError) -> any MacBackend {
         guard let lengths = MacSession.keyLengths(algorithm), lengths.contains(key.count) else { throw .invalidKeyLength }
         switch algorithm {
-        case .hmacMd5: return try EVPMacBackend(mac: "HMAC", parameter: ("digest", "MD5"), key: key)
-        case .hmacSha1: return try EVPMacBackend(mac: "HMAC", parameter: ("digest", "SHA1"), key: key)
-        case .hmacSha224: return try EVPMacBackend(mac: "HMAC", parameter: ("digest", "SHA2-224"), key: key)
-        case .hmacSha256: return try EVPMacBackend(mac: "HMAC", parameter: ("digest", "SHA2-256"), key: key)
-        case .hmacSha384: return try EVPMacBackend(mac: "HMAC", parameter: ("digest", "SHA2-384"), key: key)
-        case .hmacSha512: return try EVPMacBackend(mac: "HMAC", parameter: ("digest", "SHA2-512"), key: key)
+        case .hmacMd5: return try PreparedHMACBackend(kind: VC_DIGEST_MD5, key: key)
+        case .hmacSha1: return try PreparedHMACBackend(kind: VC_DIGEST_SHA1, key: key)
+        case .hmacSha224: return try PreparedHMACBackend(kind: VC_DIGEST_SHA224, key: key)
+        case .hmacSha256: return try PreparedHMACBackend(kind: VC_DIGEST_SHA256, key: key)
+        case .hmacSha384: return try PreparedHMACBackend(kind: VC_DIGEST_SHA384, key: key)
+        case .hmacSha512: return try PreparedHMACBackend(kind: VC_DIGEST_SHA512, key: key)
         case .cmacAes:
             guard [16, 24, 32].contains(key.count) else { throw .invalidKeyLength }
             return try EVPMacBackend(mac: "CMAC", parameter: ("cipher", "AES-\(key.count * 8)-CBC"), key: key)
@@ -124,7 +125,39 @@ enum MacFactory {
     }
 }
 
-/// HMAC, CMAC and GMAC through OpenSSL's EVP_MAC, keyed at creation. A request restarts
+/// HMAC over MD5, SHA-1 and SHA-2 with the key's inner and outer states prepared once
+/// (RFC 2104); a request copies them, so it allocates nothing (EVP_MAC_init allocates twice).
+final class PreparedHMACBackend: MacBackend {
+    private let prepared: UnsafeMutablePointer<vc_hmac_key>
+
+    init(kind: vc_digest_kind, key: SecretBytes) throws(CryptoError) {
+        prepared = .allocate(capacity: 1)
+        guard vc_hmac_prepare(prepared, Int32(kind.rawValue), key.bytes.baseAddress, key.count) == 1 else {
+            prepared.deallocate()
+            throw .unsupported
+        }
+    }
+
+    private init(copying other: PreparedHMACBackend) {
+        prepared = .allocate(capacity: 1)
+        prepared.initialize(to: other.prepared.pointee)
+    }
+
+    deinit {
+        vc_hmac_clear(prepared)
+        prepared.deallocate()
+    }
+
+    func copy() throws(CryptoError) -> any MacBackend { PreparedHMACBackend(copying: self) }
+
+    func compute(iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                 into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+        guard output.count >= 64, vc_hmac_compute(prepared, first.baseAddress, first.count, second.baseAddress, second.count,
+                                                  output.basePointer) == 1 else { throw .backendFailure }
+    }
+}
+
+/// CMAC and GMAC through OpenSSL's EVP_MAC, keyed at creation. A request restarts
 /// the MAC with the same key (EVP_MAC_init with no key).
 final class EVPMacBackend: MacBackend {
     let context: OpaquePointer

@@ -131,41 +131,55 @@ enum BenchWorkload: String, CaseIterable {
     }
 
     /// One call of the same operation on the crypto library directly, keyed once: raw EVP
-    /// for everything OpenSSL has, the IPsec-MB context (a thin wrapper) for SNOW 3G.
-    func rawOperation(size: Int) throws -> () -> Void {
-        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: size + 64, alignment: 64)
-        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: size + 64, alignment: 64)
+    /// for everything OpenSSL has, the IPsec-MB context (a thin wrapper) for SNOW 3G. With
+    /// `buffers` > 1, successive calls walk that many distinct input/output pairs, the
+    /// memory a queue of that depth touches.
+    func rawOperation(size: Int, buffers: Int = 1) throws -> () -> Void {
+        let stride = (size + 64 + 63) & ~63
+        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: stride * buffers, alignment: 64)
+        let output = UnsafeMutableRawBufferPointer.allocate(byteCount: stride * buffers, alignment: 64)
         input.initializeMemory(as: UInt8.self, repeating: 0x5a)
         output.initializeMemory(as: UInt8.self, repeating: 0)
         let key = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
         key.copyBytes(from: Self.key)
         let iv = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 16)
         iv.copyBytes(from: Self.iv)
-        let (source, target, ivPointer) = (input.baseAddress!, output.baseAddress!, iv.baseAddress!)
+        let ivPointer = iv.baseAddress!
+        var index = 0
+        /// The next buffer pair (the same one when `buffers` is 1).
+        func next() -> (source: UnsafeMutableRawPointer, target: UnsafeMutableRawPointer) {
+            defer { index = index + 1 == buffers ? 0 : index + 1 }
+            return (input.baseAddress! + index * stride, output.baseAddress! + index * stride)
+        }
         switch self {
         case .aes128CBC, .aes256XTS:
             let context = RawEVP.cipher(self == .aes128CBC ? "AES-128-CBC" : "AES-256-XTS", key: key.baseAddress!)
-            return { RawEVP.crypt(context, iv: ivPointer, input: source, output: target, size: size) }
+            return { let pair = next(); RawEVP.crypt(context, iv: ivPointer, input: pair.source, output: pair.target, size: size) }
         case .aes256GCM:
             let context = RawEVP.cipher("AES-256-GCM", key: key.baseAddress!)
-            return { RawEVP.seal(context, iv: ivPointer, input: source, output: target, size: size) }
+            return { let pair = next(); RawEVP.seal(context, iv: ivPointer, input: pair.source, output: pair.target, size: size) }
         case .hmacSHA256:
             let context = RawEVP.hmac(key: key.baseAddress!)
-            return { RawEVP.mac(context, input: source, output: target, size: size) }
+            return { let pair = next(); RawEVP.mac(context, input: pair.source, output: pair.target, size: size) }
         case .sha256:
-            let pair = RawEVP.digest()
-            return { RawEVP.hash(pair, input: source, output: target, size: size) }
+            let digest = RawEVP.digest()
+            return { let pair = next(); RawEVP.hash(digest, input: pair.source, output: pair.target, size: size) }
         case .aesCBCHmacSHA1:
             let cipher = RawEVP.cipher("AES-128-CBC", key: key.baseAddress!)
             let mac = RawEVP.hmac(key: key.baseAddress!, digest: "SHA1", keyLength: 20)
             return {
-                RawEVP.crypt(cipher, iv: ivPointer, input: source, output: target, size: size)
-                RawEVP.mac(mac, input: target, output: target + size, size: size)
+                let pair = next()
+                RawEVP.crypt(cipher, iv: ivPointer, input: pair.source, output: pair.target, size: size)
+                RawEVP.mac(mac, input: pair.target, output: pair.target + size, size: size)
             }
         case .snow3g:
             let context = try CipherSession(algorithm: .snow3gUea2, key: UnsafeRawBufferPointer(rebasing: key[0..<16]), direction: .encrypt).makeContext()
-            let (ivBytes, from, to) = (UnsafeRawBufferPointer(iv), UnsafeRawBufferPointer(rebasing: input[0..<size]), UnsafeMutableRawBufferPointer(rebasing: output[0..<size]))
-            return { try! context.run(iv: ivBytes, input: from, output: to) }
+            let ivBytes = UnsafeRawBufferPointer(iv)
+            return {
+                let pair = next()
+                try! context.run(iv: ivBytes, input: UnsafeRawBufferPointer(start: pair.source, count: size),
+                                 output: UnsafeMutableRawBufferPointer(start: pair.target, count: size))
+            }
         }
     }
 }

@@ -87,7 +87,9 @@ struct VringBenchmark: ParsableCommand {
                     PipelinedRing(ring: $0, depth: cell.depth, readable: readable, writable: writable, sharedData: sharedData)
                 }
                 let raw = try cell.workload.rawOperation(size: cell.size)
-                let row = measure(cell, pipelines: pipelines, raw: raw, daemon: daemon, rounds: roundCount, seconds: perRound)
+                // The same operation over as many distinct buffers as the queues keep in flight.
+                let spread = try cell.workload.rawOperation(size: cell.size, buffers: sharedData ? 1 : pipelines.reduce(0) { $0 + $1.depth })
+                let row = measure(cell, pipelines: pipelines, raw: raw, spread: spread, daemon: daemon, rounds: roundCount, seconds: perRound)
                 done += 1
                 if json {
                     print(row.json)
@@ -103,13 +105,15 @@ struct VringBenchmark: ParsableCommand {
 
     /// Alternates the daemon and the raw library round by round (the machine's speed drifts
     /// over seconds), and reports medians; the ratio is the median of the per-round ratios.
-    func measure(_ cell: Cell, pipelines: [PipelinedRing], raw: () -> Void, daemon: DaemonProcess, rounds: Int, seconds: Double) -> Row {
+    func measure(_ cell: Cell, pipelines: [PipelinedRing], raw: () -> Void, spread: () -> Void, daemon: DaemonProcess, rounds: Int,
+                 seconds: Double) -> Row {
         let latency = Result()
-        var daemonOps: [Double] = [], rawOps: [Double] = [], ratios: [Double] = [], cpu: [Double] = []
+        var daemonOps: [Double] = [], rawOps: [Double] = [], ratios: [Double] = [], spreadRatios: [Double] = [], cpu: [Double] = []
         var completed = 0, failed = 0
         let allocationsBefore = daemon.allocations
         for _ in 0..<rounds {
             let rawRate = EnginesBenchmark().measure(seconds, raw)
+            let spreadRate = EnginesBenchmark().measure(seconds / 2, spread)
             let cpuBefore = daemon.cpuSeconds
             let start = DispatchTime.now().uptimeNanoseconds
             let results = Self.runAll(pipelines, until: start + UInt64(seconds * 1e9), latency: latency)
@@ -120,13 +124,14 @@ struct VringBenchmark: ParsableCommand {
             daemonOps.append(Double(done) / elapsed)
             rawOps.append(rawRate)
             ratios.append(daemonOps.last! / rawRate)
+            spreadRatios.append(daemonOps.last! / spreadRate)
             cpu.append((daemon.cpuSeconds - cpuBefore) / elapsed)
         }
         let allocations = daemon.allocations.map { after in allocationsBefore.map { after - $0 } } ?? nil
         let histogram = latency.latency
         return Row(workload: cell.workload.rawValue, mode: cell.mode.rawValue, size: cell.size, depth: pipelines[0].depth, queues: cell.queues,
                    ops: median(daemonOps), p50: Double(histogram.valueAtPercentile(50)) / 1e3, p99: Double(histogram.valueAtPercentile(99)) / 1e3,
-                   p999: Double(histogram.valueAtPercentile(99.9)) / 1e3, daemonCPU: median(cpu), rawOps: median(rawOps), ratio: median(ratios),
+                   p999: Double(histogram.valueAtPercentile(99.9)) / 1e3, daemonCPU: median(cpu), rawOps: median(rawOps), ratio: median(ratios), spreadRatio: median(spreadRatios),
                    completed: completed, failed: failed, allocations: allocations)
     }
 
@@ -137,25 +142,29 @@ struct VringBenchmark: ParsableCommand {
 
     struct Row {
         var workload: String, mode: String, size: Int, depth: Int, queues: Int, ops: Double, p50: Double, p99: Double, p999: Double
-        var daemonCPU: Double, rawOps: Double, ratio: Double, completed: Int, failed: Int
+        var daemonCPU: Double, rawOps: Double, ratio: Double
+        /// The ratio to the raw library walking the same number of distinct buffers.
+        var spreadRatio: Double
+        var completed: Int, failed: Int
         /// Allocation calls in the daemon during the measurement (nil: no counter preloaded).
         var allocations: UInt64?
         var megabytes: Double { ops * Double(size) / 1e6 }
-        static let header = "workload              mode       size depth  q      ops/s      MB/s   p50 µs   p99 µs  p99.9 µs  daemon CPU    raw ops/s   ratio  allocs/req"
+        static let header = "workload              mode       size depth  q      ops/s      MB/s   p50 µs   p99 µs  p99.9 µs  daemon CPU    raw ops/s   ratio  ratio/spread  allocs/req"
         var allocationsPerRequest: String {
             guard let allocations else { return "n/a" }
             return allocations == 0 ? "0" : String(format: "%.4f", Double(allocations) / Double(max(completed, 1)))
         }
         var table: String {
-            String(format: "%-21@ %-9@ %6d %5d %2d %10.0f %9.1f %8.1f %8.1f %9.1f %10.0f%% %12.0f %7.3f  %@%@", workload as NSString, mode as NSString,
-                   size, depth, queues, ops, megabytes, p50, p99, p999, daemonCPU * 100, rawOps, ratio, allocationsPerRequest as NSString,
+            String(format: "%@ %@ %6d %5d %2d %10.0f %9.1f %8.1f %8.1f %9.1f %10.0f%% %12.0f %7.3f %13.3f  %@%@",
+                   workload.padding(toLength: 21, withPad: " ", startingAt: 0), mode.padding(toLength: 9, withPad: " ", startingAt: 0),
+                   size, depth, queues, ops, megabytes, p50, p99, p999, daemonCPU * 100, rawOps, ratio, spreadRatio, allocationsPerRequest as NSString,
                    (failed > 0 ? "  (\(failed) failed)" : "") as NSString)
         }
         var json: String {
             "{\"workload\":\"\(workload)\",\"mode\":\"\(mode)\",\"size\":\(size),\"depth\":\(depth),\"queues\":\(queues),\"ops\":\(Int(ops)),"
                 + "\"mb_s\":\(String(format: "%.1f", megabytes)),\"p50_us\":\(String(format: "%.1f", p50)),\"p99_us\":\(String(format: "%.1f", p99)),"
                 + "\"p999_us\":\(String(format: "%.1f", p999)),\"daemon_cpu\":\(String(format: "%.2f", daemonCPU)),\"raw_ops\":\(Int(rawOps)),"
-                + "\"ratio\":\(String(format: "%.3f", ratio)),\"requests\":\(completed),\"failed\":\(failed),"
+                + "\"ratio\":\(String(format: "%.3f", ratio)),\"ratio_same_buffers\":\(String(format: "%.3f", spreadRatio)),\"requests\":\(completed),\"failed\":\(failed),"
                 + "\"allocations\":\(allocations.map { String($0) } ?? "null")}"
         }
     }
