@@ -75,12 +75,6 @@ public final class DataWorker {
         init(_ error: SessionError, _ features: CryptoFeatures) { status = error.status(features: features) }
     }
 
-    /// The request's pieces, read or mapped once.
-    struct Frame {
-        /// Where the vlf starts in the readable stream.
-        var vlfStart: Int
-    }
-
     private func process(_ chain: DescriptorChain) throws(Failure) -> Int {
         let features = device.features
         guard chain.writableLength >= 1 else { throw .err }
@@ -94,15 +88,15 @@ public final class DataWorker {
         let flfBytes = UnsafeMutableRawBufferPointer(rebasing: small[OpHeader.size..<OpHeader.size + flfSize])
         guard chain.read(at: OpHeader.size, into: flfBytes) else { throw .err }
         var flfReader = WireReader(UnsafeRawBufferPointer(flfBytes))
-        guard let parsed = try? DataQueue.parse(header: header, flf: &flfReader, features: features) else { throw .notsupp }
-        let request = parsed
+        guard let request = try? DataQueue.parse(header: header, flf: &flfReader, features: features) else { throw .notsupp }
         if let violation = header.violation(features: features), let status = violation.status { throw Failure(status: status) }
 
         let vlfStart = OpHeader.size + flfSize
         // Every length is checked against the chain and max_size before any byte moves.
-        guard request.readableLength <= chain.readableLength - vlfStart,
-              request.writableLength <= chain.writableLength - 1,
-              request.readableLength + request.writableLength <= device.offer.limits.maxRequestSize else { throw .err }
+        // (Each length getter copies the request enum: read them once.)
+        let readable = request.readableLength, writable = request.writableLength
+        guard readable <= chain.readableLength - vlfStart, writable <= chain.writableLength - 1,
+              readable + writable <= device.offer.limits.maxRequestSize else { throw .err }
         let io = RequestIO(chain: chain, vlfStart: vlfStart, inputBounce: inputBounce, outputBounce: outputBounce,
                            small: UnsafeMutableRawBufferPointer(rebasing: small[256...]))
 

@@ -1,16 +1,38 @@
 import CIPSecMB
+import Foundation
 import VirtioCryptoWire
 
-/// An Intel IPsec-MB manager for one context (managers are not shared between threads).
-final class IPsecMBManager {
+/// An Intel IPsec-MB manager for one context at a time (managers are not shared between
+/// threads). Setting one up costs hundreds of microseconds, so released managers go back
+/// to a small pool instead of being freed: stateless 3GPP requests lease one each.
+final class IPsecMBManager: @unchecked Sendable {
     let handle: OpaquePointer
 
-    init() throws(CryptoError) {
-        guard let handle = vc_imb_create() else { throw .unsupported }
-        self.handle = handle
-    }
+    private init(handle: OpaquePointer) { self.handle = handle }
 
     deinit { vc_imb_destroy(handle) }
+
+    private static let poolLock = NSLock()
+    nonisolated(unsafe) private static var pool: [IPsecMBManager] = []
+    /// Idle managers kept for reuse; more are freed.
+    static let poolLimit = 16
+
+    /// A manager from the pool, or a new one.
+    static func lease() throws(CryptoError) -> IPsecMBManager {
+        poolLock.lock()
+        let reused = pool.popLast()
+        poolLock.unlock()
+        if let reused { return reused }
+        guard let handle = vc_imb_create() else { throw .unsupported }
+        return IPsecMBManager(handle: handle)
+    }
+
+    /// Returns a manager nobody else holds.
+    static func release(_ manager: IPsecMBManager) {
+        poolLock.lock()
+        defer { poolLock.unlock() }
+        if pool.count < poolLimit { pool.append(manager) }
+    }
 
     /// Whether the library works on this machine (a manager can be set up).
     static let isAvailable: Bool = {
@@ -30,7 +52,7 @@ final class ThreeGPPKeying {
 
     init(_ kind: Kind, key: SecretBytes) throws(CryptoError) {
         guard key.count == 16 else { throw .invalidKeyLength }
-        manager = try IPsecMBManager()
+        manager = try IPsecMBManager.lease()
         let size: Int
         switch kind {
         case .kasumiF8, .kasumiF9: size = vc_imb_kasumi_schedule_size(manager.handle)
@@ -51,6 +73,7 @@ final class ThreeGPPKeying {
     deinit {
         zeroize(schedule)
         schedule.deallocate()
+        IPsecMBManager.release(manager)
     }
 }
 

@@ -1,4 +1,5 @@
 import COpenSSL
+import Foundation
 
 /// OpenSSL 3 set-up shared by the engines: the default and legacy providers (ARC4 and
 /// single DES live in `legacy`) and small helpers for EVP calls.
@@ -10,20 +11,44 @@ enum OpenSSLRuntime {
         return OSSL_PROVIDER_load(nil, "legacy") != nil
     }()
 
-    /// Fetches a cipher by OpenSSL name, or nil if no provider offers it.
+    /// Fetches a cipher by OpenSSL name, or nil if no provider offers it. The caller owns
+    /// one reference (EVP_CIPHER_free it).
     static func cipher(_ name: String) -> OpaquePointer? {
-        _ = legacyLoaded
-        return EVP_CIPHER_fetch(nil, name, nil)
+        ciphers.fetch(name, EVP_CIPHER_fetch, EVP_CIPHER_up_ref)
     }
 
     static func digest(_ name: String) -> OpaquePointer? {
-        _ = legacyLoaded
-        return EVP_MD_fetch(nil, name, nil)
+        digests.fetch(name, EVP_MD_fetch, EVP_MD_up_ref)
     }
 
     static func mac(_ name: String) -> OpaquePointer? {
-        _ = legacyLoaded
-        return EVP_MAC_fetch(nil, name, nil)
+        macs.fetch(name, EVP_MAC_fetch, EVP_MAC_up_ref)
+    }
+
+    private static let ciphers = FetchCache()
+    private static let digests = FetchCache()
+    private static let macs = FetchCache()
+
+    /// Fetched algorithms by name: an OpenSSL 3 fetch searches the provider store under a
+    /// lock and costs microseconds, which stateless requests would pay every time. Holds
+    /// one reference per name for the life of the process; hands out up-ref'd copies.
+    private final class FetchCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var fetched: [String: OpaquePointer] = [:]
+
+        func fetch(_ name: String, _ fetch: (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> OpaquePointer?,
+                   _ upRef: (OpaquePointer?) -> Int32) -> OpaquePointer? {
+            _ = legacyLoaded
+            lock.lock()
+            defer { lock.unlock() }
+            if let cached = fetched[name] {
+                return upRef(cached) == 1 ? cached : nil
+            }
+            guard let algorithm = fetch(nil, name, nil) else { return nil }
+            guard upRef(algorithm) == 1 else { return algorithm }
+            fetched[name] = algorithm
+            return algorithm
+        }
     }
 
     /// Drops queued OpenSSL errors so a failure does not leak into the next call's report.
