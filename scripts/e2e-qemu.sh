@@ -11,6 +11,8 @@
 #   both tables and the ratio vhost-user / builtin.
 # Usage: scripts/e2e-qemu.sh [--mode check|throughput] [--backend vhost-user|builtin|both]
 #        [--threads N] [--seconds S] [--sizes 64,256,...] [--bench-threads 1,8] [--timeout SECONDS]
+# Environment: E2E_ACCEL=kvm|tcg (skip the KVM probe), E2E_LOG_LEVEL, E2E_DAEMON_ARGS (extra
+#   vhost-user-crypto options, e.g. --poll-us 50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=check
@@ -29,7 +31,7 @@ while [ $# -gt 0 ]; do
         --sizes) sizes=$2; shift 2 ;;
         --bench-threads) bench_threads=$2; shift 2 ;;
         --timeout) timeout_seconds=$2; shift 2 ;;
-        *) sed -n '2,15p' "$0" >&2; exit 2 ;;
+        *) sed -n '2,17p' "$0" >&2; exit 2 ;;
     esac
 done
 case "$mode" in check) backend=${backend:-vhost-user} ;; throughput) backend=${backend:-both} ;; *) echo "unknown mode $mode" >&2; exit 2 ;; esac
@@ -155,7 +157,7 @@ run_guest() {
     if [ "$which" = vhost-user ]; then
         rm -f "$socket"
         .build/$configuration/vhost-user-crypto --socket-path "$socket" --log-level "${E2E_LOG_LEVEL:-info}" \
-            --ciphers aes-cbc --hashes none --macs none --aeads none > "$work/daemon.log" 2>&1 &
+            --ciphers aes-cbc --hashes none --macs none --aeads none ${E2E_DAEMON_ARGS:-} > "$work/daemon.log" 2>&1 &
         daemon=$!
         trap "kill $daemon 2>/dev/null || true" EXIT
         for _ in $(seq 1 100); do [ -S "$socket" ] && break; sleep 0.1; done

@@ -64,6 +64,7 @@ final class PipelinedRing: @unchecked Sendable {
             // Spin briefly, then sleep on the call eventfd with interrupts enabled.
             var spins = 0
             while driver.usedIndex == usedSeen {
+                vq_cpu_relax()
                 spins += 1
                 if spins > 2000 {
                     driver.setAvailFlags(0)

@@ -31,6 +31,8 @@ struct VringBenchmark: ParsableCommand {
     @Flag(help: "JSON lines instead of a table (progress goes to standard error).") var json = false
     @Flag(help: "All in-flight requests share one set of data buffers (diagnostic: separates memory traffic from per-request work).")
     var sharedData = false
+    @Option(help: "Fail when a session-mode measurement exceeds this many daemon allocations per request (needs the counter).")
+    var maxAllocationsPerRequest: Double?
 
     enum Mode: String, ExpressibleByArgument, CaseIterable { case session, stateless }
 
@@ -58,13 +60,14 @@ struct VringBenchmark: ParsableCommand {
 
     func run() throws {
         let cells = plan
-        let (perRound, roundCount) = quick ? (0.07, 3) : (seconds / Double(rounds), rounds)
+        let (perRound, roundCount) = quick ? (0.06, 3) : (seconds / Double(rounds), rounds)
         let maxQueues = cells.map(\.queues).max() ?? 1
         let daemon = try DaemonProcess(attach: attach, binary: daemon, queues: maxQueues, mallocCounter: mallocCounter)
         defer { daemon.stop() }
 
         if !json { print(Row.header) }
         var done = 0
+        var problems: [String] = []
         for mode in Mode.allCases {
             let modeCells = cells.filter { $0.mode == mode }
             guard !modeCells.isEmpty else { continue }
@@ -91,15 +94,29 @@ struct VringBenchmark: ParsableCommand {
                 let spread = try cell.workload.rawOperation(size: cell.size, buffers: sharedData ? 1 : pipelines.reduce(0) { $0 + $1.depth })
                 let row = measure(cell, pipelines: pipelines, raw: raw, spread: spread, daemon: daemon, rounds: roundCount, seconds: perRound)
                 done += 1
+                let label = "\(cell.workload.rawValue) \(cell.size) B depth \(cell.depth) q\(cell.queues) \(mode.rawValue)"
+                if row.failed > 0 { problems.append("\(label): \(row.failed) requests failed") }
+                if let limit = maxAllocationsPerRequest, mode == .session {
+                    if let allocations = row.allocations {
+                        let perRequest = Double(allocations) / Double(max(row.completed, 1))
+                        if perRequest > limit { problems.append("\(label): \(perRequest) allocations per request") }
+                    } else {
+                        problems.append("\(label): no allocation counter in the daemon")
+                    }
+                }
                 if json {
                     print(row.json)
-                    FileHandle.standardError.write(Data("[\(done)/\(cells.count)] \(cell.workload.rawValue) \(cell.size) B depth \(cell.depth) q\(cell.queues) \(mode.rawValue)\n".utf8))
+                    FileHandle.standardError.write(Data("[\(done)/\(cells.count)] \(label)\n".utf8))
                 } else {
                     print(row.table)
                 }
                 fflushStandardOutput()
             }
             // The connection closes with `frontend` at the end of this iteration.
+        }
+        if !problems.isEmpty {
+            for problem in problems { FileHandle.standardError.write(Data("error: \(problem)\n".utf8)) }
+            throw ExitCode.failure
         }
     }
 

@@ -23,5 +23,14 @@ static inline uint64_t vq_load_relaxed_u64(const void *p) {
 static inline void vq_increment_relaxed_u64(void *p) {
     __atomic_store_n((uint64_t *)p, __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
+// A spin-wait hint (x86 PAUSE): a polling thread yields execution resources to its
+// hyper-thread sibling, which may be the device worker it waits for.
+static inline void vq_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 static inline void vq_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 #endif
