@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include "cipsecmb.h"
 
 #include <intel-ipsec-mb.h>
@@ -14,6 +15,25 @@ vc_imb *vc_imb_create(void) {
 }
 
 void vc_imb_destroy(vc_imb *mgr) { free_mb_mgr((IMB_MGR *)mgr); }
+
+static pthread_key_t thread_manager_key;
+static pthread_once_t thread_manager_once = PTHREAD_ONCE_INIT;
+
+static void free_thread_manager(void *mgr) { free_mb_mgr((IMB_MGR *)mgr); }
+static void make_thread_manager_key(void) { pthread_key_create(&thread_manager_key, free_thread_manager); }
+
+vc_imb *vc_imb_thread_manager(void) {
+    pthread_once(&thread_manager_once, make_thread_manager_key);
+    vc_imb *mgr = pthread_getspecific(thread_manager_key);
+    if (mgr == NULL) {
+        mgr = vc_imb_create();
+        if (mgr != NULL && pthread_setspecific(thread_manager_key, mgr) != 0) {
+            vc_imb_destroy(mgr);
+            mgr = NULL;
+        }
+    }
+    return mgr;
+}
 
 const char *vc_imb_version(void) { return imb_get_version_str(); }
 

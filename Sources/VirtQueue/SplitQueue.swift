@@ -59,6 +59,9 @@ public final class SplitQueue {
     private let mask: UInt16
 
     public private(set) var lastAvailIndex: UInt16
+    /// avail.idx as last read: chains up to it are taken without reading the index again,
+    /// so a busy queue does not pull the driver's index cache line in per request.
+    private var shadowAvailIndex: UInt16
     public private(set) var usedIndex: UInt16
     /// Set on a ring-level fault; a broken queue takes no more requests.
     public private(set) var isBroken = false
@@ -80,6 +83,7 @@ public final class SplitQueue {
         self.used = used
         mask = layout.size - 1
         lastAvailIndex = startIndex
+        shadowAvailIndex = startIndex
         usedIndex = startIndex
         usedAtLastSignal = startIndex
     }
@@ -88,12 +92,16 @@ public final class SplitQueue {
     /// Breaks the queue when `avail.idx` jumps by more than the queue size.
     public func nextAvailable() throws(QueueError) -> UInt16? {
         guard !isBroken else { return nil }
-        let availIndex = UInt16(littleEndian: vq_load_acquire_u16(avail + 2))
-        let pending = availIndex &- lastAvailIndex
-        if pending == 0 { return nil }
-        guard pending <= layout.size else {
-            isBroken = true
-            throw .availIndexJump
+        if shadowAvailIndex == lastAvailIndex {
+            // Acquire: the entries up to the index are visible once the index is.
+            let availIndex = UInt16(littleEndian: vq_load_acquire_u16(avail + 2))
+            let pending = availIndex &- lastAvailIndex
+            if pending == 0 { return nil }
+            guard pending <= layout.size else {
+                isBroken = true
+                throw .availIndexJump
+            }
+            shadowAvailIndex = availIndex
         }
         let slot = Int(lastAvailIndex & mask)
         let head = UInt16(littleEndian: (avail + 4 + 2 * slot).loadUnaligned(as: UInt16.self))

@@ -302,7 +302,6 @@ final class ThreeGPPMacBackend: MacBackend {
     let algorithm: MacAlgorithm
     let key: SecretBytes
     let keying: ThreeGPPKeying
-    var manager: IPsecMBManager { keying.manager }
     var schedule: UnsafeMutableRawBufferPointer { keying.schedule }
     /// The 3GPP calls take one contiguous message; AAD ‖ data are joined here when both exist.
     private var joined: UnsafeMutableRawBufferPointer
@@ -335,17 +334,18 @@ final class ThreeGPPMacBackend: MacBackend {
             : algorithm == .zucEia3 ? ThreeGPPLimits.zucBytes : Int(UInt32.max / 8)
         guard !message.isEmpty, message.count <= limit else { throw .invalidLength }
         let bits = UInt32(message.count * 8)
+        let manager = try IPsecMB.manager()
         switch algorithm {
         case .kasumiF9:
             guard iv.count == 9 else { throw .invalidIVLength }
-            vc_imb_kasumi_f9(manager.handle, schedule.baseAddress, iv.loadUnaligned(as: UInt64.self), message.basePointer,
+            vc_imb_kasumi_f9(manager, schedule.baseAddress, iv.loadUnaligned(as: UInt64.self), message.basePointer,
                              bits, output.baseAddress, UInt32(iv[8] & 1))
         case .snow3gUia2:
             guard iv.count == 16 else { throw .invalidIVLength }
-            vc_imb_snow3g_f9(manager.handle, schedule.baseAddress, iv.baseAddress, message.basePointer, UInt64(bits), output.baseAddress)
+            vc_imb_snow3g_f9(manager, schedule.baseAddress, iv.baseAddress, message.basePointer, UInt64(bits), output.baseAddress)
         default:
             guard iv.count == 16 else { throw .invalidIVLength }
-            vc_imb_zuc_eia3(manager.handle, key.bytes.baseAddress, iv.baseAddress, message.basePointer, bits,
+            vc_imb_zuc_eia3(manager, key.bytes.baseAddress, iv.baseAddress, message.basePointer, bits,
                             output.baseAddress!.assumingMemoryBound(to: UInt32.self))
         }
     }

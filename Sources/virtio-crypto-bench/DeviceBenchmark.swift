@@ -26,21 +26,22 @@ struct DeviceBenchmark: ParsableCommand {
     }
 
     func run() throws {
-        let device = VirtioCryptoDevice()
-        guard device.negotiate(modes.contains(.stateless) ? CryptoFeatures.all : []) else { throw ValidationError("negotiation failed") }
         let ring = DriverRing(size: 256, memorySize: 16 << 20)
         let queue = try SplitQueue(memory: ring.memory, layout: ring.layout, eventIndex: false)
         let control = DriverRing(size: 16)
         let controlQueue = try SplitQueue(memory: control.memory, layout: control.layout, eventIndex: false)
         let chain = DescriptorChain()
-        let worker = device.makeDataWorker()
         let counter = AllocationCounter()
         print("workload              mode        size   requests/s   ns/request   raw ns   ratio   allocs/request")
         for mode in modes {
+            // A device per mode: stateless requests need REVISION_1 and the stateless
+            // features; session requests keep the legacy layout Linux guests send.
+            let device = VirtioCryptoDevice()
+            guard device.negotiate(mode == .stateless ? CryptoFeatures.all : []) else { throw ValidationError("negotiation failed") }
+            let worker = device.makeDataWorker()
             for workload in workloads.compactMap(BenchWorkload.init(rawValue:)) {
                 var session: UInt64 = 0
                 if mode == .session {
-                    // REVISION_1 negotiated for stateless runs: session requests then use that layout.
                     session = try workload.createSession { readable, writable in
                         control.resetData()
                         let sent = control.submit(readable: readable, writable: writable)
