@@ -230,6 +230,25 @@ struct SplitQueueTests {
         #expect(!queue.enableNotifications(), "nothing pending: safe to sleep")
     }
 
+    @Test func chainsPostedWhileABatchIsTakenAreTakenToo() throws {
+        // The device reads avail.idx once per batch; what the driver adds meanwhile is
+        // found when the batch runs out, and a jump is still caught then.
+        let ring = TestRing()
+        let data = ring.allocate(count: 4)
+        for index in 0..<4 { ring.setDescriptor(index, address: data, length: 4, flags: .write) }
+        let queue = try queue(ring)
+        ring.post(0)
+        ring.post(1)
+        #expect(try queue.nextAvailable() == 0)
+        ring.post(2)
+        #expect(try queue.nextAvailable() == 1)
+        #expect(try queue.nextAvailable() == 2)
+        #expect(try queue.nextAvailable() == nil)
+        ring.post(3, advance: 100)
+        #expect(throws: QueueError.availIndexJump) { try queue.nextAvailable() }
+        #expect(queue.isBroken)
+    }
+
     @Test func withEventIndexSuppressionLeavesAvailEventBehind() throws {
         let ring = TestRing()
         let data = ring.allocate(count: 4)
