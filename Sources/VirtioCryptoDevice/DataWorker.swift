@@ -11,6 +11,8 @@ public final class DataWorker {
     /// a stream of requests on one session skips the table's lock and both dictionaries.
     private var recent: (id: UInt64, service: Service, context: WorkerContext)?
     private var recentGeneration: UInt64 = 0
+    /// The session table's generation when this worker last dropped dead contexts.
+    private var prunedGeneration: UInt64 = 0
     /// This worker's status counts (no lock per request).
     private let counters: StatusCounters
     /// Gathers input that is not contiguous in guest memory, or that overlaps the output.
@@ -151,6 +153,13 @@ public final class DataWorker {
             guard recent.service == service else { throw .invsess }
             return recent.context
         }
+        recent = nil
+        if generation != prunedGeneration {
+            // Sessions went away since this worker last looked: drop its copies of their
+            // keyed contexts now rather than whenever the cache fills.
+            contexts = contexts.filter { device.sessions.lookup($0.key) === $0.value.session }
+            prunedGeneration = generation
+        }
         let context = try lookUpContext(id, service: service)
         recent = (id, service, context)
         recentGeneration = generation
@@ -171,9 +180,6 @@ public final class DataWorker {
             }
         } catch {
             throw Failure(error)
-        }
-        if contexts.count >= 2 * max(device.sessions.count, 16) {
-            contexts = contexts.filter { device.sessions.lookup($0.key) === $0.value.session }
         }
         contexts[id] = (session, context)
         return context

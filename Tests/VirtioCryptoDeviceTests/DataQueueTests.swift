@@ -217,10 +217,13 @@ struct DataQueueTests {
         }
         #expect(try encrypt(first) == 0)
         #expect(try encrypt(first) == 0)
+        weak let destroyed = harness.device.sessions.lookup(first)
         let destroy = RequestBuilder.control(opcode: .cipherDestroySession, flf: DestroySessionFlf(sessionId: first))
         #expect(try harness.control([destroy], writable: 1) == [0])
         #expect(try encrypt(first) == UInt8(Status.invsess.rawValue))
         #expect(try encrypt(second) == 0)
+        // The worker let go of its keyed copy with the session: nothing holds the key now.
+        #expect(destroyed == nil)
         // Another service's opcode on the cached session: INVSESS, not a cipher run.
         let hash = RequestBuilder.data(opcode: .hash, sessionID: second, flf: HashDataFlf(srcDataLen: 3, hashResultLen: 20))
         #expect(try harness.data([hash, [1, 2, 3]], writable: [20, 1]).last == UInt8(Status.invsess.rawValue))
