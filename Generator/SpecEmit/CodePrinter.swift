@@ -40,6 +40,12 @@ struct CodePrinter {
 
 /// Swift string literal with escapes.
 func swiftString(_ text: String) -> String {
+    quotedLiteral(text) { "\\u{\(String($0, radix: 16))}" }
+}
+
+/// A double-quoted literal as Swift and JSON both spell it: backslash, quote, newline and
+/// tab escaped; other control characters by `escapeControl` (the languages differ there).
+func quotedLiteral(_ text: String, escapeControl: (UInt32) -> String) -> String {
     var out = "\""
     for scalar in text.unicodeScalars {
         switch scalar {
@@ -47,7 +53,8 @@ func swiftString(_ text: String) -> String {
         case "\"": out += "\\\""
         case "\n": out += "\\n"
         case "\t": out += "\\t"
-        default: out.unicodeScalars.append(scalar)
+        default:
+            if scalar.value < 0x20 { out += escapeControl(scalar.value) } else { out.unicodeScalars.append(scalar) }
         }
     }
     return out + "\""

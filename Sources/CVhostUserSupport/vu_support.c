@@ -2,11 +2,13 @@
 #include "vu_support.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -94,6 +96,14 @@ ssize_t vu_send_with_fds(int socket, const void *buffer, size_t length, const in
 }
 
 int vu_eventfd(void) { return eventfd(0, EFD_CLOEXEC); }
+
+int vu_adopt_notifier(int fd) {
+    struct stat status;
+    if (fstat(fd, &status) != 0 || (status.st_mode & S_IFMT) != 0) return -1;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return -1;
+    return 0;
+}
 
 int vu_eventfd_wait(int fd, int timeout_ms) {
     struct pollfd entry = {.fd = fd, .events = POLLIN};

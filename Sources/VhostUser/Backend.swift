@@ -83,8 +83,11 @@ public final class VhostUserBackend: @unchecked Sendable {
     // MARK: messages
 
     func handle(_ message: VhostUserMessage) throws(ConnectionError) {
-        guard let request = VhostUserRequest(rawValue: message.request) else {
-            message.fds.forEach { close($0) }
+        let request = VhostUserRequest(rawValue: message.request)
+        // Descriptors go to the requests that take them; any others are closed here, so a
+        // frontend cannot pile them up in the daemon.
+        if request.map(Self.takesDescriptors) != true { message.fds.forEach { close($0) } }
+        guard let request else {
             log("unknown vhost-user request \(message.request)")
             try acknowledge(message, success: false)
             return
@@ -104,7 +107,6 @@ public final class VhostUserBackend: @unchecked Sendable {
             protocolFeatures = (message.u64(at: 0) ?? 0) & Self.offeredProtocolFeatures
             try acknowledge(message, success: true)
         case .setOwner, .resetOwner, .setVringEnable, .setSlaveReqFD, .setVringEndian, .setStatus, .resetDevice:
-            message.fds.forEach { close($0) }
             try acknowledge(message, success: true)
         case .getQueueNum:
             try reply(message, u64: UInt64(rings.count))
@@ -141,10 +143,14 @@ public final class VhostUserBackend: @unchecked Sendable {
             if let id = message.u64(at: 0) { device.destroySession(id) }  // unknown or repeated ids: a no-op
             if message.needsReply && protocolFeatures & ProtocolFeature.replyAck.mask != 0 { try reply(message, u64: 0) }
         default:
-            message.fds.forEach { close($0) }
             log("unsupported vhost-user request \(request)")
             try acknowledge(message, success: false)
         }
+    }
+
+    /// The requests whose descriptors `handle` passes on (they close them on failure).
+    static func takesDescriptors(_ request: VhostUserRequest) -> Bool {
+        [.setMemTable, .setVringKick, .setVringCall, .setVringErr].contains(request)
     }
 
     private func ringIndex(_ value: UInt32?) -> Int? {
@@ -192,7 +198,8 @@ public final class VhostUserBackend: @unchecked Sendable {
             return try acknowledge(message, success: false)
         }
         let noFD = value & 0x100 != 0
-        guard noFD ? message.fds.isEmpty : message.fds.count == 1 else {
+        // Kick and call must be eventfds (the error fd is only stored and closed).
+        guard noFD ? message.fds.isEmpty : message.fds.count == 1 && (request == .setVringErr || vu_adopt_notifier(message.fds[0]) == 0) else {
             message.fds.forEach { close($0) }
             return try acknowledge(message, success: false)
         }

@@ -28,10 +28,11 @@ enum CryptoSessionMessage {
             authKey: Array(payload[120..<120 + authKeyLength]), chainOrder: ChainOrder(rawValue: UInt32(payload[35])))
     }
 
-    /// The reply: the request echoed with the session id (negative on failure) in place.
+    /// The reply: the request echoed with the session id (negative on failure) in place;
+    /// a payload too short to hold the id is padded with zeros first.
     static func reply(to payload: [UInt8], sessionID: Int64) -> [UInt8] {
-        var reply = payload
         let offset = payload.count == layoutC ? 1064 : 0
+        var reply = payload + [UInt8](repeating: 0, count: max(0, offset + 8 - payload.count))
         withUnsafeBytes(of: sessionID.littleEndian) { reply.replaceSubrange(offset..<offset + 8, with: $0) }
         return reply
     }

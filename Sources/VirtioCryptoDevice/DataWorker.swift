@@ -7,12 +7,12 @@ import VirtioCryptoWire
 public final class DataWorker {
     let device: VirtioCryptoDevice
     private var contexts: [UInt64: (session: Session, context: WorkerContext)] = [:]
-    /// The last session used, valid while the table's generation is `recentGeneration`:
-    /// a stream of requests on one session skips the table's lock and both dictionaries.
+    /// The last session used: a stream of requests on one session skips the table's lock
+    /// and both dictionaries.
     private var recent: (id: UInt64, service: Service, context: WorkerContext)?
-    private var recentGeneration: UInt64 = 0
-    /// The session table's generation when this worker last dropped dead contexts.
-    private var prunedGeneration: UInt64 = 0
+    /// The session table's generation that `recent` and `contexts` reflect: they hold only
+    /// sessions that were live then.
+    private var seenGeneration: UInt64 = 0
     /// This worker's status counts (no lock per request).
     private let counters: StatusCounters
     /// Gathers input that is not contiguous in guest memory, or that overlaps the output.
@@ -37,6 +37,7 @@ public final class DataWorker {
         inputBounce = .allocate(byteCount: size, alignment: 64)
         outputBounce = .allocate(byteCount: size, alignment: 64)
         small = .allocate(byteCount: Self.smallSize, alignment: 64)
+        small.initializeMemory(as: UInt8.self, repeating: 0)
         counters = device.statistics.makeShard()
     }
 
@@ -44,6 +45,7 @@ public final class DataWorker {
         device.statistics.retire(counters)
         zeroizeBytes(inputBounce)
         zeroizeBytes(outputBounce)
+        zeroizeBytes(small)  // stateless keys pass through it
         inputBounce.deallocate()
         outputBounce.deallocate()
         small.deallocate()
@@ -62,7 +64,7 @@ public final class DataWorker {
         }
         counters.record(status)
         guard chain.writeLastByte(UInt8(status.rawValue)) else { return 0 }
-        return UInt32(written + 1)
+        return UInt32(clamping: written + 1)
     }
 
     /// Why a request failed, as the status the driver gets.
@@ -106,10 +108,10 @@ public final class DataWorker {
         case .cipherEncrypt(let flf, let vlf), .cipherDecrypt(let flf, let vlf):
             if let violation = flf.violation(features: features), let status = violation.status { throw Failure(status: status) }
             let session = try sessionContext(header.sessionId, service: .cipher)
-            return try runSymmetric(flf.opTypeFlf, vlf, encrypt: header.opcode == .cipherEncrypt, context: session, io: io)
+            return try runSymmetric(flf.opTypeFlf, vlf, context: session, io: io)
         case .cipherEncryptStateless(let flf, let vlf), .cipherDecryptStateless(let flf, let vlf):
             if let violation = flf.violation(features: features), let status = violation.status { throw Failure(status: status) }
-            return try runStatelessSymmetric(flf, vlf, encrypt: header.opcode == .cipherEncrypt, io: io)
+            return try runStatelessSymmetric(flf, vlf, io: io)
         case .hash(let flf, let vlf):
             guard case .hash(let context) = try sessionContext(header.sessionId, service: .hash) else { throw .invsess }
             return try runDigest(context: .hash(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData, result: vlf.hashResult, io: io)
@@ -149,43 +151,48 @@ public final class DataWorker {
     /// This worker's context for a live session of `service`; INVSESS otherwise.
     private func sessionContext(_ id: UInt64, service: Service) throws(Failure) -> WorkerContext {
         let generation = device.sessions.generation
-        if let recent, recent.id == id, recentGeneration == generation {
+        if generation != seenGeneration {
+            // Sessions went away since this worker last looked: drop its copies of their
+            // keyed contexts now rather than whenever the cache fills.
+            recent = nil
+            contexts = contexts.filter { device.sessions.lookup($0.key) === $0.value.session }
+            seenGeneration = generation
+        }
+        if let recent, recent.id == id {
             guard recent.service == service else { throw .invsess }
             return recent.context
         }
-        recent = nil
-        if generation != prunedGeneration {
-            // Sessions went away since this worker last looked: drop its copies of their
-            // keyed contexts now rather than whenever the cache fills.
-            contexts = contexts.filter { device.sessions.lookup($0.key) === $0.value.session }
-            prunedGeneration = generation
+        let entry: (session: Session, context: WorkerContext)
+        if let cached = contexts[id] {
+            entry = cached  // live at `seenGeneration`, which is current: no table lookup
+        } else {
+            guard let session = device.sessions.lookup(id), session.service == service else { throw .invsess }
+            entry = (session, try makeContext(session))
+            contexts[id] = entry
         }
-        let context = try lookUpContext(id, service: service)
-        recent = (id, service, context)
-        recentGeneration = generation
-        return context
+        guard entry.session.service == service else { throw .invsess }
+        recent = (id, service, entry.context)
+        return entry.context
     }
 
-    private func lookUpContext(_ id: UInt64, service: Service) throws(Failure) -> WorkerContext {
-        guard let session = device.sessions.lookup(id), session.service == service else { throw .invsess }
-        if let cached = contexts[id], cached.session === session { return cached.context }
-        let context: WorkerContext
+    /// This worker's copy of a session's keyed context.
+    private func makeContext(_ session: Session) throws(Failure) -> WorkerContext {
         do throws(CryptoError) {
             switch session.kind {
-            case .cipher(let cipher): context = .cipher(try cipher.makeContext())
-            case .chain(let chain): context = .chain(try chain.makeContext())
-            case .hash(let hash): context = .hash(try hash.makeContext())
-            case .mac(let mac): context = .mac(try mac.makeContext())
-            case .aead(let aead): context = .aead(try aead.makeContext())
+            case .cipher(let cipher): return .cipher(try cipher.makeContext())
+            case .chain(let chain): return .chain(try chain.makeContext())
+            case .hash(let hash): return .hash(try hash.makeContext())
+            case .mac(let mac): return .mac(try mac.makeContext())
+            case .aead(let aead): return .aead(try aead.makeContext())
             }
         } catch {
             throw Failure(error)
         }
-        contexts[id] = (session, context)
-        return context
     }
 
-    private func runSymmetric(_ member: SymDataFlf.OpTypeFlf, _ vlf: SymDataVlf, encrypt: Bool, context: WorkerContext,
+    /// The cipher runs in its session's direction (as QEMU and DPDK do); the opcode's is not
+    /// compared for CIPHER requests.
+    private func runSymmetric(_ member: SymDataFlf.OpTypeFlf, _ vlf: SymDataVlf, context: WorkerContext,
                               io: RequestIO) throws(Failure) -> Int {
         switch (member, vlf, context) {
         case (.cipher(let flf), .cipher(let segments), .cipher(let cipher)):
@@ -200,7 +207,7 @@ public final class DataWorker {
         }
     }
 
-    private func runStatelessSymmetric(_ flf: SymDataFlfStateless, _ vlf: SymDataVlfStateless, encrypt: Bool,
+    private func runStatelessSymmetric(_ flf: SymDataFlfStateless, _ vlf: SymDataVlfStateless,
                                        io: RequestIO) throws(Failure) -> Int {
         let features = device.features
         switch (flf.opTypeFlf, vlf) {
@@ -264,22 +271,25 @@ public final class DataWorker {
 
     private func runChain(_ chain: ChainContext, flf: ChainParameters, segments: ChainSegments, io: RequestIO) throws(Failure) -> Int {
         let source = segments.src.length
+        // The result is the session's length, as for a hash or MAC request: the request's
+        // hash_result_len only has to leave room for it.
+        let resultLength = chain.resultLength
         guard flf.cipherStart <= source, flf.cipherLength <= source - flf.cipherStart,
               flf.hashStart <= source, flf.hashLength <= source - flf.hashStart,
-              flf.dstLength >= source, segments.hashResult.length >= flf.resultLength else { throw .err }
+              flf.dstLength >= source, flf.resultLength >= resultLength, segments.hashResult.length >= resultLength else { throw .err }
         let ivBytes = try io.input(segments.iv, copy: true)
         // The seed: check aad_len > 0 before parsing the AAD.
         let aad = segments.aad.length > 0 ? try io.input(segments.aad, copy: true, slot: 1) : UnsafeRawBufferPointer(start: nil, count: 0)
         let output = try io.outputBuffer(segments.dst.offset, count: source)
         let input = try io.input(segments.src, avoiding: output)
-        let result = try io.resultBuffer(count: flf.resultLength)
+        let result = try io.resultBuffer(count: resultLength)
         do throws(CryptoError) {
             try chain.run(iv: ivBytes, src: input, cipherRange: flf.cipherStart..<flf.cipherStart + flf.cipherLength,
                           hashRange: flf.hashStart..<flf.hashStart + flf.hashLength, aad: aad, dst: output, hashResult: result)
         } catch { throw Failure(error) }
         try io.commit(output, at: segments.dst.offset)
         guard io.chain.write(at: segments.hashResult.offset, from: UnsafeRawBufferPointer(result)) else { throw .err }
-        return segments.hashResult.offset + flf.resultLength
+        return segments.hashResult.offset + resultLength
     }
 
     enum Digest {

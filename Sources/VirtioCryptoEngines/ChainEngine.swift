@@ -52,6 +52,9 @@ public final class ChainContext {
     }
 
     /// Runs the chain. Ranges are checked against `src` here; a bad one is `.invalidLength`.
+    /// Bytes of hash or MAC result a request produces (the session's result length).
+    public var resultLength: Int { hash?.session.resultLength ?? mac?.resultLength ?? 0 }
+
     public func run(iv: UnsafeRawBufferPointer, src: UnsafeRawBufferPointer, cipherRange: Range<Int>, hashRange: Range<Int>,
                     aad: UnsafeRawBufferPointer, dst: UnsafeMutableRawBufferPointer,
                     hashResult: UnsafeMutableRawBufferPointer) throws(CryptoError) {

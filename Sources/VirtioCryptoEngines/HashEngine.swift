@@ -61,25 +61,33 @@ public final class HashSession: @unchecked Sendable {
 /// structs (no allocation per request); SHA-3 and SHAKE on an EVP context.
 public final class HashContext {
     public let session: HashSession
-    let context: OpaquePointer
     private let scratch: UnsafeMutableRawBufferPointer
-    /// The state struct of a digest CDigests has, nil for the EVP-only ones.
-    private let state: UnsafeMutablePointer<vc_digest_state>?
-    private let kind: Int32
+    /// How this context hashes: a CDigests state struct, or an EVP context (SHA-3, SHAKE).
+    private let engine: Engine
+
+    private enum Engine {
+        case state(UnsafeMutablePointer<vc_digest_state>, kind: Int32)
+        case evp(OpaquePointer)
+    }
 
     init(session: HashSession) throws(CryptoError) {
-        guard let context = EVP_MD_CTX_new() else { throw .backendFailure }
         self.session = session
-        self.context = context
+        let kind = Self.stateKind(session.algorithm)
+        if kind != 0 {
+            engine = .state(.allocate(capacity: 1), kind: kind)
+        } else {
+            guard let context = EVP_MD_CTX_new() else { throw .backendFailure }
+            engine = .evp(context)
+        }
         scratch = .allocate(byteCount: Int(EVP_MAX_MD_SIZE), alignment: 16)
-        kind = Self.stateKind(session.algorithm)
-        state = kind == 0 ? nil : .allocate(capacity: 1)
     }
 
     deinit {
-        EVP_MD_CTX_free(context)
+        switch engine {
+        case .state(let state, _): state.deallocate()
+        case .evp(let context): EVP_MD_CTX_free(context)
+        }
         scratch.deallocate()
-        state?.deallocate()
     }
 
     /// The CDigests kind of `algorithm`, 0 when it needs EVP.
@@ -105,26 +113,26 @@ public final class HashContext {
                        into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
         let length = session.resultLength
         guard output.count >= length else { throw .invalidLength }
-        if let state {
+        switch engine {
+        case .state(let state, let kind):
             guard vc_digest_init(state, kind) == 1, vc_digest_update(state, first.baseAddress, first.count) == 1,
                   vc_digest_update(state, second.baseAddress, second.count) == 1,
                   vc_digest_final(state, scratch.basePointer) == 1 else { throw .backendFailure }
-            output.baseAddress!.copyMemory(from: scratch.baseAddress!, byteCount: length)
-            return
-        }
-        guard OpenSSLRuntime.ok(EVP_DigestInit_ex2(context, session.digest, nil)),
-              first.isEmpty || OpenSSLRuntime.ok(EVP_DigestUpdate(context, first.baseAddress, first.count)),
-              second.isEmpty || OpenSSLRuntime.ok(EVP_DigestUpdate(context, second.baseAddress, second.count)) else {
-            OpenSSLRuntime.clearErrors()
-            throw .backendFailure
-        }
-        if session.isXOF {
-            guard OpenSSLRuntime.ok(EVP_DigestFinalXOF(context, output.basePointer, length)) else { throw .backendFailure }
-            return
-        }
-        var written: UInt32 = 0
-        guard OpenSSLRuntime.ok(EVP_DigestFinal_ex(context, scratch.basePointer, &written)), Int(written) >= length else {
-            throw .backendFailure
+        case .evp(let context):
+            guard OpenSSLRuntime.ok(EVP_DigestInit_ex2(context, session.digest, nil)),
+                  first.isEmpty || OpenSSLRuntime.ok(EVP_DigestUpdate(context, first.baseAddress, first.count)),
+                  second.isEmpty || OpenSSLRuntime.ok(EVP_DigestUpdate(context, second.baseAddress, second.count)) else {
+                OpenSSLRuntime.clearErrors()
+                throw .backendFailure
+            }
+            if session.isXOF {
+                guard OpenSSLRuntime.ok(EVP_DigestFinalXOF(context, output.basePointer, length)) else { throw .backendFailure }
+                return
+            }
+            var written: UInt32 = 0
+            guard OpenSSLRuntime.ok(EVP_DigestFinal_ex(context, scratch.basePointer, &written)), Int(written) >= length else {
+                throw .backendFailure
+            }
         }
         output.baseAddress!.copyMemory(from: scratch.baseAddress!, byteCount: length)
     }

@@ -84,6 +84,8 @@ enum Shutdown {
 
     static func install(socketPath: String) {
         path = socketPath
+        // A write to a peer that went away must be an error return, not the end of the daemon.
+        signal(SIGPIPE, SIG_IGN)
         for signalNumber in [SIGINT, SIGTERM, SIGUSR1] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())

@@ -28,6 +28,11 @@ struct HostileMessageTests {
         try expectNack(pair, .setVringKick, Self.u64(0x1_0000), fds: [eventfd])   // bits beyond index + NOFD
         try expectNack(pair, .setVringKick, Self.u64(0x100), fds: [vu_eventfd()]) // NOFD with an fd
         try expectNack(pair, .setVringCall, Self.u64(0))                          // fd missing
+        var pipeEnds: [Int32] = [0, 0]
+        #expect(pipe(&pipeEnds) == 0)
+        try expectNack(pair, .setVringCall, Self.u64(0), fds: [pipeEnds[1]])      // not an eventfd: SIGPIPE, blocking
+        try expectNack(pair, .setVringKick, Self.u64(0), fds: [pipeEnds[0]])
+        pipeEnds.forEach { close($0) }
         // Rings whose addresses are outside memory never start; the link stays up.
         try pair.frontend.acked(.setVringNum, payload: Self.u32s(0, 256))
         try pair.frontend.acked(.setVringAddr, payload: Self.u32s(0, 0) + Self.u64(0xdead_0000) + Self.u64(0xdead_1000) + Self.u64(0xdead_2000) + Self.u64(0))
@@ -63,9 +68,12 @@ struct HostileMessageTests {
             let reply = try pair.frontend.connection.receive()
             throw VhostUserFrontend.FrontendError.backend(reply.u64(at: 0) ?? 0)
         }
-        // A session payload of the wrong size is echoed with a negative id.
+        // A session payload of the wrong size is echoed with a negative id…
         let reply = try pair.frontend.call(.createCryptoSession, payload: [UInt8](repeating: 0xff, count: 100))
         #expect(reply.payload.count == 100)
+        // …padded when it is too short to hold one.
+        let short = try pair.frontend.call(.createCryptoSession, payload: [1, 2, 3])
+        #expect(short.payload.count == 8 && short.payload.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) } == -1)
         // Key lengths beyond the buffers QEMU's structs hold (CVE-2020-10724 pattern).
         // (the frontend copies 64 key bytes but declares key_len 65)
         #expect(try pair.frontend.createSession(cipher: .aesCbc, key: [UInt8](repeating: 1, count: 65), op: .encrypt) < 0)
@@ -76,6 +84,21 @@ struct HostileMessageTests {
         payload[33] = 1
         let oversized = try pair.frontend.call(.createCryptoSession, payload: payload)
         #expect(oversized.payload.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) } < 0)
+    }
+
+    @Test func descriptorsSentWithOtherRequestsAreClosed() throws {
+        let pair = try Pair()
+        try pair.frontend.handshake()
+        var ends: [Int32] = [0, 0]
+        #expect(vu_socketpair(&ends) == 0)
+        _ = try pair.frontend.call(.getFeatures, fds: [ends[0]])
+        close(ends[0])
+        // Once the backend's copy is closed too, the other end reads end of stream.
+        var byte: UInt8 = 0
+        var pollEntry = pollfd(fd: ends[1], events: Int16(POLLIN), revents: 0)
+        #expect(poll(&pollEntry, 1, 2000) == 1)
+        #expect(recv(ends[1], &byte, 1, Int32(MSG_DONTWAIT)) == 0)
+        close(ends[1])
     }
 
     @Test func oversizedPayloadsAndBadVersionsDropTheFrontend() throws {

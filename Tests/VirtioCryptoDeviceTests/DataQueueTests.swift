@@ -230,6 +230,36 @@ struct DataQueueTests {
         #expect(try encrypt(second) == 0)
     }
 
+    @Test func aChainWritesTheSessionsResultLengthNotTheRequestsLarger() throws {
+        // hash_result_len larger than the session's MAC: only the MAC is written, nothing of
+        // an earlier request's result (here a SHA-512 digest) follows it.
+        let harness = try Harness()
+        let (hashStatus, hashSession) = try harness.createSession(
+            RequestBuilder.control(opcode: .hashCreateSession, flf: HashCreateSessionFlf(algo: .sha512, hashResultLen: 64)))
+        #expect(hashStatus == .ok)
+        let digest = try harness.data([RequestBuilder.data(opcode: .hash, sessionID: hashSession, flf: HashDataFlf(srcDataLen: 3, hashResultLen: 64)),
+                                       [1, 2, 3]], writable: [64, 1])
+        #expect(digest.last == 0 && digest.prefix(64).contains { $0 != 0 })
+        let authKey = [UInt8](repeating: 0x0b, count: 20)
+        let chainFlf = SymCreateSessionFlf(opFlf: .algorithmChaining(AlgChainSessionFlf(
+            algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt),
+            algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))), opType: .algorithmChaining)
+        let (chainStatus, chainSession) = try harness.createSession(RequestBuilder.control(opcode: .cipherCreateSession, flf: chainFlf),
+                                                                    keys: [key16, authKey])
+        #expect(chainStatus == .ok)
+        let request = SymDataFlf(opTypeFlf: .algorithmChaining(AlgChainDataFlf(ivLen: 16, srcDataLen: 64, dstDataLen: 64, lenToCipher: 64,
+                                                                               lenToHash: 64, hashResultLen: 64)), opType: .algorithmChaining)
+        let out = try harness.data([RequestBuilder.data(opcode: .cipherEncrypt, sessionID: chainSession, flf: request), iv16, block64],
+                                   writable: [64, 64, 1])
+        #expect(out.last == 0)
+        let mac = try authKey.withUnsafeBytes { try MacSession(algorithm: .hmacSha1, key: $0, resultLength: 20) }.makeContext()
+        var tag = [UInt8](repeating: 0, count: 20)
+        let ciphertext = Array(out[0..<64])
+        try ciphertext.withUnsafeBytes { input in try tag.withUnsafeMutableBytes { try mac.mac(input, into: $0) } }
+        #expect(Array(out[64..<84]) == tag)
+        #expect(out[84..<128].allSatisfy { $0 == 0 }, "no stale bytes after the MAC")
+    }
+
     @Test func statusCountsSurviveTheirWorker() throws {
         let device = VirtioCryptoDevice()
         var harness: Harness? = try Harness(device: device, features: [])

@@ -23,6 +23,10 @@ int vu_eventfd(void);
 /// Blocks until the eventfd is signalled (or `timeout_ms` passes, -1 = forever); 1 if signalled.
 int vu_eventfd_wait(int fd, int timeout_ms);
 int vu_eventfd_signal(int fd);
+/// Readies a kick or call descriptor from a frontend: 0 when it is an anonymous-inode file
+/// (an eventfd: no pipe to raise SIGPIPE or block a worker, no regular file to spin on),
+/// now non-blocking; -1 otherwise.
+int vu_adopt_notifier(int fd);
 int vu_memfd(const char *name, size_t size);
 /// A listening UNIX stream socket at `path` (an existing socket file is replaced); -1 on error.
 int vu_listen(const char *path, int backlog);
