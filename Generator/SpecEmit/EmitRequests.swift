@@ -16,7 +16,7 @@ struct RequestsEmitter {
         return p.text
     }
 
-    private func layoutCases(_ op: Op) -> [(name: String, flf: StructLayout, vlf: StructLayout?, layouts: [String])] {
+    func layoutCases(_ op: Op) -> [(name: String, flf: StructLayout, vlf: StructLayout?, layouts: [String])] {
         var cases = [(name: op.opcode.swiftName, flf: spec.layout(op.flf)!, vlf: op.vlf.flatMap(spec.layout), layouts: ["legacy", "revision1"])]
         if let stateless = op.stateless {
             cases.append((name: op.opcode.swiftName + "Stateless", flf: spec.layout(stateless.flf)!,

@@ -77,6 +77,16 @@ struct ValidatorsEmitter {
         p.doc("Stable IDs of every normative rule of the seed (Spec/RULES.md lists them with their text).")
         p.block("public enum RuleID: String, CaseIterable, Sendable") { p in
             for rule in spec.rules { p.line("case \(rule.swiftName) = \(swiftString(rule.id))") }
+            p.line()
+            p.doc("Position in `RuleTable.all`, and the slot of per-rule counters.")
+            p.block("public var index: Int") { p in
+                p.block("switch self") { p in
+                    for (index, rule) in spec.rules.enumerated() { p.line("case .\(rule.swiftName): return \(index)") }
+                }
+            }
+            p.line()
+            p.doc("Number of rules (slots of per-rule counters).")
+            p.line("public static let count = \(spec.rules.count)")
         }
         p.line()
         p.block("extension RuleTable") { p in

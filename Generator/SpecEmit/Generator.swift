@@ -40,6 +40,7 @@ public enum Generator {
             swift("VariableLengthParts.swift", VLFEmitter(spec: spec).vlfs()),
             swift("Requests.swift", RequestsEmitter(spec: spec).requests()),
             swift("Validators.swift", validators.validators()),
+            swift("Dispatch.swift", DispatchEmitter(spec: spec).dispatch()),
             swift("RuleTable.swift", validators.rules()),
             swift("WireCatalog.swift", CatalogEmitter(spec: spec).catalog()),
             GeneratedFile(path: "Spec/RULES.md", contents: docs.rulesMarkdown(header: header)),

@@ -146,6 +146,10 @@ public struct QueueDecl: Sendable {
     public var flagField: Located<String>?
     public var legacyFLFSize: Located<ValueLiteral>
     public var outcome: Located<String>
+    /// `start` or `end`: where the outcome sits in the device-writable part.
+    public var outcomeAt: Located<String>
+    /// The rule a request breaks when its parts do not fit its buffers.
+    public var framingRule: Located<String>
     public var ops: [OpDecl]
     public var notes: Annotations
 }
@@ -188,6 +192,9 @@ public struct RuleDecl: Sendable {
     public var text: String
     public var enforcedBy: Located<String>
     public var validators: [ValidatorDecl]
+    /// The named device-core check that enforces the rule, and the opcodes it applies to.
+    public var check: Located<String>?
+    public var checkOps: [Located<String>]
     public var note: String?
     public var reason: String?
     public var onViolation: Located<String>

@@ -155,13 +155,15 @@ struct SectionDecoder {
         guard let name = map.string("queue", in: what), let header = map.string("header", in: what),
               let opcodeField = map.string("opcode-field", in: what),
               let legacy = map.valueLiteral("legacy-flf-size", in: what),
-              let outcome = map.string("outcome", in: what) else { return nil }
+              let outcome = map.string("outcome", in: what), let outcomeAt = map.string("outcome-at", in: what),
+              let framingRule = map.string("framing-rule", in: what) else { return nil }
         let section = map.text("section")
         let flagField = map.optionalString("flag-field")
         let notes = map.annotations()
         let ops = map.sequence("ops", in: what, required: true).compactMap { decodeOp($0, file: file) }
         return QueueDecl(name: name, section: section, header: header, opcodeField: opcodeField,
-                         flagField: flagField, legacyFLFSize: legacy, outcome: outcome, ops: ops, notes: notes)
+                         flagField: flagField, legacyFLFSize: legacy, outcome: outcome, outcomeAt: outcomeAt,
+                         framingRule: framingRule, ops: ops, notes: notes)
     }
 
     private func decodeOp(_ node: Node, file: String) -> OpDecl? {
@@ -202,7 +204,8 @@ struct SectionDecoder {
         guard let by = enforcement.string("by", in: "enforcement") else { return nil }
         let validators = enforcement.sequence("validators", in: "enforcement").compactMap { decodeValidator($0, file: file) }
         return RuleDecl(id: id, level: level, actor: actor, section: section.value, origin: origin, text: text.value,
-                        enforcedBy: by, validators: validators, note: enforcement.text("note"),
+                        enforcedBy: by, validators: validators, check: enforcement.optionalString("check"),
+                        checkOps: enforcement.stringList("ops", in: "enforcement"), note: enforcement.text("note"),
                         reason: enforcement.text("reason"), onViolation: onViolation, notes: map.annotations(),
                         location: location)
     }

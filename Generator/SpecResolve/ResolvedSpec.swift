@@ -175,6 +175,10 @@ public struct Queue: Sendable {
     public var flagField: String?
     public var legacyFLFSize: Int
     public var outcome: String
+    /// The outcome sits at the end of the device-writable part (else at its start).
+    public var outcomeAtEnd: Bool
+    /// The rule a request breaks when its parts do not fit its buffers.
+    public var framingRule: String
     public var ops: [Op]
     public var notes: Annotations
 }
@@ -229,6 +233,10 @@ public struct Rule: Sendable {
     public var text: String
     public var enforcedBy: String
     public var validators: [Validator]
+    /// The device-core check that enforces the rule (`session`, `direction`, …), if any.
+    public var check: String?
+    /// Opcode entry names the check applies to.
+    public var checkOps: [String]
     public var note: String?
     public var reason: String?
     /// `nil` when the rule has `on-violation: none`.

@@ -20,6 +20,7 @@ public struct Resolver {
         let config = resolveConfig(groups, &structs)
         let rules = RuleResolver(groups: groups, features: features, structs: structs, diagnostics: diagnostics)
             .resolve(document.rules)
+        DispatchLint(queues: queues, structs: structs, rules: rules, document: document, diagnostics: diagnostics).run()
         if diagnostics.hasErrors { throw SpecErrors(diagnostics.diagnostics) }
         // File names without their folder: the hash must not depend on where the checkout lives.
         let hashInput = document.files.map { "\($0.path.split(separator: "/").last ?? "")\n\($0.contents)" }
@@ -203,6 +204,9 @@ public struct Resolver {
                 }
             }
             let legacy = Int(resolveSize(decl.legacyFLFSize, groups))
+            if !["start", "end"].contains(decl.outcomeAt.value) {
+                diagnostics.error(decl.outcomeAt.location, "outcome-at must be start or end")
+            }
             _ = flf(decl.outcome)
             var seen: Set<UInt64> = []
             let ops = decl.ops.compactMap { op -> Op? in
@@ -237,6 +241,7 @@ public struct Resolver {
             return Queue(name: decl.name.value, swiftName: Naming.upperCamel(decl.name.value == "controlq" ? "control-queue" : "data-queue"),
                          section: decl.section, header: decl.header.value, opcodeField: decl.opcodeField.value,
                          flagField: decl.flagField?.value, legacyFLFSize: legacy, outcome: decl.outcome.value,
+                         outcomeAtEnd: decl.outcomeAt.value == "end", framingRule: decl.framingRule.value,
                          ops: ops, notes: decl.notes)
         }
     }

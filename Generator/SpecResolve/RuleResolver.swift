@@ -11,7 +11,7 @@ struct RuleResolver {
     static let levels = ["MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY"]
     static let actors = ["device", "driver"]
     static let origins = ["devicenormative", "drivernormative", "body", "feature-bits"]
-    static let enforcements = ["validator", "codec", "device-core", "driver-library", "manual"]
+    static let enforcements = ["validator", "dispatch", "codec", "device-core", "driver-library", "manual"]
 
     func resolve(_ decls: [RuleDecl]) -> [Rule] {
         var seen: [String: SourceLocation] = [:]
@@ -51,6 +51,30 @@ struct RuleResolver {
                     diagnostics.error(decl.enforcedBy.location, "only 'by: validator' rules list validators")
                 }
             }
+            let opcodes = groups.first { $0.kind == .opcode }
+            var checkOps: [String] = []
+            if let check = decl.check {
+                if decl.enforcedBy.value != "device-core" {
+                    diagnostics.error(check.location, "only 'by: device-core' rules name a 'check'")
+                }
+                if !Naming.isValidName(check.value) {
+                    diagnostics.error(check.location, "check '\(check.value)' must be lower-case kebab")
+                }
+                if decl.checkOps.isEmpty { diagnostics.error(check.location, "check '\(check.value)' needs 'ops'") }
+                if decl.onViolation.value == "none" {
+                    diagnostics.error(check.location, "a rule with a check needs an on-violation status")
+                }
+                for op in decl.checkOps {
+                    let parts = op.value.split(separator: ".", maxSplits: 1).map(String.init)
+                    guard parts.count == 2, parts[0] == opcodes?.name, let entry = opcodes?.entry(parts[1]) else {
+                        diagnostics.error(op.location, "'\(op.value)' is not an opcode constant")
+                        continue
+                    }
+                    checkOps.append(entry.name)
+                }
+            } else if !decl.checkOps.isEmpty {
+                diagnostics.error(decl.checkOps[0].location, "'ops' goes with a 'check'")
+            }
             var onViolation: String?
             if decl.onViolation.value != "none" {
                 if statuses?.entries.contains(where: { !$0.isNone && $0.cName == "VIRTIO_CRYPTO_\(decl.onViolation.value)" }) == true {
@@ -62,7 +86,7 @@ struct RuleResolver {
             return Rule(id: decl.id.value, swiftName: swiftName, level: decl.level.value, actor: decl.actor.value,
                         section: decl.section, origin: decl.origin.value, text: decl.text,
                         enforcedBy: decl.enforcedBy.value, validators: decl.validators.compactMap(resolveValidator),
-                        note: decl.note, reason: decl.reason, onViolation: onViolation, notes: decl.notes,
+                        check: decl.check?.value, checkOps: checkOps, note: decl.note, reason: decl.reason, onViolation: onViolation, notes: decl.notes,
                         location: decl.location)
         }
     }

@@ -2,102 +2,113 @@ import VirtQueue
 import VirtioCryptoEngines
 import VirtioCryptoWire
 
-/// One control queue request: create or destroy a session, answered in the outcome
-/// layout the driver's writable area has room for.
-struct ControlHandler {
+/// One control queue request: create or destroy a session. The generated
+/// `ControlQueue.dispatch` parses and checks it and calls one method below; the outcome
+/// goes in the layout the driver's writable area has room for (`ControlQueue.outcome`).
+final class ControlHandler {
     let device: VirtioCryptoDevice
+    let chain: DescriptorChain
+    /// The request's opcode once its header is read (it decides the outcome layout).
+    private var opcode: Opcode?
 
-    func handle(_ chain: DescriptorChain) -> UInt32 {
-        var headerBytes = [UInt8](repeating: 0, count: CtrlHeader.size)
-        guard headerBytes.withUnsafeMutableBytes({ chain.read(at: 0, into: $0) }),
-              let header = try? CtrlHeader.decode(headerBytes) else {
-            return writeBareStatus(.err, chain)
-        }
-        let features = device.features
-        guard let layout = ControlQueue.layout(for: header, features: features),
-              let flfSize = ControlQueue.flfSize(opcode: header.opcode, layout: layout) else {
-            return writeBareStatus(.notsupp, chain)
-        }
-        var flf = [UInt8](repeating: 0, count: flfSize)
-        guard flf.withUnsafeMutableBytes({ chain.read(at: CtrlHeader.size, into: $0) }) else {
-            return writeOutcome(for: header.opcode, status: .err, sessionID: 0, chain)
-        }
-        let parsed: ControlQueueRequest?
-        do {
-            parsed = try flf.withUnsafeBytes { (raw) throws(WireError) -> ControlQueueRequest? in
-                var reader = WireReader(raw)
-                return try ControlQueue.parse(header: header, flf: &reader, features: features)
-            }
+    init(device: VirtioCryptoDevice, chain: DescriptorChain) {
+        self.device = device
+        self.chain = chain
+    }
+
+    struct Failure: Error {
+        var status: Status
+        var rule: RuleID?
+    }
+
+    func handle() -> UInt32 {
+        let status: Status
+        var sessionID: UInt64 = 0
+        var rule: RuleID?
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: ControlQueue.prefixCapacity, alignment: 8)
+        defer { scratch.deallocate() }
+        do throws(Failure) {
+            sessionID = try ControlQueue.dispatch(chain, features: device.features, scratch: scratch, to: self)
+            status = .ok
         } catch {
-            return writeOutcome(for: header.opcode, status: .err, sessionID: 0, chain)
+            status = error.status
+            rule = error.rule
         }
-        guard let request = parsed else { return writeBareStatus(.notsupp, chain) }
-        if let violation = header.violation(features: features) ?? flfViolation(request, features), let status = violation.status {
-            return writeOutcome(for: header.opcode, status: status, sessionID: 0, chain)
-        }
-        // The vlf (keys) follows the padded fixed part.
-        let vlfStart = CtrlHeader.size + flfSize
-        // The vlf is keys only: cap it by the key limits before allocating its copy (the
-        // chain alone does not bound it: descriptors may all point at the same memory).
-        let keyLimit = device.offer.limits.maxCipherKeyLength + device.offer.limits.maxAuthKeyLength
-        guard request.readableLength <= keyLimit, request.readableLength <= chain.readableLength - vlfStart else {
-            return writeOutcome(for: header.opcode, status: .err, sessionID: 0, chain)
-        }
-        var vlf = [UInt8](repeating: 0, count: request.readableLength)
-        guard vlf.withUnsafeMutableBytes({ chain.read(at: vlfStart, into: $0) }) else {
-            return writeOutcome(for: header.opcode, status: .err, sessionID: 0, chain)
-        }
-        defer { vlf.withUnsafeMutableBytes { zeroizeBytes($0) } }
+        device.statistics.record(status, rule: rule)
+        return writeOutcome(status: status, sessionID: sessionID)
+    }
 
-        switch request {
-        case .cipherDestroySession(let destroy), .hashDestroySession(let destroy), .macDestroySession(let destroy),
-             .aeadDestroySession(let destroy):
-            var status = Status.ok
-            do { try device.sessions.destroy(destroy.sessionId, service: header.opcode.service) } catch { status = .err }
-            device.statistics.record(status)
-            return writeOutcome(for: header.opcode, status: status, sessionID: 0, chain)
-        default:
-            guard chain.writableLength >= SessionInput.size else { return writeBareStatus(.err, chain) }
-            let result: Result<Session, SessionError> = vlf.withUnsafeBytes { keys in
-                do throws(SessionError) {
-                    return .success(try device.sessions.create(service: header.opcode.service) { () throws(SessionError) -> Session.Kind in
-                        try makeSession(request, keys: keys)
-                    })
-                } catch { return .failure(error) }
-            }
-            switch result {
-            case .success(let session):
-                device.statistics.record(.ok)
-                return writeOutcome(for: header.opcode, status: .ok, sessionID: session.id, chain)
-            case .failure(let error):
-                let status = error.status(features: features)
-                device.statistics.record(status)
-                return writeOutcome(for: header.opcode, status: status, sessionID: 0, chain)
-            }
+    /// Writes the outcome where `ControlQueue.outcomeOffset` says: the opcode's layout (the
+    /// v23 destroy outcome, or the 1-byte one of the final spec and Linux when only that fits).
+    private func writeOutcome(status: Status, sessionID: UInt64) -> UInt32 {
+        guard let layout = ControlQueue.outcome(opcode: opcode, capacity: chain.writableLength),
+              let offset = ControlQueue.outcomeOffset(layout, writableLength: chain.writableLength) else { return 0 }
+        let bytes = layout.encoded(status: status, sessionId: status == .ok ? sessionID : 0)
+        guard bytes.withUnsafeBytes({ chain.write(at: offset, from: $0) }) else { return 0 }
+        return UInt32(bytes.count)
+    }
+
+    /// The keys of a create request (its vlf), copied out of the chain after a cap by the
+    /// key limits (the chain alone does not bound them: descriptors may all alias one buffer).
+    private func withKeys<T>(_ frame: ControlQueue.Frame, readable: Int,
+                             _ body: (UnsafeRawBufferPointer) throws(SessionError) -> T) throws(Failure) -> T {
+        opcode = frame.header.opcode
+        let limits = device.offer.limits
+        guard readable <= limits.maxCipherKeyLength + limits.maxAuthKeyLength else { throw Failure(status: .err) }
+        var keys = [UInt8](repeating: 0, count: readable)
+        defer { keys.withUnsafeMutableBytes { zeroizeBytes($0) } }
+        guard keys.withUnsafeMutableBytes({ chain.read(at: frame.vlfStart, into: $0) }) else { throw Failure(status: .err) }
+        let result: Result<T, SessionError> = keys.withUnsafeBytes { raw in
+            do throws(SessionError) { return .success(try body(raw)) } catch { return .failure(error) }
+        }
+        switch result {
+        case .success(let value): return value
+        case .failure(let error): throw Failure(status: error.status(features: device.features))
         }
     }
 
-    private func flfViolation(_ request: ControlQueueRequest, _ features: CryptoFeatures) -> RuleViolation? {
-        switch request {
-        case .cipherCreateSession(let flf, _): return flf.violation(features: features)
-        case .hashCreateSession(let flf): return flf.violation(features: features)
-        case .macCreateSession(let flf, _): return flf.violation(features: features)
-        case .aeadCreateSession(let flf, _): return flf.violation(features: features)
-        default: return nil
+    private func create(_ frame: ControlQueue.Frame, readable: Int,
+                        _ make: (UnsafeRawBufferPointer) throws(SessionError) -> Session.Kind) throws(Failure) -> UInt64 {
+        let service = frame.header.opcode.service
+        return try withKeys(frame, readable: readable) { (keys) throws(SessionError) -> UInt64 in
+            try device.sessions.create(service: service) { () throws(SessionError) -> Session.Kind in try make(keys) }.id
         }
     }
 
-    private func makeSession(_ request: ControlQueueRequest, keys: UnsafeRawBufferPointer) throws(SessionError) -> Session.Kind {
+    private func destroy(_ frame: ControlQueue.Frame, _ flf: DestroySessionFlf) throws(Failure) -> UInt64 {
+        opcode = frame.header.opcode
+        do throws(SessionError) {
+            try device.sessions.destroy(flf.sessionId, service: frame.header.opcode.service)
+        } catch {
+            throw Failure(check: .session, opcode: frame.header.opcode)
+        }
+        return 0
+    }
+}
+
+extension ControlHandler.Failure {
+    /// A failed device-core check, answered and counted as the YAML binds it.
+    init(check: DeviceCheck, opcode: Opcode) {
+        let violation = check.violation(opcode: opcode)
+        self.init(status: violation?.status ?? .err, rule: violation?.rule)
+    }
+}
+
+/// The device's side of every control request the spec defines.
+extension ControlHandler: ControlQueueHandler {
+    func refuse(_ violation: RuleViolation, frame: ControlQueue.Frame?) -> Failure {
+        opcode = frame?.header.opcode
+        return Failure(status: violation.status ?? .err, rule: violation.rule)
+    }
+
+    func cipherCreateSession(_ frame: ControlQueue.Frame, _ flf: SymCreateSessionFlf,
+                             _ vlf: SymCreateSessionVlf) throws(Failure) -> UInt64 {
         let factory = device.factory
-        func segment(_ segment: VlfSegment) -> UnsafeRawBufferPointer {
-            UnsafeRawBufferPointer(rebasing: keys[segment.offset..<segment.offset + segment.length])
-        }
-        switch request {
-        case .cipherCreateSession(let flf, let vlf):
+        return try create(frame, readable: vlf.readableLength) { (keys) throws(SessionError) -> Session.Kind in
             switch (flf.opFlf, vlf) {
-            case (.cipher(let cipher), .cipher(let keys)):
-                return .cipher(try factory.cipher(cipher.algo, key: segment(keys.cipherKey), op: cipher.op))
-            case (.algorithmChaining(let chain), .algorithmChaining(let keys)):
+            case (.cipher(let cipher), .cipher(let segments)):
+                return .cipher(try factory.cipher(cipher.algo, key: keys.segment(segments.cipherKey), op: cipher.op))
+            case (.algorithmChaining(let chain), .algorithmChaining(let segments)):
                 let (algorithm, resultLength): (UInt32, UInt32)
                 switch chain.algoFlf {
                 case .plain(let hash): (algorithm, resultLength) = (hash.algo.rawValue, hash.hashResultLen)
@@ -106,44 +117,58 @@ struct ControlHandler {
                 }
                 return .chain(try factory.chain(order: chain.algChainOrder, cipher: chain.cipherHdr, hashMode: chain.hashMode,
                                                 authAlgorithm: algorithm, resultLength: resultLength,
-                                                cipherKey: segment(keys.cipherKey), authKey: segment(keys.authKey)))
+                                                cipherKey: keys.segment(segments.cipherKey),
+                                                authKey: keys.segment(segments.authKey)))
             default:
                 throw .unsupported
             }
-        case .hashCreateSession(let flf):
-            return .hash(try factory.hash(flf.algo, resultLength: flf.hashResultLen))
-        case .macCreateSession(let flf, let vlf):
-            return .mac(try factory.mac(flf.algo, key: segment(vlf.authKey), resultLength: flf.hashResultLen))
-        case .aeadCreateSession(let flf, let vlf):
-            return .aead(try factory.aead(flf.algo, key: segment(vlf.key), tagLength: flf.tagLen, op: flf.op))
-        default:
-            throw .unsupported
         }
     }
 
-    /// Writes the outcome of `opcode`: a session input for creates; for destroys the v23
-    /// `le32 status, le32 padding`, cut to what fits (its first byte is the status, so a
-    /// 1-byte area gets the final spec's and Linux's `u8 status`).
-    private func writeOutcome(for opcode: Opcode, status: Status, sessionID: UInt64, _ chain: DescriptorChain) -> UInt32 {
-        let bytes: [UInt8]
-        switch opcode {
-        case .cipherCreateSession, .hashCreateSession, .macCreateSession, .aeadCreateSession:
-            bytes = SessionInput(sessionId: status == .ok ? sessionID : 0, status: status).encoded()
-        default:
-            bytes = DestroySessionInput(status: status).encoded()
+    func hashCreateSession(_ frame: ControlQueue.Frame, _ flf: HashCreateSessionFlf) throws(Failure) -> UInt64 {
+        let factory = device.factory
+        return try create(frame, readable: 0) { (_) throws(SessionError) -> Session.Kind in
+            .hash(try factory.hash(flf.algo, resultLength: flf.hashResultLen))
         }
-        let count = min(bytes.count, chain.writableLength)
-        guard count > 0, bytes.withUnsafeBytes({ chain.write(at: 0, from: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }) else {
-            return 0
-        }
-        return UInt32(count)
     }
 
-    /// For a request whose opcode (and so outcome layout) is unknown: the status in the
-    /// last writable byte, the one place every layout's drivers look at.
-    private func writeBareStatus(_ status: Status, _ chain: DescriptorChain) -> UInt32 {
-        device.statistics.record(status)
-        return chain.writeLastByte(UInt8(status.rawValue)) ? 1 : 0
+    func macCreateSession(_ frame: ControlQueue.Frame, _ flf: MacCreateSessionFlf,
+                          _ vlf: MacCreateSessionVlf) throws(Failure) -> UInt64 {
+        let factory = device.factory
+        return try create(frame, readable: vlf.readableLength) { (keys) throws(SessionError) -> Session.Kind in
+            .mac(try factory.mac(flf.algo, key: keys.segment(vlf.authKey), resultLength: flf.hashResultLen))
+        }
+    }
+
+    func aeadCreateSession(_ frame: ControlQueue.Frame, _ flf: AeadCreateSessionFlf,
+                           _ vlf: AeadCreateSessionVlf) throws(Failure) -> UInt64 {
+        let factory = device.factory
+        return try create(frame, readable: vlf.readableLength) { (keys) throws(SessionError) -> Session.Kind in
+            .aead(try factory.aead(flf.algo, key: keys.segment(vlf.key), tagLength: flf.tagLen, op: flf.op))
+        }
+    }
+
+    func cipherDestroySession(_ frame: ControlQueue.Frame, _ flf: DestroySessionFlf) throws(Failure) -> UInt64 {
+        try destroy(frame, flf)
+    }
+
+    func hashDestroySession(_ frame: ControlQueue.Frame, _ flf: DestroySessionFlf) throws(Failure) -> UInt64 {
+        try destroy(frame, flf)
+    }
+
+    func macDestroySession(_ frame: ControlQueue.Frame, _ flf: DestroySessionFlf) throws(Failure) -> UInt64 {
+        try destroy(frame, flf)
+    }
+
+    func aeadDestroySession(_ frame: ControlQueue.Frame, _ flf: DestroySessionFlf) throws(Failure) -> UInt64 {
+        try destroy(frame, flf)
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The bytes of one vlf segment (the dispatch checked it lies within the vlf).
+    func segment(_ segment: VlfSegment) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: self[segment.offset..<segment.offset + segment.length])
     }
 }
 

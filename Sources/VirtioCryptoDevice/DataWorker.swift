@@ -14,7 +14,7 @@ public final class DataWorker {
     /// sessions that were live then.
     private var seenGeneration: UInt64 = 0
     /// This worker's status counts (no lock per request).
-    private let counters: StatusCounters
+    private let counters: CounterShard
     /// Gathers input that is not contiguous in guest memory, or that overlaps the output.
     private let inputBounce: UnsafeMutableRawBufferPointer
     /// Collects output that is not contiguous in guest memory.
@@ -22,10 +22,19 @@ public final class DataWorker {
     /// Header, fixed part, IV and AAD copies (the guest cannot change them mid-request).
     private let small: UnsafeMutableRawBufferPointer
     static let smallSize = 4096
+    /// `small` holds the dispatch's header and fixed-part copy below this offset, the IV,
+    /// AAD and key slots from it.
+    static let slotsStart = 256
+    /// The dispatch's scratch: the request's header and fixed part.
+    private let prefix: UnsafeMutableRawBufferPointer
+    /// The chain and opcode of the request being handled.
+    private var chain: DescriptorChain?
+    private var opcode: Opcode = .unknown(0)
 
     enum WorkerContext {
-        case cipher(any CipherContext)
-        case chain(ChainContext)
+        /// A cipher and its session's direction (a request's opcode must name it).
+        case cipher(any CipherContext, Op)
+        case chain(ChainContext, Op)
         case hash(HashContext)
         case mac(MacContext)
         case aead(AeadContext)
@@ -38,6 +47,8 @@ public final class DataWorker {
         outputBounce = .allocate(byteCount: size, alignment: 64)
         small = .allocate(byteCount: Self.smallSize, alignment: 64)
         small.initializeMemory(as: UInt8.self, repeating: 0)
+        precondition(DataQueue.prefixCapacity <= Self.slotsStart, "header and fixed part overlap the IV slots")
+        prefix = UnsafeMutableRawBufferPointer(rebasing: small[0..<DataQueue.prefixCapacity])
         counters = device.statistics.makeShard()
     }
 
@@ -52,100 +63,62 @@ public final class DataWorker {
     }
 
     /// Handles one data request and returns the bytes written (result plus status byte).
-    /// The status goes to the last byte of the writable area (virtio_crypto_inhdr).
+    /// The generated dispatch parses and checks it and calls one of the handler methods
+    /// below; the status goes where `DataQueue.outcomeOffset` says (the inhdr).
     public func handle(_ chain: DescriptorChain) -> UInt32 {
+        self.chain = chain
+        defer { self.chain = nil }
         var written = 0
         let status: Status
-        do {
-            written = try process(chain)
+        do throws(Failure) {
+            written = try DataQueue.dispatch(chain, features: device.features, scratch: prefix, to: self)
             status = .ok
         } catch {
-            status = error.status
+            let resolved = error.resolved(opcode: opcode)
+            status = resolved.status
+            if let rule = resolved.rule { counters.record(rule) }
         }
         counters.record(status)
-        guard chain.writeLastByte(UInt8(status.rawValue)) else { return 0 }
-        return UInt32(clamping: written + 1)
+        var byte = UInt8(truncatingIfNeeded: status.rawValue)
+        guard let offset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength),
+              chain.write(at: offset, from: UnsafeRawBufferPointer(start: &byte, count: DataQueue.Outcome.inhdr.size))
+        else { return 0 }
+        return UInt32(clamping: written + DataQueue.Outcome.inhdr.size)
     }
 
-    /// Why a request failed, as the status the driver gets.
-    struct Failure: Error {
-        var status: Status
+    /// Why a request failed: the status the driver gets, and the rule it broke when one
+    /// applies (a generated violation, or a device-core check the YAML binds to a rule).
+    public struct Failure: Error {
+        public internal(set) var status: Status
+        public internal(set) var rule: RuleID?
+        /// A device-core check that failed; its rule and status depend on the opcode.
+        var check: DeviceCheck?
         static let err = Failure(status: .err)
         static let notsupp = Failure(status: .notsupp)
-        static let invsess = Failure(status: .invsess)
         static let badmsg = Failure(status: .badmsg)
-        init(status: Status) { self.status = status }
+        init(status: Status, rule: RuleID? = nil) { self.status = status; self.rule = rule }
         init(_ error: CryptoError) { status = error.status }
         init(_ error: SessionError, _ features: CryptoFeatures) { status = error.status(features: features) }
+        /// A failed device-core check: answered and counted as the YAML binds it.
+        static func failed(_ check: DeviceCheck) -> Failure {
+            var failure = Failure(status: .err)
+            failure.check = check
+            return failure
+        }
+
+        func resolved(opcode: Opcode) -> Failure {
+            guard let check, let violation = check.violation(opcode: opcode) else { return self }
+            return Failure(status: violation.status ?? status, rule: violation.rule)
+        }
     }
 
-    private func process(_ chain: DescriptorChain) throws(Failure) -> Int {
-        let features = device.features
-        guard chain.writableLength >= 1 else { throw .err }
-        // Copy header and fixed part out of guest memory once (no double fetch).
-        let headerBytes = UnsafeMutableRawBufferPointer(rebasing: small[0..<OpHeader.size])
-        guard chain.read(at: 0, into: headerBytes) else { throw .err }
-        var headerReader = WireReader(UnsafeRawBufferPointer(headerBytes))
-        guard let header = try? OpHeader(from: &headerReader) else { throw .err }
-        guard let layout = DataQueue.layout(for: header, features: features),
-              let flfSize = DataQueue.flfSize(opcode: header.opcode, layout: layout) else { throw .notsupp }
-        let flfBytes = UnsafeMutableRawBufferPointer(rebasing: small[OpHeader.size..<OpHeader.size + flfSize])
-        guard chain.read(at: OpHeader.size, into: flfBytes) else { throw .err }
-        var flfReader = WireReader(UnsafeRawBufferPointer(flfBytes))
-        guard let request = try? DataQueue.parse(header: header, flf: &flfReader, features: features) else { throw .notsupp }
-        if let violation = header.violation(features: features), let status = violation.status { throw Failure(status: status) }
-
-        let vlfStart = OpHeader.size + flfSize
-        // Every length is checked against the chain and max_size before any byte moves.
-        // (Each length getter copies the request enum: read them once.)
-        let readable = request.readableLength, writable = request.writableLength
-        guard readable <= chain.readableLength - vlfStart, writable <= chain.writableLength - 1,
-              readable + writable <= device.offer.limits.maxRequestSize else { throw .err }
-        let io = RequestIO(chain: chain, vlfStart: vlfStart, inputBounce: inputBounce, outputBounce: outputBounce,
-                           small: UnsafeMutableRawBufferPointer(rebasing: small[256...]))
-
-        switch request {
-        case .cipherEncrypt(let flf, let vlf), .cipherDecrypt(let flf, let vlf):
-            if let violation = flf.violation(features: features), let status = violation.status { throw Failure(status: status) }
-            let session = try sessionContext(header.sessionId, service: .cipher)
-            return try runSymmetric(flf.opTypeFlf, vlf, context: session, io: io)
-        case .cipherEncryptStateless(let flf, let vlf), .cipherDecryptStateless(let flf, let vlf):
-            if let violation = flf.violation(features: features), let status = violation.status { throw Failure(status: status) }
-            return try runStatelessSymmetric(flf, vlf, io: io)
-        case .hash(let flf, let vlf):
-            guard case .hash(let context) = try sessionContext(header.sessionId, service: .hash) else { throw .invsess }
-            return try runDigest(context: .hash(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData, result: vlf.hashResult, io: io)
-        case .hashStateless(let flf, let vlf):
-            let session: HashSession
-            do throws(SessionError) { session = try device.factory.hash(flf.sessPara.algo, resultLength: flf.hashResultLen) } catch { throw Failure(error, features) }
-            let context: HashContext
-            do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
-            return try runDigest(context: .hash(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData, result: vlf.hashResult, io: io)
-        case .mac(let flf, let vlf):
-            guard case .mac(let context) = try sessionContext(header.sessionId, service: .mac) else { throw .invsess }
-            return try runDigest(context: .mac(context), resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData, result: vlf.hashResult, io: io)
-        case .macStateless(let flf, let vlf):
-            let key = try io.input(vlf.authKey, copy: true)
-            let session: MacSession
-            do throws(SessionError) { session = try device.factory.mac(flf.sessPara.algo, key: key, resultLength: flf.hashResultLen) } catch { throw Failure(error, features) }
-            let context: MacContext
-            do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
-            return try runDigest(context: .mac(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData, result: vlf.hashResult, io: io)
-        case .aeadEncrypt(let flf, let vlf), .aeadDecrypt(let flf, let vlf):
-            guard case .aead(let context) = try sessionContext(header.sessionId, service: .aead) else { throw .invsess }
-            guard context.session.direction == (header.opcode == .aeadEncrypt ? .encrypt : .decrypt),
-                  Int(flf.tagLen) == context.session.tagLength else { throw .err }
-            return try runAead(context, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData, dst: vlf.dstData, io: io)
-        case .aeadEncryptStateless(let flf, let vlf), .aeadDecryptStateless(let flf, let vlf):
-            let key = try io.input(vlf.key, copy: true)
-            let direction: Op = header.opcode == .aeadEncrypt ? .encrypt : .decrypt
-            guard flf.sessPara.op == direction else { throw .err }
-            let session: AeadSession
-            do throws(SessionError) { session = try device.factory.aead(flf.sessPara.algo, key: key, tagLength: flf.tagLen, op: direction) } catch { throw Failure(error, features) }
-            let context: AeadContext
-            do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
-            return try runAead(context, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData, dst: vlf.dstData, io: io)
-        }
+    /// Starts one request: its opcode (for checks) and its vlf access, after the device's
+    /// own limit on the request size (max_size in the config).
+    private func begin(_ frame: DataQueue.Frame, readable: Int, writable: Int) throws(Failure) -> RequestIO {
+        opcode = frame.header.opcode
+        guard readable + writable <= device.offer.limits.maxRequestSize, let chain else { throw .err }
+        return RequestIO(chain: chain, vlfStart: frame.vlfStart, inputBounce: inputBounce, outputBounce: outputBounce,
+                         small: UnsafeMutableRawBufferPointer(rebasing: small[Self.slotsStart...]))
     }
 
     /// This worker's context for a live session of `service`; INVSESS otherwise.
@@ -159,18 +132,18 @@ public final class DataWorker {
             seenGeneration = generation
         }
         if let recent, recent.id == id {
-            guard recent.service == service else { throw .invsess }
+            guard recent.service == service else { throw .failed(.session) }
             return recent.context
         }
         let entry: (session: Session, context: WorkerContext)
         if let cached = contexts[id] {
             entry = cached  // live at `seenGeneration`, which is current: no table lookup
         } else {
-            guard let session = device.sessions.lookup(id), session.service == service else { throw .invsess }
+            guard let session = device.sessions.lookup(id), session.service == service else { throw .failed(.session) }
             entry = (session, try makeContext(session))
             contexts[id] = entry
         }
-        guard entry.session.service == service else { throw .invsess }
+        guard entry.session.service == service else { throw .failed(.session) }
         recent = (id, service, entry.context)
         return entry.context
     }
@@ -179,8 +152,8 @@ public final class DataWorker {
     private func makeContext(_ session: Session) throws(Failure) -> WorkerContext {
         do throws(CryptoError) {
             switch session.kind {
-            case .cipher(let cipher): return .cipher(try cipher.makeContext())
-            case .chain(let chain): return .chain(try chain.makeContext())
+            case .cipher(let cipher): return .cipher(try cipher.makeContext(), cipher.direction)
+            case .chain(let chain): return .chain(try chain.makeContext(), chain.cipher.direction)
             case .hash(let hash): return .hash(try hash.makeContext())
             case .mac(let mac): return .mac(try mac.makeContext())
             case .aead(let aead): return .aead(try aead.makeContext())
@@ -190,18 +163,25 @@ public final class DataWorker {
         }
     }
 
-    /// The cipher runs in its session's direction (as QEMU and DPDK do); the opcode's is not
-    /// compared for CIPHER requests.
+    /// The direction a CIPHER or AEAD opcode names.
+    private var opcodeDirection: Op { opcode == .cipherEncrypt || opcode == .aeadEncrypt ? .encrypt : .decrypt }
+
+    /// A session-mode CIPHER request: its op_type must match its session's kind (cipher or
+    /// chaining) and its opcode the session's direction.
     private func runSymmetric(_ member: SymDataFlf.OpTypeFlf, _ vlf: SymDataVlf, context: WorkerContext,
                               io: RequestIO) throws(Failure) -> Int {
         switch (member, vlf, context) {
-        case (.cipher(let flf), .cipher(let segments), .cipher(let cipher)):
+        case (.cipher(let flf), .cipher(let segments), .cipher(let cipher, let direction)):
+            guard direction == opcodeDirection else { throw .failed(.direction) }
             return try runCipher(cipher, iv: segments.iv, src: segments.srcData, dst: segments.dstData,
                                  dstLength: Int(flf.dstDataLen), io: io)
-        case (.algorithmChaining(let flf), .algorithmChaining(let segments), .chain(let chain)):
+        case (.algorithmChaining(let flf), .algorithmChaining(let segments), .chain(let chain, let direction)):
+            guard direction == opcodeDirection else { throw .failed(.direction) }
             return try runChain(chain, flf: ChainParameters(flf), segments: ChainSegments(segments), io: io)
-        case (.cipher, _, _), (.algorithmChaining, _, _):
-            throw .err  // the request's op_type does not match its session
+        case (.cipher, _, _):
+            throw .failed(.cipherFields)  // cipher fields on a chaining session
+        case (.algorithmChaining, _, _):
+            throw .failed(.chainFields)  // chaining fields on a cipher-only session
         default:
             throw .notsupp
         }
@@ -212,6 +192,7 @@ public final class DataWorker {
         let features = device.features
         switch (flf.opTypeFlf, vlf) {
         case (.cipher(let member), .cipher(let segments)):
+            guard member.sessPara.op == opcodeDirection else { throw .failed(.direction) }
             let key = try io.input(segments.cipherKey, copy: true)
             let session: CipherSession
             do throws(SessionError) { session = try device.factory.cipher(member.sessPara.algo, key: key, op: member.sessPara.op) } catch { throw Failure(error, features) }
@@ -221,6 +202,7 @@ public final class DataWorker {
                                  dstLength: Int(member.dstDataLen), io: io)
         case (.algorithmChaining(let member), .algorithmChaining(let segments)):
             let para = member.sessPara
+            guard para.cipher.op == opcodeDirection else { throw .failed(.direction) }
             let cipherKey = try io.input(segments.cipherKey, copy: true)
             let authKey = try io.input(segments.authKey, copy: true, slot: 1)
             let cipherHeader = CipherSessionFlf(algo: para.cipher.algo, keylen: para.cipher.keylen, op: para.cipher.op)
@@ -240,7 +222,7 @@ public final class DataWorker {
 
     private func runCipher(_ cipher: any CipherContext, iv: VlfSegment, src: VlfSegment, dst: VlfSegment, dstLength: Int,
                            io: RequestIO) throws(Failure) -> Int {
-        guard dstLength >= src.length else { throw .err }
+        guard dstLength >= src.length, dst.length >= src.length else { throw .failed(.cipherFields) }
         let ivBytes = try io.input(iv, copy: true)
         let output = try io.outputBuffer(dst.offset, count: src.length)
         let input = try io.input(src, avoiding: output)
@@ -276,7 +258,8 @@ public final class DataWorker {
         let resultLength = chain.resultLength
         guard flf.cipherStart <= source, flf.cipherLength <= source - flf.cipherStart,
               flf.hashStart <= source, flf.hashLength <= source - flf.hashStart,
-              flf.dstLength >= source, flf.resultLength >= resultLength, segments.hashResult.length >= resultLength else { throw .err }
+              flf.dstLength >= source, segments.dst.length >= source, flf.resultLength >= resultLength,
+              segments.hashResult.length >= resultLength else { throw .failed(.chainFields) }
         let ivBytes = try io.input(segments.iv, copy: true)
         // The seed: check aad_len > 0 before parsing the AAD.
         let aad = segments.aad.length > 0 ? try io.input(segments.aad, copy: true, slot: 1) : UnsafeRawBufferPointer(start: nil, count: 0)
@@ -336,6 +319,129 @@ public final class DataWorker {
         return dst.offset + outputLength
     }
 }
+
+/// The device's side of every data request the spec defines: the generated
+/// `DataQueue.dispatch` has parsed and checked header, fixed part and framing.
+extension DataWorker: DataQueueHandler {
+    public func refuse(_ violation: RuleViolation, frame: DataQueue.Frame?) -> Failure {
+        Failure(status: violation.status ?? .err, rule: violation.rule)
+    }
+
+    public func cipherEncrypt(_ frame: DataQueue.Frame, _ flf: SymDataFlf, _ vlf: SymDataVlf) throws(Failure) -> Int {
+        try symmetric(frame, flf, vlf)
+    }
+
+    public func cipherDecrypt(_ frame: DataQueue.Frame, _ flf: SymDataFlf, _ vlf: SymDataVlf) throws(Failure) -> Int {
+        try symmetric(frame, flf, vlf)
+    }
+
+    public func cipherEncryptStateless(_ frame: DataQueue.Frame, _ flf: SymDataFlfStateless,
+                                _ vlf: SymDataVlfStateless) throws(Failure) -> Int {
+        try runStatelessSymmetric(flf, vlf, io: begin(frame, readable: vlf.readableLength, writable: vlf.writableLength))
+    }
+
+    public func cipherDecryptStateless(_ frame: DataQueue.Frame, _ flf: SymDataFlfStateless,
+                                _ vlf: SymDataVlfStateless) throws(Failure) -> Int {
+        try runStatelessSymmetric(flf, vlf, io: begin(frame, readable: vlf.readableLength, writable: vlf.writableLength))
+    }
+
+    private func symmetric(_ frame: DataQueue.Frame, _ flf: SymDataFlf, _ vlf: SymDataVlf) throws(Failure) -> Int {
+        let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        let session = try sessionContext(frame.header.sessionId, service: .cipher)
+        return try runSymmetric(flf.opTypeFlf, vlf, context: session, io: io)
+    }
+
+    public func hash(_ frame: DataQueue.Frame, _ flf: HashDataFlf, _ vlf: HashDataVlf) throws(Failure) -> Int {
+        let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        guard case .hash(let context) = try sessionContext(frame.header.sessionId, service: .hash) else {
+            throw .failed(.session)
+        }
+        return try runDigest(context: .hash(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData,
+                             result: vlf.hashResult, io: io)
+    }
+
+    public func hashStateless(_ frame: DataQueue.Frame, _ flf: HashDataFlfStateless,
+                       _ vlf: HashDataVlfStateless) throws(Failure) -> Int {
+        let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        let session: HashSession
+        do throws(SessionError) {
+            session = try device.factory.hash(flf.sessPara.algo, resultLength: flf.hashResultLen)
+        } catch { throw Failure(error, device.features) }
+        let context: HashContext
+        do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
+        return try runDigest(context: .hash(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData,
+                             result: vlf.hashResult, io: io)
+    }
+
+    public func mac(_ frame: DataQueue.Frame, _ flf: MacDataFlf, _ vlf: MacDataVlf) throws(Failure) -> Int {
+        let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        guard case .mac(let context) = try sessionContext(frame.header.sessionId, service: .mac) else {
+            throw .failed(.session)
+        }
+        return try runDigest(context: .mac(context), resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData,
+                             result: vlf.hashResult, io: io)
+    }
+
+    public func macStateless(_ frame: DataQueue.Frame, _ flf: MacDataFlfStateless,
+                      _ vlf: MacDataVlfStateless) throws(Failure) -> Int {
+        let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        let key = try io.input(vlf.authKey, copy: true)
+        let session: MacSession
+        do throws(SessionError) {
+            session = try device.factory.mac(flf.sessPara.algo, key: key, resultLength: flf.hashResultLen)
+        } catch { throw Failure(error, device.features) }
+        let context: MacContext
+        do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
+        return try runDigest(context: .mac(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData,
+                             result: vlf.hashResult, io: io)
+    }
+
+    public func aeadEncrypt(_ frame: DataQueue.Frame, _ flf: AeadDataFlf, _ vlf: AeadDataVlf) throws(Failure) -> Int {
+        try aead(frame, flf, vlf)
+    }
+
+    public func aeadDecrypt(_ frame: DataQueue.Frame, _ flf: AeadDataFlf, _ vlf: AeadDataVlf) throws(Failure) -> Int {
+        try aead(frame, flf, vlf)
+    }
+
+    private func aead(_ frame: DataQueue.Frame, _ flf: AeadDataFlf, _ vlf: AeadDataVlf) throws(Failure) -> Int {
+        let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        guard case .aead(let context) = try sessionContext(frame.header.sessionId, service: .aead) else {
+            throw .failed(.session)
+        }
+        guard context.session.direction == opcodeDirection else { throw .failed(.direction) }
+        guard Int(flf.tagLen) == context.session.tagLength else { throw .err }
+        return try runAead(context, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData,
+                           dst: vlf.dstData, io: io)
+    }
+
+    public func aeadEncryptStateless(_ frame: DataQueue.Frame, _ flf: AeadDataFlfStateless,
+                              _ vlf: AeadDataVlfStateless) throws(Failure) -> Int {
+        try aeadStateless(frame, flf, vlf)
+    }
+
+    public func aeadDecryptStateless(_ frame: DataQueue.Frame, _ flf: AeadDataFlfStateless,
+                              _ vlf: AeadDataVlfStateless) throws(Failure) -> Int {
+        try aeadStateless(frame, flf, vlf)
+    }
+
+    private func aeadStateless(_ frame: DataQueue.Frame, _ flf: AeadDataFlfStateless,
+                               _ vlf: AeadDataVlfStateless) throws(Failure) -> Int {
+        let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        guard flf.sessPara.op == opcodeDirection else { throw .failed(.direction) }
+        let key = try io.input(vlf.key, copy: true)
+        let session: AeadSession
+        do throws(SessionError) {
+            session = try device.factory.aead(flf.sessPara.algo, key: key, tagLength: flf.tagLen, op: opcodeDirection)
+        } catch { throw Failure(error, device.features) }
+        let context: AeadContext
+        do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
+        return try runAead(context, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData,
+                           dst: vlf.dstData, io: io)
+    }
+}
+
+extension DescriptorChain: RequestBytes {}
 
 extension Error {
     /// The status for any error thrown while processing a data request.

@@ -38,54 +38,96 @@ public final class VirtioCryptoDevice: @unchecked Sendable {
 
     /// Handles one control queue request; returns the bytes written into the chain.
     public func handleControl(_ chain: DescriptorChain) -> UInt32 {
-        ControlHandler(device: self).handle(chain)
+        ControlHandler(device: self, chain: chain).handle()
     }
 }
 
-/// Per-status request counters, for logs and SIGUSR1 reports. Each data worker counts in
-/// its own shard without a lock (one writer, relaxed atomics); the control path, which is
-/// not hot, shares one shard under the lock.
+/// Per-status request counters and per-rule violation counters, for logs, SIGUSR1 reports
+/// and metrics. Each data worker counts in its own shard without a lock (one writer,
+/// relaxed atomics); the control path, which is not hot, shares one shard under the lock.
 public final class DeviceStatistics: @unchecked Sendable {
-    static let slots = 8
     private let lock = NSLockShim()
-    private var shards: [ObjectIdentifier: StatusCounters] = [:]
+    private var shards: [ObjectIdentifier: CounterShard] = [:]
     /// Counts of workers that are gone.
-    private var retired = [UInt64](repeating: 0, count: DeviceStatistics.slots)
-    private let control = StatusCounters()
+    private let retired = CounterShard()
+    private let control = CounterShard()
 
-    func record(_ status: Status) { lock.locked { control.record(status) } }
+    /// Counts a control-path outcome, and the rule the request broke if it broke one.
+    func record(_ status: Status, rule: RuleID? = nil) {
+        lock.locked {
+            control.record(status)
+            if let rule { control.record(rule) }
+        }
+    }
 
     /// A shard for one worker; `retire` folds it into the totals when the worker ends.
-    func makeShard() -> StatusCounters {
-        let shard = StatusCounters()
+    func makeShard() -> CounterShard {
+        let shard = CounterShard()
         lock.locked { shards[ObjectIdentifier(shard)] = shard }
         return shard
     }
 
-    func retire(_ shard: StatusCounters) {
+    func retire(_ shard: CounterShard) {
         lock.locked {
-            for slot in 0..<Self.slots { retired[slot] += shard.count(slot) }
+            retired.add(shard)
             shards[ObjectIdentifier(shard)] = nil
         }
     }
 
+    private func total(_ slot: (CounterShard) -> UInt64) -> Int {
+        lock.locked { Int(slot(retired) + slot(control) + shards.values.reduce(0) { $0 + slot($1) }) }
+    }
+
+    /// Requests answered with `status`.
     public func count(_ status: Status) -> Int {
-        let slot = StatusCounters.slot(status)
-        return lock.locked { Int(retired[slot] + control.count(slot) + shards.values.reduce(0) { $0 + $1.count(slot) }) }
+        let slot = CounterShard.slot(status)
+        return total { $0.statusCount(slot) }
+    }
+
+    /// Requests refused because they broke `rule` (Spec/RULES.md), on every queue.
+    public func violations(of rule: RuleID) -> Int { total { $0.ruleCount(rule.index) } }
+
+    /// Every rule with at least one violation, and its count.
+    public func violationCounts() -> [RuleID: Int] {
+        var counts: [RuleID: Int] = [:]
+        for rule in RuleID.allCases {
+            let count = violations(of: rule)
+            if count > 0 { counts[rule] = count }
+        }
+        return counts
     }
 }
 
-/// One writer's per-status counts; any thread may read them.
-final class StatusCounters: @unchecked Sendable {
-    private let counts = UnsafeMutablePointer<UInt64>.allocate(capacity: DeviceStatistics.slots)
+/// One writer's counts (per status and per rule); any thread may read them.
+final class CounterShard: @unchecked Sendable {
+    static let statusSlots = 8
+    private let statuses = UnsafeMutablePointer<UInt64>.allocate(capacity: CounterShard.statusSlots)
+    private let rules = UnsafeMutablePointer<UInt64>.allocate(capacity: RuleID.count)
 
-    init() { counts.initialize(repeating: 0, count: DeviceStatistics.slots) }
-    deinit { counts.deallocate() }
+    init() {
+        statuses.initialize(repeating: 0, count: Self.statusSlots)
+        rules.initialize(repeating: 0, count: RuleID.count)
+    }
 
-    static func slot(_ status: Status) -> Int { Int(min(status.rawValue, UInt32(DeviceStatistics.slots - 1))) }
+    deinit {
+        statuses.deallocate()
+        rules.deallocate()
+    }
+
+    static func slot(_ status: Status) -> Int { Int(min(status.rawValue, UInt32(statusSlots - 1))) }
 
     @inline(__always)
-    func record(_ status: Status) { vq_increment_relaxed_u64(counts + Self.slot(status)) }
+    func record(_ status: Status) { vq_increment_relaxed_u64(statuses + Self.slot(status)) }
 
-    func count(_ slot: Int) -> UInt64 { vq_load_relaxed_u64(counts + slot) }
+    @inline(__always)
+    func record(_ rule: RuleID) { vq_increment_relaxed_u64(rules + rule.index) }
+
+    func statusCount(_ slot: Int) -> UInt64 { vq_load_relaxed_u64(statuses + slot) }
+    func ruleCount(_ index: Int) -> UInt64 { vq_load_relaxed_u64(rules + index) }
+
+    /// Adds `other`'s counts (only while no one writes this shard: under the statistics lock).
+    func add(_ other: CounterShard) {
+        for slot in 0..<Self.statusSlots { statuses[slot] += other.statusCount(slot) }
+        for index in 0..<RuleID.count { rules[index] += other.ruleCount(index) }
+    }
 }

@@ -44,3 +44,13 @@ public struct VlfSegment: Equatable, Sendable {
 
     public var range: Range<Int> { offset..<offset + length }
 }
+
+/// The bytes of one request as the driver placed them: a device-readable part and a
+/// device-writable part (a descriptor chain). The generated `dispatch` reads header and
+/// fixed-length part through it.
+public protocol RequestBytes {
+    var readableLength: Int { get }
+    var writableLength: Int { get }
+    /// Copies `destination.count` readable bytes from `offset`; false when they run out.
+    func read(at offset: Int, into destination: UnsafeMutableRawBufferPointer) -> Bool
+}

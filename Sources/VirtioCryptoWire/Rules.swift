@@ -25,6 +25,8 @@ public enum RuleActor: String, Sendable {
 public enum RuleEnforcement: String, Sendable {
     /// A generated validator (`violation(features:)`).
     case validator
+    /// The generated dispatch: a request's parts must fit its buffers.
+    case dispatch
     /// The generated decoders and request framing, by construction.
     case codec
     /// The hand-written device core.

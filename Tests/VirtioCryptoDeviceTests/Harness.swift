@@ -1,3 +1,4 @@
+import Testing
 import VirtQueue
 import VirtioCryptoDevice
 import VirtioCryptoDriver
@@ -75,5 +76,38 @@ final class Harness {
                                                                       destinationLength: destinationLength), layout: layout)
         let out = try data([head, iv, input], writable: [destinationLength ?? input.count, 1])
         return (Status(rawValue: UInt32(out.last!)), Array(out.dropLast()))
+    }
+}
+
+extension Harness {
+    /// Runs `send`, which submits one request that breaks `rule`, and asserts that it got
+    /// `status` (the rule's on-violation status in the YAML) and that the device counted
+    /// exactly one violation, of `rule`. RULES.md lists the tests that call this as the
+    /// evidence that a rule is enforced (Spec/generated via the generator's scanner).
+    func expectViolation(_ rule: RuleID, status: Status, sourceLocation: SourceLocation = #_sourceLocation,
+                         _ send: () throws -> Status) throws {
+        let before = device.statistics.violationCounts()
+        let answered = try send()
+        var fired = device.statistics.violationCounts()
+        for (counted, count) in before { fired[counted, default: 0] -= count }
+        fired = fired.filter { $0.value != 0 }
+        #expect(answered == status, "status of \(rule.rawValue)", sourceLocation: sourceLocation)
+        #expect(RuleTable.info(rule)?.onViolation == status, "on-violation of \(rule.rawValue)", sourceLocation: sourceLocation)
+        #expect(fired == [rule: 1], "exactly \(rule.rawValue) fired", sourceLocation: sourceLocation)
+    }
+
+    /// A control request's status from its create-session outcome.
+    func createStatus(_ readable: [[UInt8]]) throws -> Status {
+        try SessionInput.decode(control(readable, writable: SessionInput.size)).status
+    }
+
+    /// A control request's status from its 1-byte destroy outcome.
+    func destroyStatus(_ readable: [[UInt8]]) throws -> Status {
+        Status(rawValue: UInt32(try control(readable, writable: Inhdr.size)[0]))
+    }
+
+    /// A data request's status (its last written byte).
+    func dataStatus(_ readable: [[UInt8]], writable: [Int]) throws -> Status {
+        Status(rawValue: UInt32(try data(readable, writable: writable).last ?? 0xff))
     }
 }

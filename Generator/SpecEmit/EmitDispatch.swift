@@ -1,0 +1,240 @@
+import SpecResolve
+
+/// Dispatch.swift: per queue, the handler protocol the device implements (one method per
+/// request of every opcode and layout), the one entry point that reads, parses and checks a
+/// request against every machine-checkable rule before it calls that method, where the
+/// outcome goes, and the device-core checks bound to their rules.
+struct DispatchEmitter {
+    let spec: ResolvedSpec
+
+    func dispatch() -> String {
+        var p = CodePrinter()
+        for queue in spec.queues {
+            emitHandler(queue, &p)
+            p.line()
+            emitEntryPoint(queue, &p)
+            p.line()
+            emitOutcome(queue, &p)
+            p.line()
+        }
+        emitChecks(&p)
+        return p.text
+    }
+
+    private var requests: RequestsEmitter { RequestsEmitter(spec: spec) }
+
+    private func handlerName(_ queue: Queue) -> String { queue.swiftName + "Handler" }
+
+    private func status(_ rule: Rule) -> String { spec.statusEntry(rule.onViolation).map { ".\($0.swiftName)" } ?? "nil" }
+
+    private func rule(_ id: String) -> Rule { spec.rules.first { $0.id == id }! }
+
+    private func emitHandler(_ queue: Queue, _ p: inout CodePrinter) {
+        p.doc("What the device does with each \(queue.name) request, one method per opcode and layout of the spec.")
+        p.doc("An opcode added to the YAML adds a method here, so the device does not compile until it handles it.")
+        p.doc("`\(queue.swiftName).dispatch` calls exactly one of them, or `refuse`, per request.")
+        p.block("public protocol \(handlerName(queue))") { p in
+            p.line("associatedtype Output")
+            p.line("associatedtype Failure: Error")
+            p.doc("A request the generated checks refused: the first rule it breaks, the field and the status to answer.")
+            p.line("func refuse(_ violation: RuleViolation, frame: \(queue.swiftName).Frame?) -> Failure")
+            for op in queue.ops {
+                for c in requests.layoutCases(op) {
+                    p.doc("`\(op.opcode.cName)`, \(c.layouts.joined(separator: " or ")) layout.")
+                    let vlf = c.vlf.map { ", _ vlf: \($0.swiftName)" } ?? ""
+                    p.line("func \(c.name)(_ frame: \(queue.swiftName).Frame, _ flf: \(c.flf.swiftName)\(vlf)) throws(Failure) -> Output")
+                }
+            }
+        }
+    }
+
+    private func emitEntryPoint(_ queue: Queue, _ p: inout CodePrinter) {
+        let header = spec.layout(queue.header)!
+        let opcodeField = header.field(queue.opcodeField)!.swiftName
+        let framing = rule(queue.framingRule)
+        let opcodeRule = Rule.opcodeRule(of: queue, in: spec.rules)!
+        let largest = queue.ops.flatMap { op in [op.flf] + (op.stateless.map { [$0.flf] } ?? []) }
+            .map { spec.layout($0)!.size }.max() ?? 0
+        p.block("extension \(queue.swiftName)") { p in
+            p.doc("Where a parsed request sits: its header, its layout and the offset of its vlf in the readable part.")
+            p.block("public struct Frame: Sendable") { p in
+                p.line("public var header: \(header.swiftName)")
+                p.line("public var layout: RequestLayout")
+                p.line("public var vlfStart: Int")
+                p.line()
+                p.line("@inlinable")
+                p.block("public init(header: \(header.swiftName), layout: RequestLayout, vlfStart: Int)") { p in
+                    p.line("self.header = header")
+                    p.line("self.layout = layout")
+                    p.line("self.vlfStart = vlfStart")
+                }
+            }
+            p.line()
+            p.doc("Bytes of scratch `dispatch` needs: the header and the largest fixed-length part.")
+            p.line("public static let prefixCapacity = headerSize + \(max(largest, queue.legacyFLFSize))")
+            p.line()
+            p.doc("A request whose parts do not fit its buffers (`\(framing.id)`).")
+            p.line("@inlinable")
+            p.block("public static func framingViolation(_ field: String) -> RuleViolation") { p in
+                p.line("RuleViolation(rule: .\(framing.swiftName), field: field, status: \(status(framing)))")
+            }
+            p.line()
+            p.doc("Reads the header and fixed-length part of one request from `bytes` into `scratch` (copied once: the")
+            p.doc("driver cannot change them afterwards), parses them for `features`, applies every generated rule that bears")
+            p.doc("on them (header, fixed part, slot members, and that the vlf and outcome fit the buffers), then calls the")
+            p.doc("handler's method for the request, or `refuse` with the first violation.")
+            p.line("@inlinable")
+            p.line("public static func dispatch<Bytes: RequestBytes, Handler: \(handlerName(queue))>(")
+            p.line("    _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, to handler: Handler")
+            p.block(") throws(Handler.Failure) -> Handler.Output") { p in
+                p.line("precondition(scratch.count >= prefixCapacity, \"dispatch scratch is smaller than prefixCapacity\")")
+                p.line("let headerBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<headerSize])")
+                p.line("guard bytes.read(at: 0, into: headerBytes) else { throw handler.refuse(framingViolation(\"header\"), frame: nil) }")
+                p.line("var headerReader = WireReader(UnsafeRawBufferPointer(headerBytes))")
+                p.line("guard let header = try? \(header.swiftName)(from: &headerReader) else {")
+                p.line("    throw handler.refuse(framingViolation(\"header\"), frame: nil)")
+                p.line("}")
+                p.line("let unknown = RuleViolation(rule: .\(opcodeRule.swiftName), field: \(swiftString(queue.opcodeField)), status: \(status(opcodeRule)))")
+                p.line("var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)")
+                p.line("if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }")
+                p.line("guard let layout = layout(for: header, features: features),")
+                p.line("      let size = flfSize(opcode: header.\(opcodeField), layout: layout) else { throw handler.refuse(unknown, frame: frame) }")
+                p.line("frame.layout = layout")
+                p.line("frame.vlfStart = headerSize + size")
+                p.line("let flfBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[headerSize..<headerSize + size])")
+                p.line("guard bytes.read(at: headerSize, into: flfBytes) else { throw handler.refuse(framingViolation(\"op_flf\"), frame: frame) }")
+                p.line("var reader = WireReader(UnsafeRawBufferPointer(flfBytes))")
+                p.block("switch (header.\(opcodeField), layout)") { p in
+                    for op in queue.ops {
+                        let outcome = minOutcome(op)
+                        for c in requests.layoutCases(op).reversed() {
+                            let pattern = c.layouts == ["stateless"] ? ".stateless" : "_"
+                            p.indented("case (.\(op.opcode.swiftName), \(pattern)):") { p in
+                                p.line("guard let flf = try? \(c.flf.swiftName)(from: &reader) else {")
+                                p.line("    throw handler.refuse(framingViolation(\"op_flf\"), frame: frame)")
+                                p.line("}")
+                                p.line("if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }")
+                                if let vlf = c.vlf {
+                                    p.line("let vlf = \(vlf.swiftName)(flf)")
+                                    p.line("if let violation = fit(bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: \(outcome)) {")
+                                    p.line("    throw handler.refuse(violation, frame: frame)")
+                                    p.line("}")
+                                    p.line("return try handler.\(c.name)(frame, flf, vlf)")
+                                } else {
+                                    p.line("if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: \(outcome)) {")
+                                    p.line("    throw handler.refuse(violation, frame: frame)")
+                                    p.line("}")
+                                    p.line("return try handler.\(c.name)(frame, flf)")
+                                }
+                            }
+                        }
+                    }
+                    p.line("default: throw handler.refuse(unknown, frame: frame)")
+                }
+            }
+            p.line()
+            p.doc("The framing violation, if the vlf's readable segments do not fit the readable part after the fixed part,")
+            p.doc("or its writable segments and the smallest outcome do not fit the writable part.")
+            p.line("@inlinable")
+            p.block("static func fit<Bytes: RequestBytes>(_ bytes: Bytes, _ frame: Frame, readable: Int, writable: Int, outcome: Int) -> RuleViolation?") { p in
+                p.line("if readable > bytes.readableLength - frame.vlfStart { return framingViolation(\"op_vlf\") }")
+                p.line("if writable > bytes.writableLength - outcome { return framingViolation(\"outcome\") }")
+                p.line("return nil")
+            }
+        }
+    }
+
+    /// The size of the smallest outcome layout of `op` (the seed's or a compat one).
+    private func minOutcome(_ op: Op) -> String {
+        let layouts = ([op.outcome] + op.outcomeCompat).map { spec.layout($0)! }
+        return "\(layouts.min { $0.size < $1.size }!.swiftName).size"
+    }
+
+    private func outcomeLayouts(_ queue: Queue) -> [StructLayout] {
+        var names: [String] = [queue.outcome]
+        for op in queue.ops { for name in [op.outcome] + op.outcomeCompat where !names.contains(name) { names.append(name) } }
+        return names.map { spec.layout($0)! }.sorted { $0.size > $1.size }
+    }
+
+    private func emitOutcome(_ queue: Queue, _ p: inout CodePrinter) {
+        let layouts = outcomeLayouts(queue)
+        p.block("extension \(queue.swiftName)") { p in
+            p.doc("The outcome layouts of the \(queue.name), largest first.")
+            p.block("public enum Outcome: CaseIterable, Sendable") { p in
+                for layout in layouts { p.line("case \(Naming.lowerCamel(layout.name))") }
+                p.line()
+                p.block("public var size: Int") { p in
+                    p.block("switch self") { p in
+                        for layout in layouts { p.line("case .\(Naming.lowerCamel(layout.name)): return \(layout.swiftName).size") }
+                    }
+                }
+                p.line()
+                p.doc("The outcome's bytes: `status`, and `sessionId` where the layout has a session id.")
+                p.block("public func encoded(status: Status, sessionId: UInt64) -> [UInt8]") { p in
+                    p.block("switch self") { p in
+                        for layout in layouts {
+                            let arguments = layout.fields.filter { !$0.isReserved }.map { field in
+                                field.name == "session-id" ? "sessionId: sessionId" : "status: status"
+                            }
+                            p.line("case .\(Naming.lowerCamel(layout.name)): return \(layout.swiftName)(\(arguments.joined(separator: ", "))).encoded()")
+                        }
+                    }
+                }
+            }
+            p.line()
+            p.doc("The outcome layout for a request with `opcode` whose writable part has `capacity` bytes: the seed's layout")
+            p.doc("if it fits, else the first compat layout that fits, else (and for an opcode the queue does not carry) the")
+            p.doc("largest of the queue's layouts that fits. nil when not even the smallest fits.")
+            p.block("public static func outcome(opcode: Opcode?, capacity: Int) -> Outcome?") { p in
+                p.line("let preferred: [Outcome]")
+                p.block("switch opcode") { p in
+                    var groups: [String: [String]] = [:]
+                    var order: [String] = []
+                    for op in queue.ops {
+                        let list = ([op.outcome] + op.outcomeCompat).map { "." + Naming.lowerCamel($0) }.joined(separator: ", ")
+                        if groups[list] == nil { order.append(list) }
+                        groups[list, default: []].append(".\(op.opcode.swiftName)?")
+                    }
+                    for list in order { p.line("case \(groups[list]!.joined(separator: ", ")): preferred = [\(list)]") }
+                    p.line("default: preferred = []")
+                }
+                p.line("return (preferred + Outcome.allCases).first { $0.size <= capacity }")
+            }
+            p.line()
+            p.doc("Offset of the outcome in a writable part of `writableLength` bytes holding `outcome`: at its "
+                  + (queue.outcomeAtEnd ? "end" : "start") + " (Spec/requests.yaml `outcome-at`).")
+            p.line("@inlinable")
+            p.block("public static func outcomeOffset(_ outcome: Outcome, writableLength: Int) -> Int?") { p in
+                p.line("guard writableLength >= outcome.size else { return nil }")
+                p.line(queue.outcomeAtEnd ? "return writableLength - outcome.size" : "return 0")
+            }
+        }
+    }
+
+    private func emitChecks(_ p: inout CodePrinter) {
+        var checks: [String] = []
+        for rule in spec.rules { if let check = rule.check, !checks.contains(check) { checks.append(check) } }
+        p.doc("The checks the hand-written device core makes (Spec/rules.yaml `check:`). Each is bound, per opcode, to")
+        p.doc("the rule it enforces, so the status and the rule counted come from the YAML.")
+        p.block("public enum DeviceCheck: String, CaseIterable, Sendable") { p in
+            for check in checks {
+                let name = Naming.lowerCamel(check)
+                p.line(name == check ? "case \(name)" : "case \(name) = \(swiftString(check))")
+            }
+            p.line()
+            p.doc("The rule a request with `opcode` breaks when this check fails, with its status; nil when none is bound.")
+            p.block("public func violation(opcode: Opcode) -> RuleViolation?") { p in
+                p.block("switch (self, opcode)") { p in
+                    for rule in spec.rules {
+                        guard let check = rule.check else { continue }
+                        let ops = rule.checkOps.compactMap { name in spec.groups.first { $0.kind == .opcode }?.entry(name) }
+                        let patterns = ops.map { "(.\(Naming.lowerCamel(check)), .\($0.swiftName))" }.joined(separator: ", ")
+                        p.line("case \(patterns):")
+                        p.line("    return RuleViolation(rule: .\(rule.swiftName), field: \(swiftString(check)), status: \(status(rule)))")
+                    }
+                    p.line("default: return nil")
+                }
+            }
+        }
+    }
+}
