@@ -1,46 +1,68 @@
 import Foundation
 import SpecResolve
 
-/// Finds which tests cover which rules: a test marks a rule with `covers(.ruleName, …)`
-/// where `.ruleName` is a generated `RuleID` case (so a typo does not compile).
+/// Finds the tests that are evidence for each rule. A test is evidence only through an
+/// assertion that names the rule (a generated `RuleID` case, so a typo does not compile):
+/// - `expectViolation(.rule, status: …)`: a request that breaks the rule went through the
+///   device, got the rule's status, and exactly that rule's violation counter moved;
+/// - `expectRefusal(.rule, …)`: our driver library refused, before sending anything, an
+///   action the rule forbids;
+/// - `expectRule(.rule, …, condition)`: a behaviour the rule requires, asserted.
 public struct CoverageScanner {
+    public enum Kind: String, Sendable, CaseIterable, Comparable {
+        case violation = "device test"
+        case refusal = "driver test"
+        case behaviour = "behaviour test"
+
+        public static func < (lhs: Kind, rhs: Kind) -> Bool {
+            allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+        }
+
+        var call: String {
+            switch self {
+            case .violation: return "expectViolation("
+            case .refusal: return "expectRefusal("
+            case .behaviour: return "expectRule("
+            }
+        }
+    }
+
     public struct Hit: Hashable, Sendable {
         public var file: String
         public var test: String
+        public var kind: Kind
     }
 
     public init() {}
 
-    /// `rule id → tests`, scanning `files` (path, contents).
+    /// `rule id → evidence`, scanning `files` (path, contents).
     public func scan(_ files: [(path: String, contents: String)], rules: [Rule]) -> [String: [Hit]] {
         let bySwiftName = Dictionary(rules.map { ($0.swiftName, $0.id) }, uniquingKeysWith: { a, _ in a })
         var result: [String: [Hit]] = [:]
         for file in files {
             let lines = file.contents.split(separator: "\n", omittingEmptySubsequences: false)
             var currentTest = "?"
-            var index = 0
-            while index < lines.count {
-                let line = lines[index]
+            for (index, line) in lines.enumerated() {
                 if let name = Self.functionName(in: line) { currentTest = name }
-                guard let start = line.range(of: "covers(") else {
-                    index += 1
-                    continue
-                }
-                // The argument list may run over several lines, up to the closing parenthesis.
-                var arguments = String(line[start.upperBound...])
-                while !arguments.contains(")") && index + 1 < lines.count {
-                    index += 1
-                    arguments += String(lines[index])
-                }
-                let list = arguments.prefix { $0 != ")" }
-                for token in list.split(separator: ",") {
-                    let name = token.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "."))
-                    if let id = bySwiftName[name] {
-                        let hit = Hit(file: file.path, test: currentTest)
+                for kind in Kind.allCases {
+                    guard let start = line.range(of: kind.call), !line.contains("func " + kind.call) else { continue }
+                    // The leading arguments that are rule IDs, possibly over several lines.
+                    var arguments = String(line[start.upperBound...])
+                    var next = index + 1
+                    while next < lines.count && arguments.trimmingCharacters(in: .whitespaces).hasSuffix(",") {
+                        arguments += String(lines[next])
+                        next += 1
+                    }
+                    for token in arguments.split(separator: ",") {
+                        let text = token.trimmingCharacters(in: .whitespaces)
+                        guard text.hasPrefix(".") else { break }
+                        let name = text.dropFirst().prefix { $0.isLetter || $0.isNumber }
+                        guard let id = bySwiftName[String(name)] else { break }
+                        let hit = Hit(file: file.path, test: currentTest, kind: kind)
                         if !(result[id]?.contains(hit) ?? false) { result[id, default: []].append(hit) }
+                        if name.count + 1 < text.count { break }  // the rule list ends here: `.rule)` or `.rule holds:`
                     }
                 }
-                index += 1
             }
         }
         return result

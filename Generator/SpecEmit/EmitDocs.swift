@@ -20,29 +20,54 @@ struct DocsEmitter {
     }
 
     private func tests(_ rule: Rule) -> String {
-        var items = (coverage[rule.id] ?? []).map { "`\($0.test)` (\($0.file.split(separator: "/").last ?? ""))" }
+        let hits = (coverage[rule.id] ?? []).sorted { ($0.kind, $0.file, $0.test) < ($1.kind, $1.file, $1.test) }
+        var items = hits.map { "\($0.kind.rawValue): `\($0.test)` (\($0.file.split(separator: "/").last ?? ""))" }
         if !rule.validators.isEmpty { items.insert("negative vector", at: 0) }
         return items.isEmpty ? "—" : items.joined(separator: "<br>")
+    }
+
+    /// The strongest evidence a rule has: a device test for the rules the device refuses
+    /// requests for, a driver test for our driver library's, a behaviour test, the generated
+    /// negative vector only, or none.
+    static let evidenceColumns = ["device test", "driver test", "behaviour test", "vector only", "none"]
+
+    func evidence(_ rule: Rule) -> String {
+        let kinds = Set((coverage[rule.id] ?? []).map(\.kind))
+        if let strongest = CoverageScanner.Kind.allCases.first(where: kinds.contains) { return strongest.rawValue }
+        return rule.validators.isEmpty ? "none" : "vector only"
     }
 
     func rulesMarkdown(header: String) -> String {
         var out = "<!-- \(header) -->\n\n# Normative rules of the virtio crypto device (\(spec.info.revision))\n\n"
         out += "Every MUST/SHOULD/MAY of the seed, with a stable ID, how it is enforced and which tests cover it.\n"
         out += "Generated from `Spec/rules.yaml` by `swift run virtio-crypto-gen generate`; edit the YAML, not this file.\n\n"
-        let byEnforcement = Dictionary(grouping: spec.rules, by: \.enforcedBy).mapValues(\.count)
-        out += "| | count |\n|---|---|\n| rules | \(spec.rules.count) |\n"
-        for kind in ["validator", "codec", "device-core", "driver-library", "manual"] {
-            out += "| enforced by \(kind) | \(byEnforcement[kind] ?? 0) |\n"
+        out += "How to read it: *enforced* says which code enforces a rule (a generated validator, the generated "
+        out += "dispatch's framing, the generated codecs, the hand-written device core, our driver library, or nobody: "
+        out += "manual, with the reason). *Tested* is the evidence found in `Tests/`: a **device test** sent a request "
+        out += "that breaks the rule through the device and asserted its status and that exactly this rule's violation "
+        out += "counter moved (`expectViolation`); a **driver test** asserted that our driver library refused the "
+        out += "action before sending anything (`expectRefusal`); a **behaviour test** asserted the behaviour the rule "
+        out += "requires (`expectRule`); **vector only**: the rule's generated negative vector is rejected by its "
+        out += "validator, but no device test breaks it.\n\n"
+        out += "| enforced by | rules | " + Self.evidenceColumns.joined(separator: " | ") + " |\n"
+        out += "|---|---|" + Self.evidenceColumns.map { _ in "---|" }.joined() + "\n"
+        for kind in ["validator", "dispatch", "codec", "device-core", "driver-library", "manual"] {
+            let rules = spec.rules.filter { $0.enforcedBy == kind }
+            let counts = Self.evidenceColumns.map { column in rules.filter { evidence($0) == column }.count }
+            out += "| \(kind) | \(rules.count) | " + counts.map(String.init).joined(separator: " | ") + " |\n"
         }
-        let covered = spec.rules.filter { !$0.validators.isEmpty || coverage[$0.id] != nil }.count
-        out += "| with at least one covering test or vector | \(covered) |\n\n"
+        let totals = Self.evidenceColumns.map { column in spec.rules.filter { evidence($0) == column }.count }
+        out += "| **all** | \(spec.rules.count) | " + totals.map(String.init).joined(separator: " | ") + " |\n\n"
+        let refusing = spec.rules.filter { $0.onViolation != nil && $0.enforcedBy != "manual" }
+        let proven = refusing.filter { evidence($0) == "device test" }.count
+        out += "Rules with an on-violation status: \(refusing.count); with a device test: \(proven).\n\n"
         var sections: [String] = []
         for rule in spec.rules where !sections.contains(rule.section) { sections.append(rule.section) }
         for section in sections {
-            out += "## \(section)\n\n| ID | Level | Actor | Text | Enforcement | On violation | Tests |\n|---|---|---|---|---|---|---|\n"
+            out += "## \(section)\n\n| ID | Level | Actor | Text | Enforcement | On violation | Tested | Evidence |\n|---|---|---|---|---|---|---|---|\n"
             let rules = spec.rules.filter { $0.section == section }
             for rule in rules {
-                out += "| `\(rule.id)` | \(rule.level) | \(rule.actor) | \(cell(rule.text)) | \(cell(enforcement(rule))) | \(rule.onViolation ?? "—") | \(tests(rule)) |\n"
+                out += "| `\(rule.id)` | \(rule.level) | \(rule.actor) | \(cell(rule.text)) | \(cell(enforcement(rule))) | \(rule.onViolation ?? "—") | \(evidence(rule)) | \(tests(rule)) |\n"
             }
             let notes = rules.flatMap { rule in
                 [rule.notes.errata.map { "- `\(rule.id)` errata: \(cell($0))" },
@@ -98,7 +123,8 @@ struct DocsEmitter {
                 ("section", .string(rule.section)), ("origin", .string(rule.origin)), ("text", .string(rule.text)),
                 ("enforcement", .string(rule.enforcedBy)), ("on-violation", JSON.optional(rule.onViolation)),
                 ("errata", JSON.optional(rule.notes.errata)), ("compat", JSON.optional(rule.notes.compat)),
-                ("tests", .array((coverage[rule.id] ?? []).map { .string("\($0.file):\($0.test)") })),
+                ("tested", .string(evidence(rule))),
+                ("tests", .array((coverage[rule.id] ?? []).map { .string("\($0.kind.rawValue): \($0.file):\($0.test)") })),
             ])
         }
         return JSON.object([

@@ -58,29 +58,52 @@ struct GeneratedFilesTests {
         #expect(spec.queues.first { $0.name == "dataq" }?.legacyFLFSize == 48)
     }
 
-    @Test func coverageScannerFindsCoversMarks() throws {
+    @Test func coverageScannerFindsEvidenceByKind() throws {
         let spec = try Self.realSpec()
         let rule = try #require(spec.rules.first)
-        let second = spec.rules[1]
-        let source = "struct T {\n    @Test func checksIt() {\n        covers(.\(rule.swiftName),\n               .\(second.swiftName))\n    }\n}\n"
+        let second = spec.rules[1], third = spec.rules[2]
+        let source = """
+            struct T {
+                @Test func breaksIt() throws {
+                    try harness.expectViolation(.\(rule.swiftName), status: .err) { .err }
+                }
+                @Test func behaves() {
+                    expectRule(.\(rule.swiftName),
+                               .\(second.swiftName), 1 == 1)
+                }
+                @Test func refuses() {
+                    expectRefusal(.\(third.swiftName)) { }
+                }
+                func covers() { mentions(.\(third.swiftName)) }
+            }
+            """
         let hits = CoverageScanner().scan([("Tests/X/T.swift", source)], rules: spec.rules)
-        #expect(hits[rule.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "checksIt")])
-        #expect(hits[second.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "checksIt")], "marks over several lines")
+        #expect(hits[rule.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "breaksIt", kind: .violation),
+                                  CoverageScanner.Hit(file: "Tests/X/T.swift", test: "behaves", kind: .behaviour)])
+        #expect(hits[second.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "behaves", kind: .behaviour)],
+                "rule IDs over several lines")
+        #expect(hits[third.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "refuses", kind: .refusal)],
+                "a mention outside an assertion is no evidence")
     }
 
-    /// Every rule the implementation claims to enforce is tested: validator rules by their
-    /// generated negative vectors, codec and device-core rules by a test marked `covers(…)`.
-    @Test func everyEnforcedRuleHasATest() throws {
+    /// Every rule the implementation claims to enforce has evidence of the right kind: a rule
+    /// the device refuses requests for (it has an on-violation status) a device test that
+    /// breaks it; a driver-library rule a driver test; a codec or device-core behaviour a
+    /// behaviour test.
+    @Test func everyEnforcedRuleHasEvidence() throws {
         let spec = try Self.realSpec()
         let tests = CoverageScanner.swiftFiles(under: Self.root + "/Tests", root: Self.root)
         let coverage = CoverageScanner().scan(tests, rules: spec.rules)
+        func has(_ rule: Rule, _ kind: CoverageScanner.Kind) -> Bool { coverage[rule.id]?.contains { $0.kind == kind } ?? false }
         let untested = spec.rules.filter { rule in
             switch rule.enforcedBy {
-            case "validator": return rule.validators.isEmpty
-            case "codec", "device-core": return coverage[rule.id] == nil
-            default: return false
+            case "manual": return false
+            case "driver-library": return !has(rule, .refusal)
+            default:
+                if rule.onViolation != nil { return !has(rule, .violation) }
+                return rule.validators.isEmpty && !has(rule, .behaviour) && !has(rule, .violation)
             }
         }
-        #expect(untested.isEmpty, "rules enforced but not tested: \(untested.map(\.id))")
+        #expect(untested.isEmpty, "rules enforced without evidence: \(untested.map(\.id))")
     }
 }

@@ -6,53 +6,45 @@ import VirtioCryptoWire
 
 struct ControlQueueTests {
     @Test func configComesFromTheEnginesAndLimits() throws {
-        covers(.devConfigMaxDataqueuesRange, .devConfigStatusValidFlags, .devConfigNoUndefinedAlgoBits,
-               .devConfigCryptoServicesOffered, .devConfigAlgoMasksPerService, .devConfigMaxSize,
-               .devConfigMaxCipherKeyLen, .devConfigMaxAuthKeyLen)
         var limits = DeviceLimits()
         limits.dataQueues = 2
         limits.maxRequestSize = 65536
         let device = VirtioCryptoDevice(offer: DeviceOffer(limits: limits))
         let config = device.config
-        #expect(config.violation(features: []) == nil)
-        #expect(config.maxDataqueues == 2 && config.maxSize == 65536)
+        expectRule(.devConfigMaxDataqueuesRange, .devConfigStatusValidFlags, .devConfigNoUndefinedAlgoBits, holds: config.violation(features: []) == nil)
+        expectRule(.devConfigMaxSize, holds: config.maxDataqueues == 2 && config.maxSize == 65536)
         #expect(config.status == .hwReady)
-        #expect(config.cryptoServices == 0b1111)
-        #expect(config.cipherAlgoL == 0x7ffe && config.cipherAlgoH == 0, "all 14 ciphers, bits 1–14")
+        expectRule(.devConfigCryptoServicesOffered, holds: config.cryptoServices == 0b1111)
+        expectRule(.devConfigAlgoMasksPerService, holds: config.cipherAlgoL == 0x7ffe && config.cipherAlgoH == 0, "all 14 ciphers, bits 1–14")
         #expect(config.hashAlgo == 0x1ffe)
         #expect(config.macAlgoL & (1 << 4) != 0 && config.macAlgoL & (1 << 28) == 0, "HMAC-SHA256 yes, SNOW3G-UIA2 (needs an IV) no")
         #expect(config.aeadAlgo == 0b1110)
-        #expect(config.maxCipherKeyLen == 64 && config.maxAuthKeyLen == 256)
+        expectRule(.devConfigMaxCipherKeyLen, .devConfigMaxAuthKeyLen, holds: config.maxCipherKeyLen == 64 && config.maxAuthKeyLen == 256)
         // An offer restricted to AES-CBC advertises just that (what QEMU's Linux guest uses).
         let narrow = DeviceOffer().restricted(ciphers: [.aesCbc], hashes: [], macs: [], aeads: [])
         #expect(narrow.config.cryptoServices == 1 && narrow.config.cipherAlgoL == 1 << 3 && narrow.config.maxAuthKeyLen == 0)
     }
 
     @Test func statelessFeaturesNeedRevision1() {
-        covers(.featFeatureCipherStatelessRequiresRevision1, .featFeatureHashStatelessRequiresRevision1,
-               .featFeatureMacStatelessRequiresRevision1, .featFeatureAeadStatelessRequiresRevision1)
         let device = VirtioCryptoDevice()
-        #expect(!device.negotiate([.cipherStatelessMode]))
-        #expect(!device.negotiate([.hashStatelessMode, .macStatelessMode]))
-        #expect(device.negotiate([.revision1, .aeadStatelessMode]))
+        expectRule(.featFeatureCipherStatelessRequiresRevision1, holds: !device.negotiate([.cipherStatelessMode]))
+        expectRule(.featFeatureHashStatelessRequiresRevision1, .featFeatureMacStatelessRequiresRevision1, holds: !device.negotiate([.hashStatelessMode, .macStatelessMode]))
+        expectRule(.featFeatureAeadStatelessRequiresRevision1, holds: device.negotiate([.revision1, .aeadStatelessMode]))
         #expect(device.features == [.revision1, .aeadStatelessMode])
         #expect(!device.negotiate(CryptoFeatures(rawValue: 1 << 20)), "bits the device does not offer")
     }
 
     @Test(arguments: [RequestLayout.legacy, .revision1])
     func sessionsAreCreatedWithUniqueIDsAndDestroyedOnce(layout: RequestLayout) throws {
-        covers(.devSessionCreateStatusValues, .devSessionCreateUniqueSessionId, .devSessionDestroyStatusValues,
-               .devSessionCreateStructureByOpcode, .devSessionCreateExtractParameters, .devCtrlOpOutcomeStruct,
-               .drvSessionDestroyOpcodeByService, .drvSessionDestroyValidSessionId, .drvSessionCreateRequestPartsInOrder)
         let harness = try Harness(features: layout == .legacy ? [] : [.revision1])
         let first = try harness.cipherSession(.aesCbc, key: key16, op: .encrypt, layout: layout)
         let second = try harness.cipherSession(.aesCbc, key: key16, op: .decrypt, layout: layout)
-        #expect(first != second)
+        expectRule(.devSessionCreateUniqueSessionId, .devSessionCreateStructureByOpcode, .devSessionCreateExtractParameters, holds: first != second)
         let destroy = RequestBuilder.control(opcode: .cipherDestroySession, flf: DestroySessionFlf(sessionId: first), layout: layout)
         // v23's 8-byte outcome…
-        #expect(try DestroySessionInput.decode(try harness.control([destroy], writable: 8)).status == .ok)
+        try expectRule(.devSessionDestroyStatusValues, .devCtrlOpOutcomeStruct, holds: try DestroySessionInput.decode(try harness.control([destroy], writable: 8)).status == .ok)
         // …and, destroyed already, ERR in the final spec's 1-byte outcome (what Linux gives).
-        #expect(try harness.control([destroy], writable: 1) == [UInt8(Status.err.rawValue)])
+        try expectRule(.devSessionDestroyStatusValues, holds: try harness.control([destroy], writable: 1) == [UInt8(Status.err.rawValue)])
         #expect(harness.device.sessions.count == 1)
         // A session of another service is not destroyed by a CIPHER destroy… it must match.
         let hashDestroy = RequestBuilder.control(opcode: .hashDestroySession, flf: DestroySessionFlf(sessionId: second), layout: layout)
@@ -66,11 +58,10 @@ struct ControlQueueTests {
     }
 
     @Test func unsupportedAlgorithmsBadKeysAndUnknownOpcodesAreRefused() throws {
-        covers(.drvSessionCreateOpcodeByService, .drvSlotSymSessionOpFlfMember, .drvSlotSymSessionOpVlfMember)
         let harness = try Harness()
         let unknownAlgorithm = RequestBuilder.control(opcode: .cipherCreateSession,
                                                       flf: RequestBuilder.cipherSession(.unknown(40), keyLength: 16, op: .encrypt))
-        #expect(try harness.createSession(unknownAlgorithm, keys: [key16]).0 == .notsupp)
+        try expectRule(.devSessionCreateStatusValues, holds: try harness.createSession(unknownAlgorithm, keys: [key16]).0 == .notsupp)
         let badKey = RequestBuilder.control(opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(.aesCbc, keyLength: 15, op: .encrypt))
         #expect(try harness.createSession(badKey, keys: [Array(key16.prefix(15))]).0 == .err)
         let hugeKey = RequestBuilder.control(opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(.arc4, keyLength: 200, op: .encrypt))

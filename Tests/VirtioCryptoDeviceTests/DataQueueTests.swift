@@ -17,22 +17,19 @@ func engineCBC(_ key: [UInt8], _ iv: [UInt8], _ input: [UInt8], _ op: Op) throws
 struct DataQueueTests {
     @Test(arguments: [RequestLayout.legacy, .revision1])
     func aesCbcThroughTheDeviceMatchesTheEngine(layout: RequestLayout) throws {
-        covers(.devSymParseByOpcode, .devSymParseCipherFields, .devSymCopyDstData, .devSymStatusValues, .devSymParseFlag,
-               .drvSymCipherFields, .drvSymOpcode, .devConfigHandleRequestsAfterHwReady, .devStatusReturnStatusCode)
-        #expect(try Harness().device.config.status.contains(.hwReady))
+        try expectRule(.devConfigHandleRequestsAfterHwReady, holds: try Harness().device.config.status.contains(.hwReady))
         let harness = try Harness(features: layout == .legacy ? [] : [.revision1])
         let encrypt = try harness.cipherSession(.aesCbc, key: key16, op: .encrypt, layout: layout)
         let decrypt = try harness.cipherSession(.aesCbc, key: key16, op: .decrypt, layout: layout)
         let flag: RequestFlag = layout == .legacy ? [] : .sessionMode
         let (status, ciphertext) = try harness.cipher(session: encrypt, iv: iv16, input: block64, layout: layout, flag: flag)
         #expect(status == .ok)
-        #expect(ciphertext == (try engineCBC(key16, iv16, block64, .encrypt)))
+        try expectRule(.devSymParseByOpcode, .devSymParseCipherFields, .devSymCopyDstData, .devSymParseFlag, holds: ciphertext == (try engineCBC(key16, iv16, block64, .encrypt)))
         let (status2, plaintext) = try harness.cipher(session: decrypt, opcode: .cipherDecrypt, iv: iv16, input: ciphertext, layout: layout, flag: flag)
-        #expect(status2 == .ok && plaintext == block64)
+        expectRule(.devSymStatusValues, .devStatusReturnStatusCode, holds: status2 == .ok && plaintext == block64)
     }
 
     @Test func unknownOrDestroyedSessionsAnswerINVSESS() throws {
-        covers(.drvSymSessionIdValid)
         let harness = try Harness()
         #expect(try harness.cipher(session: 999, iv: iv16, input: block64).0 == .invsess)
         let id = try harness.cipherSession(.aesCbc, key: key16, op: .encrypt)
@@ -45,7 +42,6 @@ struct DataQueueTests {
     }
 
     @Test func lengthsAreCheckedAgainstTheChainAndMaxSize() throws {
-        covers(.drvSlotSymDataOpTypeVlfMember)
         var limits = DeviceLimits()
         limits.maxRequestSize = 4096
         let harness = try Harness(limits: limits)
@@ -85,7 +81,6 @@ struct DataQueueTests {
     }
 
     @Test func flagZeroWithRevision1ButNoStatelessIsRejected() throws {
-        covers(.devDataRejectFlagZeroCipher)
         let harness = try Harness(features: [.revision1])
         let id = try harness.cipherSession(.aesCbc, key: key16, op: .encrypt, layout: .revision1)
         #expect(try harness.cipher(session: id, iv: iv16, input: block64, layout: .revision1, flag: []).0 == .notsupp)
@@ -142,16 +137,13 @@ struct DataQueueTests {
     }
 
     @Test func hashMacAeadAndChainingThroughTheDevice() throws {
-        covers(.devHashCopyResult, .devMacCopyResult, .devAeadCopyDstData, .devAeadCopyTag, .devAeadVerifyOnDecrypt,
-               .devAeadStatusValues, .devSymCopyHashResult, .devSymParseAlgChainFields, .devSymCheckAadLen, .drvSymAlgChainFields,
-               .devHashStructureByOpcode)
         let harness = try Harness()
         let message = [UInt8]("abc".utf8)
         // HASH: SHA-256("abc"), FIPS 180-4.
         let (hashStatus, hashID) = try harness.createSession(RequestBuilder.control(opcode: .hashCreateSession, flf: HashCreateSessionFlf(algo: .sha256, hashResultLen: 32)))
         #expect(hashStatus == .ok)
         var out = try harness.data([RequestBuilder.data(opcode: .hash, sessionID: hashID, flf: HashDataFlf(srcDataLen: 3, hashResultLen: 32)), message], writable: [32, 1])
-        #expect(out.last == 0 && Array(out.prefix(32)) == bytes(hex: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))
+        expectRule(.devHashCopyResult, .devHashStructureByOpcode, holds: out.last == 0 && Array(out.prefix(32)) == bytes(hex: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))
         // MAC: HMAC-SHA256, RFC 4231 test case 2, truncated to 16 bytes by the session.
         let (macStatus, macID) = try harness.createSession(
             RequestBuilder.control(opcode: .macCreateSession, flf: MacCreateSessionFlf(algo: .hmacSha256, hashResultLen: 16, authKeyLen: 4)),
@@ -160,7 +152,7 @@ struct DataQueueTests {
         let what = Array("what do ya want for nothing?".utf8)
         out = try harness.data([RequestBuilder.data(opcode: .mac, sessionID: macID, flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: UInt32(what.count), hashResultLen: 16))), what],
                                writable: [16, 1])
-        #expect(out.last == 0 && Array(out.prefix(16)) == bytes(hex: "5bdcc146bf60754e6a042426089575c7"))
+        expectRule(.devMacCopyResult, holds: out.last == 0 && Array(out.prefix(16)) == bytes(hex: "5bdcc146bf60754e6a042426089575c7"))
         // AEAD: GCM test case 3 of McGrew–Viega, then a tampered tag.
         let key = bytes(hex: "feffe9928665731c6d6a8f9467308308")
         let iv = bytes(hex: "cafebabefacedbaddecaf888")
@@ -172,7 +164,7 @@ struct DataQueueTests {
         }
         let sealed = try harness.data([RequestBuilder.data(opcode: .aeadEncrypt, sessionID: try aeadSession(.encrypt),
                                                            flf: AeadDataFlf(ivLen: 12, srcDataLen: 64, dstDataLen: 80, tagLen: 16)), iv, plaintext], writable: [80, 1])
-        #expect(sealed.last == 0 && Array(sealed.dropLast()) == ciphertext + tag)
+        expectRule(.devAeadCopyDstData, .devAeadCopyTag, .devAeadStatusValues, holds: sealed.last == 0 && Array(sealed.dropLast()) == ciphertext + tag)
         let decryptID = try aeadSession(.decrypt)
         let opened = try harness.data([RequestBuilder.data(opcode: .aeadDecrypt, sessionID: decryptID,
                                                            flf: AeadDataFlf(ivLen: 12, srcDataLen: 80, dstDataLen: 64, tagLen: 16)), iv, ciphertext + tag], writable: [64, 1])
@@ -181,7 +173,7 @@ struct DataQueueTests {
         forged[70] ^= 1
         let rejected = try harness.data([RequestBuilder.data(opcode: .aeadDecrypt, sessionID: decryptID,
                                                              flf: AeadDataFlf(ivLen: 12, srcDataLen: 80, dstDataLen: 64, tagLen: 16)), iv, forged], writable: [64, 1])
-        #expect(rejected.last == UInt8(Status.badmsg.rawValue))
+        expectRule(.devAeadVerifyOnDecrypt, holds: rejected.last == UInt8(Status.badmsg.rawValue))
         #expect(rejected.dropLast().allSatisfy { $0 == 0 }, "no plaintext released")
         // Chaining: AES-CBC then HMAC-SHA1 over AAD ‖ ciphertext, compared with the engines.
         let chainFLF = SymCreateSessionFlf(opFlf: .algorithmChaining(AlgChainSessionFlf(
@@ -198,12 +190,12 @@ struct DataQueueTests {
         out = try harness.data([RequestBuilder.data(opcode: .cipherEncrypt, sessionID: chainID, flf: dataFLF), iv16, source, aad], writable: [72, 20, 1])
         #expect(out.last == 0)
         let expectedCipher = try engineCBC(key16, iv16, block64, .encrypt)
-        #expect(Array(out[0..<8]) == Array(source[0..<8]) && Array(out[8..<72]) == expectedCipher)
+        expectRule(.devSymParseAlgChainFields, holds: Array(out[0..<8]) == Array(source[0..<8]) && Array(out[8..<72]) == expectedCipher)
         let mac = try authKey.withUnsafeBytes { try MacSession(algorithm: .hmacSha1, key: $0, resultLength: 20) }.makeContext()
         var expectedTag = [UInt8](repeating: 0, count: 20)
         let macInput = aad + Array(out[0..<72])
         try macInput.withUnsafeBytes { input in try expectedTag.withUnsafeMutableBytes { try mac.mac(input, into: $0) } }
-        #expect(Array(out[72..<92]) == expectedTag)
+        expectRule(.devSymCopyHashResult, .devSymCheckAadLen, holds: Array(out[72..<92]) == expectedTag)
     }
 
     @Test func aDestroyedSessionIsRefusedEvenRightAfterUse() throws {
@@ -277,17 +269,16 @@ struct DataQueueTests {
     }
 
     @Test func statelessRequestsCarryTheirOwnKeys() throws {
-        covers(.devHashParseFlag, .devStatelessMaySupportBoth, .devStatelessServiceLevelGuard, .drvSlotSymDataStatelessOpTypeVlfMember)
         let harness = try Harness(features: [.revision1, .cipherStatelessMode, .hashStatelessMode])
         let flf = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(sessPara: CipherSessPara(algo: .aesCbc, keylen: 16, op: .encrypt),
                                                                                 ivLen: 16, srcDataLen: 64, dstDataLen: 64)), opType: .cipher)
         let head = RequestBuilder.data(opcode: .cipherEncrypt, flag: [], flf: flf, layout: .stateless)
         let out = try harness.data([head, key16, iv16, block64], writable: [64, 1])
         let expectedStateless = try engineCBC(key16, iv16, block64, .encrypt)
-        #expect(out.last == 0 && Array(out.dropLast()) == expectedStateless)
+        expectRule(.devStatelessMaySupportBoth, .devStatelessServiceLevelGuard, holds: out.last == 0 && Array(out.dropLast()) == expectedStateless)
         let hash = RequestBuilder.data(opcode: .hash, flf: HashDataFlfStateless(sessPara: HashSessPara(algo: .sha1), srcDataLen: 3, hashResultLen: 20), layout: .stateless)
         let digest = try harness.data([hash, Array("abc".utf8)], writable: [20, 1])
-        #expect(Array(digest.prefix(20)) == bytes(hex: "a9993e364706816aba3e25717850c26c9cd0d89d") && digest.last == 0)
+        expectRule(.devHashParseFlag, holds: Array(digest.prefix(20)) == bytes(hex: "a9993e364706816aba3e25717850c26c9cd0d89d") && digest.last == 0)
         // MAC stateless is not negotiated here: flag 0 is rejected.
         let mac = RequestBuilder.data(opcode: .mac, flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: 3, hashResultLen: 20)), layout: .revision1)
         #expect(try harness.data([mac, [1, 2, 3]], writable: [20, 1]).last == UInt8(Status.notsupp.rawValue))

@@ -10,7 +10,6 @@ struct PerServiceTests {
     let invsess = UInt8(Status.invsess.rawValue)
 
     @Test func hashAndMacAnswerEachStatusTheSeedLists() throws {
-        covers(.devHashStatusValues, .devMacStatusValues, .drvHashSessionIdValid, .drvMacSessionIdValid, .drvHashOpcode, .drvMacOpcode)
         let harness = try Harness()
         let hash = try harness.createSession(RequestBuilder.control(opcode: .hashCreateSession, flf: HashCreateSessionFlf(algo: .sha1, hashResultLen: 20))).1
         let mac = try harness.createSession(RequestBuilder.control(opcode: .macCreateSession, flf: MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)),
@@ -23,7 +22,7 @@ struct PerServiceTests {
             try harness.data([RequestBuilder.data(opcode: .mac, sessionID: session, flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: 3, hashResultLen: resultLength))), [1, 2, 3]],
                              writable: [Int(resultLength), 1]).last!
         }
-        #expect(try hashRequest(hash) == 0 && macRequest(mac) == 0)
+        try expectRule(.devHashStatusValues, .devMacStatusValues, holds: try hashRequest(hash) == 0 && macRequest(mac) == 0)
         #expect(try hashRequest(mac) == invsess && macRequest(hash) == invsess, "a session of the other service")
         #expect(try hashRequest(77) == invsess && macRequest(77) == invsess)
         #expect(try hashRequest(hash, resultLength: 8) == UInt8(Status.err.rawValue), "no room for the 20-byte result")
@@ -33,7 +32,6 @@ struct PerServiceTests {
     }
 
     @Test func aeadChecksItsSessionAndOpcode() throws {
-        covers(.drvAeadSessionIdValid, .drvAeadOpcode)
         let harness = try Harness()
         let encrypt = try harness.createSession(RequestBuilder.control(opcode: .aeadCreateSession,
                                                                        flf: AeadCreateSessionFlf(algo: .gcm, keyLen: 16, tagLen: 16, op: .encrypt)), keys: [key16]).1
@@ -50,7 +48,6 @@ struct PerServiceTests {
     }
 
     @Test func statelessMacAndAeadRequests() throws {
-        covers(.devMacParseFlag, .devAeadParseStatelessByOpcode)
         let harness = try Harness(features: [.revision1, .macStatelessMode, .aeadStatelessMode])
         // HMAC-SHA256, RFC 4231 test case 2, with the key in the request.
         let key = Array("Jefe".utf8)
@@ -58,7 +55,7 @@ struct PerServiceTests {
         let mac = MacDataFlfStateless(sessPara: MacSessPara(algo: .hmacSha256, authKeyLen: 4), srcDataLen: UInt32(message.count), hashResultLen: 32)
         let out = try harness.data([RequestBuilder.data(opcode: .mac, flf: mac, layout: .stateless), key, message], writable: [32, 1])
         #expect(out.last == 0)
-        #expect(Array(out.prefix(32)) == bytes(hex: "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"))
+        expectRule(.devMacParseFlag, holds: Array(out.prefix(32)) == bytes(hex: "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"))
         // The same request in session mode (flag SESSION_MODE) on a live session still works.
         let session = try harness.createSession(RequestBuilder.control(opcode: .macCreateSession,
                                                                        flf: MacCreateSessionFlf(algo: .hmacSha256, hashResultLen: 32, authKeyLen: 4), layout: .revision1), keys: [key]).1
@@ -72,7 +69,7 @@ struct PerServiceTests {
         let sealed = try harness.data([RequestBuilder.data(opcode: .aeadEncrypt, flf: aead, layout: .stateless), [UInt8](repeating: 0, count: 16),
                                        [UInt8](repeating: 0, count: 12), [UInt8](repeating: 0, count: 16)], writable: [32, 1])
         #expect(sealed.last == 0)
-        #expect(Array(sealed.prefix(32)) == bytes(hex: "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf"))
+        expectRule(.devAeadParseStatelessByOpcode, holds: Array(sealed.prefix(32)) == bytes(hex: "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf"))
         // A stateless request whose sess_para op contradicts the opcode: ERR.
         var wrongOp = aead
         wrongOp.sessPara.op = .decrypt

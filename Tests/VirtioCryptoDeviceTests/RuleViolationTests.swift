@@ -79,25 +79,29 @@ struct RuleViolationTests {
     }
 
     /// With REVISION_1 but not the service's stateless feature, flag 0 is refused.
-    @Test(arguments: [(Opcode.cipherEncrypt, RuleID.devDataRejectFlagZeroCipher), (.hash, .devDataRejectFlagZeroHash),
-                      (.mac, .devDataRejectFlagZeroMac), (.aeadEncrypt, .devDataRejectFlagZeroAead)])
-    func flagZeroWithoutTheStatelessFeature(opcode: Opcode, rule: RuleID) throws {
+    @Test func flagZeroWithoutTheStatelessFeature() throws {
         let harness = try Harness(features: [.revision1])
-        try harness.expectViolation(rule, status: .notsupp) {
+        func send(_ opcode: Opcode) throws -> Status {
             try harness.dataStatus([RequestBuilder.data(opcode: opcode, flag: [], flf: HashDataFlf(), layout: .revision1)], writable: [1])
         }
+        try harness.expectViolation(.devDataRejectFlagZeroCipher, status: .notsupp) { try send(.cipherEncrypt) }
+        try harness.expectViolation(.devDataRejectFlagZeroHash, status: .notsupp) { try send(.hash) }
+        try harness.expectViolation(.devDataRejectFlagZeroMac, status: .notsupp) { try send(.mac) }
+        try harness.expectViolation(.devDataRejectFlagZeroAead, status: .notsupp) { try send(.aeadEncrypt) }
     }
 
     /// With the stateless feature, a flag that names neither mode is refused.
-    @Test(arguments: [(Opcode.cipherEncrypt, CryptoFeatures.cipherStatelessMode, RuleID.drvSymFlagByMode),
-                      (.hash, .hashStatelessMode, .drvHashFlagByMode), (.mac, .macStatelessMode, .drvMacFlagByMode),
-                      (.aeadDecrypt, .aeadStatelessMode, .drvAeadFlagByMode)])
-    func flagThatNamesNoMode(opcode: Opcode, feature: CryptoFeatures, rule: RuleID) throws {
-        let harness = try Harness(features: [.revision1, feature])
-        try harness.expectViolation(rule, status: .err) {
+    @Test func flagThatNamesNoMode() throws {
+        let harness = try Harness(features: [.revision1, .cipherStatelessMode, .hashStatelessMode, .macStatelessMode,
+                                             .aeadStatelessMode])
+        func send(_ opcode: Opcode) throws -> Status {
             try harness.dataStatus([RequestBuilder.data(opcode: opcode, flag: RequestFlag(rawValue: 3), flf: HashDataFlf(),
                                                         layout: .revision1)], writable: [1])
         }
+        try harness.expectViolation(.drvSymFlagByMode, status: .err) { try send(.cipherDecrypt) }
+        try harness.expectViolation(.drvHashFlagByMode, status: .err) { try send(.hash) }
+        try harness.expectViolation(.drvMacFlagByMode, status: .err) { try send(.mac) }
+        try harness.expectViolation(.drvAeadFlagByMode, status: .err) { try send(.aeadDecrypt) }
     }
 
     @Test func cipherRequestWithoutAnOpTypeFlfMember() throws {

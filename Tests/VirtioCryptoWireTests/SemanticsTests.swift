@@ -22,10 +22,9 @@ struct SemanticsTests {
     }
 
     @Test func flagIsIgnoredWithoutRevision1() {
-        covers(.devDataFlagIgnoredWithoutRevision1)
         // Linux sends flag 0 and never negotiates REVISION_1: that is legacy session mode, never stateless.
         let header = OpHeader(opcode: .cipherEncrypt, flag: [])
-        #expect(DataQueue.layout(for: header, features: []) == .legacy)
+        expectRule(.devDataFlagIgnoredWithoutRevision1, holds: DataQueue.layout(for: header, features: []) == .legacy)
         #expect(DataQueue.layout(for: header, features: [.revision1]) == .revision1)
         #expect(DataQueue.layout(for: header, features: [.revision1, .cipherStatelessMode]) == .stateless)
         let session = OpHeader(opcode: .cipherEncrypt, flag: .sessionMode)
@@ -46,10 +45,8 @@ struct SemanticsTests {
     }
 
     @Test func statelessFeaturesRequireRevision1() {
-        covers(.featFeatureCipherStatelessRequiresRevision1, .featFeatureHashStatelessRequiresRevision1,
-               .featFeatureMacStatelessRequiresRevision1, .featFeatureAeadStatelessRequiresRevision1)
-        #expect(CryptoFeatures([.hashStatelessMode, .macStatelessMode]).unmetRequirements == [.hashStatelessMode, .macStatelessMode])
-        #expect(CryptoFeatures([.cipherStatelessMode]).unmetRequirements == [.cipherStatelessMode])
+        expectRule(.featFeatureHashStatelessRequiresRevision1, .featFeatureMacStatelessRequiresRevision1, holds: CryptoFeatures([.hashStatelessMode, .macStatelessMode]).unmetRequirements == [.hashStatelessMode, .macStatelessMode])
+        expectRule(.featFeatureCipherStatelessRequiresRevision1, holds: CryptoFeatures([.cipherStatelessMode]).unmetRequirements == [.cipherStatelessMode])
         #expect(CryptoFeatures([.revision1, .aeadStatelessMode]).unmetRequirements.isEmpty)
         #expect(CryptoFeatures.statelessMode(for: .mac) == .macStatelessMode)
         #expect(CryptoFeatures.all.rawValue == 0b11111)
@@ -63,17 +60,16 @@ struct SemanticsTests {
     }
 
     @Test func slotMemberFollowsItsSelectorWhereverItSits() throws {
-        covers(.devSlotSymSessionOpFlfUnusedIgnored)
         // op_type comes after the slot it selects.
         let flf = SymCreateSessionFlf(opFlf: .cipher(CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt)), opType: .cipher)
         let decoded = try SymCreateSessionFlf.decode(flf.encoded())
         #expect(decoded == flf)
         let vlf = SymCreateSessionVlf(decoded)
-        #expect(vlf.readableLength == 16)
+        expectRule(.drvSlotSymSessionOpVlfMember, holds: vlf.readableLength == 16, "the cipher member's key")
         // Garbage in the unused part of the slot is ignored.
         var bytes = flf.encoded()
         bytes[20] = 0xee
-        #expect(try SymCreateSessionFlf.decode(bytes) == flf)
+        try expectRule(.devSlotSymSessionOpFlfUnusedIgnored, holds: try SymCreateSessionFlf.decode(bytes) == flf)
         // An unknown op_type leaves the slot unused.
         bytes[48] = 9
         #expect(try SymCreateSessionFlf.decode(bytes).opFlf == .unused)
@@ -89,21 +85,33 @@ struct SemanticsTests {
     }
 
     @Test func unusedSlotBytesAreIgnoredInEverySlot() throws {
-        covers(.devSlotAlgChainAlgoFlfUnusedIgnored, .devSlotSymDataOpTypeFlfUnusedIgnored,
-               .devSlotSymDataStatelessOpTypeFlfUnusedIgnored)
         let chain = AlgChainSessionFlf(hashMode: .plain, algoFlf: .plain(HashCreateSessionFlf(algo: .sha256, hashResultLen: 32)))
         var bytes = chain.encoded()
         bytes[24 + 8] = 0x5a  // after the 8-byte hash member, inside the 16-byte algo_flf
-        #expect(try AlgChainSessionFlf.decode(bytes) == chain)
+        try expectRule(.devSlotAlgChainAlgoFlfUnusedIgnored, holds: try AlgChainSessionFlf.decode(bytes) == chain)
 
         let data = SymDataFlf(opTypeFlf: .cipher(CipherDataFlf(ivLen: 16, srcDataLen: 32, dstDataLen: 32)), opType: .cipher)
         bytes = data.encoded()
         bytes[16] = 0x5a; bytes[39] = 0xa5  // after the 16-byte cipher member, inside the 40-byte slot
-        #expect(try SymDataFlf.decode(bytes) == data)
+        try expectRule(.devSlotSymDataOpTypeFlfUnusedIgnored, holds: SymDataFlf.decode(bytes) == data)
 
         let stateless = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(ivLen: 16)), opType: .cipher)
         bytes = stateless.encoded()
         bytes[24] = 0x5a; bytes[71] = 0xa5  // after the 24-byte stateless cipher member, inside the 72-byte slot
-        #expect(try SymDataFlfStateless.decode(bytes) == stateless)
+        try expectRule(.devSlotSymDataStatelessOpTypeFlfUnusedIgnored, holds: SymDataFlfStateless.decode(bytes) == stateless)
+    }
+
+    /// The data vlf is read as the member of the op_type the fixed part selects.
+    @Test func dataVlfFollowsTheSelectedMember() {
+        let cipher = SymDataFlf(opTypeFlf: .cipher(CipherDataFlf(ivLen: 16, srcDataLen: 32, dstDataLen: 32)), opType: .cipher)
+        expectRule(.drvSlotSymDataOpTypeVlfMember,
+                   holds: SymDataVlf(cipher).readableLength == 16 + 32 && SymDataVlf(cipher).writableLength == 32)
+        let chain = SymDataFlf(opTypeFlf: .algorithmChaining(AlgChainDataFlf(ivLen: 16, srcDataLen: 32, dstDataLen: 32, aadLen: 8,
+                                                                           hashResultLen: 20)), opType: .algorithmChaining)
+        expectRule(.drvSlotSymDataOpTypeVlfMember,
+                   holds: SymDataVlf(chain).readableLength == 16 + 32 + 8 && SymDataVlf(chain).writableLength == 32 + 20)
+        let stateless = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(
+            sessPara: CipherSessPara(algo: .aesCbc, keylen: 16, op: .encrypt), ivLen: 16, srcDataLen: 32, dstDataLen: 32)), opType: .cipher)
+        expectRule(.drvSlotSymDataStatelessOpTypeVlfMember, holds: SymDataVlfStateless(stateless).readableLength == 16 + 16 + 32)
     }
 }

@@ -2,10 +2,12 @@ import Foundation
 import Testing
 import VirtioCryptoWire
 
-/// Marks the rules a test covers; `Spec/RULES.md` lists the marking tests (the generator
-/// scans for `covers(`). A rule ID that does not exist does not compile.
-func covers(_ rules: RuleID...) {
-    for rule in rules { #expect(RuleTable.info(rule) != nil) }
+/// Asserts `condition` as the evidence that the device (or codec) follows `rules`:
+/// Spec/RULES.md lists each test that calls it under those rules as a behaviour test.
+/// Rules the device refuses requests for are tested with `expectViolation` instead.
+func expectRule(_ rules: RuleID..., holds condition: @autoclosure () throws -> Bool, _ comment: Comment? = nil,
+                sourceLocation: SourceLocation = #_sourceLocation) rethrows {
+    #expect(try condition(), comment, sourceLocation: sourceLocation)
 }
 
 enum Repo {
