@@ -89,6 +89,11 @@ struct ConstantsEmitter {
             p.line("public static let known: [\(group.swiftName)] = [\(group.entries.map { "." + $0.swiftName }.joined(separator: ", "))]")
             if !group.maskFields.isEmpty {
                 p.line()
+                p.doc("Values the device never offers (Spec/constants.yaml `unsupported:` says why).")
+                p.line("public static let unsupported: [\(group.swiftName)] = [\(group.entries.filter { $0.unsupported != nil }.map { "." + $0.swiftName }.joined(separator: ", "))]")
+            }
+            if !group.maskFields.isEmpty {
+                p.line()
                 p.doc("Position in the config masks (\(group.maskFields.joined(separator: ", "))): word 0 holds values 0–31, word 1 values 32–63. Nil for the 'no algorithm' value and for values beyond the mask.")
                 p.block("public var maskBit: (word: Int, bit: UInt32)?") { p in
                     let none = group.entries.filter(\.isNone).map { "." + $0.swiftName }

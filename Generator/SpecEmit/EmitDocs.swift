@@ -76,6 +76,20 @@ struct DocsEmitter {
             if !notes.isEmpty { out += "\n" + notes.joined(separator: "\n") + "\n" }
             out += "\n"
         }
+        out += "## Readings of structs, fields and requests\n\n"
+        out += "Where the seed's structs or request layouts are wrong or unclear (*errata*: how we read them) or real drivers "
+        out += "differ (*compat*). The rules' own errata are in their sections above.\n\n"
+        out += "| item | errata | compat |\n|---|---|---|\n"
+        for layout in spec.structs {
+            let items = [("`\(layout.cName)`", layout.notes)] + layout.fields.map { ("`\(layout.cName).\($0.cName)`", $0.notes) }
+            for (name, notes) in items where notes.errata != nil || notes.compat != nil {
+                out += "| \(name) | \(cell(notes.errata ?? "—")) | \(cell(notes.compat ?? "—")) |\n"
+            }
+        }
+        for queue in spec.queues where queue.notes.errata != nil || queue.notes.compat != nil {
+            out += "| \(queue.name) requests | \(cell(queue.notes.errata ?? "—")) | \(cell(queue.notes.compat ?? "—")) |\n"
+        }
+        out += "\n"
         let unsupported = spec.groups.flatMap { group in group.entries.compactMap { entry in
             entry.unsupported.map { "| `\(entry.cName)` | \(entry.value) | \(cell($0)) |" }
         } }

@@ -79,9 +79,9 @@ public final class DataWorker {
             if let rule = resolved.rule { counters.record(rule) }
         }
         counters.record(status)
-        var byte = UInt8(truncatingIfNeeded: status.rawValue)
+        let byte = UInt8(truncatingIfNeeded: status.rawValue)
         guard let offset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength),
-              chain.write(at: offset, from: UnsafeRawBufferPointer(start: &byte, count: DataQueue.Outcome.inhdr.size))
+              withUnsafeBytes(of: byte, { chain.write(at: offset, from: $0) })
         else { return 0 }
         return UInt32(clamping: written + DataQueue.Outcome.inhdr.size)
     }

@@ -10,10 +10,10 @@ public struct EngineCapabilities: Sendable {
     public var maxCipherKeyLength: Int
     public var maxAuthKeyLength: Int
 
-    /// Probes every algorithm of the seed.
+    /// Probes every algorithm of the seed but those the spec files mark `unsupported`.
     public static func probe() -> EngineCapabilities {
         func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) } }
-        let ciphers = CipherAlgorithm.known.filter { algorithm in
+        let ciphers = CipherAlgorithm.known.filter { !CipherAlgorithm.unsupported.contains($0) }.filter { algorithm in
             guard let parameters = CipherSession.parameters(algorithm), let length = parameters.keyLengths.first else { return false }
             let key = pattern(length)
             return key.withUnsafeBytes { raw in
@@ -21,17 +21,17 @@ public struct EngineCapabilities: Sendable {
                 return (try? session.makeContext()) != nil
             }
         }
-        let hashes = HashAlgorithm.known.filter { algorithm in
+        let hashes = HashAlgorithm.known.filter { !HashAlgorithm.unsupported.contains($0) }.filter { algorithm in
             (try? HashSession(algorithm: algorithm, resultLength: 1).makeContext()) != nil
         }
-        let macs = MacAlgorithm.known.filter { algorithm in
+        let macs = MacAlgorithm.known.filter { !MacAlgorithm.unsupported.contains($0) }.filter { algorithm in
             guard let lengths = MacSession.keyLengths(algorithm) else { return false }
             let key = pattern(lengths.lowerBound)
             return key.withUnsafeBytes { raw in
                 (try? MacSession(algorithm: algorithm, key: raw, resultLength: 1).makeContext()) != nil
             }
         }
-        let aeads = AeadAlgorithm.known.filter { algorithm in
+        let aeads = AeadAlgorithm.known.filter { !AeadAlgorithm.unsupported.contains($0) }.filter { algorithm in
             let key = pattern(32)
             return key.withUnsafeBytes { raw in
                 (try? AeadSession(algorithm: algorithm, key: raw, tagLength: 16, direction: .encrypt).makeContext()) != nil

@@ -95,4 +95,37 @@ struct PerServiceTests {
         try ciphertext.withUnsafeBytes { input in try tag.withUnsafeMutableBytes { try mac.mac(input, into: $0) } }
         #expect(Array(out[64..<84]) == tag)
     }
+
+    /// Reading (Spec/structs.yaml, alg-chain-data-vlf-stateless): the stateless chaining vlf
+    /// keeps the seed's order iv, aad, src_data, unlike the session form (iv, src_data, aad).
+    @Test func statelessChainingReadsAadBeforeTheSource() throws {
+        let harness = try Harness(features: [.revision1, .cipherStatelessMode])
+        let authKey = [UInt8](repeating: 0x0b, count: 20)
+        let aad = [UInt8](repeating: 0xaa, count: 8)
+        let para = AlgChainSessPara(algChainOrder: .cipherThenHash, aadLen: 8, cipher: CipherSessPara(algo: .aesCbc, keylen: 16, op: .encrypt),
+                                    hash: ChainHashPara(algo: MacAlgorithm.hmacSha1.rawValue, authKeyLen: 20, hashMode: .auth))
+        let member = AlgChainDataFlfStateless(sessPara: para, ivLen: 16, srcDataLen: 64, dstDataLen: 64, cipherStartSrcOffset: 0, lenToCipher: 64,
+                                              hashStartSrcOffset: 0, lenToHash: 64, aadLen: 8, hashResultLen: 20)
+        let flf = SymDataFlfStateless(opTypeFlf: .algorithmChaining(member), opType: .algorithmChaining)
+        let out = try harness.data([RequestBuilder.data(opcode: .cipherEncrypt, flf: flf, layout: .stateless), key16, authKey, iv16, aad, block64],
+                                   writable: [64, 20, 1])
+        #expect(out.last == 0)
+        let ciphertext = try engineCBC(key16, iv16, block64, .encrypt)
+        #expect(Array(out[0..<64]) == ciphertext, "the source is read after the AAD")
+        let mac = try authKey.withUnsafeBytes { try MacSession(algorithm: .hmacSha1, key: $0, resultLength: 20) }.makeContext()
+        var tag = [UInt8](repeating: 0, count: 20)
+        try (aad + ciphertext).withUnsafeBytes { input in try tag.withUnsafeMutableBytes { try mac.mac(input, into: $0) } }
+        #expect(Array(out[64..<84]) == tag, "HMAC over aad ‖ ciphertext")
+    }
+
+    /// Reading (Spec/structs.yaml, aead-data-vlf): the seed's CCM IV layouts contradict each
+    /// other, so AES-CCM is not offered: its mask bit is clear and a session is NOTSUPP, so no
+    /// driver can get a result computed with the wrong nonce.
+    @Test func ccmIsNotOfferedBecauseItsIVLayoutIsAmbiguous() throws {
+        let harness = try Harness()
+        #expect(harness.device.config.aeadAlgo & (1 << AeadAlgorithm.ccm.rawValue) == 0)
+        let ccm = RequestBuilder.control(opcode: .aeadCreateSession, flf: AeadCreateSessionFlf(algo: .ccm, keyLen: 16, tagLen: 16, op: .encrypt))
+        #expect(try harness.createSession(ccm, keys: [key16]).0 == .notsupp)
+        #expect(harness.device.sessions.count == 0)
+    }
 }

@@ -119,6 +119,7 @@ struct KnownAnswerTests {
             algorithms.insert(algorithm)
         }
         #expect(checked >= 8)
-        #expect(algorithms == Set(Self.capabilities.aeads), "every supported AEAD ran at least one vector")
+        #expect(algorithms.isSuperset(of: Self.capabilities.aeads), "every offered AEAD ran at least one vector")
+        #expect(algorithms.contains(.ccm), "CCM is not offered (ambiguous IV layout) but its engine is still verified")
     }
 }
