@@ -89,6 +89,10 @@ let package = Package(
         .testTarget(name: "VirtioCryptoDeviceTests",
                     dependencies: ["VirtioCryptoDevice", "VirtioCryptoDriver", "VirtioCryptoEngines"],
                     path: "Tests/VirtioCryptoDeviceTests"),
+        .testTarget(name: "VirtioCryptoDriverTests",
+                    dependencies: ["VirtioCryptoDriver", "VirtioCryptoDevice", "VirtioCryptoWire", "VirtQueue", "VhostUser",
+                                   "CVhostUserSupport"],
+                    path: "Tests/VirtioCryptoDriverTests"),
         .testTarget(name: "VirtioCryptoWireTests", dependencies: ["VirtioCryptoWire"],
                     path: "Tests/VirtioCryptoWireTests"),
     ]

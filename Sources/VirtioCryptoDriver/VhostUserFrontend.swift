@@ -90,11 +90,19 @@ public final class VhostUserFrontend {
             + Self.u64(UInt64(UInt(bitPattern: memory.baseAddress))) + Self.u64(0)
     }
 
-    /// Sets up ring `index` in its memory slice and starts it (NUM, BASE, ADDR, CALL, KICK).
+    /// Memory slices available for rings.
+    public var slices: Int { memory.count / sliceSize }
+
+    /// Sets up ring `index` in memory slice `slice` (by default its own index) and starts
+    /// it (NUM, BASE, ADDR, CALL, KICK). A ring started again replaces the old one, whose
+    /// eventfds are closed.
     @discardableResult
-    public func startRing(_ index: Int, size: UInt16 = 256) throws -> FrontendRing {
-        let slice = UnsafeMutableRawBufferPointer(rebasing: memory[(index * sliceSize)..<((index + 1) * sliceSize)])
-        let ring = FrontendRing(index: index, ring: DriverRing(size: size, region: slice, guestBase: Self.guestBase + UInt64(index * sliceSize)))
+    public func startRing(_ index: Int, size: UInt16 = 256, slice sliceIndex: Int? = nil) throws -> FrontendRing {
+        let sliceIndex = sliceIndex ?? index
+        precondition(sliceIndex >= 0 && sliceIndex < slices, "no memory slice \(sliceIndex) for ring \(index)")
+        let start = sliceIndex * sliceSize
+        let slice = UnsafeMutableRawBufferPointer(rebasing: memory[start..<start + sliceSize])
+        let ring = FrontendRing(index: index, ring: DriverRing(size: size, region: slice, guestBase: Self.guestBase + UInt64(start)))
         func address(_ guest: UInt64) -> UInt64 { UInt64(UInt(bitPattern: ring.ring.host(guest))) }
         try acked(.setVringNum, payload: Self.u32s(UInt32(index), UInt32(size)))
         try acked(.setVringBase, payload: Self.u32s(UInt32(index), 0))
@@ -102,6 +110,7 @@ public final class VhostUserFrontend {
                   + Self.u64(address(ring.ring.layout.usedRing)) + Self.u64(address(ring.ring.layout.availRing)) + Self.u64(0))
         try acked(.setVringCall, payload: Self.u64(UInt64(index)), fds: [ring.call])
         try acked(.setVringKick, payload: Self.u64(UInt64(index)), fds: [ring.kick])
+        rings[index]?.close()  // the backend now holds the new eventfds
         rings[index] = ring
         return ring
     }
