@@ -79,6 +79,12 @@ struct DispatchEmitter {
                 p.line("RuleViolation(rule: .\(framing.swiftName), field: field, status: \(status(framing)))")
             }
             p.line()
+            p.doc("A request whose opcode this queue does not carry (`\(opcodeRule.id)`).")
+            p.line("@inlinable")
+            p.block("public static var undefinedOpcodeViolation: RuleViolation") { p in
+                p.line("RuleViolation(rule: .\(opcodeRule.swiftName), field: \(swiftString(queue.opcodeField)), status: \(status(opcodeRule)))")
+            }
+            p.line()
             p.doc("Reads the header and fixed-length part of one request from `bytes` into `scratch` (copied once: the")
             p.doc("driver cannot change them afterwards), parses them for `features`, applies every generated rule that bears")
             p.doc("on them (header, fixed part, slot members, and that the vlf and outcome fit the buffers), then calls the")
@@ -94,11 +100,10 @@ struct DispatchEmitter {
                 p.line("guard let header = try? \(header.swiftName)(from: &headerReader) else {")
                 p.line("    throw handler.refuse(framingViolation(\"header\"), frame: nil)")
                 p.line("}")
-                p.line("let unknown = RuleViolation(rule: .\(opcodeRule.swiftName), field: \(swiftString(queue.opcodeField)), status: \(status(opcodeRule)))")
                 p.line("var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)")
                 p.line("if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }")
                 p.line("guard let layout = layout(for: header, features: features),")
-                p.line("      let size = flfSize(opcode: header.\(opcodeField), layout: layout) else { throw handler.refuse(unknown, frame: frame) }")
+                p.line("      let size = flfSize(opcode: header.\(opcodeField), layout: layout) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }")
                 p.line("frame.layout = layout")
                 p.line("frame.vlfStart = headerSize + size")
                 p.line("let flfBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[headerSize..<headerSize + size])")
@@ -129,7 +134,7 @@ struct DispatchEmitter {
                             }
                         }
                     }
-                    p.line("default: throw handler.refuse(unknown, frame: frame)")
+                    p.line("default: throw handler.refuse(undefinedOpcodeViolation, frame: frame)")
                 }
             }
             p.line()

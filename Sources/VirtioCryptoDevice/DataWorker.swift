@@ -222,7 +222,7 @@ public final class DataWorker {
 
     private func runCipher(_ cipher: any CipherContext, iv: VlfSegment, src: VlfSegment, dst: VlfSegment, dstLength: Int,
                            io: RequestIO) throws(Failure) -> Int {
-        guard dstLength >= src.length, dst.length >= src.length else { throw .failed(.cipherFields) }
+        guard dstLength >= src.length else { throw .failed(.cipherFields) }
         let ivBytes = try io.input(iv, copy: true)
         let output = try io.outputBuffer(dst.offset, count: src.length)
         let input = try io.input(src, avoiding: output)
@@ -258,7 +258,7 @@ public final class DataWorker {
         let resultLength = chain.resultLength
         guard flf.cipherStart <= source, flf.cipherLength <= source - flf.cipherStart,
               flf.hashStart <= source, flf.hashLength <= source - flf.hashStart,
-              flf.dstLength >= source, segments.dst.length >= source, flf.resultLength >= resultLength,
+              flf.dstLength >= source, flf.resultLength >= resultLength,
               segments.hashResult.length >= resultLength else { throw .failed(.chainFields) }
         let ivBytes = try io.input(segments.iv, copy: true)
         // The seed: check aad_len > 0 before parsing the AAD.
@@ -305,12 +305,8 @@ public final class DataWorker {
         let encrypt = session.direction == .encrypt
         let outputLength = encrypt ? src.length + session.tagLength : src.length - session.tagLength
         guard outputLength >= 0, dst.length >= outputLength else { throw .err }
-        var ivBytes = try io.input(iv, copy: true)
-        // CCM: the first IV byte is reserved for the flags; the nonce follows (seed, AEAD vlf).
-        if session.algorithm == .ccm {
-            guard ivBytes.count >= 1 else { throw .err }
-            ivBytes = UnsafeRawBufferPointer(rebasing: ivBytes[1...])
-        }
+        // CCM, whose IV layout the seed leaves ambiguous, is never offered (Spec/constants.yaml).
+        let ivBytes = try io.input(iv, copy: true)
         let aadBytes = aad.length > 0 ? try io.input(aad, copy: true, slot: 1) : UnsafeRawBufferPointer(start: nil, count: 0)
         let output = try io.outputBuffer(dst.offset, count: outputLength)
         let input = try io.input(src, avoiding: output)
@@ -443,7 +439,3 @@ extension DataWorker: DataQueueHandler {
 
 extension DescriptorChain: RequestBytes {}
 
-extension Error {
-    /// The status for any error thrown while processing a data request.
-    var status: Status { (self as? DataWorker.Failure)?.status ?? .err }
-}

@@ -80,18 +80,17 @@ struct DifferentialTests {
             default:
                 let algorithm = offer.aeads[step.index]
                 let key = random.bytes(algorithm == .chacha20Poly1305 ? 32 : [16, 24, 32].randomElement(using: &random)!)
-                let tagLength = algorithm == .ccm ? [4, 8, 16].randomElement(using: &random)! : [12, 16].randomElement(using: &random)!
-                let nonce = random.bytes(algorithm == .ccm ? Int.random(in: 7...13, using: &random) : 12)
-                let ivSegment = algorithm == .ccm ? [0] + nonce : nonce  // CCM: iv[0] is reserved, the nonce follows
+                let tagLength = [12, 16].randomElement(using: &random)!
+                let nonce = random.bytes(12)  // GCM and ChaCha20-Poly1305 (CCM is not offered)
                 let aad = random.bytes(Int.random(in: 0...40, using: &random))
                 let plaintext = random.bytes(Int.random(in: 0...200, using: &random))
                 let (status, id) = try harness.createSession(
                     RequestBuilder.control(opcode: .aeadCreateSession, flf: AeadCreateSessionFlf(algo: algorithm, keyLen: UInt32(key.count), tagLen: UInt32(tagLength),
                                                                                                aadLen: UInt32(aad.count), op: .encrypt)), keys: [key])
                 #expect(status == .ok)
-                let flf = AeadDataFlf(ivLen: UInt32(ivSegment.count), aadLen: UInt32(aad.count), srcDataLen: UInt32(plaintext.count),
+                let flf = AeadDataFlf(ivLen: UInt32(nonce.count), aadLen: UInt32(aad.count), srcDataLen: UInt32(plaintext.count),
                                       dstDataLen: UInt32(plaintext.count + tagLength), tagLen: UInt32(tagLength))
-                let out = try harness.data([RequestBuilder.data(opcode: .aeadEncrypt, sessionID: id, flf: flf), ivSegment, plaintext, aad],
+                let out = try harness.data([RequestBuilder.data(opcode: .aeadEncrypt, sessionID: id, flf: flf), nonce, plaintext, aad],
                                            writable: [plaintext.count + tagLength, 1])
                 let context = try key.withUnsafeBytes { try AeadSession(algorithm: algorithm, key: $0, tagLength: tagLength, direction: .encrypt) }.makeContext()
                 var expected = [UInt8](repeating: 0, count: plaintext.count + tagLength)

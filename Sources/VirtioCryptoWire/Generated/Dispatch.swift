@@ -52,6 +52,12 @@ extension ControlQueue {
         RuleViolation(rule: .drvSessionCreateRequestPartsInOrder, field: field, status: .err)
     }
 
+    /// A request whose opcode this queue does not carry (`drv.session-create.opcode-by-service`).
+    @inlinable
+    public static var undefinedOpcodeViolation: RuleViolation {
+        RuleViolation(rule: .drvSessionCreateOpcodeByService, field: "opcode", status: .notsupp)
+    }
+
     /// Reads the header and fixed-length part of one request from `bytes` into `scratch` (copied once: the
     /// driver cannot change them afterwards), parses them for `features`, applies every generated rule that bears
     /// on them (header, fixed part, slot members, and that the vlf and outcome fit the buffers), then calls the
@@ -67,11 +73,10 @@ extension ControlQueue {
         guard let header = try? CtrlHeader(from: &headerReader) else {
             throw handler.refuse(framingViolation("header"), frame: nil)
         }
-        let unknown = RuleViolation(rule: .drvSessionCreateOpcodeByService, field: "opcode", status: .notsupp)
         var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
         if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
         guard let layout = layout(for: header, features: features),
-              let size = flfSize(opcode: header.opcode, layout: layout) else { throw handler.refuse(unknown, frame: frame) }
+              let size = flfSize(opcode: header.opcode, layout: layout) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
         frame.layout = layout
         frame.vlfStart = headerSize + size
         let flfBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[headerSize..<headerSize + size])
@@ -153,7 +158,7 @@ extension ControlQueue {
                     throw handler.refuse(violation, frame: frame)
                 }
                 return try handler.aeadDestroySession(frame, flf)
-            default: throw handler.refuse(unknown, frame: frame)
+            default: throw handler.refuse(undefinedOpcodeViolation, frame: frame)
         }
     }
 
@@ -271,6 +276,12 @@ extension DataQueue {
         RuleViolation(rule: .drvDataRequestPartsInOrder, field: field, status: .err)
     }
 
+    /// A request whose opcode this queue does not carry (`drv.data.opcode-defined`).
+    @inlinable
+    public static var undefinedOpcodeViolation: RuleViolation {
+        RuleViolation(rule: .drvDataOpcodeDefined, field: "opcode", status: .notsupp)
+    }
+
     /// Reads the header and fixed-length part of one request from `bytes` into `scratch` (copied once: the
     /// driver cannot change them afterwards), parses them for `features`, applies every generated rule that bears
     /// on them (header, fixed part, slot members, and that the vlf and outcome fit the buffers), then calls the
@@ -286,11 +297,10 @@ extension DataQueue {
         guard let header = try? OpHeader(from: &headerReader) else {
             throw handler.refuse(framingViolation("header"), frame: nil)
         }
-        let unknown = RuleViolation(rule: .drvDataOpcodeDefined, field: "opcode", status: .notsupp)
         var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
         if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
         guard let layout = layout(for: header, features: features),
-              let size = flfSize(opcode: header.opcode, layout: layout) else { throw handler.refuse(unknown, frame: frame) }
+              let size = flfSize(opcode: header.opcode, layout: layout) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
         frame.layout = layout
         frame.vlfStart = headerSize + size
         let flfBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[headerSize..<headerSize + size])
@@ -417,7 +427,7 @@ extension DataQueue {
                     throw handler.refuse(violation, frame: frame)
                 }
                 return try handler.aeadDecrypt(frame, flf, vlf)
-            default: throw handler.refuse(unknown, frame: frame)
+            default: throw handler.refuse(undefinedOpcodeViolation, frame: frame)
         }
     }
 
