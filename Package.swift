@@ -77,7 +77,7 @@ let package = Package(
         .target(name: "SpecEmit", dependencies: ["SpecResolve"], path: "Generator/SpecEmit"),
         .executableTarget(
             name: "virtio-crypto-gen",
-            dependencies: ["SpecEmit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SpecEmit", "SpecResolve", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Generator/virtio-crypto-gen"),
 
         .testTarget(name: "GeneratorTests", dependencies: ["SpecEmit"], path: "Tests/GeneratorTests"),

@@ -124,7 +124,7 @@ struct ConstantsEmitter {
 
     func features() -> String {
         var p = CodePrinter()
-        p.doc("The device feature bits of the seed (bits 0–\(spec.features.map(\.bit).max() ?? 0)).")
+        p.doc("The device feature bits of every revision (bits 0–\(spec.features.map(\.bit).max() ?? 0); `defined(in:)` per revision).")
         p.block("public struct CryptoFeatures: OptionSet, Hashable, Sendable") { p in
             p.line("public let rawValue: UInt64")
             p.line("public init(rawValue: UInt64) { self.rawValue = rawValue }")
@@ -132,7 +132,14 @@ struct ConstantsEmitter {
                 p.doc("`\(feature.cName)` (bit \(feature.bit)): \(feature.notes.doc ?? "")")
                 p.line("public static let \(feature.swiftName) = CryptoFeatures(rawValue: 1 << \(feature.bit))")
             }
-            p.doc("Every feature bit the seed defines.")
+            p.doc("The feature the spec names `name` (`cipher-stateless-mode`), or nil.")
+            p.block("public static func named(_ name: String) -> CryptoFeatures?") { p in
+                p.block("switch name") { p in
+                    for feature in spec.features { p.line("case \(swiftString(feature.name)): return .\(feature.swiftName)") }
+                    p.line("default: return nil")
+                }
+            }
+            p.doc("Every feature bit of every revision.")
             p.line("public static let all: CryptoFeatures = [\(spec.features.map { "." + $0.swiftName }.joined(separator: ", "))]")
             p.line()
             p.doc("Each feature and the features it requires (\"Feature bit requirements\").")

@@ -5,7 +5,8 @@ import SpecResolve
 /// request against every machine-checkable rule before it calls that method, where the
 /// outcome goes, and the device-core checks bound to their rules.
 struct DispatchEmitter {
-    let spec: ResolvedSpec
+    let forms: RevisionForms
+    var spec: ResolvedSpec { forms.newest }
 
     func dispatch() -> String {
         var p = CodePrinter()
@@ -88,10 +89,12 @@ struct DispatchEmitter {
             p.doc("Reads the header and fixed-length part of one request from `bytes` into `scratch` (copied once: the")
             p.doc("driver cannot change them afterwards), parses them for `features`, applies every generated rule that bears")
             p.doc("on them (header, fixed part, slot members, and that the vlf and outcome fit the buffers), then calls the")
-            p.doc("handler's method for the request, or `refuse` with the first violation.")
+            p.doc("handler's method for the request, or `refuse` with the first violation. An opcode that `revision` does not")
+            p.doc("define is refused like an undefined one.")
             p.line("@inlinable")
             p.line("public static func dispatch<Bytes: RequestBytes, Handler: \(handlerName(queue))>(")
-            p.line("    _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, to handler: Handler")
+            p.line("    _ bytes: Bytes, features: CryptoFeatures, revision: SpecRevision = .newest,")
+            p.line("    scratch: UnsafeMutableRawBufferPointer, to handler: Handler")
             p.block(") throws(Handler.Failure) -> Handler.Output") { p in
                 p.line("precondition(scratch.count >= prefixCapacity, \"dispatch scratch is smaller than prefixCapacity\")")
                 p.line("let headerBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<headerSize])")
@@ -101,6 +104,8 @@ struct DispatchEmitter {
                 p.line("    throw handler.refuse(framingViolation(\"header\"), frame: nil)")
                 p.line("}")
                 p.line("var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)")
+                p.line("// An opcode the device's revision does not define is as undefined as any other value.")
+                p.line("guard header.\(opcodeField).isDefined(in: revision) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }")
                 p.line("if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }")
                 p.line("guard let layout = layout(for: header, features: features),")
                 p.line("      let size = flfSize(opcode: header.\(opcodeField), layout: layout) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }")
@@ -155,55 +160,80 @@ struct DispatchEmitter {
         return "\(layouts.min { $0.size < $1.size }!.swiftName).size"
     }
 
-    private func outcomeLayouts(_ queue: Queue) -> [StructLayout] {
-        var names: [String] = [queue.outcome]
-        for op in queue.ops { for name in [op.outcome] + op.outcomeCompat where !names.contains(name) { names.append(name) } }
-        return names.map { spec.layout($0)! }.sorted { $0.size > $1.size }
+    /// One outcome layout of the queue in some revision: the Swift type of its form there.
+    private struct OutcomeForm {
+        var caseName: String
+        var typeName: String
+        var layout: StructLayout
+    }
+
+    /// The queue's outcome layouts in revision `index`, largest first.
+    private func outcomeForms(_ queue: Queue, in index: Int) -> [OutcomeForm] {
+        guard let revisionQueue = forms.specs[index].queues.first(where: { $0.name == queue.name }) else { return [] }
+        var names: [String] = [revisionQueue.outcome]
+        for op in revisionQueue.ops {
+            for name in [op.outcome] + op.outcomeCompat where !names.contains(name) { names.append(name) }
+        }
+        return names.map { name in
+            let typeName = forms.typeName(name, in: index)
+            return OutcomeForm(caseName: Naming.lowerCamelFromType(typeName), typeName: typeName,
+                               layout: forms.specs[index].layout(name)!)
+        }.sorted { $0.layout.size > $1.layout.size }
+    }
+
+    /// Every outcome form of the queue in any revision, largest first.
+    private func allOutcomeForms(_ queue: Queue) -> [OutcomeForm] {
+        var result: [OutcomeForm] = []
+        for index in forms.specs.indices.reversed() {
+            for form in outcomeForms(queue, in: index) where !result.contains(where: { $0.typeName == form.typeName }) {
+                result.append(form)
+            }
+        }
+        return result.sorted { $0.layout.size > $1.layout.size }
     }
 
     private func emitOutcome(_ queue: Queue, _ p: inout CodePrinter) {
-        let layouts = outcomeLayouts(queue)
+        let all = allOutcomeForms(queue)
         p.block("extension \(queue.swiftName)") { p in
-            p.doc("The outcome layouts of the \(queue.name), largest first.")
+            p.doc("The outcome layouts of the \(queue.name) in every revision, largest first.")
             p.block("public enum Outcome: CaseIterable, Sendable") { p in
-                for layout in layouts { p.line("case \(Naming.lowerCamel(layout.name))") }
+                for form in all { p.line("case \(form.caseName)") }
                 p.line()
                 p.block("public var size: Int") { p in
                     p.block("switch self") { p in
-                        for layout in layouts { p.line("case .\(Naming.lowerCamel(layout.name)): return \(layout.swiftName).size") }
+                        for form in all { p.line("case .\(form.caseName): return \(form.typeName).size") }
                     }
                 }
                 p.line()
                 p.doc("The outcome's bytes: `status`, and `sessionId` where the layout has a session id.")
                 p.block("public func encoded(status: Status, sessionId: UInt64) -> [UInt8]") { p in
                     p.block("switch self") { p in
-                        for layout in layouts {
-                            let arguments = layout.fields.filter { !$0.isReserved }.map { field in
+                        for form in all {
+                            let arguments = form.layout.fields.filter { !$0.isReserved }.map { field in
                                 field.name == "session-id" ? "sessionId: sessionId" : "status: status"
                             }
-                            p.line("case .\(Naming.lowerCamel(layout.name)): return \(layout.swiftName)(\(arguments.joined(separator: ", "))).encoded()")
+                            p.line("case .\(form.caseName): return \(form.typeName)(\(arguments.joined(separator: ", "))).encoded()")
                         }
                     }
                 }
             }
             p.line()
-            p.doc("The outcome layout for a request with `opcode` whose writable part has `capacity` bytes: the seed's layout")
-            p.doc("if it fits, else the first compat layout that fits, else (and for an opcode the queue does not carry) the")
-            p.doc("largest of the queue's layouts that fits. nil when not even the smallest fits.")
-            p.block("public static func outcome(opcode: Opcode?, capacity: Int) -> Outcome?") { p in
+            p.doc("The outcome layout for a request with `opcode` whose writable part has `capacity` bytes, as `revision`")
+            p.doc("defines it: the op's layout if it fits, else the first compat layout that fits, else (and for an opcode")
+            p.doc("the queue does not carry) the largest of the revision's layouts that fits. nil when none fits.")
+            p.block("public static func outcome(opcode: Opcode?, capacity: Int, revision: SpecRevision = .newest) -> Outcome?") { p in
                 p.line("let preferred: [Outcome]")
-                p.block("switch opcode") { p in
-                    var groups: [String: [String]] = [:]
-                    var order: [String] = []
-                    for op in queue.ops {
-                        let list = ([op.outcome] + op.outcomeCompat).map { "." + Naming.lowerCamel($0) }.joined(separator: ", ")
-                        if groups[list] == nil { order.append(list) }
-                        groups[list, default: []].append(".\(op.opcode.swiftName)?")
+                p.line("let layouts: [Outcome]")
+                p.block("switch revision") { p in
+                    for index in forms.specs.indices {
+                        p.indented("case \(forms.caseName(index)):") { p in
+                            let revisionForms = outcomeForms(queue, in: index)
+                            p.line("layouts = [\(revisionForms.map { "." + $0.caseName }.joined(separator: ", "))]")
+                            emitPreferred(queue, in: index, &p)
+                        }
                     }
-                    for list in order { p.line("case \(groups[list]!.joined(separator: ", ")): preferred = [\(list)]") }
-                    p.line("default: preferred = []")
                 }
-                p.line("return (preferred + Outcome.allCases).first { $0.size <= capacity }")
+                p.line("return (preferred + layouts).first { $0.size <= capacity }")
             }
             p.line()
             p.doc("Offset of the outcome in a writable part of `writableLength` bytes holding `outcome`: at its "
@@ -213,6 +243,26 @@ struct DispatchEmitter {
                 p.line("guard writableLength >= outcome.size else { return nil }")
                 p.line(queue.outcomeAtEnd ? "return writableLength - outcome.size" : "return 0")
             }
+        }
+    }
+
+    /// `preferred = […]` per opcode, as revision `index` defines the outcome of each op.
+    private func emitPreferred(_ queue: Queue, in index: Int, _ p: inout CodePrinter) {
+        guard let revisionQueue = forms.specs[index].queues.first(where: { $0.name == queue.name }) else {
+            p.line("preferred = []")
+            return
+        }
+        p.block("switch opcode") { p in
+            var groups: [String: [String]] = [:]
+            var order: [String] = []
+            for op in revisionQueue.ops {
+                let list = ([op.outcome] + op.outcomeCompat)
+                    .map { "." + Naming.lowerCamelFromType(forms.typeName($0, in: index)) }.joined(separator: ", ")
+                if groups[list] == nil { order.append(list) }
+                groups[list, default: []].append(".\(Naming.lowerCamel(op.opcode.history.identity))?")
+            }
+            for list in order { p.line("case \(groups[list]!.joined(separator: ", ")): preferred = [\(list)]") }
+            p.line("default: preferred = []")
         }
     }
 

@@ -37,10 +37,23 @@ struct DocsEmitter {
         return rule.validators.isEmpty ? "none" : "vector only"
     }
 
+    private var revision: Revision { spec.revisions[spec.revision] }
+
+    /// `v1.2`, or `v23, changed in v1.2` when the item has changes up to this revision.
+    func since(_ history: ItemHistory) -> String {
+        let changed = history.changes.filter { $0.revision <= spec.revision }.map { spec.revisions[$0.revision].id }
+        let introduced = spec.revisions[history.since].id
+        return changed.isEmpty ? introduced : "\(introduced), changed in \(changed.joined(separator: ", "))"
+    }
+
     func rulesMarkdown(header: String) -> String {
-        var out = "<!-- \(header) -->\n\n# Normative rules of the virtio crypto device (\(spec.info.revision))\n\n"
-        out += "Every MUST/SHOULD/MAY of the seed, with a stable ID, how it is enforced and which tests cover it.\n"
-        out += "Generated from `Spec/rules.yaml` by `swift run virtio-crypto-gen generate`; edit the YAML, not this file.\n\n"
+        var out = "<!-- \(header) -->\n\n# Normative rules of the virtio crypto device (\(revision.id))\n\n"
+        out += "Every MUST/SHOULD/MAY of \(revision.title) (\(revision.date)), with a stable ID, the revision that "
+        out += "introduced it, how it is enforced and which tests cover it. The YAML holds every revision ("
+        out += spec.revisions.map { "`\($0.id)`" }.joined(separator: ", ")
+        out += "); `virtio-crypto-gen rules --revision <id>` prints this table for another one, and `Spec/CHANGES.md` "
+        out += "lists what changed between them.\n"
+        out += "Generated from `Spec/*.yaml` by `swift run virtio-crypto-gen generate`; edit the YAML, not this file.\n\n"
         out += "How to read it: *enforced* says which code enforces a rule (a generated validator, the generated "
         out += "dispatch's framing, the generated codecs, the hand-written device core, our driver library, or nobody: "
         out += "manual, with the reason). *Tested* is the evidence found in `Tests/`: a **device test** sent a request "
@@ -64,10 +77,15 @@ struct DocsEmitter {
         var sections: [String] = []
         for rule in spec.rules where !sections.contains(rule.section) { sections.append(rule.section) }
         for section in sections {
-            out += "## \(section)\n\n| ID | Level | Actor | Text | Enforcement | On violation | Tested | Evidence |\n|---|---|---|---|---|---|---|---|\n"
+            out += "## \(section)\n\n| ID | Level | Actor | Since | Text | Enforcement | On violation | Tested | Evidence |\n"
+            out += "|---|---|---|---|---|---|---|---|---|\n"
             let rules = spec.rules.filter { $0.section == section }
             for rule in rules {
-                out += "| `\(rule.id)` | \(rule.level) | \(rule.actor) | \(cell(rule.text)) | \(cell(enforcement(rule))) | \(rule.onViolation ?? "—") | \(evidence(rule)) | \(tests(rule)) |\n"
+                let columns = [
+                    "`\(rule.id)`", rule.level, rule.actor, since(rule.history), cell(rule.text), cell(enforcement(rule)),
+                    rule.onViolation ?? "—", evidence(rule), tests(rule),
+                ]
+                out += "| " + columns.joined(separator: " | ") + " |\n"
             }
             let notes = rules.flatMap { rule in
                 [rule.notes.errata.map { "- `\(rule.id)` errata: \(cell($0))" },
@@ -76,10 +94,19 @@ struct DocsEmitter {
             if !notes.isEmpty { out += "\n" + notes.joined(separator: "\n") + "\n" }
             out += "\n"
         }
-        out += "## Readings of structs, fields and requests\n\n"
-        out += "Where the seed's structs or request layouts are wrong or unclear (*errata*: how we read them) or real drivers "
-        out += "differ (*compat*). The rules' own errata are in their sections above.\n\n"
+        out += "## Readings of constants, structs, fields and requests\n\n"
+        out += "Where the spec's constants, structs or request layouts are wrong or unclear (*errata*: how we read them) or "
+        out += "real drivers differ (*compat*). The rules' own errata are in their sections above.\n\n"
         out += "| item | errata | compat |\n|---|---|---|\n"
+        for group in spec.groups {
+            let items = [("group `\(group.name)`", group.notes)] + group.entries.map { ("`\($0.cName)`", $0.notes) }
+            for (name, notes) in items where notes.errata != nil || notes.compat != nil {
+                out += "| \(name) | \(cell(notes.errata ?? "—")) | \(cell(notes.compat ?? "—")) |\n"
+            }
+        }
+        for feature in spec.features where feature.notes.errata != nil || feature.notes.compat != nil {
+            out += "| `\(feature.cName)` | \(cell(feature.notes.errata ?? "—")) | \(cell(feature.notes.compat ?? "—")) |\n"
+        }
         for layout in spec.structs {
             let items = [("`\(layout.cName)`", layout.notes)] + layout.fields.map { ("`\(layout.cName).\($0.cName)`", $0.notes) }
             for (name, notes) in items where notes.errata != nil || notes.compat != nil {
@@ -93,10 +120,20 @@ struct DocsEmitter {
         let unsupported = spec.groups.flatMap { group in group.entries.compactMap { entry in
             entry.unsupported.map { "| `\(entry.cName)` | \(entry.value) | \(cell($0)) |" }
         } }
-        out += "## Values of the seed this implementation does not support\n\n"
+        out += "## Values of the spec this implementation does not support\n\n"
         out += "They are never advertised in the config masks; requests naming them get NOTSUPP.\n\n"
         out += unsupported.isEmpty ? "None.\n" : "| constant | value | why |\n|---|---|---|\n" + unsupported.joined(separator: "\n") + "\n"
         return out
+    }
+
+    /// `since`, and `removed-in` / `changed-in` where the item has them.
+    private func historyPairs(_ history: ItemHistory) -> [(String, JSON)] {
+        var pairs: [(String, JSON)] = [("since", .string(spec.revisions[history.since].id))]
+        if let removed = history.removedIn { pairs.append(("removed-in", .string(spec.revisions[removed].id))) }
+        if !history.changes.isEmpty {
+            pairs.append(("changed-in", .array(history.changes.map { .string(spec.revisions[$0.revision].id) })))
+        }
+        return pairs
     }
 
     func specJSON() -> String {
@@ -104,12 +141,16 @@ struct DocsEmitter {
             JSON.object([
                 ("group", .string(group.name)), ("kind", .string(group.kind.rawValue)),
                 ("mask", .array(group.maskFields.map(JSON.string))),
-                ("entries", .array(group.entries.map { .object([("name", .string($0.name)), ("c-name", .string($0.cName)), ("value", .uint($0.value))]) })),
+                ("since", .string(spec.revisions[group.history.since].id)),
+                ("entries", .array(group.entries.map { entry in
+                    JSON.object([("name", .string(entry.name)), ("c-name", .string(entry.cName)), ("value", .uint(entry.value))]
+                        + historyPairs(entry.history))
+                })),
             ])
         }
         let features = spec.features.map { feature in
             JSON.object([("name", .string(feature.name)), ("c-name", .string(feature.cName)), ("bit", .int(feature.bit)),
-                         ("requires", .array(feature.requires.map(JSON.string)))])
+                         ("requires", .array(feature.requires.map(JSON.string)))] + historyPairs(feature.history))
         }
         let structs = spec.structs.map { layout in
             JSON.object([
@@ -121,6 +162,14 @@ struct DocsEmitter {
                     switch field.kind {
                     case .scalar(let type): pairs += [("type", .string(type.rawValue)), ("offset", .int(field.offset)), ("size", .int(field.size))]
                     case .nested(let name): pairs += [("type", .string(name)), ("offset", .int(field.offset)), ("size", .int(field.size))]
+                    case .array(let array):
+                        let element: String
+                        switch array.element {
+                        case .scalar(let type): element = type.rawValue
+                        case .nested(let name): element = name
+                        }
+                        pairs += [("type", .string(element)), ("offset", .int(field.offset)), ("size", .int(field.size))]
+                        pairs += [array.count.map { ("count", JSON.int($0)) } ?? ("count-from", JSON.string(array.countFrom ?? ""))]
                     case .slot(let slot):
                         pairs += [("slot", .int(slot.size)), ("offset", .int(field.offset)), ("selector", .string(slot.selector)),
                                   ("cases", .array(slot.cases.map { .object([("when", .uint($0.value)), ("struct", .string($0.structName)), ("vlf", JSON.optional($0.vlf))]) }))]
@@ -138,11 +187,13 @@ struct DocsEmitter {
                 ("enforcement", .string(rule.enforcedBy)), ("on-violation", JSON.optional(rule.onViolation)),
                 ("errata", JSON.optional(rule.notes.errata)), ("compat", JSON.optional(rule.notes.compat)),
                 ("tested", .string(evidence(rule))),
+            ] + historyPairs(rule.history) + [
                 ("tests", .array((coverage[rule.id] ?? []).map { .string("\($0.kind.rawValue): \($0.file):\($0.test)") })),
             ])
         }
         return JSON.object([
-            ("spec", .object([("id", .string(spec.info.id)), ("revision", .string(spec.info.revision)),
+            ("spec", .object([("id", .string(spec.info.id)), ("revision", .string(revision.id)),
+                              ("revisions", .array(spec.revisions.map { .object([("id", .string($0.id)), ("title", .string($0.title)), ("date", .string($0.date))]) })),
                               ("device-id", .int(spec.info.deviceID)), ("sha256", .string(spec.specHash))])),
             ("features", .array(features)), ("constants", .array(constants)), ("structs", .array(structs)), ("rules", .array(rules)),
         ]).render() + "\n"

@@ -55,6 +55,29 @@ struct RequestsEmitter {
                 }
             }
             p.line()
+            p.doc("The request's opcode.")
+            p.block("public var opcode: Opcode") { p in
+                p.block("switch self") { p in
+                    for op in queue.ops {
+                        let names = layoutCases(op).map { "." + $0.name }.joined(separator: ", ")
+                        p.line("case \(names): return .\(op.opcode.swiftName)")
+                    }
+                }
+            }
+            p.line()
+            p.doc("Whether the request is a stateless one (its layout is the op's stateless layout).")
+            p.block("public var isStateless: Bool") { p in
+                let stateless = queue.ops.flatMap { layoutCases($0).filter { $0.layouts == ["stateless"] } }.map { "." + $0.name }
+                if stateless.isEmpty {
+                    p.line("false")
+                } else {
+                    p.block("switch self") { p in
+                        p.line("case \(stateless.joined(separator: ", ")): return true")
+                        p.line("default: return false")
+                    }
+                }
+            }
+            p.line()
             p.doc("Writes the fixed-length part, padded as `layout` requires.")
             p.block("public func encodeFLF(into writer: inout WireWriter, layout: RequestLayout)") { p in
                 p.line("let start = writer.bytes.count")

@@ -5,17 +5,32 @@ struct StructsEmitter {
     let spec: ResolvedSpec
     var types: SwiftTypes { SwiftTypes(spec: spec) }
 
-    func structs() -> String {
+    /// Every fixed struct in its newest form, then each earlier form that differs (`earlier`), with the
+    /// revisions it belongs to.
+    func structs(earlier: [(revision: Int, spec: ResolvedSpec, layout: StructLayout)] = []) -> String {
         var p = CodePrinter()
         for layout in spec.structs where !layout.isVLF {
             emit(layout, &p)
+            p.line()
+        }
+        for form in earlier {
+            let emitter = StructsEmitter(spec: form.spec)
+            let first = spec.revisions[form.revision].id
+            let next = spec.structs.first { $0.history.identity == form.layout.history.identity }
+            p.doc("The form of `\(form.layout.cName)` from \(first) until it changed\(next.map { " (newest form: `\($0.swiftName)`)" } ?? "").")
+            p.doc("Earlier forms carry no validators: the device checks requests in their newest form.")
+            emitter.emit(form.layout, &p)
+            p.block("extension \(form.layout.swiftName)") { p in
+                p.line("public func violation(features: CryptoFeatures) -> RuleViolation? { nil }")
+            }
             p.line()
         }
         return p.text
     }
 
     private func emit(_ layout: StructLayout, _ p: inout CodePrinter) {
-        p.doc("`struct \(layout.cName)`, \(layout.size) bytes\(layout.section.map { " (seed: \($0))" } ?? "").")
+        let revision = spec.revisions[layout.history.since].id
+        p.doc("`struct \(layout.cName)`, \(layout.size) bytes\(layout.section.map { " (section: \($0))" } ?? ""); since \(revision).")
         if let doc = layout.notes.doc { p.doc(doc) }
         if let errata = layout.notes.errata { p.doc("Errata: \(errata)") }
         if let compat = layout.notes.compat { p.doc("Compat: \(compat)") }
@@ -56,6 +71,9 @@ struct StructsEmitter {
             if field.flagsGroup != nil { return "[]" }
             return "0"
         case .nested(let name): return "\(spec.layout(name)!.swiftName)()"
+        case .array(let array):
+            guard let count = array.count else { return "[]" }
+            return "[\(types.elementType(array))](repeating: \(types.elementDefault(array)), count: \(count))"
         case .slot: return ".unused"
         case .segment, .selectFrom: return "VlfSegment()"
         }
@@ -83,6 +101,13 @@ struct StructsEmitter {
                     p.line("\(field.swiftName) = \(types.decodeExpression(field, scalar))")
                 case .nested(let name):
                     p.line("\(field.swiftName) = try \(spec.layout(name)!.swiftName)(from: &reader)")
+                case .array(let array):
+                    let count = array.count.map(String.init) ?? "Int(\(layout.field(array.countFrom!)!.swiftName))"
+                    p.line("var \(field.swiftName)Elements: \(types.fieldType(field, in: layout)) = []")
+                    p.block("for _ in 0..<\(count)") { p in
+                        p.line("\(field.swiftName)Elements.append(\(types.elementDecode(array)))")
+                    }
+                    p.line("\(field.swiftName) = \(field.swiftName)Elements")
                 case .slot(let slot):
                     p.line("var \(field.swiftName)Bytes = try reader.subReader(\(slot.size))")
                 case .segment, .selectFrom:
@@ -110,6 +135,16 @@ struct StructsEmitter {
                     p.line(types.encodeStatement(field, scalar, value: field.swiftName))
                 case .nested:
                     p.line("\(field.swiftName).encode(into: &writer)")
+                case .array(let array):
+                    if let count = array.count {
+                        p.doc("Exactly \(count) elements: missing ones are written as zero, extra ones are dropped.")
+                        p.block("for index in 0..<\(count)") { p in
+                            let element = "(index < \(field.swiftName).count ? \(field.swiftName)[index] : \(types.elementDefault(array)))"
+                            p.line(types.elementEncode(array, value: element))
+                        }
+                    } else {
+                        p.block("for element in \(field.swiftName)") { p in p.line(types.elementEncode(array, value: "element")) }
+                    }
                 case .slot(let slot):
                     p.block("do") { p in
                         p.line("let start = writer.bytes.count")

@@ -74,7 +74,7 @@ struct ValidatorsEmitter {
 
     func rules() -> String {
         var p = CodePrinter()
-        p.doc("Stable IDs of every normative rule of the seed (Spec/RULES.md lists them with their text).")
+        p.doc("Stable IDs of every normative rule of every revision (Spec/RULES.md lists them with their text).")
         p.block("public enum RuleID: String, CaseIterable, Sendable") { p in
             for rule in spec.rules { p.line("case \(rule.swiftName) = \(swiftString(rule.id))") }
             p.line()
@@ -97,7 +97,9 @@ struct ValidatorsEmitter {
                 let status = spec.statusEntry(rule.onViolation).map { ".\($0.swiftName)" } ?? "nil"
                 p.line("    RuleInfo(id: .\(rule.swiftName), level: .\(level), actor: .\(rule.actor), section: \(swiftString(rule.section)),")
                 p.line("             enforcement: .\(Naming.lowerCamel(rule.enforcedBy)), onViolation: \(status),")
-                p.line("             text: \(swiftString(rule.text))),")
+                let removed = rule.history.removedIn.map { "." + spec.revisions[$0].swiftName } ?? "nil"
+                p.line("             text: \(swiftString(rule.text)),")
+                p.line("             since: .\(spec.revisions[rule.history.since].swiftName), removedIn: \(removed)),")
             }
             p.line("]")
         }

@@ -45,10 +45,16 @@ struct SampleEngine {
             if case .slot(let slot) = field.kind { return slot.selector }
             return nil
         })
+        let counts = Set(layout.fields.compactMap { field -> String? in
+            if case .array(let array) = field.kind { return array.countFrom }
+            return nil
+        })
         for field in layout.fields {
             switch field.kind {
             case .scalar where selectors.contains(field.name):
                 continue  // set by its slot, to the value of the chosen member
+            case .scalar where counts.contains(field.name):
+                for index in results.indices { results[index].values[field.name] = .scalar(0) }  // an empty trailing array
             case .scalar:
                 let value = field.isReserved ? 0 : fill(field)
                 for index in results.indices { results[index].values[field.name] = .scalar(value) }
@@ -72,8 +78,8 @@ struct SampleEngine {
                         return s
                     }
                 }
-            case .segment, .selectFrom:
-                break
+            case .array, .segment, .selectFrom:
+                break  // arrays are sampled as zeros (fixed) or empty (trailing)
             }
         }
         return results

@@ -24,8 +24,39 @@ struct SwiftTypes {
             if let group = field.flagsGroup.flatMap(spec.group) { return group.swiftName }
             return scalarSwiftType(scalar)
         case .nested(let name): return spec.layout(name)!.swiftName
+        case .array(let array): return "[\(elementType(array))]"
         case .slot: return Naming.upperCamel(field.name)
         case .segment, .selectFrom: return "VlfSegment"
+        }
+    }
+
+    func elementType(_ array: ArrayField) -> String {
+        switch array.element {
+        case .scalar(let scalar): return scalarSwiftType(scalar)
+        case .nested(let name): return spec.layout(name)!.swiftName
+        }
+    }
+
+    /// Expression decoding one array element from `reader`.
+    func elementDecode(_ array: ArrayField) -> String {
+        switch array.element {
+        case .scalar(let scalar): return "try reader.\(scalar.rawValue)()"
+        case .nested(let name): return "try \(spec.layout(name)!.swiftName)(from: &reader)"
+        }
+    }
+
+    /// Statement encoding the array element `value` into `writer`.
+    func elementEncode(_ array: ArrayField, value: String) -> String {
+        switch array.element {
+        case .scalar(let scalar): return "writer.\(scalar.rawValue)(\(value))"
+        case .nested: return "\(value).encode(into: &writer)"
+        }
+    }
+
+    func elementDefault(_ array: ArrayField) -> String {
+        switch array.element {
+        case .scalar: return "0"
+        case .nested(let name): return "\(spec.layout(name)!.swiftName)()"
         }
     }
 

@@ -151,6 +151,31 @@ struct MappingReader {
 
     mutating func node(_ key: String) -> Node? { take(key) }
 
+    /// `since`, `removed-in` and `changed-in` (each change's `was` was already laid over the item
+    /// by the projector; here only its keys are kept, for the change log).
+    mutating func revisionMarks() -> RevisionMarks {
+        let identity = text(RevisionProjector.identityKey)
+        let since = optionalString("since")
+        let removedIn = optionalString("removed-in")
+        var changes: [ChangeDecl] = []
+        for node in sequence("changed-in", in: "an item") {
+            guard var change = MappingReader(node, file: file, what: "a change", diagnostics: diagnostics) else { continue }
+            let revision = change.string("revision", in: "a change")
+            let keys = change.node("was").map { was -> [String] in
+                guard let mapping = was.mapping else {
+                    diagnostics.error(location(of: was), "'was' must be a mapping of the keys as they were")
+                    return []
+                }
+                return mapping.compactMap { $0.key.string }
+            }
+            if keys == nil { diagnostics.error(change.location, "missing key 'was' in a change") }
+            let note = change.text("note")
+            change.finish("a change (allowed: revision, was, note)")
+            if let revision { changes.append(ChangeDecl(revision: revision, keys: keys ?? [], note: note)) }
+        }
+        return RevisionMarks(identity: identity, since: since, removedIn: removedIn, changes: changes)
+    }
+
     mutating func annotations() -> Annotations {
         Annotations(doc: text("doc"), errata: text("errata"), compat: text("compat"))
     }

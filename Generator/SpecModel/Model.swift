@@ -41,7 +41,8 @@ public struct Annotations: Sendable {
 public struct SpecInfo: Sendable {
     public var id: String
     public var title: String
-    public var revision: String
+    /// Every revision the YAML holds, oldest first.
+    public var revisions: [RevisionDecl]
     public var deviceID: Int
     public var endian: String
     public var source: String
@@ -55,6 +56,7 @@ public struct FeatureDecl: Sendable {
     public var requires: [Located<String>]
     public var service: Located<String>?
     public var notes: Annotations
+    public var marks: RevisionMarks
 }
 
 public struct ConstantEntryDecl: Sendable {
@@ -68,6 +70,7 @@ public struct ConstantEntryDecl: Sendable {
     /// Why the implementation does not support this value, if it does not.
     public var unsupported: String?
     public var notes: Annotations
+    public var marks: RevisionMarks
 }
 
 public struct ConstantGroupDecl: Sendable {
@@ -80,12 +83,14 @@ public struct ConstantGroupDecl: Sendable {
     public var section: String?
     public var entries: [ConstantEntryDecl]
     public var notes: Annotations
+    public var marks: RevisionMarks
 }
 
 public struct SlotCaseDecl: Sendable {
     public var when: Located<ValueLiteral>
     public var structName: Located<String>
     public var vlf: Located<String>?
+    public var marks: RevisionMarks
 }
 
 public struct FieldDecl: Sendable {
@@ -106,8 +111,13 @@ public struct FieldDecl: Sendable {
     public var enumGroup: Located<String>?
     public var flagsGroup: Located<String>?
     public var maskOf: Located<String>?
+    /// `count: N`: a fixed array of N elements of the type.
+    public var count: Located<UInt64>?
+    /// `count-from: field`: a trailing array whose element count is that sibling field.
+    public var countFrom: Located<String>?
     public var isReserved: Bool
     public var notes: Annotations
+    public var marks: RevisionMarks
     public var location: SourceLocation
 }
 
@@ -120,6 +130,7 @@ public struct StructDecl: Sendable {
     public var size: Located<UInt64>?
     public var fields: [FieldDecl]
     public var notes: Annotations
+    public var marks: RevisionMarks
 }
 
 public struct StatelessDecl: Sendable {
@@ -136,6 +147,7 @@ public struct OpDecl: Sendable {
     public var outcomeCompat: [Located<String>]
     public var stateless: StatelessDecl?
     public var notes: Annotations
+    public var marks: RevisionMarks
 }
 
 public struct QueueDecl: Sendable {
@@ -152,6 +164,7 @@ public struct QueueDecl: Sendable {
     public var framingRule: Located<String>
     public var ops: [OpDecl]
     public var notes: Annotations
+    public var marks: RevisionMarks
 }
 
 public struct ConfigDecl: Sendable {
@@ -199,6 +212,7 @@ public struct RuleDecl: Sendable {
     public var reason: String?
     public var onViolation: Located<String>
     public var notes: Annotations
+    public var marks: RevisionMarks
     public var location: SourceLocation
 }
 
@@ -214,6 +228,8 @@ public struct SpecFile: Sendable {
 
 public struct SpecDocument: Sendable {
     public var info: SpecInfo
+    /// The revision this document is the form of (an index into `info.revisions`).
+    public var revision: Int = 0
     public var files: [SpecFile]
     public var features: [FeatureDecl] = []
     public var groups: [ConstantGroupDecl] = []

@@ -44,7 +44,8 @@ struct SectionDecoder {
               let bit = map.integer("bit", in: what) else { return nil }
         return FeatureDecl(name: name, cName: cName.value, bit: bit,
                            requires: map.stringList("requires", in: what),
-                           service: map.optionalString("service"), notes: map.annotations())
+                           service: map.optionalString("service"), notes: map.annotations(),
+                           marks: map.revisionMarks())
     }
 
     private func decodeGroup(_ node: Node, file: String) -> ConstantGroupDecl? {
@@ -65,9 +66,10 @@ struct SectionDecoder {
         let mask = map.stringList("mask", in: what)
         let section = map.text("section")
         let notes = map.annotations()
+        let marks = map.revisionMarks()
         let entries = map.sequence("entries", in: what, required: true).compactMap { decodeEntry($0, file: file) }
         return ConstantGroupDecl(name: name, kind: kind, width: width, cPrefix: cPrefix, mask: mask,
-                                 section: section, entries: entries, notes: notes)
+                                 section: section, entries: entries, notes: notes, marks: marks)
     }
 
     private func decodeEntry(_ node: Node, file: String) -> ConstantEntryDecl? {
@@ -78,7 +80,8 @@ struct SectionDecoder {
         return ConstantEntryDecl(name: name, cName: cName, value: map.optionalInteger("value"),
                                  service: map.optionalString("service"), op: map.optionalInteger("op"),
                                  queue: map.optionalString("queue"), isNone: map.bool("none"),
-                                 unsupported: map.text("unsupported"), notes: map.annotations())
+                                 unsupported: map.text("unsupported"), notes: map.annotations(),
+                                 marks: map.revisionMarks())
     }
 
     // MARK: structs
@@ -98,9 +101,10 @@ struct SectionDecoder {
         let of = map.optionalString("of")
         let size = map.optionalInteger("size")
         let notes = map.annotations()
+        let marks = map.revisionMarks()
         let fields = map.sequence("fields", in: what, required: true).compactMap { decodeField($0, file: file) }
         return StructDecl(name: name, cName: cName.value, section: section, isVLF: isVLF, of: of, size: size,
-                          fields: fields, notes: notes)
+                          fields: fields, notes: notes, marks: marks)
     }
 
     private func decodeField(_ node: Node, file: String) -> FieldDecl? {
@@ -135,7 +139,9 @@ struct SectionDecoder {
         }
         return FieldDecl(name: name, cName: cName.value, shape: shape, enumGroup: map.optionalString("enum"),
                          flagsGroup: map.optionalString("flags"), maskOf: map.optionalString("mask-of"),
-                         isReserved: map.bool("reserved"), notes: map.annotations(), location: location)
+                         count: map.optionalInteger("count"), countFrom: map.optionalString("count-from"),
+                         isReserved: map.bool("reserved"), notes: map.annotations(), marks: map.revisionMarks(),
+                         location: location)
     }
 
     private func decodeCase(_ node: Node, file: String) -> SlotCaseDecl? {
@@ -143,7 +149,8 @@ struct SectionDecoder {
         defer { map.finish("a slot case") }
         guard let when = map.valueLiteral("when", in: "a slot case"),
               let structName = map.string("struct", in: "a slot case") else { return nil }
-        return SlotCaseDecl(when: when, structName: structName, vlf: map.optionalString("vlf"))
+        return SlotCaseDecl(when: when, structName: structName, vlf: map.optionalString("vlf"),
+                            marks: map.revisionMarks())
     }
 
     // MARK: requests
@@ -160,10 +167,11 @@ struct SectionDecoder {
         let section = map.text("section")
         let flagField = map.optionalString("flag-field")
         let notes = map.annotations()
+        let marks = map.revisionMarks()
         let ops = map.sequence("ops", in: what, required: true).compactMap { decodeOp($0, file: file) }
         return QueueDecl(name: name, section: section, header: header, opcodeField: opcodeField,
                          flagField: flagField, legacyFLFSize: legacy, outcome: outcome, outcomeAt: outcomeAt,
-                         framingRule: framingRule, ops: ops, notes: notes)
+                         framingRule: framingRule, ops: ops, notes: notes, marks: marks)
     }
 
     private func decodeOp(_ node: Node, file: String) -> OpDecl? {
@@ -181,7 +189,7 @@ struct SectionDecoder {
         }
         return OpDecl(opcode: opcode, flf: flf, vlf: map.optionalString("vlf"), outcome: map.optionalString("outcome"),
                       outcomeCompat: map.stringList("outcome-compat", in: what), stateless: stateless,
-                      notes: map.annotations())
+                      notes: map.annotations(), marks: map.revisionMarks())
     }
 
     // MARK: rules
@@ -207,7 +215,7 @@ struct SectionDecoder {
                         enforcedBy: by, validators: validators, check: enforcement.optionalString("check"),
                         checkOps: enforcement.stringList("ops", in: "enforcement"), note: enforcement.text("note"),
                         reason: enforcement.text("reason"), onViolation: onViolation, notes: map.annotations(),
-                        location: location)
+                        marks: map.revisionMarks(), location: location)
     }
 
     private func decodeValidator(_ node: Node, file: String) -> ValidatorDecl? {

@@ -12,8 +12,16 @@ public struct SpecLoader {
         self.readFile = readFile
     }
 
-    /// Loads `entry` and the files it includes (paths relative to the entry's folder).
+    /// Loads `entry` and the files it includes (paths relative to the entry's folder) in the form
+    /// of its newest revision.
     public func load(entry: String) throws(SpecErrors) -> SpecDocument {
+        guard let newest = try loadRevisions(entry: entry).last else { throw SpecErrors([]) }
+        return newest
+    }
+
+    /// Loads `entry` once and decodes it in the form of every revision `spec.revisions` lists,
+    /// oldest first. Diagnostics that every form repeats are reported once.
+    public func loadRevisions(entry: String) throws(SpecErrors) -> [SpecDocument] {
         let diagnostics = DiagnosticCollector()
         let folder = (entry as NSString).deletingLastPathComponent
         var files: [SpecFile] = []
@@ -26,23 +34,47 @@ public struct SpecLoader {
             top.finish("the spec file")
             throw SpecErrors(diagnostics.diagnostics)
         }
-        var document = SpecDocument(info: info, files: [])
         let includes = top.stringList("include", in: "the spec file")
-        var sections = SectionDecoder(diagnostics: diagnostics)
-        sections.decodeSections(&top, into: &document)
-        top.finish("the spec file")
-
+        var included: [(path: String, node: Node)] = []
         for include in includes {
             let path = folder.isEmpty ? include.value : (folder as NSString).appendingPathComponent(include.value)
-            guard let node = parse(path, includedAt: include.location, into: &files, diagnostics),
-                  var reader = MappingReader(node, file: path, what: "an included file", diagnostics: diagnostics)
-            else { continue }
-            sections.decodeSections(&reader, into: &document)
-            reader.finish("an included file (allowed: features, constants, structs, requests, config, rules)")
+            if let node = parse(path, includedAt: include.location, into: &files, diagnostics) {
+                included.append((path, node))
+            }
         }
-        document.files = files
         if diagnostics.hasErrors { throw SpecErrors(diagnostics.diagnostics) }
-        return document
+
+        var order: [String: Int] = [:]
+        for (index, revision) in info.revisions.enumerated() { order[revision.id.value] = index }
+        var documents: [SpecDocument] = []
+        var reported: [Diagnostic] = []
+        for index in info.revisions.indices {
+            let projected = DiagnosticCollector()
+            let projector = RevisionProjector(order: order, target: index)
+            var document = SpecDocument(info: info, files: files)
+            document.revision = index
+            var sections = SectionDecoder(diagnostics: projected)
+            if var reader = MappingReader(projector.project(root), file: entry, what: "the spec file",
+                                          diagnostics: projected) {
+                _ = reader.node("spec")
+                _ = reader.node("include")
+                sections.decodeSections(&reader, into: &document)
+                reader.finish("the spec file")
+            }
+            for (path, node) in included {
+                guard var reader = MappingReader(projector.project(node), file: path, what: "an included file",
+                                                 diagnostics: projected) else { continue }
+                sections.decodeSections(&reader, into: &document)
+                reader.finish("an included file (allowed: features, constants, structs, requests, config, rules)")
+            }
+            for diagnostic in projected.diagnostics where !reported.contains(diagnostic) {
+                reported.append(diagnostic)
+                diagnostics.append(diagnostic)
+            }
+            documents.append(document)
+        }
+        if diagnostics.hasErrors { throw SpecErrors(diagnostics.diagnostics) }
+        return documents
     }
 
     private func parse(_ path: String, includedAt: SourceLocation? = nil, into files: inout [SpecFile],
@@ -93,10 +125,19 @@ public struct SpecLoader {
         }
         guard var map = MappingReader(node, file: top.file, what: "spec", diagnostics: diagnostics) else { return nil }
         let what = "spec"
+        var revisions: [RevisionDecl] = []
+        for node in map.sequence("revisions", in: what, required: true) {
+            guard var revision = MappingReader(node, file: top.file, what: "a revision", diagnostics: diagnostics),
+                  let id = revision.string("id", in: "a revision") else { continue }
+            revisions.append(RevisionDecl(id: id, title: revision.text("title") ?? "", date: revision.text("date") ?? "",
+                                          source: revision.text("source") ?? ""))
+            revision.finish("a revision (allowed: id, title, date, source)")
+        }
+        if revisions.isEmpty { diagnostics.error(map.location, "'spec.revisions' must list at least one revision") }
         let info = SpecInfo(
             id: map.string("id", in: what)?.value ?? "",
             title: map.string("title", in: what)?.value ?? "",
-            revision: map.string("revision", in: what)?.value ?? "",
+            revisions: revisions,
             deviceID: Int(map.integer("device-id", in: what)?.value ?? 0),
             endian: map.string("endian", in: what)?.value ?? "le",
             source: map.string("source", in: what)?.value ?? "",

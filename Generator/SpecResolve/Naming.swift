@@ -18,6 +18,20 @@ public enum Naming {
         words(name).map(capitalized).joined()
     }
 
+    /// A Swift type name as a case name: `DestroySessionInputV23` → `destroySessionInputV23`.
+    public static func lowerCamelFromType(_ typeName: String) -> String {
+        guard let first = typeName.first else { return typeName }
+        return first.lowercased() + typeName.dropFirst()
+    }
+
+    /// A revision id as a Swift identifier: `v1.2` → `v1_2`.
+    public static func revision(_ id: String) -> String {
+        id.replacingOccurrences(of: ".", with: "_").replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// `v1_2` → `V1_2`, the suffix of an earlier form's type name.
+    public static func capitalizedRevision(_ swiftName: String) -> String { capitalized(swiftName) }
+
     static func capitalized(_ word: String) -> String {
         guard let first = word.first else { return word }
         return first.uppercased() + word.dropFirst()
@@ -43,5 +57,10 @@ public enum Naming {
     public static let reserved: Set<String> = [
         "unknown", "unused", "rawValue", "init", "self", "Self", "default", "case", "none", "some",
         "size", "description", "validate", "encode", "decode", "segments", "in", "is", "as",
+        // Swift keywords a constant could be named after.
+        "public", "private", "internal", "fileprivate", "open", "static", "class", "struct", "enum", "protocol",
+        "extension", "func", "var", "let", "return", "if", "else", "switch", "for", "while", "repeat", "break",
+        "continue", "throw", "throws", "try", "catch", "do", "import", "operator", "true", "false", "nil", "where",
+        "guard", "defer", "inout", "associatedtype", "typealias", "subscript", "super", "any", "some",
     ]
 }

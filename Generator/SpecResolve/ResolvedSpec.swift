@@ -4,6 +4,9 @@ import SpecModel
 /// Everything the emitters need, and nothing that still has to be looked up by text.
 public struct ResolvedSpec: Sendable {
     public var info: SpecInfo
+    /// Every revision of the YAML, oldest first, and the one this spec is the form of.
+    public var revisions: [Revision]
+    public var revision: Int
     public var files: [SpecFile]
     /// SHA-256 of the spec files, in load order; printed in every generated header.
     public var specHash: String
@@ -25,6 +28,37 @@ public struct ResolvedSpec: Sendable {
     }
 }
 
+/// One revision of the spec, as `spec.revisions` lists it.
+public struct Revision: Sendable, Equatable {
+    public var id: String
+    /// `v1.2` → `v1_2`.
+    public var swiftName: String
+    public var title: String
+    public var date: String
+    public var source: String
+}
+
+/// When an item appeared, went away and changed (indices into `ResolvedSpec.revisions`).
+public struct ItemHistory: Sendable, Equatable {
+    public struct Change: Sendable, Equatable {
+        public var revision: Int
+        /// The keys whose earlier value the YAML keeps.
+        public var keys: [String]
+        public var note: String?
+    }
+    /// The item's name (or id) in the newest revision.
+    public var identity: String
+    public var since: Int
+    public var removedIn: Int?
+    public var changes: [Change]
+
+    public static func original(_ identity: String) -> ItemHistory {
+        ItemHistory(identity: identity, since: 0, removedIn: nil, changes: [])
+    }
+
+    public func exists(in revision: Int) -> Bool { since <= revision && (removedIn.map { revision < $0 } ?? true) }
+}
+
 public struct ConstantEntry: Sendable {
     public var name: String
     public var swiftName: String
@@ -35,6 +69,7 @@ public struct ConstantEntry: Sendable {
     public var isNone: Bool
     public var unsupported: String?
     public var notes: Annotations
+    public var history: ItemHistory = .original("")
 }
 
 public struct ConstantGroup: Sendable {
@@ -51,6 +86,7 @@ public struct ConstantGroup: Sendable {
 
     public func entry(_ name: String) -> ConstantEntry? { entries.first { $0.name == name } }
     public func entry(value: UInt64) -> ConstantEntry? { entries.first { $0.value == value } }
+    public var history: ItemHistory = .original("")
 }
 
 public struct Feature: Sendable {
@@ -61,6 +97,7 @@ public struct Feature: Sendable {
     public var requires: [String]
     public var service: String?
     public var notes: Annotations
+    public var history: ItemHistory = .original("")
 }
 
 public enum ScalarType: String, Sendable, CaseIterable {
@@ -106,9 +143,23 @@ public struct Segment: Sendable {
     public var direction: Direction
 }
 
+/// `u8 data[32]` (`count`) or a trailing `struct x items[]` whose count is a sibling field (`count-from`).
+public struct ArrayField: Sendable {
+    public enum Element: Sendable {
+        case scalar(ScalarType)
+        case nested(String)
+    }
+    public var element: Element
+    public var elementSize: Int
+    /// The fixed element count; nil for a trailing array sized by `countFrom`.
+    public var count: Int?
+    public var countFrom: String?
+}
+
 public enum FieldKind: Sendable {
     case scalar(ScalarType)
     case nested(String)
+    case array(ArrayField)
     case slot(Slot)
     case segment(Segment)
     case selectFrom(slot: String)
@@ -132,6 +183,7 @@ public struct Field: Sendable {
         if case .scalar(let type) = kind { return type }
         return nil
     }
+    public var history: ItemHistory = .original("")
 }
 
 public struct StructLayout: Sendable {
@@ -148,6 +200,7 @@ public struct StructLayout: Sendable {
     public var location: SourceLocation
 
     public func field(_ name: String) -> Field? { fields.first { $0.name == name } }
+    public var history: ItemHistory = .original("")
 }
 
 public struct StatelessLayout: Sendable {
@@ -164,6 +217,7 @@ public struct Op: Sendable {
     public var outcomeCompat: [String]
     public var stateless: StatelessLayout?
     public var notes: Annotations
+    public var history: ItemHistory = .original("")
 }
 
 public struct Queue: Sendable {
@@ -243,4 +297,5 @@ public struct Rule: Sendable {
     public var onViolation: String?
     public var notes: Annotations
     public var location: SourceLocation
+    public var history: ItemHistory = .original("")
 }

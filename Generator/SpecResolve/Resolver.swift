@@ -8,6 +8,8 @@ public struct Resolver {
 
     public init(_ document: SpecDocument) { self.document = document }
 
+    var histories: HistoryResolver { HistoryResolver(revisions: document.info.revisions, diagnostics: diagnostics) }
+
     public static func resolve(_ document: SpecDocument) throws(SpecErrors) -> ResolvedSpec {
         try Resolver(document).run()
     }
@@ -15,17 +17,22 @@ public struct Resolver {
     func run() throws(SpecErrors) -> ResolvedSpec {
         let groups = resolveGroups()
         let features = resolveFeatures(groups)
-        var structs = StructSolver(decls: document.structs, groups: groups, diagnostics: diagnostics).solve()
+        var structs = StructSolver(decls: document.structs, groups: groups, histories: histories, diagnostics: diagnostics).solve()
         let queues = resolveQueues(groups, features, structs)
         let config = resolveConfig(groups, &structs)
-        let rules = RuleResolver(groups: groups, features: features, structs: structs, diagnostics: diagnostics)
+        let rules = RuleResolver(groups: groups, features: features, structs: structs, histories: histories,
+                                 diagnostics: diagnostics)
             .resolve(document.rules)
         DispatchLint(queues: queues, structs: structs, rules: rules, document: document, diagnostics: diagnostics).run()
         if diagnostics.hasErrors { throw SpecErrors(diagnostics.diagnostics) }
         // File names without their folder: the hash must not depend on where the checkout lives.
         let hashInput = document.files.map { "\($0.path.split(separator: "/").last ?? "")\n\($0.contents)" }
             .joined(separator: "\u{0}")
-        return ResolvedSpec(info: document.info, files: document.files, specHash: SHA256.hex(Array(hashInput.utf8)),
+        let revisions = document.info.revisions.map {
+            Revision(id: $0.id.value, swiftName: Naming.revision($0.id.value),
+                     title: $0.title, date: $0.date, source: $0.source)
+        }
+        return ResolvedSpec(info: document.info, revisions: revisions, revision: document.revision, files: document.files, specHash: SHA256.hex(Array(hashInput.utf8)),
                             groups: groups, features: features, structs: structs, queues: queues,
                             config: config ?? ConfigLayout(structName: "", statusFlags: ""), rules: rules)
     }
@@ -61,6 +68,7 @@ public struct Resolver {
                 return .le32
             }()
             var values: [UInt64: String] = [:]
+            let groupHistory = histories.history(decl.marks, name: decl.name)
             let entries = decl.entries.map { entry -> ConstantEntry in
                 Naming.check(entry.name, "constant", diagnostics)
                 if let first = cNames[entry.cName.value] {
@@ -74,12 +82,12 @@ public struct Resolver {
                     }
                     guard let service = entry.service, let op = entry.op else {
                         diagnostics.error(entry.name.location, "opcode '\(entry.name.value)' needs 'service' and 'op'")
-                        return makeEntry(entry, value: 0)
+                        return makeEntry(entry, value: 0, groupHistory)
                     }
                     guard let serviceEntry = services?.entries.first(where: { $0.name.value == service.value }),
                           let serviceValue = serviceEntry.value?.value else {
                         diagnostics.error(service.location, "unknown service '\(service.value)'")
-                        return makeEntry(entry, value: 0)
+                        return makeEntry(entry, value: 0, groupHistory)
                     }
                     if op.value > 0xff { diagnostics.error(op.location, "op \(op.value) does not fit in 8 bits") }
                     value = (serviceValue << 8) | op.value
@@ -89,7 +97,7 @@ public struct Resolver {
                 } else {
                     guard let given = entry.value else {
                         diagnostics.error(entry.name.location, "constant '\(entry.name.value)' needs 'value'")
-                        return makeEntry(entry, value: 0)
+                        return makeEntry(entry, value: 0, groupHistory)
                     }
                     value = given.value
                 }
@@ -103,18 +111,19 @@ public struct Resolver {
                 if !decl.mask.isEmpty, !entry.isNone, value >= UInt64(decl.mask.count * 32) {
                     diagnostics.error(entry.name.location, "value \(value) has no bit in the \(decl.mask.count)-word mask")
                 }
-                return makeEntry(entry, value: value)
+                return makeEntry(entry, value: value, groupHistory)
             }
             return ConstantGroup(name: decl.name.value, swiftName: Naming.upperCamel(decl.name.value), kind: decl.kind,
                                  width: width, cPrefix: decl.cPrefix, maskFields: decl.mask.map(\.value),
-                                 section: decl.section, entries: entries, notes: decl.notes)
+                                 section: decl.section, entries: entries, notes: decl.notes, history: groupHistory)
         }
     }
 
-    private func makeEntry(_ entry: ConstantEntryDecl, value: UInt64) -> ConstantEntry {
+    private func makeEntry(_ entry: ConstantEntryDecl, value: UInt64, _ group: ItemHistory) -> ConstantEntry {
         ConstantEntry(name: entry.name.value, swiftName: Naming.lowerCamel(entry.name.value), cName: entry.cName.value,
                       value: value, service: entry.service?.value, queue: entry.queue?.value, isNone: entry.isNone,
-                      unsupported: entry.unsupported, notes: entry.notes)
+                      unsupported: entry.unsupported, notes: entry.notes,
+                      history: histories.history(entry.marks, name: entry.name, parent: group))
     }
 
     // MARK: features
@@ -141,7 +150,7 @@ public struct Resolver {
         return document.features.map {
             Feature(name: $0.name.value, swiftName: Naming.lowerCamel($0.name.value), cName: $0.cName,
                     bit: Int($0.bit.value), requires: $0.requires.map(\.value), service: $0.service?.value,
-                    notes: $0.notes)
+                    notes: $0.notes, history: histories.history($0.marks, name: $0.name))
         }
     }
 
@@ -236,7 +245,8 @@ public struct Resolver {
                     stateless = StatelessLayout(feature: decl.feature.value, flf: decl.flf.value, vlf: decl.vlf.value)
                 }
                 return Op(opcode: entry, flf: flfLayout.name, vlf: op.vlf?.value, outcome: op.outcome?.value ?? decl.outcome.value,
-                          outcomeCompat: op.outcomeCompat.map(\.value), stateless: stateless, notes: op.notes)
+                          outcomeCompat: op.outcomeCompat.map(\.value), stateless: stateless, notes: op.notes,
+                          history: histories.history(op.marks, name: Located(entry.name, at: op.opcode.location)))
             }
             return Queue(name: decl.name.value, swiftName: Naming.upperCamel(decl.name.value == "controlq" ? "control-queue" : "data-queue"),
                          section: decl.section, header: decl.header.value, opcodeField: decl.opcodeField.value,

@@ -6,6 +6,7 @@ struct RuleResolver {
     let groups: [ConstantGroup]
     let features: [Feature]
     let structs: [StructLayout]
+    let histories: HistoryResolver
     let diagnostics: DiagnosticCollector
 
     static let levels = ["MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY"]
@@ -87,7 +88,7 @@ struct RuleResolver {
                         section: decl.section, origin: decl.origin.value, text: decl.text,
                         enforcedBy: decl.enforcedBy.value, validators: decl.validators.compactMap(resolveValidator),
                         check: decl.check?.value, checkOps: checkOps, note: decl.note, reason: decl.reason, onViolation: onViolation, notes: decl.notes,
-                        location: decl.location)
+                        location: decl.location, history: histories.history(decl.marks, name: decl.id))
         }
     }
 

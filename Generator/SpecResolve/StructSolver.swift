@@ -5,6 +5,7 @@ import SpecModel
 struct StructSolver {
     let decls: [StructDecl]
     let groups: [ConstantGroup]
+    let histories: HistoryResolver
     let diagnostics: DiagnosticCollector
 
     func solve() -> [StructLayout] {
@@ -56,6 +57,7 @@ struct StructSolver {
         var fields: [Field] = []
         var offset = 0
         var names: Set<String> = []
+        let structHistory = histories.history(decl.marks, name: decl.name)
         for field in decl.fields {
             Naming.check(field.name, "field", diagnostics)
             if !names.insert(field.name.value).inserted {
@@ -76,6 +78,11 @@ struct StructSolver {
                 } else {
                     diagnostics.error(type.location, "unknown type '\(type.value)' (u8, le16, le32, le64 or a struct)")
                     continue
+                }
+                if field.count != nil || field.countFrom != nil {
+                    guard let array = arrayField(field, kind, elementSize: size, in: decl) else { continue }
+                    kind = .array(array)
+                    size = array.count.map { $0 * array.elementSize } ?? 0
                 }
             case .slot(let sizeLiteral, let selector, let cases):
                 let slotSize = Int(Resolver.resolveValue(sizeLiteral, groups, diagnostics) ?? 0)
@@ -132,7 +139,8 @@ struct StructSolver {
             }
             fields.append(Field(name: field.name.value, swiftName: Naming.lowerCamel(field.name.value), cName: field.cName,
                                 offset: offset, size: size, kind: kind, enumGroup: enumGroup, flagsGroup: flagsGroup,
-                                maskOf: maskOf, isReserved: field.isReserved, notes: field.notes, location: field.location))
+                                maskOf: maskOf, isReserved: field.isReserved, notes: field.notes, location: field.location,
+                                history: histories.history(field.marks, name: field.name, parent: structHistory)))
             offset += size
         }
         if let declared = decl.size, Int(declared.value) != offset {
@@ -140,7 +148,7 @@ struct StructSolver {
         }
         let layout = StructLayout(name: decl.name.value, swiftName: Naming.upperCamel(decl.name.value), cName: decl.cName,
                                   section: decl.section, isVLF: false, of: nil, size: offset, fields: fields,
-                                  notes: decl.notes, location: decl.name.location)
+                                  notes: decl.notes, location: decl.name.location, history: structHistory)
         solved[decl.name.value] = layout
         return layout
     }
@@ -158,6 +166,7 @@ struct StructSolver {
         }
         var fields: [Field] = []
         var seenWritable = false
+        let structHistory = histories.history(decl.marks, name: decl.name)
         for field in decl.fields {
             Naming.check(field.name, "field", diagnostics)
             var kind: FieldKind
@@ -191,11 +200,47 @@ struct StructSolver {
             }
             fields.append(Field(name: field.name.value, swiftName: Naming.lowerCamel(field.name.value), cName: field.cName,
                                 offset: 0, size: 0, kind: kind, enumGroup: nil, flagsGroup: nil, maskOf: nil,
-                                isReserved: false, notes: field.notes, location: field.location))
+                                isReserved: false, notes: field.notes, location: field.location,
+                                history: histories.history(field.marks, name: field.name, parent: structHistory)))
         }
         return StructLayout(name: decl.name.value, swiftName: Naming.upperCamel(decl.name.value), cName: decl.cName,
                             section: decl.section, isVLF: true, of: of.name, size: 0, fields: fields, notes: decl.notes,
-                            location: decl.name.location)
+                            location: decl.name.location, history: structHistory)
+    }
+
+    /// `count: N` or `count-from: sibling` on a typed field.
+    private func arrayField(_ field: FieldDecl, _ kind: FieldKind, elementSize: Int, in decl: StructDecl) -> ArrayField? {
+        let element: ArrayField.Element
+        switch kind {
+        case .scalar(let scalar): element = .scalar(scalar)
+        case .nested(let name): element = .nested(name)
+        default: return nil
+        }
+        if field.count != nil && field.countFrom != nil {
+            diagnostics.error(field.name.location, "give 'count' or 'count-from', not both")
+            return nil
+        }
+        if let count = field.count {
+            if count.value == 0 || count.value > 4096 {
+                diagnostics.error(count.location, "'count' must be between 1 and 4096")
+                return nil
+            }
+            return ArrayField(element: element, elementSize: elementSize, count: Int(count.value), countFrom: nil)
+        }
+        let countFrom = field.countFrom!
+        guard let index = decl.fields.firstIndex(where: { $0.name.value == countFrom.value }),
+              case .typed(let type) = decl.fields[index].shape, ScalarType(rawValue: type.value) != nil,
+              decl.fields[index].count == nil else {
+            diagnostics.error(countFrom.location, "'count-from' must name a scalar field of '\(decl.name.value)'")
+            return nil
+        }
+        if decl.fields.last?.name.value != field.name.value {
+            diagnostics.error(countFrom.location, "a 'count-from' array must be the last field of its struct")
+        }
+        if index > decl.fields.firstIndex(where: { $0.name.value == field.name.value })! {
+            diagnostics.error(countFrom.location, "the count must come before the array")
+        }
+        return ArrayField(element: element, elementSize: elementSize, count: nil, countFrom: countFrom.value)
     }
 
     /// `a.b.c` through nested structs, and `slot.case.field` through slot members.
@@ -226,6 +271,9 @@ struct StructSolver {
                 }
                 steps.append(.slotMember(slot: part, caseName: caseName))
                 current = solved[slotCase.structName]!
+            case .array:
+                diagnostics.error(text.location, "'\(part)' is an array; a length must be a scalar field")
+                return nil
             case .segment, .selectFrom:
                 return nil
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SpecEmit
 import SpecModel
+import SpecResolve
 
 /// The spec generator: `generate`, `check`, `lint`, `rules`.
 @main
@@ -9,7 +10,7 @@ struct VirtioCryptoGen: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "virtio-crypto-gen",
         abstract: "Generate Swift codecs, validators, vectors and the rule table from Spec/*.yaml.",
-        subcommands: [Generate.self, Check.self, Lint.self, Rules.self],
+        subcommands: [Generate.self, Check.self, Lint.self, Rules.self, Changes.self],
         defaultSubcommand: Generate.self)
 }
 
@@ -23,11 +24,23 @@ struct Options: ParsableArguments {
     @Option(help: "Folder scanned for covers(...) marks of tests (default: <output>/Tests).")
     var tests: String?
 
-    func render() throws -> [GeneratedFile] {
-        let resolved = try Generator.load(entry: spec)
+    var testFiles: [(path: String, contents: String)] {
         let root = (output as NSString).standardizingPath
-        let testFiles = CoverageScanner.swiftFiles(under: tests ?? (root as NSString).appendingPathComponent("Tests"), root: root)
-        return try Generator.render(resolved, specLabel: spec, testFiles: testFiles)
+        return CoverageScanner.swiftFiles(under: tests ?? (root as NSString).appendingPathComponent("Tests"), root: root)
+    }
+
+    func render() throws -> [GeneratedFile] {
+        try Generator.render(try Generator.loadRevisions(entry: spec), specLabel: spec, testFiles: testFiles)
+    }
+
+    /// The index of revision `id` in the spec, or a usage error listing the revisions.
+    func revisionIndex(_ id: String?, in specs: [ResolvedSpec]) throws -> Int {
+        guard let id else { return specs.count - 1 }
+        guard let index = specs.last?.revisions.firstIndex(where: { $0.id == id }) else {
+            let known = specs.last?.revisions.map(\.id).joined(separator: ", ") ?? ""
+            throw ValidationError("unknown revision '\(id)' (the spec holds: \(known))")
+        }
+        return index
     }
 }
 
@@ -72,13 +85,17 @@ struct Check: ParsableCommand {
 }
 
 struct Lint: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Load, resolve and lint the spec; print warnings and errors.")
+    static let configuration = CommandConfiguration(abstract: "Load, resolve and lint the spec in every revision's form; print warnings and errors.")
     @OptionGroup var options: Options
+    @Option(help: "Lint only this revision's form (v23, v1.2, v1.4; default: all).") var revision: String?
 
     func run() throws {
         try reportingDiagnostics {
-            let resolved = try Generator.load(entry: options.spec)
-            print("\(options.spec): \(resolved.structs.count) structs, \(resolved.groups.reduce(0) { $0 + $1.entries.count }) constants, \(resolved.rules.count) rules: ok")
+            for resolved in try Generator.loadRevisions(entry: options.spec)
+            where revision == nil || resolved.revisions[resolved.revision].id == revision {
+                let constants = resolved.groups.reduce(0) { $0 + $1.entries.count }
+                print("\(options.spec) \(resolved.revisions[resolved.revision].id): \(resolved.structs.count) structs, \(constants) constants, \(resolved.rules.count) rules: ok")
+            }
         }
     }
 }
@@ -87,12 +104,39 @@ struct Rules: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the rule table (md or json).")
     @OptionGroup var options: Options
     @Option(help: "md or json") var format = "md"
+    @Option(help: "Print the Markdown table as this revision has it (v23, v1.2, v1.4; default: the newest).")
+    var revision: String?
 
     func run() throws {
         try reportingDiagnostics {
+            if format == "md", let revision {
+                let specs = try Generator.loadRevisions(entry: options.spec)
+                let index = try options.revisionIndex(revision, in: specs)
+                print(Generator.rulesMarkdown(specs, revision: index, specLabel: options.spec, testFiles: options.testFiles),
+                      terminator: "")
+                return
+            }
             let files = try options.render()
             let wanted = format == "json" ? "Spec/generated/spec.json" : "Spec/RULES.md"
             print(files.first { $0.path == wanted }?.contents ?? "", terminator: "")
+        }
+    }
+}
+
+struct Changes: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print, as Markdown, every feature, constant, struct, request layout and rule added, changed or removed between two revisions.")
+    @OptionGroup var options: Options
+    @Option(help: "The earlier revision (default: the oldest).") var from: String?
+    @Option(help: "The later revision (default: the newest).") var to: String?
+
+    func run() throws {
+        try reportingDiagnostics {
+            let specs = try Generator.loadRevisions(entry: options.spec)
+            let start = try from.map { try options.revisionIndex($0, in: specs) } ?? 0
+            let end = try options.revisionIndex(to, in: specs)
+            guard start < end else { throw ValidationError("--from must be an earlier revision than --to") }
+            print(Generator.changesMarkdown(specs, from: start, to: end, specLabel: options.spec), terminator: "")
         }
     }
 }

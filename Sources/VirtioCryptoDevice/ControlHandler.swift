@@ -28,7 +28,8 @@ final class ControlHandler {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: ControlQueue.prefixCapacity, alignment: 8)
         defer { scratch.deallocate() }
         do throws(Failure) {
-            sessionID = try ControlQueue.dispatch(chain, features: device.features, scratch: scratch, to: self)
+            sessionID = try ControlQueue.dispatch(
+                chain, features: device.features, revision: device.offer.revision, scratch: scratch, to: self)
             status = .ok
         } catch {
             status = error.status
@@ -38,10 +39,11 @@ final class ControlHandler {
         return writeOutcome(status: status, sessionID: sessionID)
     }
 
-    /// Writes the outcome where `ControlQueue.outcomeOffset` says: the opcode's layout (the
-    /// v23 destroy outcome, or the 1-byte one of the final spec and Linux when only that fits).
+    /// Writes the outcome where `ControlQueue.outcomeOffset` says, in the layout the device's revision
+    /// gives the opcode (v23's 8-byte destroy outcome, or the 1-byte one of v1.2 and later).
     private func writeOutcome(status: Status, sessionID: UInt64) -> UInt32 {
-        guard let layout = ControlQueue.outcome(opcode: opcode, capacity: chain.writableLength),
+        guard let layout = ControlQueue.outcome(opcode: opcode, capacity: chain.writableLength,
+                                                revision: device.offer.revision),
               let offset = ControlQueue.outcomeOffset(layout, writableLength: chain.writableLength) else { return 0 }
         let bytes = layout.encoded(status: status, sessionId: status == .ok ? sessionID : 0)
         guard bytes.withUnsafeBytes({ chain.write(at: offset, from: $0) }) else { return 0 }
@@ -161,6 +163,18 @@ extension ControlHandler: ControlQueueHandler {
     }
 
     func aeadDestroySession(_ frame: ControlQueue.Frame, _ flf: DestroySessionFlf) throws(Failure) -> UInt64 {
+        try destroy(frame, flf)
+    }
+
+    /// AKCIPHER (Virtio 1.4) is not offered yet: no engine, its `crypto_services` bit is clear.
+    func akcipherCreateSession(_ frame: ControlQueue.Frame, _ flf: AkcipherCreateSessionFlf,
+                               _ vlf: AkcipherCreateSessionVlf) throws(Failure) -> UInt64 {
+        opcode = frame.header.opcode
+        throw Failure(status: .notsupp)
+    }
+
+    /// No AKCIPHER session can exist, so this answers as for any session id the table does not hold.
+    func akcipherDestroySession(_ frame: ControlQueue.Frame, _ flf: DestroySessionFlf) throws(Failure) -> UInt64 {
         try destroy(frame, flf)
     }
 }

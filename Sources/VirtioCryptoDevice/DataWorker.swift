@@ -30,6 +30,8 @@ public final class DataWorker {
     /// The chain and opcode of the request being handled.
     private var chain: DescriptorChain?
     private var opcode: Opcode = .unknown(0)
+    /// The spec revision the device follows (read once: the dispatch takes it per request).
+    private let revision: SpecRevision
 
     enum WorkerContext {
         /// A cipher and its session's direction (a request's opcode must name it).
@@ -42,6 +44,7 @@ public final class DataWorker {
 
     init(device: VirtioCryptoDevice) {
         self.device = device
+        revision = device.offer.revision
         let size = device.offer.limits.maxRequestSize + 64
         inputBounce = .allocate(byteCount: size, alignment: 64)
         outputBounce = .allocate(byteCount: size, alignment: 64)
@@ -71,7 +74,8 @@ public final class DataWorker {
         var written = 0
         let status: Status
         do throws(Failure) {
-            written = try DataQueue.dispatch(chain, features: device.features, scratch: prefix, to: self)
+            written = try DataQueue.dispatch(
+                chain, features: device.features, revision: revision, scratch: prefix, to: self)
             status = .ok
         } catch {
             let resolved = error.resolved(opcode: opcode)
@@ -205,7 +209,7 @@ public final class DataWorker {
             guard para.cipher.op == opcodeDirection else { throw .failed(.direction) }
             let cipherKey = try io.input(segments.cipherKey, copy: true)
             let authKey = try io.input(segments.authKey, copy: true, slot: 1)
-            let cipherHeader = CipherSessionFlf(algo: para.cipher.algo, keylen: para.cipher.keylen, op: para.cipher.op)
+            let cipherHeader = CipherSessionFlf(algo: para.cipher.algo, keyLen: para.cipher.keyLen, op: para.cipher.op)
             let session: ChainSession
             do throws(SessionError) {
                 session = try device.factory.chain(order: para.algChainOrder, cipher: cipherHeader, hashMode: para.hash.hashMode,
@@ -321,6 +325,58 @@ public final class DataWorker {
 extension DataWorker: DataQueueHandler {
     public func refuse(_ violation: RuleViolation, frame: DataQueue.Frame?) -> Failure {
         Failure(status: violation.status ?? .err, rule: violation.rule)
+    }
+
+    /// A request of a service the device does not offer (AKCIPHER and IPsec, Virtio 1.4): NOTSUPP,
+    /// "operation or algorithm is unsupported", after the same size limit as every request.
+    private func unsupported(_ frame: DataQueue.Frame, readable: Int, writable: Int) throws(Failure) -> Int {
+        _ = try begin(frame, readable: readable, writable: writable)
+        throw .notsupp
+    }
+
+    public func akcipherEncrypt(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf) throws(Failure) -> Int {
+        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+    }
+
+    public func akcipherEncryptStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
+                                         _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
+        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+    }
+
+    public func akcipherDecrypt(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf) throws(Failure) -> Int {
+        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+    }
+
+    public func akcipherDecryptStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
+                                         _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
+        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+    }
+
+    public func akcipherSign(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf) throws(Failure) -> Int {
+        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+    }
+
+    public func akcipherSignStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
+                                      _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
+        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+    }
+
+    public func akcipherVerify(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf,
+                               _ vlf: AkcipherVerifyDataVlf) throws(Failure) -> Int {
+        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+    }
+
+    public func akcipherVerifyStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
+                                        _ vlf: AkcipherVerifyDataVlfStateless) throws(Failure) -> Int {
+        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+    }
+
+    public func ipsecOutbound(_ frame: DataQueue.Frame, _ flf: IpsecDataFlf, _ vlf: IpsecDataVlf) throws(Failure) -> Int {
+        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+    }
+
+    public func ipsecInbound(_ frame: DataQueue.Frame, _ flf: IpsecDataFlf, _ vlf: IpsecDataVlf) throws(Failure) -> Int {
+        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
     }
 
     public func cipherEncrypt(_ frame: DataQueue.Frame, _ flf: SymDataFlf, _ vlf: SymDataVlf) throws(Failure) -> Int {

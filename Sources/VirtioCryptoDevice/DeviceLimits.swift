@@ -17,8 +17,12 @@ public struct DeviceLimits: Sendable {
     public init() {}
 }
 
-/// What the device offers, built from what the engines really support and the limits.
+/// What the device offers, built from what the engines really support, the limits, and the spec
+/// revision the device is a device of: only what that revision defines is offered (generated
+/// `isDefined(in:)`, `CryptoFeatures.defined(in:)`, `Config.restricted(to:)`).
 public struct DeviceOffer: Sendable {
+    /// The revision of the spec the device follows: what it offers, how it frames outcomes.
+    public var revision: SpecRevision
     public var ciphers: [CipherAlgorithm]
     public var hashes: [HashAlgorithm]
     public var macs: [MacAlgorithm]
@@ -29,11 +33,13 @@ public struct DeviceOffer: Sendable {
     /// one, so the device serves them in no request and does not advertise them.
     public static let macsNeedingIV: Set<MacAlgorithm> = [.gmacAes, .gmacTwofish, .kasumiF9, .snow3gUia2, .zucEia3]
 
-    public init(capabilities: EngineCapabilities = .probe(), limits: DeviceLimits = DeviceLimits()) {
-        ciphers = capabilities.ciphers
-        hashes = capabilities.hashes
-        macs = capabilities.macs.filter { !Self.macsNeedingIV.contains($0) }
-        aeads = capabilities.aeads
+    public init(capabilities: EngineCapabilities = .probe(), limits: DeviceLimits = DeviceLimits(),
+                revision: SpecRevision = .newest) {
+        self.revision = revision
+        ciphers = capabilities.ciphers.filter { $0.isDefined(in: revision) }
+        hashes = capabilities.hashes.filter { $0.isDefined(in: revision) }
+        macs = capabilities.macs.filter { !Self.macsNeedingIV.contains($0) && $0.isDefined(in: revision) }
+        aeads = capabilities.aeads.filter { $0.isDefined(in: revision) }
         var limits = limits
         limits.maxCipherKeyLength = min(limits.maxCipherKeyLength, capabilities.maxCipherKeyLength)
         limits.maxAuthKeyLength = min(limits.maxAuthKeyLength, capabilities.maxAuthKeyLength)
@@ -57,7 +63,7 @@ public struct DeviceOffer: Sendable {
         if !hashes.isEmpty { result.append(.hash) }
         if !macs.isEmpty { result.append(.mac) }
         if !aeads.isEmpty { result.append(.aead) }
-        return result
+        return result.filter { $0.isDefined(in: revision) }
     }
 
     /// `struct virtio_crypto_config` for this offer.
@@ -79,12 +85,14 @@ public struct DeviceOffer: Sendable {
                       maxCipherKeyLen: ciphers.isEmpty && aeads.isEmpty ? 0 : UInt32(limits.maxCipherKeyLength),
                       maxAuthKeyLen: macs.isEmpty ? 0 : UInt32(limits.maxAuthKeyLength),
                       maxSize: UInt64(limits.maxRequestSize))
+            .restricted(to: revision)
     }
 
-    /// Device features offered: REVISION_1 and the stateless mode of every offered service.
+    /// Device features offered: REVISION_1 and the stateless mode of every offered service, as far as the
+    /// revision defines them.
     public var features: CryptoFeatures {
         var features: CryptoFeatures = [.revision1]
         for service in services { if let stateless = CryptoFeatures.statelessMode(for: service) { features.insert(stateless) } }
-        return features
+        return features.intersection(.defined(in: revision))
     }
 }

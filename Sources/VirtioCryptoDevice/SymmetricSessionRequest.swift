@@ -41,7 +41,7 @@ extension VirtioCryptoDevice {
                 case .algorithmChaining:
                     return try withBytes(request.authKey) { (authKey) throws(SessionError) -> Session.Kind in
                         .chain(try factory.chain(order: request.chainOrder,
-                                                 cipher: CipherSessionFlf(algo: request.cipher, keylen: UInt32(cipherKey.count), op: request.direction),
+                                                 cipher: CipherSessionFlf(algo: request.cipher, keyLen: UInt32(cipherKey.count), op: request.direction),
                                                  hashMode: request.hashMode, authAlgorithm: request.authAlgorithm,
                                                  resultLength: request.resultLength, cipherKey: cipherKey, authKey: authKey))
                     }

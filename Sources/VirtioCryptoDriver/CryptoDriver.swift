@@ -138,7 +138,7 @@ public final class CryptoDriver {
     /// Throws the refusal a control queue request would get; returns if it may be sent.
     public func check(_ request: ControlQueueRequest) throws(DriverRefusal) {
         let capabilities = try readyCapabilities()
-        try require(request.requestOpcode.service, capabilities)
+        try require(request.opcode.service, capabilities)
         switch request {
         case .cipherCreateSession(let flf, _):
             try zero(flf.padding, "sym_create_session_flf.padding")
@@ -173,6 +173,8 @@ public final class CryptoDriver {
             try cipherKey(flf.keyLen, capabilities)
         case .cipherDestroySession, .hashDestroySession, .macDestroySession, .aeadDestroySession:
             break
+        case .akcipherCreateSession, .akcipherDestroySession:
+            break  // refused above unless the device offers AKCIPHER
         }
     }
 
@@ -183,7 +185,7 @@ public final class CryptoDriver {
             throw .dataQueueBeyondDevice(queue: queue, maxDataQueues: capabilities.maxDataQueues)
         }
         guard queue < dataQueues else { throw .dataQueueNotConfigured(queue: queue, configured: dataQueues) }
-        try require(request.requestOpcode.service, capabilities)
+        try require(request.opcode.service, capabilities)
         // The size of a request is its variable-length data, device-readable plus
         // device-writable (headers, fixed parts and the status byte do not count), as the
         // device measures it against max_size.
@@ -209,7 +211,7 @@ public final class CryptoDriver {
     private func check(_ cipher: CipherSessionFlf, _ capabilities: DeviceCapabilities) throws(DriverRefusal) {
         try zero(cipher.padding, "cipher_session_flf.padding")
         try require(.cipher(cipher.algo), capabilities)
-        try cipherKey(cipher.keylen, capabilities)
+        try cipherKey(cipher.keyLen, capabilities)
     }
 
     private func cipherKey(_ length: UInt32, _ capabilities: DeviceCapabilities) throws(DriverRefusal) {
@@ -234,17 +236,17 @@ public final class CryptoDriver {
     /// variable-length part (the keys, in the seed's order). Every check runs first.
     public func createSession(_ request: ControlQueueRequest, vlf: [UInt8] = []) throws(DriverError) -> CryptoSession {
         do { try check(request) } catch { throw .refused(error) }
-        guard request.isCreate else { throw .invalidRequest("\(request.requestOpcode) does not create a session") }
+        guard request.isCreate else { throw .invalidRequest("\(request.opcode) does not create a session") }
         guard vlf.count == request.readableLength else {
             throw .invalidRequest("vlf has \(vlf.count) bytes; the fixed part says \(request.readableLength)")
         }
         // The header is always built here, so its reserved field is always zero.
-        let header = CtrlHeader(opcode: request.requestOpcode, algo: request.algorithm)
+        let header = CtrlHeader(opcode: request.opcode, algo: request.algorithm)
         let head = Self.encode(header, request, requestLayout)
         let out = try transported { () throws(TransportError) in
-            try transport.submitControl(readable: [head, vlf].filter { !$0.isEmpty }, writable: [SessionInput.size])
+            try transport.submitControl(readable: [head, vlf].filter { !$0.isEmpty }, writable: [CreateSessionInput.size])
         }
-        guard let input = try? SessionInput.decode(out) else { throw .malformedReply }
+        guard let input = try? CreateSessionInput.decode(out) else { throw .malformedReply }
         guard input.status == .ok else { throw .device(input.status) }
         liveSessions.insert(input.sessionId)
         return request.session(id: input.sessionId, epoch: epoch)
@@ -252,7 +254,7 @@ public final class CryptoDriver {
 
     public func createCipherSession(_ algorithm: CipherAlgorithm, key: [UInt8], op: Op) throws(DriverError)
         -> CryptoSession {
-        let cipher = CipherSessionFlf(algo: algorithm, keylen: try length(key), op: op)
+        let cipher = CipherSessionFlf(algo: algorithm, keyLen: try length(key), op: op)
         let flf = SymCreateSessionFlf(opFlf: .cipher(cipher), opType: .cipher)
         return try createSession(.cipherCreateSession(flf, SymCreateSessionVlf(flf)), vlf: key)
     }
@@ -286,8 +288,8 @@ public final class CryptoDriver {
         default: request = .aeadDestroySession(flf)
         }
         do { try check(request) } catch { throw .refused(error) }
-        guard isLive(session) else { throw .refused(.sessionNotLive(id: session.id, opcode: request.requestOpcode)) }
-        let head = Self.encode(CtrlHeader(opcode: request.requestOpcode), request, requestLayout)
+        guard isLive(session) else { throw .refused(.sessionNotLive(id: session.id, opcode: request.opcode)) }
+        let head = Self.encode(CtrlHeader(opcode: request.opcode), request, requestLayout)
         let out = try transported { () throws(TransportError) in
             try transport.submitControl(readable: [head], writable: [DestroySessionInput.size])
         }
@@ -305,7 +307,7 @@ public final class CryptoDriver {
     public func submit(_ request: DataQueueRequest, session: CryptoSession, vlf: [UInt8], queue: Int = 0)
         throws(DriverError) -> DataResult {
         do { try check(request, queue: queue) } catch { throw .refused(error) }
-        let opcode = request.requestOpcode
+        let opcode = request.opcode
         guard isLive(session), session.service == opcode.service else {
             throw .refused(.sessionNotLive(id: session.id, opcode: opcode))
         }
@@ -401,19 +403,6 @@ public final class CryptoDriver {
 }
 
 extension ControlQueueRequest {
-    var requestOpcode: Opcode {
-        switch self {
-        case .cipherCreateSession: return .cipherCreateSession
-        case .hashCreateSession: return .hashCreateSession
-        case .macCreateSession: return .macCreateSession
-        case .aeadCreateSession: return .aeadCreateSession
-        case .cipherDestroySession: return .cipherDestroySession
-        case .hashDestroySession: return .hashDestroySession
-        case .macDestroySession: return .macDestroySession
-        case .aeadDestroySession: return .aeadDestroySession
-        }
-    }
-
     var isCreate: Bool {
         switch self {
         case .cipherCreateSession, .hashCreateSession, .macCreateSession, .aeadCreateSession: return true
@@ -463,30 +452,8 @@ extension ControlQueueRequest {
             return CryptoSession(id: id, service: .aead, op: flf.op, tagLength: Int(flf.tagLen),
                                  aadLength: Int(flf.aadLen), epoch: epoch)
         default:
-            return CryptoSession(id: id, service: requestOpcode.service, epoch: epoch)
+            return CryptoSession(id: id, service: opcode.service, epoch: epoch)
         }
     }
 }
 
-extension DataQueueRequest {
-    var requestOpcode: Opcode {
-        switch self {
-        case .cipherEncrypt, .cipherEncryptStateless: return .cipherEncrypt
-        case .cipherDecrypt, .cipherDecryptStateless: return .cipherDecrypt
-        case .hash, .hashStateless: return .hash
-        case .mac, .macStateless: return .mac
-        case .aeadEncrypt, .aeadEncryptStateless: return .aeadEncrypt
-        case .aeadDecrypt, .aeadDecryptStateless: return .aeadDecrypt
-        }
-    }
-
-    var isStateless: Bool {
-        switch self {
-        case .cipherEncryptStateless, .cipherDecryptStateless, .hashStateless, .macStateless, .aeadEncryptStateless,
-             .aeadDecryptStateless:
-            return true
-        default:
-            return false
-        }
-    }
-}

@@ -42,12 +42,16 @@ public enum DriverRefusal: Error, Equatable, Sendable {
     /// The session was destroyed, belongs to another service, or predates a reset.
     case sessionNotLive(id: UInt64, opcode: Opcode)
 
-    /// Every seed rule this refusal keeps the driver from breaking: `rule` first, then the
-    /// Device Initialization rule that says the same of the init step.
+    /// Every rule this refusal keeps the driver from breaking: `rule` first, then the Device
+    /// Initialization rule that says the same of the init step, or the MUST that Virtio 1.2 added
+    /// to the SHOULD of reading a limit.
     public var rules: [RuleID] {
         switch self {
         case .serviceNotOffered: return [rule, .drvInitReadCryptoServices]
         case .algorithmNotOffered: return [rule, .drvInitReadAlgorithms]
+        case .requestTooLarge: return [rule, .drvConfigRequestWithinMaxSize]
+        case .cipherKeyTooLong: return [rule, .drvConfigCipherKeyLenWithinMax]
+        case .authKeyTooLong: return [rule, .drvConfigAuthKeyLenWithinMax]
         default: return [rule]
         }
     }

@@ -151,6 +151,9 @@ extension DriverRing {
     public func written(_ submission: Submission) -> [UInt8] {
         submission.writable.flatMap { bytes(at: $0.address, count: $0.count) }
     }
+
+    /// The length the device put in the newest used entry: how many bytes it says it wrote.
+    public var lastUsedLength: Int { Int(usedElement(Int((usedIndex &- 1) % size)).length) }
 }
 
 extension UInt16 {

@@ -28,7 +28,7 @@ public enum RequestBuilder {
 
     /// The fixed part of a cipher-only symmetric session.
     public static func cipherSession(_ algorithm: CipherAlgorithm, keyLength: Int, op: Op) -> SymCreateSessionFlf {
-        SymCreateSessionFlf(opFlf: .cipher(CipherSessionFlf(algo: algorithm, keylen: UInt32(keyLength), op: op)), opType: .cipher)
+        SymCreateSessionFlf(opFlf: .cipher(CipherSessionFlf(algo: algorithm, keyLen: UInt32(keyLength), op: op)), opType: .cipher)
     }
 
     /// The fixed part of a cipher-only data request.

@@ -45,6 +45,14 @@ public struct RuleInfo: Sendable {
     public var enforcement: RuleEnforcement
     public var onViolation: Status?
     public var text: String
+    /// The revision that introduced the rule, and the first that dropped it (if one did).
+    public var since: SpecRevision
+    public var removedIn: SpecRevision?
+
+    /// Whether the rule is part of `revision`.
+    public func isDefined(in revision: SpecRevision) -> Bool {
+        since <= revision && removedIn.map { revision < $0 } ?? true
+    }
 }
 
 /// The rule table (generated `RuleTable.all`).

@@ -45,11 +45,20 @@ struct VhostUserCrypto: ParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(help: ArgumentHelp(
+        "The spec revision the device is a device of (\(SpecRevision.allCases.map(\.id).joined(separator: ", "))): "
+            + "which services, algorithms, features and config fields it offers and how it frames outcomes."))
+    var specRevision = SpecRevision.newest.id
+
     func validate() throws {
         guard (1...64).contains(queues) else { throw ValidationError("--queues must be 1…64") }
         guard maxSessions >= 1 else { throw ValidationError("--max-sessions must be at least 1") }
         guard (4096...(64 << 20)).contains(maxRequestSize) else { throw ValidationError("--max-request-size must be 4 KiB…64 MiB") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard SpecRevision(id: specRevision) != nil else {
+            let known = SpecRevision.allCases.map(\.id).joined(separator: ", ")
+            throw ValidationError("unknown --spec-revision \(specRevision) (one of: \(known))")
+        }
     }
 
     func run() throws {
@@ -61,13 +70,16 @@ struct VhostUserCrypto: ParsableCommand {
         limits.dataQueues = queues
         limits.maxSessions = maxSessions
         limits.maxRequestSize = maxRequestSize
-        let offer = try AlgorithmFilter.apply(to: DeviceOffer(limits: limits), ciphers: ciphers, hashes: hashes, macs: macs, aeads: aeads)
+        let revision = SpecRevision(id: specRevision) ?? .newest
+        let offer = try AlgorithmFilter.apply(to: DeviceOffer(limits: limits, revision: revision), ciphers: ciphers,
+                                              hashes: hashes, macs: macs, aeads: aeads)
         let path = socketPath ?? Self.defaultSocketPath
         let listener = vu_listen(path, 1)
         guard listener >= 0 else { throw ValidationError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
         Shutdown.install(socketPath: path)
 
         logger.info("listening on \(path)")
+        logger.info("a device of \(revision.title) (\(revision.id))")
         logger.info("offering \(offer.ciphers.count) ciphers, \(offer.hashes.count) hashes, \(offer.macs.count) MACs, \(offer.aeads.count) AEADs; \(queues) data queue(s)")
         let attach = """
         Attach QEMU with:

@@ -39,7 +39,7 @@ enum BenchWorkload: String, CaseIterable {
     }
 
     static let chainSessionFlf = AlgChainSessionFlf(
-        algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt),
+        algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt),
         algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))
 
     func createSession(_ control: FrontendRing) throws -> UInt64 {
@@ -69,7 +69,7 @@ enum BenchWorkload: String, CaseIterable {
             head = RequestBuilder.control(opcode: .cipherCreateSession, flf: flf)
             keys = [Array(Self.key.prefix(16)), Array(Self.key.prefix(20))]
         }
-        let input = try SessionInput.decode(try run([head] + keys, [16]))
+        let input = try CreateSessionInput.decode(try run([head] + keys, [16]))
         guard input.status == .ok else { throw ValidationError("\(rawValue): session refused with \(input.status)") }
         return input.sessionId
     }
@@ -108,7 +108,7 @@ enum BenchWorkload: String, CaseIterable {
         case .aes128CBC, .aes256XTS, .snow3g:
             let (algorithm, keyLength) = cipher!
             let flf = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(
-                sessPara: CipherSessPara(algo: algorithm, keylen: UInt32(keyLength), op: .encrypt), ivLen: 16, srcDataLen: length, dstDataLen: length)),
+                sessPara: CipherSessPara(algo: algorithm, keyLen: UInt32(keyLength), op: .encrypt), ivLen: 16, srcDataLen: length, dstDataLen: length)),
                                           opType: .cipher)
             return ([head(.cipherEncrypt, flf), Array(Self.key.prefix(keyLength)), Self.iv, source], [size, 1])
         case .aes256GCM:
@@ -121,7 +121,7 @@ enum BenchWorkload: String, CaseIterable {
         case .sha256:
             return ([head(.hash, HashDataFlfStateless(sessPara: HashSessPara(algo: .sha256), srcDataLen: length, hashResultLen: 32)), source], [32, 1])
         case .aesCBCHmacSHA1:
-            let para = AlgChainSessPara(algChainOrder: .cipherThenHash, aadLen: 0, cipher: CipherSessPara(algo: .aesCbc, keylen: 16, op: .encrypt),
+            let para = AlgChainSessPara(algChainOrder: .cipherThenHash, aadLen: 0, cipher: CipherSessPara(algo: .aesCbc, keyLen: 16, op: .encrypt),
                                         hash: ChainHashPara(algo: MacAlgorithm.hmacSha1.rawValue, authKeyLen: 20, hashMode: .auth))
             let member = AlgChainDataFlfStateless(sessPara: para, ivLen: 16, srcDataLen: length, dstDataLen: length, cipherStartSrcOffset: 0,
                                                   lenToCipher: length, hashStartSrcOffset: 0, lenToHash: length, aadLen: 0, hashResultLen: 20)

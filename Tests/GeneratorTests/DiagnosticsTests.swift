@@ -6,7 +6,7 @@ import Testing
 /// Broken YAML gives `file:line:col: error:` at the exact place, one test per error kind.
 struct DiagnosticsTests {
     static let entry = """
-    spec: {id: t, title: T, revision: v23, device-id: 20, endian: le, source: test}
+    spec: {id: t, title: T, revisions: [{id: r1}, {id: r2}], device-id: 20, endian: le, source: test}
     include: [body.yaml]
     """
 
@@ -72,11 +72,11 @@ struct DiagnosticsTests {
         let edited = edit(body)
         let files = ["t/spec.yaml": entry, "t/body.yaml": edited]
         do {
-            let spec = try Generator.load(entry: "t/spec.yaml") { path in
+            let specs = try Generator.loadRevisions(entry: "t/spec.yaml") { path in
                 guard let text = files[path] else { throw SpecErrors([]) }
                 return text
             }
-            _ = try Generator.render(spec, specLabel: "t/spec.yaml", testFiles: [])
+            _ = try Generator.render(specs, specLabel: "t/spec.yaml", testFiles: [])
             return (edited, [])
         } catch {
             return (edited, error.diagnostics)

@@ -13,23 +13,27 @@ struct GeneratedFilesTests {
         try Generator.load(entry: root + "/Spec/virtio-crypto.yaml")
     }
 
+    static func realRevisions() throws -> [ResolvedSpec] {
+        try Generator.loadRevisions(entry: root + "/Spec/virtio-crypto.yaml")
+    }
+
     @Test func committedOutputIsFresh() throws {
-        let spec = try Self.realSpec()
+        let specs = try Self.realRevisions()
         let tests = CoverageScanner.swiftFiles(under: Self.root + "/Tests", root: Self.root)
-        let files = try Generator.render(spec, specLabel: "Spec/virtio-crypto.yaml", testFiles: tests)
+        let files = try Generator.render(specs, specLabel: "Spec/virtio-crypto.yaml", testFiles: tests)
         let stale = Generator.stale(files, root: Self.root)
         #expect(stale.isEmpty, "stale generated files (run `swift run virtio-crypto-gen generate`):\n\(stale.map { "\($0.path)\n\($0.diff)" }.joined(separator: "\n"))")
     }
 
     @Test func renderingIsDeterministic() throws {
-        let spec = try Self.realSpec()
-        let first = try Generator.render(spec, specLabel: "x", testFiles: [])
-        let second = try Generator.render(spec, specLabel: "x", testFiles: [])
+        let specs = try Self.realRevisions()
+        let first = try Generator.render(specs, specLabel: "x", testFiles: [])
+        let second = try Generator.render(specs, specLabel: "x", testFiles: [])
         #expect(first == second)
     }
 
     @Test func everyGeneratedFileSaysDoNotEdit() throws {
-        let files = try Generator.render(try Self.realSpec(), specLabel: "Spec/virtio-crypto.yaml", testFiles: [])
+        let files = try Generator.render(try Self.realRevisions(), specLabel: "Spec/virtio-crypto.yaml", testFiles: [])
         for file in files where !file.path.hasSuffix(".json") {
             #expect(file.contents.prefix(200).contains("DO NOT EDIT"), "\(file.path)")
             #expect(file.contents.prefix(300).contains("Spec/virtio-crypto.yaml"), "\(file.path)")

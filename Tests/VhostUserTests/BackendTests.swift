@@ -82,7 +82,7 @@ struct BackendTests {
         let data = try pair.frontend.startRing(0)
         let control = try pair.frontend.startRing(1)  // with one data queue, the control queue is ring 1
         let create = RequestBuilder.control(opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(.aesCbc, keyLength: 16, op: .encrypt))
-        let input = try SessionInput.decode(try control.run(readable: [create, key16], writable: [16]))
+        let input = try CreateSessionInput.decode(try control.run(readable: [create, key16], writable: [16]))
         #expect(input.status == .ok)
         let out = try data.run(readable: [aesCBCRequest(input.sessionId), iv16, block64], writable: [64, 1])
         let expected = try engineCBC(key16, iv16, block64)
@@ -102,7 +102,7 @@ struct BackendTests {
         let data = try pair.frontend.startRing(0)
         let control = try pair.frontend.startRing(1)
         func create(_ head: [UInt8], _ keys: [[UInt8]] = []) throws -> UInt64 {
-            let input = try SessionInput.decode(try control.run(readable: [head] + keys, writable: [16]))
+            let input = try CreateSessionInput.decode(try control.run(readable: [head] + keys, writable: [16]))
             #expect(input.status == .ok)
             return input.sessionId
         }

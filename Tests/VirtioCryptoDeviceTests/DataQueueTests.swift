@@ -177,7 +177,7 @@ struct DataQueueTests {
         #expect(rejected.dropLast().allSatisfy { $0 == 0 }, "no plaintext released")
         // Chaining: AES-CBC then HMAC-SHA1 over AAD ‖ ciphertext, compared with the engines.
         let chainFLF = SymCreateSessionFlf(opFlf: .algorithmChaining(AlgChainSessionFlf(
-            algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt),
+            algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt),
             algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))), opType: .algorithmChaining)
         let authKey = [UInt8](repeating: 0x0b, count: 20)
         let (chainStatus, chainID) = try harness.createSession(RequestBuilder.control(opcode: .cipherCreateSession, flf: chainFLF), keys: [key16, authKey])
@@ -234,7 +234,7 @@ struct DataQueueTests {
         #expect(digest.last == 0 && digest.prefix(64).contains { $0 != 0 })
         let authKey = [UInt8](repeating: 0x0b, count: 20)
         let chainFlf = SymCreateSessionFlf(opFlf: .algorithmChaining(AlgChainSessionFlf(
-            algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt),
+            algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt),
             algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))), opType: .algorithmChaining)
         let (chainStatus, chainSession) = try harness.createSession(RequestBuilder.control(opcode: .cipherCreateSession, flf: chainFlf),
                                                                     keys: [key16, authKey])
@@ -270,7 +270,7 @@ struct DataQueueTests {
 
     @Test func statelessRequestsCarryTheirOwnKeys() throws {
         let harness = try Harness(features: [.revision1, .cipherStatelessMode, .hashStatelessMode])
-        let flf = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(sessPara: CipherSessPara(algo: .aesCbc, keylen: 16, op: .encrypt),
+        let flf = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(sessPara: CipherSessPara(algo: .aesCbc, keyLen: 16, op: .encrypt),
                                                                                 ivLen: 16, srcDataLen: 64, dstDataLen: 64)), opType: .cipher)
         let head = RequestBuilder.data(opcode: .cipherEncrypt, flag: [], flf: flf, layout: .stateless)
         let out = try harness.data([head, key16, iv16, block64], writable: [64, 1])

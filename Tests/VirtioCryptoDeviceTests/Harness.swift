@@ -15,8 +15,9 @@ final class Harness {
     let worker: DataWorker
     let chain = DescriptorChain()
 
-    convenience init(limits: DeviceLimits = DeviceLimits(), features: CryptoFeatures = []) throws {
-        try self.init(device: VirtioCryptoDevice(offer: DeviceOffer(limits: limits)), features: features)
+    convenience init(limits: DeviceLimits = DeviceLimits(), features: CryptoFeatures = [],
+                     revision: SpecRevision = .newest) throws {
+        try self.init(device: VirtioCryptoDevice(offer: DeviceOffer(limits: limits, revision: revision)), features: features)
     }
 
     init(device: VirtioCryptoDevice, features: CryptoFeatures) throws {
@@ -43,8 +44,8 @@ final class Harness {
 
     /// Creates a session; returns (status, session id).
     func createSession(_ head: [UInt8], keys: [[UInt8]] = []) throws -> (Status, UInt64) {
-        let out = try control([head] + keys.filter { !$0.isEmpty }, writable: SessionInput.size)
-        let input = try SessionInput.decode(out)
+        let out = try control([head] + keys.filter { !$0.isEmpty }, writable: CreateSessionInput.size)
+        let input = try CreateSessionInput.decode(out)
         return (input.status, input.sessionId)
     }
 
@@ -98,7 +99,7 @@ extension Harness {
 
     /// A control request's status from its create-session outcome.
     func createStatus(_ readable: [[UInt8]]) throws -> Status {
-        try SessionInput.decode(control(readable, writable: SessionInput.size)).status
+        try CreateSessionInput.decode(control(readable, writable: CreateSessionInput.size)).status
     }
 
     /// A control request's status from its 1-byte destroy outcome.

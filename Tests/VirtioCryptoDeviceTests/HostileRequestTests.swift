@@ -61,7 +61,7 @@ struct HostileRequestTests {
         let harness = try Harness()
         for length: UInt32 in [65, 512, 513, .max] {
             let head = RequestBuilder.control(opcode: .cipherCreateSession,
-                                              flf: SymCreateSessionFlf(opFlf: .cipher(CipherSessionFlf(algo: .aesCbc, keylen: length, op: .encrypt)), opType: .cipher))
+                                              flf: SymCreateSessionFlf(opFlf: .cipher(CipherSessionFlf(algo: .aesCbc, keyLen: length, op: .encrypt)), opType: .cipher))
             #expect(try harness.createSession(head, keys: [[UInt8](repeating: 1, count: 64)]).0 == .err, "keylen \(length)")
             let mac = RequestBuilder.control(opcode: .macCreateSession, flf: MacCreateSessionFlf(algo: .hmacSha256, hashResultLen: 32, authKeyLen: length))
             #expect(try harness.createSession(mac, keys: [[UInt8](repeating: 1, count: 64)]).0 == .err, "auth_key_len \(length)")
@@ -112,7 +112,7 @@ struct HostileRequestTests {
     @Test func cve_2024_11614_chainOffsetsBeyondTheSource() throws {
         let harness = try Harness()
         let chainSession = SymCreateSessionFlf(opFlf: .algorithmChaining(AlgChainSessionFlf(
-            algChainOrder: .hashThenCipher, hashMode: .plain, cipherHdr: CipherSessionFlf(algo: .aesCtr, keylen: 16, op: .encrypt),
+            algChainOrder: .hashThenCipher, hashMode: .plain, cipherHdr: CipherSessionFlf(algo: .aesCtr, keyLen: 16, op: .encrypt),
             algoFlf: .plain(HashCreateSessionFlf(algo: .sha256, hashResultLen: 32)))), opType: .algorithmChaining)
         let (status, id) = try harness.createSession(RequestBuilder.control(opcode: .cipherCreateSession, flf: chainSession), keys: [key16])
         #expect(status == .ok)

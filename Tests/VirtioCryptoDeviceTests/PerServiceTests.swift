@@ -80,7 +80,7 @@ struct PerServiceTests {
     @Test func statelessAlgorithmChaining() throws {
         let harness = try Harness(features: [.revision1, .cipherStatelessMode])
         let authKey = [UInt8](repeating: 0x0b, count: 20)
-        let para = AlgChainSessPara(algChainOrder: .cipherThenHash, aadLen: 0, cipher: CipherSessPara(algo: .aesCbc, keylen: 16, op: .encrypt),
+        let para = AlgChainSessPara(algChainOrder: .cipherThenHash, aadLen: 0, cipher: CipherSessPara(algo: .aesCbc, keyLen: 16, op: .encrypt),
                                     hash: ChainHashPara(algo: MacAlgorithm.hmacSha1.rawValue, authKeyLen: 20, hashMode: .auth))
         let member = AlgChainDataFlfStateless(sessPara: para, ivLen: 16, srcDataLen: 64, dstDataLen: 64, cipherStartSrcOffset: 0, lenToCipher: 64,
                                               hashStartSrcOffset: 0, lenToHash: 64, aadLen: 0, hashResultLen: 20)
@@ -102,7 +102,7 @@ struct PerServiceTests {
         let harness = try Harness(features: [.revision1, .cipherStatelessMode])
         let authKey = [UInt8](repeating: 0x0b, count: 20)
         let aad = [UInt8](repeating: 0xaa, count: 8)
-        let para = AlgChainSessPara(algChainOrder: .cipherThenHash, aadLen: 8, cipher: CipherSessPara(algo: .aesCbc, keylen: 16, op: .encrypt),
+        let para = AlgChainSessPara(algChainOrder: .cipherThenHash, aadLen: 8, cipher: CipherSessPara(algo: .aesCbc, keyLen: 16, op: .encrypt),
                                     hash: ChainHashPara(algo: MacAlgorithm.hmacSha1.rawValue, authKeyLen: 20, hashMode: .auth))
         let member = AlgChainDataFlfStateless(sessPara: para, ivLen: 16, srcDataLen: 64, dstDataLen: 64, cipherStartSrcOffset: 0, lenToCipher: 64,
                                               hashStartSrcOffset: 0, lenToHash: 64, aadLen: 8, hashResultLen: 20)

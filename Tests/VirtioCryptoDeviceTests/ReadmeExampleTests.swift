@@ -17,11 +17,11 @@ struct ReadmeExampleTests {
         let key = [UInt8](repeating: 7, count: 16)
         let create = RequestBuilder.control(opcode: .cipherCreateSession,
                                             flf: RequestBuilder.cipherSession(.aesCbc, keyLength: 16, op: .encrypt))
-        let sent = controlRing.submit(readable: [create, key], writable: [SessionInput.size])
+        let sent = controlRing.submit(readable: [create, key], writable: [CreateSessionInput.size])
         let head = try controlq.nextAvailable()!
         try controlq.walk(head: head, into: chain)
         controlq.publishUsed(head: head, written: device.handleControl(chain))
-        let session = try SessionInput.decode(controlRing.written(sent))
+        let session = try CreateSessionInput.decode(controlRing.written(sent))
         #expect(session.status == .ok)
 
         let worker = device.makeDataWorker()

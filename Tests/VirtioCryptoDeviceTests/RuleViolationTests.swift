@@ -30,7 +30,7 @@ struct RuleViolationTests {
     @Test func chainingSessionWithoutAnAlgoFlfMember() throws {
         let harness = try Harness()
         let nested = SymCreateSessionFlf(opFlf: .algorithmChaining(AlgChainSessionFlf(
-            algChainOrder: .cipherThenHash, hashMode: .nested, cipherHdr: CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt))),
+            algChainOrder: .cipherThenHash, hashMode: .nested, cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt))),
             opType: .algorithmChaining)
         try harness.expectViolation(.drvSlotAlgChainAlgoFlfMember, status: .notsupp) {
             try harness.createStatus([RequestBuilder.control(opcode: .cipherCreateSession, flf: nested), key16])
@@ -176,7 +176,7 @@ struct RuleViolationTests {
     @Test func chainingOffsetsOutsideTheSource() throws {
         let harness = try Harness()
         let chainFLF = SymCreateSessionFlf(opFlf: .algorithmChaining(AlgChainSessionFlf(
-            algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt),
+            algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt),
             algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))), opType: .algorithmChaining)
         let (status, id) = try harness.createSession(RequestBuilder.control(opcode: .cipherCreateSession, flf: chainFLF),
                                                      keys: [key16, Self.hmacKey])

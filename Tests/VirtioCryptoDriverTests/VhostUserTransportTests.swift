@@ -13,10 +13,10 @@ final class BackendPair: @unchecked Sendable, DeviceTraffic {
     let backend: VhostUserBackend
     let frontend: VhostUserFrontend
 
-    init(limits: DeviceLimits, slices: Int) throws {
+    init(limits: DeviceLimits, slices: Int, revision: SpecRevision = .newest) throws {
         var fds: [Int32] = [-1, -1]
         precondition(vu_socketpair(&fds) == 0)
-        device = VirtioCryptoDevice(offer: DeviceOffer(limits: limits))
+        device = VirtioCryptoDevice(offer: DeviceOffer(limits: limits, revision: revision))
         backend = VhostUserBackend(device: device, connection: VhostUserConnection(fd: fds[0]))
         frontend = try VhostUserFrontend(fd: fds[1], slices: slices)
         Thread { [backend] in _ = backend.serve() }.start()
@@ -57,7 +57,7 @@ struct VhostUserTransportTests {
         expectRule(.drvInitConfigureAllVirtqueues, .drvConfigMayUseOneDataq, holds: pair.served([control: 1, 1: 1]))
         // Refused locally, so the backend sees nothing more.
         let longer = AesCbcVector.plaintext + AesCbcVector.plaintext.prefix(AesCbcVector.iv.count)
-        expectRefusal(.drvConfigReadMaxSize,
+        expectRefusal(.drvConfigReadMaxSize, .drvConfigRequestWithinMaxSize,
                       refused: .requestTooLarge(size: maxSize + 2 * AesCbcVector.iv.count, maxSize: UInt64(maxSize)),
                       on: pair) { try driver.cipher(session, iv: AesCbcVector.iv, input: longer) }
         expectRefusal(.drvConfigReadMaxDataqueues,
@@ -65,7 +65,7 @@ struct VhostUserTransportTests {
                       on: pair) { try driver.cbc(session, queue: dataQueues) }
         let longKey = key32 + key32 + key32
         let maxKey = pair.device.offer.limits.maxCipherKeyLength
-        expectRefusal(.drvConfigReadMaxCipherKeyLen,
+        expectRefusal(.drvConfigReadMaxCipherKeyLen, .drvConfigCipherKeyLenWithinMax,
                       refused: .cipherKeyTooLong(length: longKey.count, maxLength: maxKey),
                       on: pair) { try driver.createCipherSession(.aesCbc, key: longKey, op: .encrypt) }
         #expect(pair.served([control: 1, 1: 1]))

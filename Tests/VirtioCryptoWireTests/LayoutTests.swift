@@ -29,7 +29,7 @@ struct LayoutTests {
     static let linuxSizes: [(String, String, Int)] = [
         ("config", "virtio_crypto_config", 56),
         ("ctrl-header", "virtio_crypto_ctrl_header", 16),
-        ("session-input", "virtio_crypto_session_input", 16),
+        ("create-session-input", "virtio_crypto_session_input", 16),
         ("cipher-session-flf", "virtio_crypto_cipher_session_para", 16),
         ("hash-create-session-flf", "virtio_crypto_hash_session_para", 8),
         ("mac-create-session-flf", "virtio_crypto_mac_session_para", 16),
@@ -61,7 +61,7 @@ struct LayoutTests {
         let expected: [(String, Int)] = [
             ("status", 0), ("max-dataqueues", 4), ("crypto-services", 8), ("cipher-algo-l", 12), ("cipher-algo-h", 16),
             ("hash-algo", 20), ("mac-algo-l", 24), ("mac-algo-h", 28), ("aead-algo", 32), ("max-cipher-key-len", 36),
-            ("max-auth-key-len", 40), ("reserved", 44), ("max-size", 48),
+            ("max-auth-key-len", 40), ("akcipher-algo", 44), ("max-size", 48),
         ]
         for (field, offset) in expected { #expect(config.field(field)?.offset == offset, "config.\(field)") }
 

@@ -49,7 +49,12 @@ struct SemanticsTests {
         expectRule(.featFeatureCipherStatelessRequiresRevision1, holds: CryptoFeatures([.cipherStatelessMode]).unmetRequirements == [.cipherStatelessMode])
         #expect(CryptoFeatures([.revision1, .aeadStatelessMode]).unmetRequirements.isEmpty)
         #expect(CryptoFeatures.statelessMode(for: .mac) == .macStatelessMode)
-        #expect(CryptoFeatures.all.rawValue == 0b11111)
+        expectRule(.featFeatureAkcipherStatelessRequiresRevision1,
+                   holds: CryptoFeatures([.akcipherStatelessMode]).unmetRequirements == [.akcipherStatelessMode])
+        #expect(CryptoFeatures.all.rawValue == 0b111111)
+        #expect(CryptoFeatures.defined(in: .v23).rawValue == 0b11111)
+        #expect(CryptoFeatures.defined(in: .v1_2).rawValue == 0b11111)
+        #expect(CryptoFeatures.defined(in: .v1_4) == .all)
     }
 
     @Test func algorithmsMapToConfigMaskBits() {
@@ -61,7 +66,7 @@ struct SemanticsTests {
 
     @Test func slotMemberFollowsItsSelectorWhereverItSits() throws {
         // op_type comes after the slot it selects.
-        let flf = SymCreateSessionFlf(opFlf: .cipher(CipherSessionFlf(algo: .aesCbc, keylen: 16, op: .encrypt)), opType: .cipher)
+        let flf = SymCreateSessionFlf(opFlf: .cipher(CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt)), opType: .cipher)
         let decoded = try SymCreateSessionFlf.decode(flf.encoded())
         #expect(decoded == flf)
         let vlf = SymCreateSessionVlf(decoded)
@@ -76,7 +81,7 @@ struct SemanticsTests {
     }
 
     @Test func chainAuthKeyLengthCountsOnlyWhenTheMacMemberIsSelected() {
-        var chain = AlgChainSessionFlf(hashMode: .auth, cipherHdr: CipherSessionFlf(keylen: 16),
+        var chain = AlgChainSessionFlf(hashMode: .auth, cipherHdr: CipherSessionFlf(keyLen: 16),
                                        algoFlf: .auth(MacCreateSessionFlf(authKeyLen: 20)))
         #expect(AlgChainSessionVlf(chain).readableLength == 36)
         chain.hashMode = .plain
@@ -111,7 +116,7 @@ struct SemanticsTests {
         expectRule(.drvSlotSymDataOpTypeVlfMember,
                    holds: SymDataVlf(chain).readableLength == 16 + 32 + 8 && SymDataVlf(chain).writableLength == 32 + 20)
         let stateless = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(
-            sessPara: CipherSessPara(algo: .aesCbc, keylen: 16, op: .encrypt), ivLen: 16, srcDataLen: 32, dstDataLen: 32)), opType: .cipher)
+            sessPara: CipherSessPara(algo: .aesCbc, keyLen: 16, op: .encrypt), ivLen: 16, srcDataLen: 32, dstDataLen: 32)), opType: .cipher)
         expectRule(.drvSlotSymDataStatelessOpTypeVlfMember, holds: SymDataVlfStateless(stateless).readableLength == 16 + 16 + 32)
     }
 }

@@ -25,14 +25,11 @@ func bytes(hex: String) -> [UInt8] { [UInt8](hex: hex)! }
 func features(_ names: [String]) -> CryptoFeatures {
     var result: CryptoFeatures = []
     for name in names {
-        switch name {
-        case "revision-1": result.insert(.revision1)
-        case "cipher-stateless-mode": result.insert(.cipherStatelessMode)
-        case "hash-stateless-mode": result.insert(.hashStatelessMode)
-        case "mac-stateless-mode": result.insert(.macStatelessMode)
-        case "aead-stateless-mode": result.insert(.aeadStatelessMode)
-        default: Issue.record("unknown feature \(name)")
+        guard let feature = CryptoFeatures.named(name) else {
+            Issue.record("unknown feature \(name)")
+            continue
         }
+        result.insert(feature)
     }
     return result
 }
