@@ -220,7 +220,7 @@ done
 served=0
 if [[ " ${backends[*]} " == *" vhost-user "* ]]; then
     echo "--- daemon ---"
-    grep -E "requests by (status|queue)|frontend|listening" "$work/daemon.log" || true
+    grep -E "requests by (status|queue)|frontend|listening|a device of" "$work/daemon.log" || true
     served=$(grep -o "OK=[0-9]*" "$work/daemon.log" | tail -1 | cut -d= -f2)
     [ "${served:-0}" -gt 0 ] || { echo "FAIL: the daemon served no request"; ok=0; }
 fi

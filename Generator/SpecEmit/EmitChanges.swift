@@ -63,7 +63,7 @@ struct ChangesEmitter {
                     let notes = changeNotes(before, after)
                     out += notes.isEmpty ? "- changed through what it refers to\n" : notes.map { "- \($0)\n" }.joined()
                     if before.text == after.text {
-                        out += "\nBoth revisions (the change is in the spec's wording, recorded as errata or notes):\n\n"
+                        out += "\nThe same in both revisions (what changed is listed above):\n\n"
                         out += "```\n\(after.text)\n```\n"
                     } else {
                         out += "\n\(id(from)):\n\n```\n\(before.text)\n```\n\n\(id(to)):\n\n```\n\(after.text)\n```\n"
@@ -138,7 +138,7 @@ struct ChangesEmitter {
     private func constants(_ spec: ResolvedSpec) -> [Item] {
         spec.groups.flatMap { group in
             group.entries.map { entry in
-                let value = group.kind == .flags ? SwiftTypes.hex(entry.value) : String(entry.value)
+                let value = group.kind == .flags || group.kind == .opcode ? SwiftTypes.hex(entry.value) : String(entry.value)
                 var text = "#define \(entry.cName) \(value)"
                 if group.kind == .opcode, let service = entry.service {
                     text += "  /* VIRTIO_CRYPTO_OPCODE(\(service), \(SwiftTypes.hex(entry.value & 0xff))), \(entry.queue ?? "") */"

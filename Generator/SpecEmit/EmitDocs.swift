@@ -4,6 +4,8 @@ import SpecResolve
 struct DocsEmitter {
     let spec: ResolvedSpec
     let coverage: [String: [CoverageScanner.Hit]]
+    /// Every revision's spec, for the values constants had in earlier revisions (spec.json).
+    var forms: RevisionForms? = nil
 
     private func cell(_ text: String) -> String {
         text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
@@ -136,6 +138,18 @@ struct DocsEmitter {
         return pairs
     }
 
+    /// `values`: the entry's value in each revision that has it, where it is not the same in all.
+    private func earlierValues(_ group: ConstantGroup, _ entry: ConstantEntry) -> [(String, JSON)] {
+        guard let forms else { return [] }
+        let values: [(String, UInt64)] = forms.specs.compactMap { revisionSpec in
+            let match = revisionSpec.groups.first { $0.history.identity == group.history.identity }?
+                .entries.first { $0.history.identity == entry.history.identity }
+            return match.map { (revisionSpec.revisions[revisionSpec.revision].id, $0.value) }
+        }
+        guard Set(values.map(\.1)).count > 1 else { return [] }
+        return [("values", .object(values.map { ($0.0, JSON.uint($0.1)) }))]
+    }
+
     func specJSON() -> String {
         let constants = spec.groups.map { group in
             JSON.object([
@@ -144,7 +158,7 @@ struct DocsEmitter {
                 ("since", .string(spec.revisions[group.history.since].id)),
                 ("entries", .array(group.entries.map { entry in
                     JSON.object([("name", .string(entry.name)), ("c-name", .string(entry.cName)), ("value", .uint(entry.value))]
-                        + historyPairs(entry.history))
+                        + historyPairs(entry.history) + earlierValues(group, entry))
                 })),
             ])
         }

@@ -60,7 +60,7 @@ public enum Generator {
         let coverage = CoverageScanner().scan(testFiles, rules: spec.rules)
         let constants = ConstantsEmitter(spec: spec)
         let validators = ValidatorsEmitter(spec: spec)
-        let docs = DocsEmitter(spec: spec, coverage: coverage)
+        let docs = DocsEmitter(spec: spec, coverage: coverage, forms: forms)
         let vectors = VectorsEmitter(spec: spec).vectors(diagnostics: diagnostics)
         let files = [
             swift("Constants.swift", constants.constants()),
