@@ -170,6 +170,52 @@ struct DiagnosticsTests {
                          at: "manual", containing: "needs a 'reason'")
     }
 
+    // MARK: revisions
+
+    @Test func unknownRevision() {
+        Self.expectError({ $0.replacingOccurrences(of: "{name: b, c-name: b, type: le32}", with: "{name: b, c-name: b, type: le32, since: r9}") },
+                         at: "r9", containing: "unknown revision 'r9'")
+    }
+
+    @Test func aChangeMustComeAfterTheItemAppeared() {
+        let edit = "{name: b, c-name: b, type: le32, since: r2, changed-in: [{revision: r2, was: {c-name: bee}}]}"
+        Self.expectError({ $0.replacingOccurrences(of: "{name: b, c-name: b, type: le32}", with: edit) },
+                         at: "r2, was", containing: "is not after 'b' appeared")
+    }
+
+    @Test func aReferenceOnlyAnEarlierFormBreaksNamesThatRevision() {
+        // `member` was called `old-member` in r1, but the slot case still says `member` there.
+        let edit = "  - name: member\n    c-name: member\n    changed-in: [{revision: r2, was: {name: old-member}}]\n"
+        Self.expectError({ $0.replacingOccurrences(of: "  - name: member\n    c-name: member\n", with: edit) },
+                         at: "member}", occurrence: 2, containing: "in r1: unknown struct 'member'")
+    }
+
+    @Test func eachRevisionIsItsOwnForm() throws {
+        let files = [
+            "t/spec.yaml": Self.entry,
+            "t/body.yaml": Self.body
+                .replacingOccurrences(of: "{name: b, c-name: b, type: le32}",
+                                      with: "{name: b, c-name: b, type: le32, changed-in: [{revision: r2, was: {type: u8}}]}")
+                .replacingOccurrences(of: "size: 8\n    fields:\n      - {name: a",
+                                      with: "size: 8\n    changed-in: [{revision: r2, was: {size: 5}}]\n    fields:\n      - {name: a")
+                .replacingOccurrences(of: "{name: decrypt, c-name: OP_DECRYPT, value: 2}",
+                                      with: "{name: decrypt, c-name: OP_DECRYPT, value: 2, since: r2}"),
+        ]
+        let specs = try Generator.loadRevisions(entry: "t/spec.yaml") { path in
+            guard let text = files[path] else { throw SpecErrors([]) }
+            return text
+        }
+        #expect(specs.count == 2)
+        #expect(specs[0].layout("member")?.size == 5 && specs[1].layout("member")?.size == 8)
+        #expect(specs[0].group("op")?.entry("decrypt") == nil && specs[1].group("op")?.entry("decrypt") != nil)
+        #expect(specs[1].group("op")?.entry("decrypt")?.history.since == 1)
+        let forms = RevisionForms(specs: specs)
+        #expect(forms.typeName("member", in: 0) == "MemberR1" && forms.typeName("member", in: 1) == "Member")
+        let changes = Generator.changesMarkdown(specs, from: 0, to: 1, specLabel: "t")
+        #expect(changes.contains("`OP_DECRYPT`** (since r2)"))
+        #expect(changes.contains("`b` changed in r2 (`type`)"))
+    }
+
     @Test func validatorOnUnknownField() {
         Self.expectError({ $0.replacingOccurrences(of: "field: queues", with: "field: queus") }, at: "queus", containing: "'queus' is not a field")
     }
