@@ -7,13 +7,36 @@ struct CatalogEmitter {
     let forms: RevisionForms
     var spec: ResolvedSpec { forms.newest }
 
+    /// `StructInfo(…)` of a fixed struct, one line per field after the first.
+    private func info(_ layout: StructLayout) -> [String] {
+        let fields = layout.fields.map { "FieldInfo(name: \(swiftString($0.name)), cName: \(swiftString($0.cName)), offset: \($0.offset), size: \($0.size))" }
+        return ["StructInfo(cName: \(swiftString(layout.cName)), size: \(layout.size), fields: ["] + fields.map { "    \($0)," } + ["])"]
+    }
+
     private func emitLayouts(_ structs: [StructLayout], _ p: inout CodePrinter) {
         for layout in structs where !layout.isVLF {
-            let fields = layout.fields.map { "FieldInfo(name: \(swiftString($0.name)), cName: \(swiftString($0.cName)), offset: \($0.offset), size: \($0.size))" }
-            p.line("    \(swiftString(layout.name)): StructInfo(cName: \(swiftString(layout.cName)), size: \(layout.size), fields: [")
-            for field in fields { p.line("        \(field),") }
-            p.line("    ]),")
+            let lines = info(layout)
+            p.line("    \(swiftString(layout.name)): \(lines[0])")
+            for line in lines.dropFirst().dropLast() { p.line("    \(line)") }
+            p.line("    \(lines.last!),")
         }
+    }
+
+    /// Revision `index`'s catalog as the newest one's, minus what it lacks, plus what it names or lays out otherwise.
+    private func emitEarlierLayouts(_ index: Int, _ p: inout CodePrinter) {
+        let earlier = forms.specs[index].structs.filter { !$0.isVLF }
+        let newest = spec.structs.filter { !$0.isVLF }
+        p.line("var layouts = Self.layouts")
+        for layout in newest where !earlier.contains(where: { $0.name == layout.name && info($0) == info(layout) }) {
+            p.line("layouts[\(swiftString(layout.name))] = nil")
+        }
+        for layout in earlier where !newest.contains(where: { $0.name == layout.name && info($0) == info(layout) }) {
+            let lines = info(layout)
+            p.line("layouts[\(swiftString(layout.name))] = \(lines[0])")
+            for line in lines.dropFirst().dropLast() { p.line(line) }
+            p.line(lines.last!)
+        }
+        p.line("return layouts")
     }
 
     func catalog() -> String {
@@ -29,9 +52,7 @@ struct CatalogEmitter {
             p.block("public static func layouts(in revision: SpecRevision) -> [String: StructInfo]") { p in
                 p.block("switch revision") { p in
                     for index in forms.specs.indices.dropLast() {
-                        p.line("case \(forms.caseName(index)): return [")
-                        emitLayouts(forms.specs[index].structs, &p)
-                        p.line("]")
+                        p.indented("case \(forms.caseName(index)):") { p in emitEarlierLayouts(index, &p) }
                     }
                     p.line("case \(forms.caseName(forms.specs.count - 1)): return layouts")
                 }

@@ -1,8 +1,8 @@
 import SpecResolve
 
 /// Every revision's resolved spec, and how a struct's layout in one revision relates to its newest
-/// form: a struct whose fields or size differ in an earlier revision gets a Swift type of its own
-/// for that form (`DestroySessionInputV23`), so code can speak each revision's wire format.
+/// form: a struct whose wire layout differs in an earlier revision gets a Swift type of its own for
+/// that form (`DestroySessionInputV23`), so code can speak each revision's wire format.
 struct RevisionForms {
     /// One resolved spec per revision, oldest first.
     let specs: [ResolvedSpec]
@@ -14,7 +14,8 @@ struct RevisionForms {
     /// `.v1_2` for a Swift expression of type `SpecRevision`.
     func caseName(_ index: Int) -> String { "." + revision(index).swiftName }
 
-    /// What makes two forms of a fixed struct different on the wire or in Swift.
+    /// What makes two forms of a fixed struct different on the wire: sizes, offsets and types (a rename
+    /// alone, or a field that becomes reserved, leaves the wire format and the newest type as they are).
     private func signature(_ layout: StructLayout) -> String {
         let fields = layout.fields.map { field -> String in
             var kind: String
@@ -26,7 +27,7 @@ struct RevisionForms {
             case .segment(let segment): kind = "segment \(segment.pathText) \(segment.direction.rawValue)"
             case .selectFrom(let slot): kind = "select \(slot)"
             }
-            return "\(field.name):\(field.offset):\(field.size):\(kind):\(field.isReserved)"
+            return "\(field.offset):\(field.size):\(kind)"
         }
         return "\(layout.size)|" + fields.joined(separator: ";")
     }

@@ -329,8 +329,34 @@ public enum WireCatalog {
     /// The fixed-length structs as `revision` has them: its names, fields, offsets and sizes.
     public static func layouts(in revision: SpecRevision) -> [String: StructInfo] {
         switch revision {
-            case .v23: return [
-                "config": StructInfo(cName: "virtio_crypto_config", size: 56, fields: [
+            case .v23:
+                var layouts = Self.layouts
+                layouts["config"] = nil
+                layouts["create-session-input"] = nil
+                layouts["destroy-session-input"] = nil
+                layouts["cipher-session-flf"] = nil
+                layouts["cipher-sess-para"] = nil
+                layouts["rsa-session-para"] = nil
+                layouts["ecdsa-session-para"] = nil
+                layouts["akcipher-create-session-flf"] = nil
+                layouts["akcipher-data-flf"] = nil
+                layouts["akcipher-sess-para"] = nil
+                layouts["akcipher-data-flf-stateless"] = nil
+                layouts["ipsec-resource-cap"] = nil
+                layouts["ipsec-mode-cap"] = nil
+                layouts["ipsec-sa-cap-data"] = nil
+                layouts["in-addr"] = nil
+                layouts["in6-addr"] = nil
+                layouts["ipsec-tunnel-ipv4"] = nil
+                layouts["ipsec-tunnel-ipv6"] = nil
+                layouts["ipsec-tunnel-param"] = nil
+                layouts["ipsec-lifetime"] = nil
+                layouts["ipsec-sa-cipher-key"] = nil
+                layouts["ipsec-sa-auth-key"] = nil
+                layouts["resource-obj-ipsec-sa-256b-key"] = nil
+                layouts["resource-obj-ipsec-sa"] = nil
+                layouts["ipsec-data-flf"] = nil
+                layouts["config"] = StructInfo(cName: "virtio_crypto_config", size: 56, fields: [
                     FieldInfo(name: "status", cName: "status", offset: 0, size: 4),
                     FieldInfo(name: "max-dataqueues", cName: "max_dataqueues", offset: 4, size: 4),
                     FieldInfo(name: "crypto-services", cName: "crypto_services", offset: 8, size: 4),
@@ -344,183 +370,52 @@ public enum WireCatalog {
                     FieldInfo(name: "max-auth-key-len", cName: "max_auth_key_len", offset: 40, size: 4),
                     FieldInfo(name: "reserved", cName: "reserved", offset: 44, size: 4),
                     FieldInfo(name: "max-size", cName: "max_size", offset: 48, size: 8),
-                ]),
-                "ctrl-header": StructInfo(cName: "virtio_crypto_ctrl_header", size: 16, fields: [
-                    FieldInfo(name: "opcode", cName: "opcode", offset: 0, size: 4),
-                    FieldInfo(name: "algo", cName: "algo", offset: 4, size: 4),
-                    FieldInfo(name: "flag", cName: "flag", offset: 8, size: 4),
-                    FieldInfo(name: "reserved", cName: "reserved", offset: 12, size: 4),
-                ]),
-                "session-input": StructInfo(cName: "virtio_crypto_session_input", size: 16, fields: [
+                ])
+                layouts["session-input"] = StructInfo(cName: "virtio_crypto_session_input", size: 16, fields: [
                     FieldInfo(name: "session-id", cName: "session_id", offset: 0, size: 8),
                     FieldInfo(name: "status", cName: "status", offset: 8, size: 4),
                     FieldInfo(name: "padding", cName: "padding", offset: 12, size: 4),
-                ]),
-                "destroy-session-flf": StructInfo(cName: "virtio_crypto_destroy_session_flf", size: 8, fields: [
-                    FieldInfo(name: "session-id", cName: "session_id", offset: 0, size: 8),
-                ]),
-                "destroy-session-input": StructInfo(cName: "virtio_crypto_destroy_session_input", size: 8, fields: [
+                ])
+                layouts["destroy-session-input"] = StructInfo(cName: "virtio_crypto_destroy_session_input", size: 8, fields: [
                     FieldInfo(name: "status", cName: "status", offset: 0, size: 4),
                     FieldInfo(name: "padding", cName: "padding", offset: 4, size: 4),
-                ]),
-                "hash-create-session-flf": StructInfo(cName: "virtio_crypto_hash_create_session_flf", size: 8, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 4, size: 4),
-                ]),
-                "mac-create-session-flf": StructInfo(cName: "virtio_crypto_mac_create_session_flf", size: 16, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 4, size: 4),
-                    FieldInfo(name: "auth-key-len", cName: "auth_key_len", offset: 8, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 12, size: 4),
-                ]),
-                "cipher-session-flf": StructInfo(cName: "virtio_crypto_cipher_session_flf", size: 16, fields: [
+                ])
+                layouts["cipher-session-flf"] = StructInfo(cName: "virtio_crypto_cipher_session_flf", size: 16, fields: [
                     FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
                     FieldInfo(name: "keylen", cName: "keylen", offset: 4, size: 4),
                     FieldInfo(name: "op", cName: "op", offset: 8, size: 4),
                     FieldInfo(name: "padding", cName: "padding", offset: 12, size: 4),
-                ]),
-                "alg-chain-session-flf": StructInfo(cName: "virtio_crypto_alg_chain_session_flf", size: 48, fields: [
-                    FieldInfo(name: "alg-chain-order", cName: "alg_chain_order", offset: 0, size: 4),
-                    FieldInfo(name: "hash-mode", cName: "hash_mode", offset: 4, size: 4),
-                    FieldInfo(name: "cipher-hdr", cName: "cipher_hdr", offset: 8, size: 16),
-                    FieldInfo(name: "algo-flf", cName: "algo_flf", offset: 24, size: 16),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 40, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 44, size: 4),
-                ]),
-                "sym-create-session-flf": StructInfo(cName: "virtio_crypto_sym_create_session_flf", size: 56, fields: [
-                    FieldInfo(name: "op-flf", cName: "op_flf", offset: 0, size: 48),
-                    FieldInfo(name: "op-type", cName: "op_type", offset: 48, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 52, size: 4),
-                ]),
-                "aead-create-session-flf": StructInfo(cName: "virtio_crypto_aead_create_session_flf", size: 24, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "key-len", cName: "key_len", offset: 4, size: 4),
-                    FieldInfo(name: "tag-len", cName: "tag_len", offset: 8, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 12, size: 4),
-                    FieldInfo(name: "op", cName: "op", offset: 16, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 20, size: 4),
-                ]),
-                "op-header": StructInfo(cName: "virtio_crypto_op_header", size: 24, fields: [
-                    FieldInfo(name: "opcode", cName: "opcode", offset: 0, size: 4),
-                    FieldInfo(name: "algo", cName: "algo", offset: 4, size: 4),
-                    FieldInfo(name: "session-id", cName: "session_id", offset: 8, size: 8),
-                    FieldInfo(name: "flag", cName: "flag", offset: 16, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 20, size: 4),
-                ]),
-                "inhdr": StructInfo(cName: "virtio_crypto_inhdr", size: 1, fields: [
-                    FieldInfo(name: "status", cName: "status", offset: 0, size: 1),
-                ]),
-                "hash-data-flf": StructInfo(cName: "virtio_crypto_hash_data_flf", size: 8, fields: [
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 0, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 4, size: 4),
-                ]),
-                "hash-sess-para": StructInfo(cName: "virtio_crypto_hash_data_flf_stateless.sess_para", size: 4, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                ]),
-                "hash-data-flf-stateless": StructInfo(cName: "virtio_crypto_hash_data_flf_stateless", size: 16, fields: [
-                    FieldInfo(name: "sess-para", cName: "sess_para", offset: 0, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 4, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 8, size: 4),
-                    FieldInfo(name: "reserved", cName: "reserved", offset: 12, size: 4),
-                ]),
-                "mac-data-flf": StructInfo(cName: "virtio_crypto_mac_data_flf", size: 8, fields: [
-                    FieldInfo(name: "hdr", cName: "hdr", offset: 0, size: 8),
-                ]),
-                "mac-sess-para": StructInfo(cName: "virtio_crypto_mac_data_flf_stateless.sess_para", size: 8, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "auth-key-len", cName: "auth_key_len", offset: 4, size: 4),
-                ]),
-                "mac-data-flf-stateless": StructInfo(cName: "virtio_crypto_mac_data_flf_stateless", size: 16, fields: [
-                    FieldInfo(name: "sess-para", cName: "sess_para", offset: 0, size: 8),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 8, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 12, size: 4),
-                ]),
-                "cipher-data-flf": StructInfo(cName: "virtio_crypto_cipher_data_flf", size: 16, fields: [
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 0, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 4, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 8, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 12, size: 4),
-                ]),
-                "alg-chain-data-flf": StructInfo(cName: "virtio_crypto_alg_chain_data_flf", size: 40, fields: [
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 0, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 4, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 8, size: 4),
-                    FieldInfo(name: "cipher-start-src-offset", cName: "cipher_start_src_offset", offset: 12, size: 4),
-                    FieldInfo(name: "len-to-cipher", cName: "len_to_cipher", offset: 16, size: 4),
-                    FieldInfo(name: "hash-start-src-offset", cName: "hash_start_src_offset", offset: 20, size: 4),
-                    FieldInfo(name: "len-to-hash", cName: "len_to_hash", offset: 24, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 28, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 32, size: 4),
-                    FieldInfo(name: "reserved", cName: "reserved", offset: 36, size: 4),
-                ]),
-                "sym-data-flf": StructInfo(cName: "virtio_crypto_sym_data_flf", size: 48, fields: [
-                    FieldInfo(name: "op-type-flf", cName: "op_type_flf", offset: 0, size: 40),
-                    FieldInfo(name: "op-type", cName: "op_type", offset: 40, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 44, size: 4),
-                ]),
-                "cipher-sess-para": StructInfo(cName: "virtio_crypto_cipher_data_flf_stateless.sess_para", size: 12, fields: [
+                ])
+                layouts["cipher-sess-para"] = StructInfo(cName: "virtio_crypto_cipher_data_flf_stateless.sess_para", size: 12, fields: [
                     FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
                     FieldInfo(name: "keylen", cName: "keylen", offset: 4, size: 4),
                     FieldInfo(name: "op", cName: "op", offset: 8, size: 4),
-                ]),
-                "cipher-data-flf-stateless": StructInfo(cName: "virtio_crypto_cipher_data_flf_stateless", size: 24, fields: [
-                    FieldInfo(name: "sess-para", cName: "sess_para", offset: 0, size: 12),
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 12, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 16, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 20, size: 4),
-                ]),
-                "chain-hash-para": StructInfo(cName: "virtio_crypto_alg_chain_data_flf_stateless.sess_para.hash", size: 12, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "auth-key-len", cName: "auth_key_len", offset: 4, size: 4),
-                    FieldInfo(name: "hash-mode", cName: "hash_mode", offset: 8, size: 4),
-                ]),
-                "alg-chain-sess-para": StructInfo(cName: "virtio_crypto_alg_chain_data_flf_stateless.sess_para", size: 32, fields: [
-                    FieldInfo(name: "alg-chain-order", cName: "alg_chain_order", offset: 0, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 4, size: 4),
-                    FieldInfo(name: "cipher", cName: "cipher", offset: 8, size: 12),
-                    FieldInfo(name: "hash", cName: "hash", offset: 20, size: 12),
-                ]),
-                "alg-chain-data-flf-stateless": StructInfo(cName: "virtio_crypto_alg_chain_data_flf_stateless", size: 72, fields: [
-                    FieldInfo(name: "sess-para", cName: "sess_para", offset: 0, size: 32),
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 32, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 36, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 40, size: 4),
-                    FieldInfo(name: "cipher-start-src-offset", cName: "cipher_start_src_offset", offset: 44, size: 4),
-                    FieldInfo(name: "len-to-cipher", cName: "len_to_cipher", offset: 48, size: 4),
-                    FieldInfo(name: "hash-start-src-offset", cName: "hash_start_src_offset", offset: 52, size: 4),
-                    FieldInfo(name: "len-to-hash", cName: "len_to_hash", offset: 56, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 60, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 64, size: 4),
-                    FieldInfo(name: "reserved", cName: "reserved", offset: 68, size: 4),
-                ]),
-                "sym-data-flf-stateless": StructInfo(cName: "virtio_crypto_sym_data_flf_stateless", size: 76, fields: [
-                    FieldInfo(name: "op-type-flf", cName: "op_type_flf", offset: 0, size: 72),
-                    FieldInfo(name: "op-type", cName: "op_type", offset: 72, size: 4),
-                ]),
-                "aead-data-flf": StructInfo(cName: "virtio_crypto_aead_data_flf", size: 24, fields: [
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 0, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 4, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 8, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 12, size: 4),
-                    FieldInfo(name: "tag-len", cName: "tag_len", offset: 16, size: 4),
-                    FieldInfo(name: "reserved", cName: "reserved", offset: 20, size: 4),
-                ]),
-                "aead-sess-para": StructInfo(cName: "virtio_crypto_aead_data_flf_stateless.sess_para", size: 12, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "key-len", cName: "key_len", offset: 4, size: 4),
-                    FieldInfo(name: "op", cName: "op", offset: 8, size: 4),
-                ]),
-                "aead-data-flf-stateless": StructInfo(cName: "virtio_crypto_aead_data_flf_stateless", size: 32, fields: [
-                    FieldInfo(name: "sess-para", cName: "sess_para", offset: 0, size: 12),
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 12, size: 4),
-                    FieldInfo(name: "tag-len", cName: "tag_len", offset: 16, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 20, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 24, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 28, size: 4),
-                ]),
-            ]
-            case .v1_2: return [
-                "config": StructInfo(cName: "virtio_crypto_config", size: 56, fields: [
+                ])
+                return layouts
+            case .v1_2:
+                var layouts = Self.layouts
+                layouts["config"] = nil
+                layouts["rsa-session-para"] = nil
+                layouts["ecdsa-session-para"] = nil
+                layouts["akcipher-create-session-flf"] = nil
+                layouts["akcipher-data-flf"] = nil
+                layouts["akcipher-sess-para"] = nil
+                layouts["akcipher-data-flf-stateless"] = nil
+                layouts["ipsec-resource-cap"] = nil
+                layouts["ipsec-mode-cap"] = nil
+                layouts["ipsec-sa-cap-data"] = nil
+                layouts["in-addr"] = nil
+                layouts["in6-addr"] = nil
+                layouts["ipsec-tunnel-ipv4"] = nil
+                layouts["ipsec-tunnel-ipv6"] = nil
+                layouts["ipsec-tunnel-param"] = nil
+                layouts["ipsec-lifetime"] = nil
+                layouts["ipsec-sa-cipher-key"] = nil
+                layouts["ipsec-sa-auth-key"] = nil
+                layouts["resource-obj-ipsec-sa-256b-key"] = nil
+                layouts["resource-obj-ipsec-sa"] = nil
+                layouts["ipsec-data-flf"] = nil
+                layouts["config"] = StructInfo(cName: "virtio_crypto_config", size: 56, fields: [
                     FieldInfo(name: "status", cName: "status", offset: 0, size: 4),
                     FieldInfo(name: "max-dataqueues", cName: "max_dataqueues", offset: 4, size: 4),
                     FieldInfo(name: "crypto-services", cName: "crypto_services", offset: 8, size: 4),
@@ -534,180 +429,8 @@ public enum WireCatalog {
                     FieldInfo(name: "max-auth-key-len", cName: "max_auth_key_len", offset: 40, size: 4),
                     FieldInfo(name: "reserved", cName: "reserved", offset: 44, size: 4),
                     FieldInfo(name: "max-size", cName: "max_size", offset: 48, size: 8),
-                ]),
-                "ctrl-header": StructInfo(cName: "virtio_crypto_ctrl_header", size: 16, fields: [
-                    FieldInfo(name: "opcode", cName: "opcode", offset: 0, size: 4),
-                    FieldInfo(name: "algo", cName: "algo", offset: 4, size: 4),
-                    FieldInfo(name: "flag", cName: "flag", offset: 8, size: 4),
-                    FieldInfo(name: "reserved", cName: "reserved", offset: 12, size: 4),
-                ]),
-                "create-session-input": StructInfo(cName: "virtio_crypto_create_session_input", size: 16, fields: [
-                    FieldInfo(name: "session-id", cName: "session_id", offset: 0, size: 8),
-                    FieldInfo(name: "status", cName: "status", offset: 8, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 12, size: 4),
-                ]),
-                "destroy-session-flf": StructInfo(cName: "virtio_crypto_destroy_session_flf", size: 8, fields: [
-                    FieldInfo(name: "session-id", cName: "session_id", offset: 0, size: 8),
-                ]),
-                "destroy-session-input": StructInfo(cName: "virtio_crypto_destroy_session_input", size: 1, fields: [
-                    FieldInfo(name: "status", cName: "status", offset: 0, size: 1),
-                ]),
-                "hash-create-session-flf": StructInfo(cName: "virtio_crypto_hash_create_session_flf", size: 8, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 4, size: 4),
-                ]),
-                "mac-create-session-flf": StructInfo(cName: "virtio_crypto_mac_create_session_flf", size: 16, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 4, size: 4),
-                    FieldInfo(name: "auth-key-len", cName: "auth_key_len", offset: 8, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 12, size: 4),
-                ]),
-                "cipher-session-flf": StructInfo(cName: "virtio_crypto_cipher_session_flf", size: 16, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "key-len", cName: "key_len", offset: 4, size: 4),
-                    FieldInfo(name: "op", cName: "op", offset: 8, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 12, size: 4),
-                ]),
-                "alg-chain-session-flf": StructInfo(cName: "virtio_crypto_alg_chain_session_flf", size: 48, fields: [
-                    FieldInfo(name: "alg-chain-order", cName: "alg_chain_order", offset: 0, size: 4),
-                    FieldInfo(name: "hash-mode", cName: "hash_mode", offset: 4, size: 4),
-                    FieldInfo(name: "cipher-hdr", cName: "cipher_hdr", offset: 8, size: 16),
-                    FieldInfo(name: "algo-flf", cName: "algo_flf", offset: 24, size: 16),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 40, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 44, size: 4),
-                ]),
-                "sym-create-session-flf": StructInfo(cName: "virtio_crypto_sym_create_session_flf", size: 56, fields: [
-                    FieldInfo(name: "op-flf", cName: "op_flf", offset: 0, size: 48),
-                    FieldInfo(name: "op-type", cName: "op_type", offset: 48, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 52, size: 4),
-                ]),
-                "aead-create-session-flf": StructInfo(cName: "virtio_crypto_aead_create_session_flf", size: 24, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "key-len", cName: "key_len", offset: 4, size: 4),
-                    FieldInfo(name: "tag-len", cName: "tag_len", offset: 8, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 12, size: 4),
-                    FieldInfo(name: "op", cName: "op", offset: 16, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 20, size: 4),
-                ]),
-                "op-header": StructInfo(cName: "virtio_crypto_op_header", size: 24, fields: [
-                    FieldInfo(name: "opcode", cName: "opcode", offset: 0, size: 4),
-                    FieldInfo(name: "algo", cName: "algo", offset: 4, size: 4),
-                    FieldInfo(name: "session-id", cName: "session_id", offset: 8, size: 8),
-                    FieldInfo(name: "flag", cName: "flag", offset: 16, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 20, size: 4),
-                ]),
-                "inhdr": StructInfo(cName: "virtio_crypto_inhdr", size: 1, fields: [
-                    FieldInfo(name: "status", cName: "status", offset: 0, size: 1),
-                ]),
-                "hash-data-flf": StructInfo(cName: "virtio_crypto_hash_data_flf", size: 8, fields: [
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 0, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 4, size: 4),
-                ]),
-                "hash-sess-para": StructInfo(cName: "virtio_crypto_hash_data_flf_stateless.sess_para", size: 4, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                ]),
-                "hash-data-flf-stateless": StructInfo(cName: "virtio_crypto_hash_data_flf_stateless", size: 16, fields: [
-                    FieldInfo(name: "sess-para", cName: "sess_para", offset: 0, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 4, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 8, size: 4),
-                    FieldInfo(name: "reserved", cName: "reserved", offset: 12, size: 4),
-                ]),
-                "mac-data-flf": StructInfo(cName: "virtio_crypto_mac_data_flf", size: 8, fields: [
-                    FieldInfo(name: "hdr", cName: "hdr", offset: 0, size: 8),
-                ]),
-                "mac-sess-para": StructInfo(cName: "virtio_crypto_mac_data_flf_stateless.sess_para", size: 8, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "auth-key-len", cName: "auth_key_len", offset: 4, size: 4),
-                ]),
-                "mac-data-flf-stateless": StructInfo(cName: "virtio_crypto_mac_data_flf_stateless", size: 16, fields: [
-                    FieldInfo(name: "sess-para", cName: "sess_para", offset: 0, size: 8),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 8, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 12, size: 4),
-                ]),
-                "cipher-data-flf": StructInfo(cName: "virtio_crypto_cipher_data_flf", size: 16, fields: [
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 0, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 4, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 8, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 12, size: 4),
-                ]),
-                "alg-chain-data-flf": StructInfo(cName: "virtio_crypto_alg_chain_data_flf", size: 40, fields: [
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 0, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 4, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 8, size: 4),
-                    FieldInfo(name: "cipher-start-src-offset", cName: "cipher_start_src_offset", offset: 12, size: 4),
-                    FieldInfo(name: "len-to-cipher", cName: "len_to_cipher", offset: 16, size: 4),
-                    FieldInfo(name: "hash-start-src-offset", cName: "hash_start_src_offset", offset: 20, size: 4),
-                    FieldInfo(name: "len-to-hash", cName: "len_to_hash", offset: 24, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 28, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 32, size: 4),
-                    FieldInfo(name: "reserved", cName: "reserved", offset: 36, size: 4),
-                ]),
-                "sym-data-flf": StructInfo(cName: "virtio_crypto_sym_data_flf", size: 48, fields: [
-                    FieldInfo(name: "op-type-flf", cName: "op_type_flf", offset: 0, size: 40),
-                    FieldInfo(name: "op-type", cName: "op_type", offset: 40, size: 4),
-                    FieldInfo(name: "padding", cName: "padding", offset: 44, size: 4),
-                ]),
-                "cipher-sess-para": StructInfo(cName: "virtio_crypto_cipher_data_flf_stateless.sess_para", size: 12, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "key-len", cName: "key_len", offset: 4, size: 4),
-                    FieldInfo(name: "op", cName: "op", offset: 8, size: 4),
-                ]),
-                "cipher-data-flf-stateless": StructInfo(cName: "virtio_crypto_cipher_data_flf_stateless", size: 24, fields: [
-                    FieldInfo(name: "sess-para", cName: "sess_para", offset: 0, size: 12),
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 12, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 16, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 20, size: 4),
-                ]),
-                "chain-hash-para": StructInfo(cName: "virtio_crypto_alg_chain_data_flf_stateless.sess_para.hash", size: 12, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "auth-key-len", cName: "auth_key_len", offset: 4, size: 4),
-                    FieldInfo(name: "hash-mode", cName: "hash_mode", offset: 8, size: 4),
-                ]),
-                "alg-chain-sess-para": StructInfo(cName: "virtio_crypto_alg_chain_data_flf_stateless.sess_para", size: 32, fields: [
-                    FieldInfo(name: "alg-chain-order", cName: "alg_chain_order", offset: 0, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 4, size: 4),
-                    FieldInfo(name: "cipher", cName: "cipher", offset: 8, size: 12),
-                    FieldInfo(name: "hash", cName: "hash", offset: 20, size: 12),
-                ]),
-                "alg-chain-data-flf-stateless": StructInfo(cName: "virtio_crypto_alg_chain_data_flf_stateless", size: 72, fields: [
-                    FieldInfo(name: "sess-para", cName: "sess_para", offset: 0, size: 32),
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 32, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 36, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 40, size: 4),
-                    FieldInfo(name: "cipher-start-src-offset", cName: "cipher_start_src_offset", offset: 44, size: 4),
-                    FieldInfo(name: "len-to-cipher", cName: "len_to_cipher", offset: 48, size: 4),
-                    FieldInfo(name: "hash-start-src-offset", cName: "hash_start_src_offset", offset: 52, size: 4),
-                    FieldInfo(name: "len-to-hash", cName: "len_to_hash", offset: 56, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 60, size: 4),
-                    FieldInfo(name: "hash-result-len", cName: "hash_result_len", offset: 64, size: 4),
-                    FieldInfo(name: "reserved", cName: "reserved", offset: 68, size: 4),
-                ]),
-                "sym-data-flf-stateless": StructInfo(cName: "virtio_crypto_sym_data_flf_stateless", size: 76, fields: [
-                    FieldInfo(name: "op-type-flf", cName: "op_type_flf", offset: 0, size: 72),
-                    FieldInfo(name: "op-type", cName: "op_type", offset: 72, size: 4),
-                ]),
-                "aead-data-flf": StructInfo(cName: "virtio_crypto_aead_data_flf", size: 24, fields: [
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 0, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 4, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 8, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 12, size: 4),
-                    FieldInfo(name: "tag-len", cName: "tag_len", offset: 16, size: 4),
-                    FieldInfo(name: "reserved", cName: "reserved", offset: 20, size: 4),
-                ]),
-                "aead-sess-para": StructInfo(cName: "virtio_crypto_aead_data_flf_stateless.sess_para", size: 12, fields: [
-                    FieldInfo(name: "algo", cName: "algo", offset: 0, size: 4),
-                    FieldInfo(name: "key-len", cName: "key_len", offset: 4, size: 4),
-                    FieldInfo(name: "op", cName: "op", offset: 8, size: 4),
-                ]),
-                "aead-data-flf-stateless": StructInfo(cName: "virtio_crypto_aead_data_flf_stateless", size: 32, fields: [
-                    FieldInfo(name: "sess-para", cName: "sess_para", offset: 0, size: 12),
-                    FieldInfo(name: "iv-len", cName: "iv_len", offset: 12, size: 4),
-                    FieldInfo(name: "tag-len", cName: "tag_len", offset: 16, size: 4),
-                    FieldInfo(name: "aad-len", cName: "aad_len", offset: 20, size: 4),
-                    FieldInfo(name: "src-data-len", cName: "src_data_len", offset: 24, size: 4),
-                    FieldInfo(name: "dst-data-len", cName: "dst_data_len", offset: 28, size: 4),
-                ]),
-            ]
+                ])
+                return layouts
             case .v1_4: return layouts
         }
     }
