@@ -35,7 +35,7 @@ struct ChangesEmitter {
         out += "revision has it. Items are matched by their newest name, so a renamed item is listed as changed.\n\n"
         let sections: [(String, [Difference])] = [
             ("Features", differences(features(older), features(newer))),
-            ("Constants", differences(constants(older), constants(newer))),
+            ("Constants", differences(constants(older), constants(newer)) + groupNotes()),
             ("Structs", differences(structs(older, from), structs(newer, to))),
             ("Request layouts", differences(requests(older), requests(newer))),
             ("Rules", differences(rules(older), rules(newer))),
@@ -56,18 +56,23 @@ struct ChangesEmitter {
                 if case .changed(let before, let after) = difference { return (before, after) }
                 return nil
             }
-            if !changed.isEmpty {
+            let reworded = changed.filter { $0.0.text != $0.1.text }
+            let annotated = changed.filter { $0.0.text == $0.1.text }
+            if !reworded.isEmpty {
                 out += "\n### Changed\n"
-                for (before, after) in changed {
+                for (before, after) in reworded {
                     out += "\n#### \(after.title)\n\n"
                     let notes = changeNotes(before, after)
                     out += notes.isEmpty ? "- changed through what it refers to\n" : notes.map { "- \($0)\n" }.joined()
-                    if before.text == after.text {
-                        out += "\nThe same in both revisions (what changed is listed above):\n\n"
-                        out += "```\n\(after.text)\n```\n"
-                    } else {
-                        out += "\n\(id(from)):\n\n```\n\(before.text)\n```\n\n\(id(to)):\n\n```\n\(after.text)\n```\n"
-                    }
+                    out += "\n\(id(from)):\n\n```\n\(before.text)\n```\n\n\(id(to)):\n\n```\n\(after.text)\n```\n"
+                }
+            }
+            if !annotated.isEmpty {
+                out += "\n### Same text, changed notes\n\n"
+                out += "The item reads the same in both revisions; what changed is the spec's wording around it (a typo "
+                out += "fixed, a description reworded) or our reading of it, recorded in the YAML's notes.\n\n"
+                for (before, after) in annotated {
+                    out += "- **\(after.title)**: " + changeNotes(before, after).joined(separator: "; ") + "\n"
                 }
             }
             let removed = list.compactMap { if case .removed(let item) = $0 { return item } else { return nil } }
@@ -80,6 +85,17 @@ struct ChangesEmitter {
     }
 
     private func inRange(_ revision: Int) -> Bool { revision > from && revision <= to }
+
+    /// Constant groups whose own notes changed (their entries are listed one by one).
+    private func groupNotes() -> [Difference] {
+        newer.groups.compactMap { group in
+            guard group.history.changes.contains(where: { inRange($0.revision) }),
+                  older.groups.contains(where: { $0.history.identity == group.history.identity }) else { return nil }
+            let item = Item(identity: "group " + group.history.identity, title: "group `\(group.name)`",
+                            text: "(\(group.entries.count) constants)", history: group.history)
+            return .changed(before: item, after: item)
+        }
+    }
 
     /// What the YAML says changed, in the item and in what it holds, between the two revisions.
     private func changeNotes(_ before: Item, _ after: Item) -> [String] {
@@ -138,10 +154,10 @@ struct ChangesEmitter {
     private func constants(_ spec: ResolvedSpec) -> [Item] {
         spec.groups.flatMap { group in
             group.entries.map { entry in
-                let value = group.kind == .flags || group.kind == .opcode ? SwiftTypes.hex(entry.value) : String(entry.value)
-                var text = "#define \(entry.cName) \(value)"
-                if group.kind == .opcode, let service = entry.service {
-                    text += "  /* VIRTIO_CRYPTO_OPCODE(\(service), \(SwiftTypes.hex(entry.value & 0xff))), \(entry.queue ?? "") */"
+                let hex = group.kind == .flags || group.kind == .opcode || entry.value >= 0x100
+                var text = "\(entry.cName) = \(hex ? SwiftTypes.hex(entry.value) : String(entry.value))"
+                if group.kind == .opcode, let service = spec.group("service")?.entry(entry.service ?? "") {
+                    text += "  /* VIRTIO_CRYPTO_OPCODE(\(service.cName), \(SwiftTypes.hex(entry.value & 0xff))), \(entry.queue ?? "") */"
                 }
                 return Item(identity: "\(group.history.identity).\(entry.history.identity)", title: "`\(entry.cName)`",
                             text: text, history: entry.history)
@@ -175,12 +191,33 @@ struct ChangesEmitter {
                 let members = slot.cases.map { "\(spec.layout($0.structName)?.cName ?? $0.structName) when \(slot.selector) = \($0.value)" }
                 lines.append("    u8 \(field.cName)[\(slot.size)];  /* \(members.joined(separator: "; ")) */")
             case .segment(let segment):
-                lines.append("    u8 \(field.cName)[\(segment.pathText)];  /* \(segment.direction.rawValue) */")
+                lines.append("    u8 \(field.cName)[\(cPath(segment.path, from: layout.of, spec))];  /* \(segment.direction.rawValue) */")
             case .selectFrom(let slot): lines.append("    u8 \(field.cName)[];  /* the vlf of the member of \(slot) */")
             }
         }
         lines.append("};" + (layout.isVLF ? "" : "  /* size \(layout.size) */"))
         return lines.joined(separator: "\n")
+    }
+
+    /// A vlf length path in the spec's C names (`cipher_hdr.key_len`); a slot member's field is
+    /// written after the slot (`algo_flf.auth_key_len`).
+    private func cPath(_ path: [PathStep], from root: String?, _ spec: ResolvedSpec) -> String {
+        var current = root.flatMap(spec.layout)
+        var names: [String] = []
+        for step in path {
+            switch step {
+            case .field(let name):
+                guard let field = current?.field(name) else { return name }
+                names.append(field.cName)
+                if case .nested(let nested) = field.kind { current = spec.layout(nested) }
+            case .slotMember(let slotName, let caseName):
+                guard let slot = current?.field(slotName), case .slot(let cases) = slot.kind,
+                      let member = cases.cases.first(where: { $0.caseName == caseName }) else { return slotName }
+                names.append(slot.cName)
+                current = spec.layout(member.structName)
+            }
+        }
+        return names.joined(separator: ".")
     }
 
     private func requests(_ spec: ResolvedSpec) -> [Item] {

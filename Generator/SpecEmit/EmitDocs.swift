@@ -171,6 +171,7 @@ struct DocsEmitter {
                 ("name", .string(layout.name)), ("c-name", .string(layout.cName)),
                 ("kind", .string(layout.isVLF ? "vlf" : "flf")), ("size", layout.isVLF ? .null : .int(layout.size)),
                 ("of", JSON.optional(layout.of)),
+                ("since", .string(spec.revisions[layout.history.since].id)),
                 ("fields", .array(layout.fields.map { field in
                     var pairs: [(String, JSON)] = [("name", .string(field.name)), ("c-name", .string(field.cName))]
                     switch field.kind {
@@ -190,7 +191,7 @@ struct DocsEmitter {
                     case .segment(let segment): pairs += [("length", .string(segment.pathText)), ("direction", .string(segment.direction.rawValue))]
                     case .selectFrom(let slot): pairs += [("select-from", .string(slot))]
                     }
-                    return .object(pairs)
+                    return .object(pairs + historyPairs(field.history))
                 })),
             ])
         }
