@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs, if any is missing:
-# OpenSSL 3 libcrypto (libssl-dev) and Intel IPsec-MB (libipsec-mb-dev) for the engines.
+# OpenSSL 3 libcrypto (libssl-dev) and Intel IPsec-MB (libipsec-mb-dev) for the engines;
+# python3-cryptography, the independent implementation the AKCIPHER differential test asks
+# (Tests/VirtioCryptoEnginesTests/AkcipherTests.swift; without it that test reports "skipped").
 set -euo pipefail
-packages=(libssl-dev libipsec-mb-dev pkg-config)
+packages=(libssl-dev libipsec-mb-dev pkg-config python3-cryptography)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -65,6 +65,20 @@ struct RequestsEmitter {
                 }
             }
             p.line()
+            p.doc("Whether the request creates a session (its outcome carries a session id).")
+            p.block("public var createsSession: Bool") { p in
+                let creating = queue.ops.filter { op in spec.layout(op.outcome)?.field("session-id") != nil }
+                    .flatMap { layoutCases($0) }.map { "." + $0.name }
+                if creating.isEmpty {
+                    p.line("false")
+                } else {
+                    p.block("switch self") { p in
+                        p.line("case \(creating.joined(separator: ", ")): return true")
+                        p.line("default: return false")
+                    }
+                }
+            }
+            p.line()
             p.doc("Whether the request is a stateless one (its layout is the op's stateless layout).")
             p.block("public var isStateless: Bool") { p in
                 let stateless = queue.ops.flatMap { layoutCases($0).filter { $0.layouts == ["stateless"] } }.map { "." + $0.name }

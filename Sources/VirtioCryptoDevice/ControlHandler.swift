@@ -52,11 +52,11 @@ final class ControlHandler {
 
     /// The keys of a create request (its vlf), copied out of the chain after a cap by the
     /// key limits (the chain alone does not bound them: descriptors may all alias one buffer).
-    private func withKeys<T>(_ frame: ControlQueue.Frame, readable: Int,
+    private func withKeys<T>(_ frame: ControlQueue.Frame, readable: Int, limit: Int? = nil, keyCheck: DeviceCheck? = nil,
                              _ body: (UnsafeRawBufferPointer) throws(SessionError) -> T) throws(Failure) -> T {
         opcode = frame.header.opcode
         let limits = device.offer.limits
-        guard readable <= limits.maxCipherKeyLength + limits.maxAuthKeyLength else { throw Failure(status: .err) }
+        guard readable <= limit ?? limits.maxCipherKeyLength + limits.maxAuthKeyLength else { throw Failure(status: .err) }
         var keys = [UInt8](repeating: 0, count: readable)
         defer { keys.withUnsafeMutableBytes { zeroizeBytes($0) } }
         guard keys.withUnsafeMutableBytes({ chain.read(at: frame.vlfStart, into: $0) }) else { throw Failure(status: .err) }
@@ -65,14 +65,15 @@ final class ControlHandler {
         }
         switch result {
         case .success(let value): return value
+        case .failure(.invalidKey) where keyCheck != nil: throw Failure(check: keyCheck!, opcode: frame.header.opcode)
         case .failure(let error): throw Failure(status: error.status(features: device.features))
         }
     }
 
-    private func create(_ frame: ControlQueue.Frame, readable: Int,
+    private func create(_ frame: ControlQueue.Frame, readable: Int, keyLimit: Int? = nil, keyCheck: DeviceCheck? = nil,
                         _ make: (UnsafeRawBufferPointer) throws(SessionError) -> Session.Kind) throws(Failure) -> UInt64 {
         let service = frame.header.opcode.service
-        return try withKeys(frame, readable: readable) { (keys) throws(SessionError) -> UInt64 in
+        return try withKeys(frame, readable: readable, limit: keyLimit, keyCheck: keyCheck) { (keys) throws(SessionError) -> UInt64 in
             try device.sessions.create(service: service) { () throws(SessionError) -> Session.Kind in try make(keys) }.id
         }
     }
@@ -166,14 +167,19 @@ extension ControlHandler: ControlQueueHandler {
         try destroy(frame, flf)
     }
 
-    /// AKCIPHER (Virtio 1.4) is not offered yet: no engine, its `crypto_services` bit is clear.
+    /// The key is bounded by the AKCIPHER key limit (not a config field) before it is copied.
     func akcipherCreateSession(_ frame: ControlQueue.Frame, _ flf: AkcipherCreateSessionFlf,
                                _ vlf: AkcipherCreateSessionVlf) throws(Failure) -> UInt64 {
-        opcode = frame.header.opcode
-        throw Failure(status: .notsupp)
+        let factory = device.factory
+        let limit = device.offer.limits.maxAkcipherKeyLength
+        let keyCheck = DeviceCheck.akcipherKey(flf.algo, flf.keyType)
+        return try create(frame, readable: vlf.readableLength, keyLimit: limit, keyCheck: keyCheck) {
+            (keys) throws(SessionError) -> Session.Kind in
+            .akcipher(try factory.akcipher(flf.algo, keyType: flf.keyType, parameters: flf.algoFlf.parameters,
+                                           key: keys.segment(vlf.key)))
+        }
     }
 
-    /// No AKCIPHER session can exist, so this answers as for any session id the table does not hold.
     func akcipherDestroySession(_ frame: ControlQueue.Frame, _ flf: DestroySessionFlf) throws(Failure) -> UInt64 {
         try destroy(frame, flf)
     }

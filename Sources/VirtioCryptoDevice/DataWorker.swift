@@ -40,6 +40,7 @@ public final class DataWorker {
         case hash(HashContext)
         case mac(MacContext)
         case aead(AeadContext)
+        case akcipher(AkcipherContext)
     }
 
     init(device: VirtioCryptoDevice) {
@@ -161,6 +162,7 @@ public final class DataWorker {
             case .hash(let hash): return .hash(try hash.makeContext())
             case .mac(let mac): return .mac(try mac.makeContext())
             case .aead(let aead): return .aead(try aead.makeContext())
+            case .akcipher(let akcipher): return .akcipher(try akcipher.makeContext())
             }
         } catch {
             throw Failure(error)
@@ -303,6 +305,87 @@ public final class DataWorker {
         return result.offset + length
     }
 
+    /// A session-mode AKCIPHER request: its session, then `run` with this worker's context.
+    private func akcipherSession(_ frame: DataQueue.Frame, _ readable: Int, _ writable: Int,
+                                 _ run: (AkcipherContext, RequestIO) throws(Failure) -> Int) throws(Failure) -> Int {
+        let io = try begin(frame, readable: readable, writable: writable)
+        guard case .akcipher(let context) = try sessionContext(frame.header.sessionId, service: .akcipher) else {
+            throw .failed(.session)
+        }
+        return try run(context, io)
+    }
+
+    /// A stateless AKCIPHER request: a session keyed for this request only, from its parameters and
+    /// key (bounded by the AKCIPHER key limit before the copy; zeroized after).
+    private func akcipherStateless(_ frame: DataQueue.Frame, _ para: AkcipherSessPara, key segment: VlfSegment,
+                                   _ readable: Int, _ writable: Int,
+                                   _ run: (AkcipherContext, RequestIO) throws(Failure) -> Int) throws(Failure) -> Int {
+        let io = try begin(frame, readable: readable, writable: writable)
+        guard segment.length <= device.offer.limits.maxAkcipherKeyLength else { throw .err }
+        var key = [UInt8](repeating: 0, count: segment.length)
+        defer { key.withUnsafeMutableBytes { zeroizeBytes($0) } }
+        guard key.withUnsafeMutableBytes({ io.chain.read(at: io.vlfStart + segment.offset, into: $0) }) else { throw .err }
+        let factory = device.factory
+        let made: Result<AkcipherSession, SessionError> = key.withUnsafeBytes { raw in
+            do throws(SessionError) {
+                return .success(try factory.akcipher(para.algo, keyType: para.keyType, parameters: para.u.parameters, key: raw))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let session: AkcipherSession
+        switch made {
+        case .success(let value): session = value
+        case .failure(.invalidKey): throw .failed(.akcipherKey(para.algo, para.keyType))
+        case .failure(let error): throw Failure(error, device.features)
+        }
+        let context: AkcipherContext
+        do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
+        return try run(context, io)
+    }
+
+    /// ENCRYPT, DECRYPT or SIGN (the opcode says which): the result goes at the start of dst_data and
+    /// the written length says how long it is (Linux reads `used_len - 1`).
+    private func runAkcipher(_ context: AkcipherContext, src: VlfSegment, dst: VlfSegment, io: RequestIO) throws(Failure) -> Int {
+        if case .rsa(.raw, _) = context.session.parameters {
+            if opcode == .akcipherSign { throw .failed(.rsaRawSignature) }
+            // RAW pads a short input itself; a longer one is no k-byte integer.
+            if src.length > context.session.maxOutputLength { throw .failed(.rsaRawInput) }
+        }
+        let output = try io.outputBuffer(dst.offset, count: dst.length)
+        let input = try io.input(src, avoiding: output)
+        let written: Int
+        do throws(CryptoError) {
+            switch opcode {
+            case .akcipherEncrypt: written = try context.encrypt(input, into: output)
+            case .akcipherDecrypt: written = try context.decrypt(input, into: output)
+            case .akcipherSign: written = try context.sign(input, into: output)
+            default: throw .unsupported
+            }
+        } catch {
+            throw Failure(error)
+        }
+        try io.commit(UnsafeMutableRawBufferPointer(rebasing: output[0..<written]), at: dst.offset)
+        return dst.offset + written
+    }
+
+    /// VERIFY: signature and signed data are both device-readable (Spec/akcipher.yaml); nothing but the
+    /// status is written, KEY_REJECTED when the signature does not verify.
+    private func runVerify(_ context: AkcipherContext, signature: VlfSegment, message: VlfSegment,
+                           io: RequestIO) throws(Failure) -> Int {
+        if case .rsa(.raw, _) = context.session.parameters { throw .failed(.rsaRawSignature) }
+        let signatureBytes = try io.input(signature)
+        let messageBytes: UnsafeRawBufferPointer
+        if signatureBytes.baseAddress == UnsafeRawPointer(inputBounce.baseAddress) && message.length > 0 {
+            // The signature took the input bounce buffer: the digest is small, so copy it to a slot.
+            messageBytes = try io.input(message, copy: true, slot: 1)
+        } else {
+            messageBytes = try io.input(message)
+        }
+        do throws(CryptoError) { try context.verify(signature: signatureBytes, message: messageBytes) } catch { throw Failure(error) }
+        return 0
+    }
+
     private func runAead(_ context: AeadContext, iv: VlfSegment, aad: VlfSegment, src: VlfSegment, dst: VlfSegment,
                          io: RequestIO) throws(Failure) -> Int {
         let session = context.session
@@ -327,48 +410,65 @@ extension DataWorker: DataQueueHandler {
         Failure(status: violation.status ?? .err, rule: violation.rule)
     }
 
-    /// A request of a service the device does not offer (AKCIPHER and IPsec, Virtio 1.4): NOTSUPP,
-    /// "operation or algorithm is unsupported", after the same size limit as every request.
+    /// A request of a service the device does not offer (IPsec, Virtio 1.4): NOTSUPP, "operation or
+    /// algorithm is unsupported", after the same size limit as every request.
     private func unsupported(_ frame: DataQueue.Frame, readable: Int, writable: Int) throws(Failure) -> Int {
         _ = try begin(frame, readable: readable, writable: writable)
         throw .notsupp
     }
 
     public func akcipherEncrypt(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf) throws(Failure) -> Int {
-        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-    }
-
-    public func akcipherEncryptStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
-                                         _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
-        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
+            try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
+        }
     }
 
     public func akcipherDecrypt(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf) throws(Failure) -> Int {
-        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-    }
-
-    public func akcipherDecryptStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
-                                         _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
-        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
+            try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
+        }
     }
 
     public func akcipherSign(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf) throws(Failure) -> Int {
-        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-    }
-
-    public func akcipherSignStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
-                                      _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
-        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
+            try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
+        }
     }
 
     public func akcipherVerify(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf,
                                _ vlf: AkcipherVerifyDataVlf) throws(Failure) -> Int {
-        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
+            try runVerify(context, signature: vlf.signature, message: vlf.signedData, io: io)
+        }
+    }
+
+    public func akcipherEncryptStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
+                                         _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
+        try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
+            (context, io) throws(Failure) in try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
+        }
+    }
+
+    public func akcipherDecryptStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
+                                         _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
+        try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
+            (context, io) throws(Failure) in try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
+        }
+    }
+
+    public func akcipherSignStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
+                                      _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
+        try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
+            (context, io) throws(Failure) in try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
+        }
     }
 
     public func akcipherVerifyStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
                                         _ vlf: AkcipherVerifyDataVlfStateless) throws(Failure) -> Int {
-        try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
+        try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
+            (context, io) throws(Failure) in
+            try runVerify(context, signature: vlf.signature, message: vlf.signedData, io: io)
+        }
     }
 
     public func ipsecOutbound(_ frame: DataQueue.Frame, _ flf: IpsecDataFlf, _ vlf: IpsecDataVlf) throws(Failure) -> Int {

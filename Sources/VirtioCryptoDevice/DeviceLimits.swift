@@ -13,6 +13,10 @@ public struct DeviceLimits: Sendable {
     public var maxCipherKeyLength: Int = 64
     /// Longest MAC key accepted (`max_auth_key_len`), capped by the engines.
     public var maxAuthKeyLength: Int = 256
+    /// Longest AKCIPHER key accepted (a session's `key_len`: DER, or a SEC 1 point), checked before
+    /// anything is copied. No config field carries it (Spec/akcipher.yaml), so the daemon shows it in
+    /// `--help`; the default holds an RSA-4096 private key.
+    public var maxAkcipherKeyLength: Int = AkcipherSession.defaultMaxKeyLength
 
     public init() {}
 }
@@ -27,6 +31,10 @@ public struct DeviceOffer: Sendable {
     public var hashes: [HashAlgorithm]
     public var macs: [MacAlgorithm]
     public var aeads: [AeadAlgorithm]
+    public var akciphers: [AkcipherAlgorithm]
+    /// hash_algo values RSA PKCS1 sessions sign and verify with; curve_id values ECDSA sessions use.
+    public var rsaHashes: [RsaHashAlgorithm]
+    public var curves: [EccCurve]
     public var limits: DeviceLimits
 
     /// MAC algorithms that need a per-request IV: the seed's MAC request has no field for
@@ -40,16 +48,22 @@ public struct DeviceOffer: Sendable {
         hashes = capabilities.hashes.filter { $0.isDefined(in: revision) }
         macs = capabilities.macs.filter { !Self.macsNeedingIV.contains($0) && $0.isDefined(in: revision) }
         aeads = capabilities.aeads.filter { $0.isDefined(in: revision) }
+        akciphers = capabilities.akciphers.filter { $0.isDefined(in: revision) }
+        rsaHashes = capabilities.rsaHashes.filter { $0.isDefined(in: revision) }
+        curves = capabilities.curves.filter { $0.isDefined(in: revision) }
         var limits = limits
         limits.maxCipherKeyLength = min(limits.maxCipherKeyLength, capabilities.maxCipherKeyLength)
         limits.maxAuthKeyLength = min(limits.maxAuthKeyLength, capabilities.maxAuthKeyLength)
+        limits.maxAkcipherKeyLength = min(limits.maxAkcipherKeyLength, capabilities.maxAkcipherKeyLength)
         self.limits = limits
     }
 
     /// Restricts the offer to the given algorithms (the daemon's allow-lists).
     public func restricted(ciphers: Set<CipherAlgorithm>? = nil, hashes: Set<HashAlgorithm>? = nil,
-                           macs: Set<MacAlgorithm>? = nil, aeads: Set<AeadAlgorithm>? = nil) -> DeviceOffer {
+                           macs: Set<MacAlgorithm>? = nil, aeads: Set<AeadAlgorithm>? = nil,
+                           akciphers: Set<AkcipherAlgorithm>? = nil) -> DeviceOffer {
         var copy = self
+        if let akciphers { copy.akciphers = copy.akciphers.filter(akciphers.contains) }
         if let ciphers { copy.ciphers = copy.ciphers.filter(ciphers.contains) }
         if let hashes { copy.hashes = copy.hashes.filter(hashes.contains) }
         if let macs { copy.macs = copy.macs.filter(macs.contains) }
@@ -63,6 +77,7 @@ public struct DeviceOffer: Sendable {
         if !hashes.isEmpty { result.append(.hash) }
         if !macs.isEmpty { result.append(.mac) }
         if !aeads.isEmpty { result.append(.aead) }
+        if !akciphers.isEmpty { result.append(.akcipher) }
         return result.filter { $0.isDefined(in: revision) }
     }
 
@@ -84,6 +99,7 @@ public struct DeviceOffer: Sendable {
                       macAlgoL: macMask.0, macAlgoH: macMask.1, aeadAlgo: mask(aeads, \.maskBit).0,
                       maxCipherKeyLen: ciphers.isEmpty && aeads.isEmpty ? 0 : UInt32(limits.maxCipherKeyLength),
                       maxAuthKeyLen: macs.isEmpty ? 0 : UInt32(limits.maxAuthKeyLength),
+                      akcipherAlgo: mask(akciphers, \.maskBit).0,
                       maxSize: UInt64(limits.maxRequestSize))
             .restricted(to: revision)
     }

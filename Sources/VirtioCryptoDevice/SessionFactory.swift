@@ -7,7 +7,11 @@ struct SessionFactory {
     let offer: DeviceOffer
 
     static func map(_ error: CryptoError) -> SessionError {
-        error == .unsupported ? .unsupported : .invalid
+        switch error {
+        case .unsupported: return .unsupported
+        case .invalidKey: return .invalidKey
+        default: return .invalid
+        }
     }
 
     func cipher(_ algorithm: CipherAlgorithm, key: UnsafeRawBufferPointer, op: Op) throws(SessionError) -> CipherSession {
@@ -35,6 +39,22 @@ struct SessionFactory {
         do { return try AeadSession(algorithm: algorithm, key: key, tagLength: Int(tagLength), direction: op) } catch { throw Self.map(error) }
     }
 
+    /// An AKCIPHER session (control queue or stateless parameters): the algorithm, its RSA or ECDSA
+    /// member and the key, which `AkcipherSession` decodes once. The key length is bounded first.
+    func akcipher(_ algorithm: AkcipherAlgorithm, keyType: AkcipherKeyType, parameters: AkcipherParameters?,
+                  key: UnsafeRawBufferPointer) throws(SessionError) -> AkcipherSession {
+        guard offer.akciphers.contains(algorithm), let parameters, parameters.algorithm == algorithm else { throw .unsupported }
+        // hash_algo is checked when a request signs or verifies: ENCRYPT and DECRYPT ignore it, and RAW always.
+        if case .ecdsa(let curve) = parameters, !offer.curves.contains(curve) { throw .unsupported }
+        guard key.count <= offer.limits.maxAkcipherKeyLength else { throw .invalid }
+        do {
+            return try AkcipherSession(keyType: keyType, key: key, parameters: parameters,
+                                       maxKeyLength: offer.limits.maxAkcipherKeyLength)
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
     /// A chain: `cipherKey` for the cipher, `authKey` for a MAC (empty for a plain hash).
     func chain(order: ChainOrder, cipher: CipherSessionFlf, hashMode: HashMode, authAlgorithm: UInt32, resultLength: UInt32,
                cipherKey: UnsafeRawBufferPointer, authKey: UnsafeRawBufferPointer) throws(SessionError) -> ChainSession {
@@ -47,5 +67,49 @@ struct SessionFactory {
         default: throw .unsupported  // NESTED has no defined structure in the seed
         }
         do { return try ChainSession(cipher: cipherSession, authenticator: authenticator, order: order) } catch { throw Self.map(error) }
+    }
+}
+
+extension AkcipherParameters {
+    /// The RSA or ECDSA member of an AKCIPHER session's parameters; nil when `algo` names neither.
+    init?(rsa: RsaSessionPara?, ecdsa: EcdsaSessionPara?) {
+        if let rsa {
+            self = .rsa(padding: rsa.paddingAlgo, hash: rsa.hashAlgo)
+        } else if let ecdsa {
+            self = .ecdsa(curve: ecdsa.curveId)
+        } else {
+            return nil
+        }
+    }
+}
+
+extension AkcipherCreateSessionFlf.AlgoFlf {
+    var parameters: AkcipherParameters? {
+        switch self {
+        case .rsa(let rsa): AkcipherParameters(rsa: rsa, ecdsa: nil)
+        case .ecdsa(let ecdsa): AkcipherParameters(rsa: nil, ecdsa: ecdsa)
+        case .unused: nil
+        }
+    }
+}
+
+extension AkcipherSessPara.U {
+    var parameters: AkcipherParameters? {
+        switch self {
+        case .rsa(let rsa): AkcipherParameters(rsa: rsa, ecdsa: nil)
+        case .ecdsa(let ecdsa): AkcipherParameters(rsa: nil, ecdsa: ecdsa)
+        case .unused: nil
+        }
+    }
+}
+
+extension DeviceCheck {
+    /// The check whose rule an AKCIPHER key of `algorithm` and `keyType` breaks when it does not decode.
+    static func akcipherKey(_ algorithm: AkcipherAlgorithm, _ keyType: AkcipherKeyType) -> DeviceCheck {
+        switch (algorithm, keyType) {
+        case (.ecdsa, .privateKey): return .ecdsaPrivateKey
+        case (.ecdsa, _): return .ecdsaPublicKey
+        default: return .rsaKey
+        }
     }
 }

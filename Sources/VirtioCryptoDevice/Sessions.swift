@@ -12,6 +12,7 @@ public final class Session: @unchecked Sendable {
         case hash(HashSession)
         case mac(MacSession)
         case aead(AeadSession)
+        case akcipher(AkcipherSession)
     }
 
     public let id: UInt64
@@ -27,12 +28,13 @@ public final class Session: @unchecked Sendable {
 
 /// Why a session operation failed, mapped to the seed's statuses.
 public enum SessionError: Error, Equatable, Sendable {
-    case unsupported, invalid, noSpace, unknownSession
+    /// `invalidKey`: AKCIPHER key bytes that are not the encoding the spec names (its own rule).
+    case unsupported, invalid, invalidKey, noSpace, unknownSession
 
     public func status(features: CryptoFeatures) -> Status {
         switch self {
         case .unsupported: return .notsupp
-        case .invalid, .unknownSession: return .err
+        case .invalid, .invalidKey, .unknownSession: return .err
         // NOSPC exists only with REVISION_1 (seed, Operation Status); ERR otherwise.
         case .noSpace: return features.contains(.revision1) ? .nospc : .err
         }

@@ -31,6 +31,8 @@ public struct DataResult: Equatable, Sendable {
     public var status: Status
     /// The device-writable vlf (dst_data, hash_result), without the inhdr status.
     public var output: [UInt8]
+    /// The used entry's length: the bytes the device says it wrote (an AKCIPHER result and the status).
+    public var usedLength: Int = 0
 }
 
 /// A virtio-crypto driver over any `CryptoTransport`. It initializes the device (reset,
@@ -50,8 +52,9 @@ public final class CryptoDriver {
         case ready
     }
 
-    /// The feature bits this driver can use: it sends session-mode requests only.
-    public static let supportedFeatures: CryptoFeatures = [.revision1]
+    /// The feature bits this driver can use: session-mode requests of every service, and stateless
+    /// AKCIPHER requests (`akcipherStateless`).
+    public static let supportedFeatures: CryptoFeatures = [.revision1, .akcipherStatelessMode]
 
     public let transport: any CryptoTransport
     public private(set) var state: State = .stopped
@@ -173,8 +176,10 @@ public final class CryptoDriver {
             try cipherKey(flf.keyLen, capabilities)
         case .cipherDestroySession, .hashDestroySession, .macDestroySession, .aeadDestroySession:
             break
-        case .akcipherCreateSession, .akcipherDestroySession:
-            break  // refused above unless the device offers AKCIPHER
+        case .akcipherCreateSession(let flf, _):
+            try require(.akcipher(flf.algo), capabilities)  // no config field limits its key length
+        case .akcipherDestroySession:
+            break
         }
     }
 
@@ -236,7 +241,7 @@ public final class CryptoDriver {
     /// variable-length part (the keys, in the seed's order). Every check runs first.
     public func createSession(_ request: ControlQueueRequest, vlf: [UInt8] = []) throws(DriverError) -> CryptoSession {
         do { try check(request) } catch { throw .refused(error) }
-        guard request.isCreate else { throw .invalidRequest("\(request.opcode) does not create a session") }
+        guard request.createsSession else { throw .invalidRequest("\(request.opcode) does not create a session") }
         guard vlf.count == request.readableLength else {
             throw .invalidRequest("vlf has \(vlf.count) bytes; the fixed part says \(request.readableLength)")
         }
@@ -246,7 +251,7 @@ public final class CryptoDriver {
         let out = try transported { () throws(TransportError) in
             try transport.submitControl(readable: [head, vlf].filter { !$0.isEmpty }, writable: [CreateSessionInput.size])
         }
-        guard let input = try? CreateSessionInput.decode(out) else { throw .malformedReply }
+        guard let input = try? CreateSessionInput.decode(out.bytes) else { throw .malformedReply }
         guard input.status == .ok else { throw .device(input.status) }
         liveSessions.insert(input.sessionId)
         return request.session(id: input.sessionId, epoch: epoch)
@@ -285,6 +290,7 @@ public final class CryptoDriver {
         case .cipher: request = .cipherDestroySession(flf)
         case .hash: request = .hashDestroySession(flf)
         case .mac: request = .macDestroySession(flf)
+        case .akcipher: request = .akcipherDestroySession(flf)
         default: request = .aeadDestroySession(flf)
         }
         do { try check(request) } catch { throw .refused(error) }
@@ -293,7 +299,7 @@ public final class CryptoDriver {
         let out = try transported { () throws(TransportError) in
             try transport.submitControl(readable: [head], writable: [DestroySessionInput.size])
         }
-        guard let input = try? DestroySessionInput.decode(out) else { throw .malformedReply }
+        guard let input = try? DestroySessionInput.decode(out.bytes) else { throw .malformedReply }
         guard input.status == .ok else { throw .device(input.status) }
         liveSessions.remove(session.id)
     }
@@ -311,21 +317,37 @@ public final class CryptoDriver {
         guard isLive(session), session.service == opcode.service else {
             throw .refused(.sessionNotLive(id: session.id, opcode: opcode))
         }
-        guard !request.isStateless else { throw .invalidRequest("this driver sends session-mode requests only") }
+        guard !request.isStateless else { throw .invalidRequest("a stateless request has no session") }
+        let layout = requestLayout
+        let header = OpHeader(opcode: opcode, sessionId: session.id, flag: layout == .revision1 ? .sessionMode : [])
+        return try send(request, header: header, layout: layout, vlf: vlf, queue: queue)
+    }
+
+    /// Sends one stateless data request (flag 0: its parameters and key travel with it); the
+    /// service's stateless feature must be negotiated.
+    public func submitStateless(_ request: DataQueueRequest, vlf: [UInt8], queue: Int = 0) throws(DriverError) -> DataResult {
+        do { try check(request, queue: queue) } catch { throw .refused(error) }
+        guard request.isStateless, let feature = CryptoFeatures.statelessMode(for: request.opcode.service),
+              features.contains(feature) else {
+            throw .invalidRequest("\(request.opcode) is not a stateless request the negotiated features allow")
+        }
+        return try send(request, header: OpHeader(opcode: request.opcode), layout: .stateless, vlf: vlf, queue: queue)
+    }
+
+    private func send(_ request: DataQueueRequest, header: OpHeader, layout: RequestLayout, vlf: [UInt8], queue: Int)
+        throws(DriverError) -> DataResult {
         guard vlf.count == request.readableLength else {
             throw .invalidRequest("vlf has \(vlf.count) bytes; the fixed part says \(request.readableLength)")
         }
-        let layout = requestLayout
-        let header = OpHeader(opcode: opcode, sessionId: session.id, flag: layout == .revision1 ? .sessionMode : [])
         let head = Self.encode(header, request, layout)
         let writableLength = request.writableLength
         let out = try transported { () throws(TransportError) in
             try transport.submitData(queue: queue, readable: [head, vlf].filter { !$0.isEmpty },
                                      writable: [writableLength, Inhdr.size].filter { $0 > 0 })
         }
-        guard out.count == writableLength + Inhdr.size, let inhdr = try? Inhdr.decode(Array(out.suffix(Inhdr.size)))
+        guard out.bytes.count == writableLength + Inhdr.size, let inhdr = try? Inhdr.decode(Array(out.bytes.suffix(Inhdr.size)))
         else { throw .malformedReply }
-        return DataResult(status: inhdr.status, output: Array(out.prefix(writableLength)))
+        return DataResult(status: inhdr.status, output: Array(out.bytes.prefix(writableLength)), usedLength: out.usedLength)
     }
 
     /// Encrypts or decrypts (as the session's op says) `input` with `iv`.
@@ -366,6 +388,77 @@ public final class CryptoDriver {
         return try output(submit(request, session: session, vlf: iv + input + aad, queue: queue))
     }
 
+    // MARK: AKCIPHER (Virtio 1.4)
+
+    /// An RSA or ECDSA session: `parameters` is the RSA or ECDSA member; `key` is encoded as the spec
+    /// says (DER RSAPublicKey / RSAPrivateKey, DER ECPrivateKey, or a SEC 1 point).
+    public func createAkcipherSession(_ algorithm: AkcipherAlgorithm, keyType: AkcipherKeyType,
+                                      parameters: AkcipherCreateSessionFlf.AlgoFlf, key: [UInt8]) throws(DriverError)
+        -> CryptoSession {
+        let flf = AkcipherCreateSessionFlf(algo: algorithm, keyType: keyType, keyLen: try length(key), algoFlf: parameters)
+        return try createSession(.akcipherCreateSession(flf, AkcipherCreateSessionVlf(flf)), vlf: key)
+    }
+
+    /// ENCRYPT, DECRYPT or SIGN `input` (`opcode` says which) into at most `capacity` bytes; the result
+    /// is as long as the device says it wrote (its used length, less the status byte).
+    public func akcipher(_ session: CryptoSession, _ opcode: Opcode, input: [UInt8], capacity: Int, queue: Int = 0)
+        throws(DriverError) -> [UInt8] {
+        let flf = AkcipherDataFlf(srcDataLen: try length(input), dstDataLen: try length(capacity))
+        let vlf = AkcipherDataVlf(flf)
+        let request: DataQueueRequest
+        switch opcode {
+        case .akcipherEncrypt: request = .akcipherEncrypt(flf, vlf)
+        case .akcipherDecrypt: request = .akcipherDecrypt(flf, vlf)
+        case .akcipherSign: request = .akcipherSign(flf, vlf)
+        default: throw .invalidRequest("\(opcode) is not an AKCIPHER ENCRYPT, DECRYPT or SIGN")
+        }
+        return try akcipherResult(submit(request, session: session, vlf: input, queue: queue), capacity: capacity)
+    }
+
+    /// A stateless ENCRYPT, DECRYPT or SIGN: the session parameters and key travel with the request.
+    public func akcipherStateless(_ opcode: Opcode, parameters: AkcipherSessPara, key: [UInt8], input: [UInt8],
+                                  capacity: Int, queue: Int = 0) throws(DriverError) -> [UInt8] {
+        var para = parameters
+        para.keyLen = try length(key)
+        let flf = AkcipherDataFlfStateless(sessPara: para, srcDataLen: try length(input), dstDataLen: try length(capacity))
+        let vlf = AkcipherDataVlfStateless(flf)
+        let request: DataQueueRequest
+        switch opcode {
+        case .akcipherEncrypt: request = .akcipherEncryptStateless(flf, vlf)
+        case .akcipherDecrypt: request = .akcipherDecryptStateless(flf, vlf)
+        case .akcipherSign: request = .akcipherSignStateless(flf, vlf)
+        default: throw .invalidRequest("\(opcode) is not an AKCIPHER ENCRYPT, DECRYPT or SIGN")
+        }
+        return try akcipherResult(submitStateless(request, vlf: key + input, queue: queue), capacity: capacity)
+    }
+
+    /// A stateless VERIFY: the status the device answers.
+    public func akcipherVerifyStateless(parameters: AkcipherSessPara, key: [UInt8], signature: [UInt8], message: [UInt8],
+                                        queue: Int = 0) throws(DriverError) -> Status {
+        var para = parameters
+        para.keyLen = try length(key)
+        let flf = AkcipherDataFlfStateless(sessPara: para, srcDataLen: try length(signature), dstDataLen: try length(message))
+        let request = DataQueueRequest.akcipherVerifyStateless(flf, AkcipherVerifyDataVlfStateless(flf))
+        return try submitStateless(request, vlf: key + signature + message, queue: queue).status
+    }
+
+    /// The result of an AKCIPHER ENCRYPT, DECRYPT or SIGN: as many bytes as the device says it wrote
+    /// (its used length, less the status byte).
+    private func akcipherResult(_ result: DataResult, capacity: Int) throws(DriverError) -> [UInt8] {
+        guard result.status == .ok else { throw .device(result.status) }
+        guard result.usedLength >= Inhdr.size, result.usedLength - Inhdr.size <= capacity else { throw .malformedReply }
+        return Array(result.output.prefix(result.usedLength - Inhdr.size))
+    }
+
+    /// VERIFY: the status the device answers for `signature` over `message` (OK, or KEY_REJECTED).
+    public func akcipherVerify(_ session: CryptoSession, signature: [UInt8], message: [UInt8], queue: Int = 0)
+        throws(DriverError) -> Status {
+        let flf = AkcipherDataFlf(srcDataLen: try length(signature), dstDataLen: try length(message))
+        let result = try submit(.akcipherVerify(flf, AkcipherVerifyDataVlf(flf)), session: session,
+                                vlf: signature + message, queue: queue)
+        return result.status
+    }
+
     private func output(_ result: DataResult) throws(DriverError) -> [UInt8] {
         guard result.status == .ok else { throw .device(result.status) }
         return result.output
@@ -403,13 +496,6 @@ public final class CryptoDriver {
 }
 
 extension ControlQueueRequest {
-    var isCreate: Bool {
-        switch self {
-        case .cipherCreateSession, .hashCreateSession, .macCreateSession, .aeadCreateSession: return true
-        default: return false
-        }
-    }
-
     /// The ctrl-header algo: the session's (cipher) algorithm, as Linux sets it.
     var algorithm: UInt32 {
         switch self {

@@ -32,11 +32,24 @@ public protocol CryptoTransport: AnyObject {
     /// virtqueue index `controlQueue`.
     func configureQueues(dataQueues: Int, controlQueue: Int) throws(TransportError)
 
-    /// Posts one chain on the control queue and waits for it; returns the bytes of the
-    /// device-writable buffers, concatenated.
-    func submitControl(readable: [[UInt8]], writable: [Int]) throws(TransportError) -> [UInt8]
+    /// Posts one chain on the control queue and waits for it.
+    func submitControl(readable: [[UInt8]], writable: [Int]) throws(TransportError) -> Completion
 
-    /// Posts one chain on data queue `queue` and waits for it; returns the bytes of the
-    /// device-writable buffers, concatenated.
-    func submitData(queue: Int, readable: [[UInt8]], writable: [Int]) throws(TransportError) -> [UInt8]
+    /// Posts one chain on data queue `queue` and waits for it.
+    func submitData(queue: Int, readable: [[UInt8]], writable: [Int]) throws(TransportError) -> Completion
+}
+
+/// One chain the device completed: the bytes of its device-writable buffers, concatenated, and
+/// the length the device put in the used entry (what a driver reads as "written").
+public struct Completion: Equatable, Sendable {
+    public var bytes: [UInt8]
+    public var usedLength: Int
+
+    public init(bytes: [UInt8], usedLength: Int) {
+        self.bytes = bytes
+        self.usedLength = usedLength
+    }
+
+    /// The bytes the device says it wrote.
+    public var written: [UInt8] { Array(bytes.prefix(usedLength)) }
 }

@@ -17,6 +17,8 @@ public struct DeviceCapabilities: Equatable, Sendable {
     public var hashes: Set<HashAlgorithm>
     public var macs: Set<MacAlgorithm>
     public var aeads: Set<AeadAlgorithm>
+    /// `akcipher_algo` (Virtio 1.4): RSA, ECDSA.
+    public var akciphers: Set<AkcipherAlgorithm>
     /// `max_cipher_key_len` (cipher and AEAD keys), `max_auth_key_len` (MAC keys).
     public var maxCipherKeyLength: Int
     public var maxAuthKeyLength: Int
@@ -34,6 +36,8 @@ public struct DeviceCapabilities: Equatable, Sendable {
         macs = services.contains(.mac)
             ? Self.decode(MacAlgorithm.known, \.maskBit, (config.macAlgoL, config.macAlgoH)) : []
         aeads = services.contains(.aead) ? Self.decode(AeadAlgorithm.known, \.maskBit, (config.aeadAlgo, 0)) : []
+        akciphers = services.contains(.akcipher)
+            ? Self.decode(AkcipherAlgorithm.known, \.maskBit, (config.akcipherAlgo, 0)) : []
         maxCipherKeyLength = Int(config.maxCipherKeyLen)
         maxAuthKeyLength = Int(config.maxAuthKeyLen)
         maxRequestSize = config.maxSize
@@ -55,6 +59,7 @@ public struct DeviceCapabilities: Equatable, Sendable {
         case .hash(let value): return hashes.contains(value)
         case .mac(let value): return macs.contains(value)
         case .aead(let value): return aeads.contains(value)
+        case .akcipher(let value): return akciphers.contains(value)
         }
     }
 }

@@ -6,6 +6,7 @@ public enum CryptoAlgorithm: Hashable, Sendable {
     case hash(HashAlgorithm)
     case mac(MacAlgorithm)
     case aead(AeadAlgorithm)
+    case akcipher(AkcipherAlgorithm)
 
     public var service: Service {
         switch self {
@@ -13,6 +14,7 @@ public enum CryptoAlgorithm: Hashable, Sendable {
         case .hash: return .hash
         case .mac: return .mac
         case .aead: return .aead
+        case .akcipher: return .akcipher
         }
     }
 }

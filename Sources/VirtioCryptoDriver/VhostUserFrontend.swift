@@ -189,4 +189,10 @@ public final class FrontendRing {
         }
         return ring.written(submission)
     }
+
+    /// `run`, with the used entry's length.
+    public func complete(readable: [[UInt8]], writable: [Int]) throws -> Completion {
+        let bytes = try run(readable: readable, writable: writable)
+        return Completion(bytes: bytes, usedLength: ring.lastUsedLength)
+    }
 }

@@ -102,17 +102,17 @@ public final class VhostUserTransport: CryptoTransport {
         slices[index] = slice
     }
 
-    public func submitControl(readable: [[UInt8]], writable: [Int]) throws(TransportError) -> [UInt8] {
+    public func submitControl(readable: [[UInt8]], writable: [Int]) throws(TransportError) -> Completion {
         guard let controlIndex, let ring = frontend.rings[controlIndex] else {
             throw TransportError("the control queue is not set up")
         }
-        return try run("control queue") { try ring.run(readable: readable, writable: writable) }
+        return try run("control queue") { try ring.complete(readable: readable, writable: writable) }
     }
 
-    public func submitData(queue: Int, readable: [[UInt8]], writable: [Int]) throws(TransportError) -> [UInt8] {
+    public func submitData(queue: Int, readable: [[UInt8]], writable: [Int]) throws(TransportError) -> Completion {
         guard slices[queue] != nil, queue != controlIndex, let ring = frontend.rings[queue] else {
             throw TransportError("data queue \(queue) is not set up")
         }
-        return try run("data queue \(queue)") { try ring.run(readable: readable, writable: writable) }
+        return try run("data queue \(queue)") { try ring.complete(readable: readable, writable: writable) }
     }
 }

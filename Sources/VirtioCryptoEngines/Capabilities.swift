@@ -9,6 +9,16 @@ public struct EngineCapabilities: Sendable {
     public var aeads: [AeadAlgorithm]
     public var maxCipherKeyLength: Int
     public var maxAuthKeyLength: Int
+    /// AKCIPHER algorithms a session can be created for (bits of akcipher_algo).
+    public var akciphers: [AkcipherAlgorithm]
+    /// hash_algo values with which an RSA PKCS1 session signs and verifies; ENCRYPT and DECRYPT
+    /// ignore hash_algo, so a session naming another defined hash still serves them.
+    public var rsaHashes: [RsaHashAlgorithm]
+    /// curve_id values an ECDSA session can be created for.
+    public var curves: [EccCurve]
+    /// The default bound on AKCIPHER key_len: no config field carries it (errata of
+    /// akcipher-create-session-vlf), so the daemon passes it to every AkcipherSession.
+    public var maxAkcipherKeyLength: Int
 
     /// Probes every algorithm of the seed but those the spec files mark `unsupported`.
     public static func probe() -> EngineCapabilities {
@@ -40,7 +50,10 @@ public struct EngineCapabilities: Sendable {
         let cipherKeys = ciphers.compactMap { CipherSession.parameters($0)?.keyLengths.max() }
             + aeads.map { _ in 32 }
         let authKeys = macs.compactMap { MacSession.keyLengths($0)?.upperBound }
+        let akcipher = AkcipherProbe.run()
         return EngineCapabilities(ciphers: ciphers, hashes: hashes, macs: macs, aeads: aeads,
-                                  maxCipherKeyLength: cipherKeys.max() ?? 0, maxAuthKeyLength: authKeys.max() ?? 0)
+                                  maxCipherKeyLength: cipherKeys.max() ?? 0, maxAuthKeyLength: authKeys.max() ?? 0,
+                                  akciphers: akcipher.algorithms, rsaHashes: akcipher.rsaHashes, curves: akcipher.curves,
+                                  maxAkcipherKeyLength: AkcipherSession.defaultMaxKeyLength)
     }
 }

@@ -13,6 +13,17 @@ public enum CryptoError: Error, Equatable, Sendable {
     case invalidLength
     /// AEAD decryption: the tag does not verify. No plaintext is released.
     case authenticationFailed
+    /// AKCIPHER: the key bytes are not the encoding the spec names for the algorithm and key
+    /// type, describe no valid key, or name another curve than the session's.
+    case invalidKey
+    /// AKCIPHER: DECRYPT or SIGN on a session keyed with a public key.
+    case privateKeyRequired
+    /// AKCIPHER: the input is not one the operation accepts: an RSA integer not below the
+    /// modulus, or a ciphertext whose PKCS#1 v1.5 padding does not decode.
+    case invalidInput
+    /// AKCIPHER VERIFY: the signature does not verify (malformed signatures included).
+    /// Spec/akcipher.yaml reads a failed verification as KEY_REJECTED, never BADMSG.
+    case verificationFailed
     /// The crypto library reported an internal failure.
     case backendFailure
 
@@ -21,7 +32,9 @@ public enum CryptoError: Error, Equatable, Sendable {
         switch self {
         case .unsupported: return .notsupp
         case .authenticationFailed: return .badmsg
-        case .invalidKeyLength, .invalidIVLength, .invalidLength, .backendFailure: return .err
+        case .verificationFailed: return .keyRejected
+        case .invalidKeyLength, .invalidIVLength, .invalidLength, .invalidKey, .privateKeyRequired, .invalidInput,
+             .backendFailure: return .err
         }
     }
 }

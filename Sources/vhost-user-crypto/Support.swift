@@ -26,19 +26,23 @@ enum AlgorithmFilter {
         return cName.dropFirst(prefix.count).lowercased().replacingOccurrences(of: "_", with: "-")
     }
 
-    static func apply(to offer: DeviceOffer, ciphers: String?, hashes: String?, macs: String?, aeads: String?) throws -> DeviceOffer {
+    static func apply(to offer: DeviceOffer, ciphers: String?, hashes: String?, macs: String?, aeads: String?,
+                      akciphers: String? = nil) throws -> DeviceOffer {
         offer.restricted(
             ciphers: try parse(ciphers, CipherAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_CIPHER_") },
             hashes: try parse(hashes, HashAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_HASH_") },
             macs: try parse(macs, MacAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_MAC_") },
-            aeads: try parse(aeads, AeadAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_AEAD_") })
+            aeads: try parse(aeads, AeadAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_AEAD_") },
+            akciphers: try parse(akciphers, AkcipherAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_AKCIPHER_") })
     }
 }
 
 /// Per-status request counts over every frontend served, printed on SIGUSR1 and at exit.
 final class Counters: @unchecked Sendable {
     private let lock = NSLock()
-    private var totals = [Int](repeating: 0, count: 6)
+    /// Every status a request can be answered with, in the spec's order (Spec/constants.yaml).
+    static let statuses = Status.known.filter { $0 != .max }
+    private var totals = [Int](repeating: 0, count: Counters.statuses.count)
     var current: VirtioCryptoDevice? {
         get { lock.lock(); defer { lock.unlock() }; return _current }
         set { lock.lock(); _current = newValue; lock.unlock() }
@@ -54,7 +58,7 @@ final class Counters: @unchecked Sendable {
     func add(_ device: VirtioCryptoDevice, _ backend: VhostUserBackend) {
         let rings = backend.requestsPerRing
         lock.lock()
-        for status in 0..<6 { totals[status] += device.statistics.count(Status(rawValue: UInt32(status))) }
+        for (index, status) in Self.statuses.enumerated() { totals[index] += device.statistics.count(status) }
         for (ring, count) in rings { perRing[ring, default: 0] += count }
         lock.unlock()
     }
@@ -62,14 +66,16 @@ final class Counters: @unchecked Sendable {
     func report(_ logger: Logger) {
         lock.lock()
         var counts = totals
-        if let device = _current { for status in 0..<6 { counts[status] += device.statistics.count(Status(rawValue: UInt32(status))) } }
+        if let device = _current {
+            for (index, status) in Self.statuses.enumerated() { counts[index] += device.statistics.count(status) }
+        }
         var rings = perRing
         let live = _backend
         lock.unlock()
         if let live { for (ring, count) in live.requestsPerRing { rings[ring, default: 0] += count } }
         let queues = rings.keys.sorted().map { "vq\($0)=\(rings[$0]!)" }.joined(separator: " ")
         logger.notice("requests by queue: \(queues.isEmpty ? "none" : queues)")
-        let names = ["OK", "ERR", "BADMSG", "NOTSUPP", "INVSESS", "NOSPC"]
+        let names = Self.statuses.map { ($0.cName ?? "").replacingOccurrences(of: "VIRTIO_CRYPTO_", with: "") }
         let summary = zip(names, counts).map { "\($0)=\($1)" }.joined(separator: " ")
         logger.notice("requests by status: \(summary)")
     }

@@ -14,14 +14,15 @@ struct ControlQueueTests {
         expectRule(.devConfigMaxDataqueuesRange, .devConfigStatusValidFlags, .devConfigNoUndefinedAlgoBits, holds: config.violation(features: []) == nil)
         expectRule(.devConfigMaxSize, holds: config.maxDataqueues == 2 && config.maxSize == 65536)
         #expect(config.status == .hwReady)
-        expectRule(.devConfigCryptoServicesOffered, holds: config.cryptoServices == 0b1111)
+        expectRule(.devConfigCryptoServicesOffered, holds: config.cryptoServices == 0b1_1111, "CIPHER, HASH, MAC, AEAD, AKCIPHER")
         expectRule(.devConfigAlgoMasksPerService, holds: config.cipherAlgoL == 0x7ffe && config.cipherAlgoH == 0, "all 14 ciphers, bits 1–14")
         #expect(config.hashAlgo == 0x1ffe)
         #expect(config.macAlgoL & (1 << 4) != 0 && config.macAlgoL & (1 << 28) == 0, "HMAC-SHA256 yes, SNOW3G-UIA2 (needs an IV) no")
         #expect(config.aeadAlgo == 0b1010, "GCM and ChaCha20-Poly1305; CCM is not offered (its IV layout is ambiguous)")
+        #expect(config.akcipherAlgo == 0b110, "RSA and ECDSA")
         expectRule(.devConfigMaxCipherKeyLen, .devConfigMaxAuthKeyLen, holds: config.maxCipherKeyLen == 64 && config.maxAuthKeyLen == 256)
         // An offer restricted to AES-CBC advertises just that (what QEMU's Linux guest uses).
-        let narrow = DeviceOffer().restricted(ciphers: [.aesCbc], hashes: [], macs: [], aeads: [])
+        let narrow = DeviceOffer().restricted(ciphers: [.aesCbc], hashes: [], macs: [], aeads: [], akciphers: [])
         #expect(narrow.config.cryptoServices == 1 && narrow.config.cipherAlgoL == 1 << 3 && narrow.config.maxAuthKeyLen == 0)
     }
 

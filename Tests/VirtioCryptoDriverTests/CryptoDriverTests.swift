@@ -222,11 +222,11 @@ struct CryptoDriverTests {
         let capabilities = try #require(driver.capabilities)
         expectRule(.drvInitReadCryptoServices, .drvConfigReadCryptoServices,
                    holds: capabilities.services == Set(offer.services)
-                       && capabilities.services == [.cipher, .hash, .mac, .aead])  // not AKCIPHER, IPsec (v1.4)
+                       && capabilities.services == [.cipher, .hash, .mac, .aead, .akcipher])  // not IPsec (v1.4)
         expectRule(.drvInitReadAlgorithms, .drvConfigReadAlgoMasks,
                    holds: capabilities.ciphers == Set(offer.ciphers) && capabilities.ciphers.contains(.aesCbc)
                        && capabilities.hashes == Set(offer.hashes) && capabilities.macs == Set(offer.macs)
-                       && capabilities.aeads == Set(offer.aeads))
+                       && capabilities.aeads == Set(offer.aeads) && capabilities.akciphers == Set(offer.akciphers))
         #expect(capabilities.maxCipherKeyLength == offer.limits.maxCipherKeyLength)
         #expect(capabilities.maxAuthKeyLength == offer.limits.maxAuthKeyLength)
         #expect(capabilities.maxRequestSize == UInt64(offer.limits.maxRequestSize))
@@ -244,7 +244,7 @@ struct CryptoDriverTests {
     @Test func refusesServicesTheDeviceDoesNotAdvertise() throws {
         let transport = InProcessTransport(device: VirtioCryptoDevice(offer: DeviceOffer().restricted(hashes: [])))
         let driver = try startedDriver(transport)
-        expectRule(.drvInitReadCryptoServices, holds: driver.capabilities?.services == [.cipher, .mac, .aead])
+        expectRule(.drvInitReadCryptoServices, holds: driver.capabilities?.services == [.cipher, .mac, .aead, .akcipher])
         expectRefusal(.drvConfigReadCryptoServices, .drvInitReadCryptoServices,
                       refused: .serviceNotOffered(.hash), on: transport) {
             try driver.createHashSession(.sha256, resultLength: sha256OfABC.count)

@@ -38,7 +38,7 @@ final class InProcessTransport: CryptoTransport, DeviceTraffic {
             }
         }
 
-        func run(readable: [[UInt8]], writable: [Int]) throws(TransportError) -> [UInt8] {
+        func run(readable: [[UInt8]], writable: [Int]) throws(TransportError) -> Completion {
             ring.resetData()
             let submission = ring.submit(readable: readable, writable: writable)
             do {
@@ -50,7 +50,7 @@ final class InProcessTransport: CryptoTransport, DeviceTraffic {
             } catch {
                 throw TransportError("ring: \(error)")
             }
-            return ring.written(submission)
+            return Completion(bytes: ring.written(submission), usedLength: ring.lastUsedLength)
         }
     }
 
@@ -105,14 +105,14 @@ final class InProcessTransport: CryptoTransport, DeviceTraffic {
         controlIndex = index
     }
 
-    func submitControl(readable: [[UInt8]], writable: [Int]) throws(TransportError) -> [UInt8] {
+    func submitControl(readable: [[UInt8]], writable: [Int]) throws(TransportError) -> Completion {
         guard let controlQueue else { throw TransportError("the control queue is not set up") }
         events.append(.control)
         controlChains.append(readable)
         return try controlQueue.run(readable: readable, writable: writable)
     }
 
-    func submitData(queue: Int, readable: [[UInt8]], writable: [Int]) throws(TransportError) -> [UInt8] {
+    func submitData(queue: Int, readable: [[UInt8]], writable: [Int]) throws(TransportError) -> Completion {
         guard dataQueues.indices.contains(queue) else { throw TransportError("data queue \(queue) is not set up") }
         events.append(.data(queue: queue))
         dataChains.append((queue, readable))

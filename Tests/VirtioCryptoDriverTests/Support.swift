@@ -1,4 +1,5 @@
 import Testing
+import VirtioCryptoDevice
 import VirtioCryptoDriver
 import VirtioCryptoWire
 
@@ -82,3 +83,18 @@ func failure<T>(_ body: () throws -> T) -> DriverError? {
 
 /// Little-endian bytes of a 32-bit value, for hand-written expected layouts.
 func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+
+/// Sends, through the daemon's backend, one request that breaks `rule`, and asserts that it got
+/// `status` (the rule's on-violation status in the YAML) and that the device counted exactly one
+/// violation, of `rule` (the device tests' `Harness.expectViolation`, over vhost-user).
+func expectViolation(_ rule: RuleID, status: Status, on device: VirtioCryptoDevice,
+                     sourceLocation: SourceLocation = #_sourceLocation, _ send: () throws -> Status) throws {
+    let before = device.statistics.violationCounts()
+    let answered = try send()
+    var fired = device.statistics.violationCounts()
+    for (counted, count) in before { fired[counted, default: 0] -= count }
+    fired = fired.filter { $0.value != 0 }
+    #expect(answered == status, "status of \(rule.rawValue)", sourceLocation: sourceLocation)
+    #expect(RuleTable.info(rule)?.onViolation == status, "on-violation of \(rule.rawValue)", sourceLocation: sourceLocation)
+    #expect(fired == [rule: 1], "exactly \(rule.rawValue) fired", sourceLocation: sourceLocation)
+}
