@@ -173,3 +173,16 @@ enum AkcipherProbe {
         return Int(written) == length ? der : nil
     }
 }
+
+extension AkcipherSession {
+    /// A fresh private key in the spec's encoding (an RSAPrivateKey of `rsaBits` bits, or an
+    /// ECPrivateKey on the curve), for benchmarks and tests: a throw-away key that protects nothing.
+    public static func generatePrivateKey(_ parameters: AkcipherParameters, rsaBits: UInt32 = 2048) -> [UInt8]? {
+        switch parameters {
+        case .rsa: return AkcipherProbe.generate("RSA", parameter: .bits(rsaBits)).flatMap(AkcipherProbe.privateKeyDER)
+        case .ecdsa(let curve):
+            guard let group = AkcipherNames.group(curve) else { return nil }
+            return AkcipherProbe.generate("EC", parameter: .group(group)).flatMap(AkcipherProbe.privateKeyDER)
+        }
+    }
+}

@@ -14,6 +14,10 @@ enum BenchWorkload: String, CaseIterable {
     case sha256 = "sha-256"
     case aesCBCHmacSHA1 = "aes-128-cbc+hmac-sha1"
     case snow3g = "snow3g-uea2"
+    case rsa2048Sign = "rsa-2048-sign"
+    case rsa2048Verify = "rsa-2048-verify"
+    case ecdsaP256Sign = "ecdsa-p256-sign"
+    case ecdsaP256Verify = "ecdsa-p256-verify"
 
     static let key = (0..<64).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) }
     static let iv = [UInt8](repeating: 0x42, count: 16)
@@ -35,7 +39,46 @@ enum BenchWorkload: String, CaseIterable {
         case .aes256GCM: .aeadStatelessMode
         case .hmacSHA256: .macStatelessMode
         case .sha256: .hashStatelessMode
+        case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify: .akcipherStatelessMode
         }
+    }
+
+    /// AKCIPHER workloads sign or verify a SHA-256 digest whatever the cell's size, and OpenSSL's
+    /// big-number code allocates inside every RSA and ECDSA operation (the device does not).
+    var akcipher: (parameters: AkcipherParameters, sign: Bool)? {
+        switch self {
+        case .rsa2048Sign: (.rsa(padding: .pkcs1, hash: .sha256), true)
+        case .rsa2048Verify: (.rsa(padding: .pkcs1, hash: .sha256), false)
+        case .ecdsaP256Sign: (.ecdsa(curve: .nistP256), true)
+        case .ecdsaP256Verify: (.ecdsa(curve: .nistP256), false)
+        default: nil
+        }
+    }
+
+    /// The digest the AKCIPHER workloads sign and verify: SHA-256("abc").
+    static let digest = [UInt8](hex: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")!
+    static let rsaKey = AkcipherSession.generatePrivateKey(.rsa(padding: .pkcs1, hash: .sha256))!
+    static let ecKey = AkcipherSession.generatePrivateKey(.ecdsa(curve: .nistP256))!
+
+    /// The workload's key, its session parameters as the wire carries them, and the result space.
+    var akcipherMaterial: (key: [UInt8], member: AkcipherCreateSessionFlf.AlgoFlf, algorithm: AkcipherAlgorithm, output: Int)? {
+        switch akcipher?.parameters {
+        case .rsa?: (Self.rsaKey, .rsa(RsaSessionPara(paddingAlgo: .pkcs1, hashAlgo: .sha256)), .rsa, 256)
+        case .ecdsa?: (Self.ecKey, .ecdsa(EcdsaSessionPara(curveId: .nistP256)), .ecdsa, 72)
+        case nil: nil
+        }
+    }
+
+    /// A signature of `digest` for the verify workloads, made by the engine once.
+    var akcipherSignature: [UInt8] {
+        guard let (parameters, _) = akcipher, let material = akcipherMaterial,
+              let context = try? material.key.withUnsafeBytes({ try AkcipherSession(keyType: .privateKey, key: $0, parameters: parameters) })
+                  .makeContext() else { return [] }
+        var signature = [UInt8](repeating: 0, count: material.output)
+        let written = Self.digest.withUnsafeBytes { digest in
+            signature.withUnsafeMutableBytes { (try? context.sign(digest, into: $0)) ?? 0 }
+        }
+        return Array(signature.prefix(written))
     }
 
     static let chainSessionFlf = AlgChainSessionFlf(
@@ -68,6 +111,11 @@ enum BenchWorkload: String, CaseIterable {
             let flf = SymCreateSessionFlf(opFlf: .algorithmChaining(Self.chainSessionFlf), opType: .algorithmChaining)
             head = RequestBuilder.control(opcode: .cipherCreateSession, flf: flf)
             keys = [Array(Self.key.prefix(16)), Array(Self.key.prefix(20))]
+        case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify:
+            let material = akcipherMaterial!
+            head = RequestBuilder.control(opcode: .akcipherCreateSession, flf: AkcipherCreateSessionFlf(
+                algo: material.algorithm, keyType: .privateKey, keyLen: UInt32(material.key.count), algoFlf: material.member))
+            keys = [material.key]
         }
         let input = try CreateSessionInput.decode(try run([head] + keys, [16]))
         guard input.status == .ok else { throw ValidationError("\(rawValue): session refused with \(input.status)") }
@@ -95,7 +143,19 @@ enum BenchWorkload: String, CaseIterable {
                                                                                lenToCipher: UInt32(size), lenToHash: UInt32(size), hashResultLen: 20)),
                                  opType: .algorithmChaining)
             return ([RequestBuilder.data(opcode: .cipherEncrypt, sessionID: session, flf: flf), Self.iv, source], [size, 20, 1])
+        case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify:
+            let (readable, writable) = akcipherVlf()
+            let opcode: Opcode = akcipher!.sign ? .akcipherSign : .akcipherVerify
+            let flf = AkcipherDataFlf(srcDataLen: UInt32(readable.count - (akcipher!.sign ? 0 : Self.digest.count)),
+                                      dstDataLen: UInt32(akcipher!.sign ? writable : Self.digest.count))
+            return ([RequestBuilder.data(opcode: opcode, sessionID: session, flf: flf), readable], [writable, 1].filter { $0 > 0 })
         }
+    }
+
+    /// An AKCIPHER request's device-readable vlf (the digest to sign, or signature then digest) and
+    /// its destination size (0 for VERIFY).
+    private func akcipherVlf() -> (readable: [UInt8], writable: Int) {
+        akcipher!.sign ? (Self.digest, akcipherMaterial!.output) : (akcipherSignature + Self.digest, 0)
     }
 
     /// The same operation as a stateless request (REVISION_1 and the service's stateless
@@ -127,6 +187,19 @@ enum BenchWorkload: String, CaseIterable {
                                                   lenToCipher: length, hashStartSrcOffset: 0, lenToHash: length, aadLen: 0, hashResultLen: 20)
             let flf = SymDataFlfStateless(opTypeFlf: .algorithmChaining(member), opType: .algorithmChaining)
             return ([head(.cipherEncrypt, flf), Array(Self.key.prefix(16)), Array(Self.key.prefix(20)), Self.iv, source], [size, 20, 1])
+        case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify:
+            let material = akcipherMaterial!, sign = akcipher!.sign
+            let (readable, writable) = akcipherVlf()
+            let u: AkcipherSessPara.U
+            switch material.member {
+            case .rsa(let rsa): u = .rsa(rsa)
+            case .ecdsa(let ecdsa): u = .ecdsa(ecdsa)
+            case .unused: u = .unused
+            }
+            let para = AkcipherSessPara(algo: material.algorithm, keyType: .privateKey, keyLen: UInt32(material.key.count), u: u)
+            let flf = AkcipherDataFlfStateless(sessPara: para, srcDataLen: UInt32(readable.count - (sign ? 0 : Self.digest.count)),
+                                               dstDataLen: UInt32(sign ? writable : Self.digest.count))
+            return ([head(sign ? .akcipherSign : .akcipherVerify, flf), material.key, readable], [writable, 1].filter { $0 > 0 })
         }
     }
 
@@ -172,6 +245,21 @@ enum BenchWorkload: String, CaseIterable {
                 RawEVP.crypt(cipher, iv: ivPointer, input: pair.source, output: pair.target, size: size)
                 RawEVP.mac(mac, input: pair.target, output: pair.target + size, size: size)
             }
+        case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify:
+            // The engine's context is a thin layer over EVP_PKEY_sign / EVP_PKEY_verify, keyed once.
+            let (parameters, sign) = akcipher!
+            let material = akcipherMaterial!
+            let session = try material.key.withUnsafeBytes { try AkcipherSession(keyType: .privateKey, key: $0, parameters: parameters) }
+            let context = try session.makeContext()
+            let digest = UnsafeRawBufferPointer(start: input.baseAddress!, count: Self.digest.count)
+            input.copyBytes(from: Self.digest)
+            let signature = akcipherSignature
+            let signatureBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(signature.count, 1), alignment: 16)
+            signatureBuffer.copyBytes(from: signature)
+            // The cell's size is the digest's; the result needs the key's size (k bytes for RSA).
+            let target = UnsafeMutableRawBufferPointer.allocate(byteCount: material.output, alignment: 16)
+            if sign { return { _ = try! context.sign(digest, into: target) } }
+            return { try! context.verify(signature: UnsafeRawBufferPointer(signatureBuffer), message: digest) }
         case .snow3g:
             let context = try CipherSession(algorithm: .snow3gUea2, key: UnsafeRawBufferPointer(rebasing: key[0..<16]), direction: .encrypt).makeContext()
             let ivBytes = UnsafeRawBufferPointer(iv)
