@@ -377,8 +377,11 @@ public final class DataWorker {
         let signatureBytes = try io.input(signature)
         let messageBytes: UnsafeRawBufferPointer
         if signatureBytes.baseAddress == UnsafeRawPointer(inputBounce.baseAddress) && message.length > 0 {
-            // The signature took the input bounce buffer: the digest is small, so copy it to a slot.
-            messageBytes = try io.input(message, copy: true, slot: 1)
+            // The signature took the start of the input bounce buffer; the signed data goes after it
+            // (both together are at most max_size, which the buffer holds).
+            let rest = UnsafeMutableRawBufferPointer(rebasing: inputBounce[signature.length..<(signature.length + message.length)])
+            guard io.chain.read(at: io.vlfStart + message.offset, into: rest) else { throw .err }
+            messageBytes = UnsafeRawBufferPointer(rest)
         } else {
             messageBytes = try io.input(message)
         }

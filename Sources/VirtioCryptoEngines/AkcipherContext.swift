@@ -116,7 +116,12 @@ public final class AkcipherContext {
     /// `.invalidLength` (ERR), as it is for SIGN.
     public func verify(signature: UnsafeRawBufferPointer, message: UnsafeRawBufferPointer) throws(CryptoError) {
         let context = try context(.verify)
-        if session.padding != nil { try checkSignedData(message) }
+        if session.padding != nil {
+            try checkSignedData(message)
+            // RFC 8017 §8.2.2 step 1: an RSA signature is exactly k bytes. OpenSSL checks it only when
+            // a digest is set; without one (NO_HASH) it would accept a signature shorter than k.
+            guard signature.count == session.maxOutputLength else { throw .verificationFailed }
+        }
         let result = EVP_PKEY_verify(context, signature.basePointer, signature.count, message.basePointer, message.count)
         guard OpenSSLRuntime.ok(result) else {
             OpenSSLRuntime.clearErrors()

@@ -78,9 +78,15 @@ enum AkcipherKeyDecoder {
         return pkey
     }
 
+    /// The largest RSA modulus a session may have. The key-length limit alone would admit a
+    /// ~9,000-bit modulus in an RSAPrivateKey without CRT values, whose private operations take
+    /// ~220 ms each: a guest could hold a worker that long with every request.
+    static let maxModulusBits: Int32 = 4096
+
     private static func rsa(_ pkey: OpaquePointer) throws(CryptoError) -> Decoded {
         let size = Int(EVP_PKEY_get_size(pkey))
-        guard EVP_PKEY_get_id(pkey) == EVP_PKEY_RSA, size > 0, let modulus = bigEndianModulus(pkey, size: size) else {
+        guard EVP_PKEY_get_id(pkey) == EVP_PKEY_RSA, size > 0, EVP_PKEY_get_bits(pkey) <= maxModulusBits,
+              let modulus = bigEndianModulus(pkey, size: size) else {
             EVP_PKEY_free(pkey)
             throw .invalidKey
         }
