@@ -66,7 +66,9 @@ public final class VhostUserBackend: @unchecked Sendable {
         defer { shutdown() }
         while true {
             do {
-                let message = try connection.receive()
+                var message = try connection.receive()
+                // A session message carries keys: wipe the received bytes once it is handled.
+                defer { if message.request == VhostUserRequest.createCryptoSession.rawValue { message.payload.zeroize() } }
                 try handle(message)
             } catch {
                 return error == .closed ? nil : error

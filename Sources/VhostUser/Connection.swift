@@ -58,7 +58,8 @@ public final class VhostUserConnection: @unchecked Sendable {
     }
 
     public func send(_ message: VhostUserMessage) throws(ConnectionError) {
-        let bytes = message.encoded
+        var bytes = message.encoded
+        defer { bytes.zeroize() }  // a session reply echoes keys
         let sent = bytes.withUnsafeBytes { raw in
             message.fds.withUnsafeBufferPointer { vu_send_with_fds(fd, raw.baseAddress, raw.count, $0.baseAddress, Int32($0.count)) }
         }

@@ -15,11 +15,11 @@ final class Pair: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var result: ConnectionError?
 
-    init(limits: DeviceLimits = DeviceLimits()) throws {
+    init(limits: DeviceLimits = DeviceLimits(), log: @escaping (String) -> Void = { _ in }) throws {
         var fds: [Int32] = [-1, -1]
         precondition(vu_socketpair(&fds) == 0)
         device = VirtioCryptoDevice(offer: DeviceOffer(limits: limits))
-        let backend = VhostUserBackend(device: device, connection: VhostUserConnection(fd: fds[0]))
+        let backend = VhostUserBackend(device: device, connection: VhostUserConnection(fd: fds[0]), log: log)
         frontend = try VhostUserFrontend(fd: fds[1])
         Thread { [self] in
             result = backend.serve()
