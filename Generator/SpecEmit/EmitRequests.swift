@@ -64,33 +64,13 @@ struct RequestsEmitter {
                     }
                 }
             }
-            p.line()
-            p.doc("Whether the request creates a session (its outcome carries a session id).")
-            p.block("public var createsSession: Bool") { p in
-                let creating = queue.ops.filter { op in spec.layout(op.outcome)?.field("session-id") != nil }
-                    .flatMap { layoutCases($0) }.map { "." + $0.name }
-                if creating.isEmpty {
-                    p.line("false")
-                } else {
-                    p.block("switch self") { p in
-                        p.line("case \(creating.joined(separator: ", ")): return true")
-                        p.line("default: return false")
-                    }
-                }
-            }
-            p.line()
-            p.doc("Whether the request is a stateless one (its layout is the op's stateless layout).")
-            p.block("public var isStateless: Bool") { p in
-                let stateless = queue.ops.flatMap { layoutCases($0).filter { $0.layouts == ["stateless"] } }.map { "." + $0.name }
-                if stateless.isEmpty {
-                    p.line("false")
-                } else {
-                    p.block("switch self") { p in
-                        p.line("case \(stateless.joined(separator: ", ")): return true")
-                        p.line("default: return false")
-                    }
-                }
-            }
+            let creating = queue.ops.filter { op in spec.layout(op.outcome)?.field("session-id") != nil }
+                .flatMap { layoutCases($0) }.map { "." + $0.name }
+            emitMembership("createsSession", "Whether the request creates a session (its outcome carries a session id).",
+                           creating, &p)
+            let stateless = queue.ops.flatMap { layoutCases($0).filter { $0.layouts == ["stateless"] } }.map { "." + $0.name }
+            emitMembership("isStateless", "Whether the request is a stateless one (its layout is the op's stateless layout).",
+                           stateless, &p)
             p.line()
             p.doc("Writes the fixed-length part, padded as `layout` requires.")
             p.block("public func encodeFLF(into writer: inout WireWriter, layout: RequestLayout)") { p in
@@ -103,6 +83,22 @@ struct RequestsEmitter {
                     }
                 }
                 p.line("if layout == .legacy { writer.pad(from: start, to: \(queue.swiftName).legacyFLFSize) }")
+            }
+        }
+    }
+
+    /// `public var name: Bool`, true for the request cases listed.
+    private func emitMembership(_ name: String, _ doc: String, _ cases: [String], _ p: inout CodePrinter) {
+        p.line()
+        p.doc(doc)
+        p.block("public var \(name): Bool") { p in
+            if cases.isEmpty {
+                p.line("false")
+            } else {
+                p.block("switch self") { p in
+                    p.line("case \(cases.joined(separator: ", ")): return true")
+                    p.line("default: return false")
+                }
             }
         }
     }

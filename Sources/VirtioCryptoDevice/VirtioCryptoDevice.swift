@@ -87,6 +87,15 @@ public final class DeviceStatistics: @unchecked Sendable {
     /// Requests refused because they broke `rule` (Spec/RULES.md), on every queue.
     public func violations(of rule: RuleID) -> Int { total { $0.ruleCount(rule.index) } }
 
+    /// The violations counted while `body` ran, per rule (tests that break one rule on purpose).
+    public func violationsCounted(during body: () throws -> Status) rethrows -> (status: Status, fired: [RuleID: Int]) {
+        let before = violationCounts()
+        let status = try body()
+        var fired = violationCounts()
+        for (rule, count) in before { fired[rule, default: 0] -= count }
+        return (status, fired.filter { $0.value != 0 })
+    }
+
     /// Every rule with at least one violation, and its count.
     public func violationCounts() -> [RuleID: Int] {
         var counts: [RuleID: Int] = [:]

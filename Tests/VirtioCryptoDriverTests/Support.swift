@@ -89,11 +89,7 @@ func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) 
 /// violation, of `rule` (the device tests' `Harness.expectViolation`, over vhost-user).
 func expectViolation(_ rule: RuleID, status: Status, on device: VirtioCryptoDevice,
                      sourceLocation: SourceLocation = #_sourceLocation, _ send: () throws -> Status) throws {
-    let before = device.statistics.violationCounts()
-    let answered = try send()
-    var fired = device.statistics.violationCounts()
-    for (counted, count) in before { fired[counted, default: 0] -= count }
-    fired = fired.filter { $0.value != 0 }
+    let (answered, fired) = try device.statistics.violationsCounted(during: send)
     #expect(answered == status, "status of \(rule.rawValue)", sourceLocation: sourceLocation)
     #expect(RuleTable.info(rule)?.onViolation == status, "on-violation of \(rule.rawValue)", sourceLocation: sourceLocation)
     #expect(fired == [rule: 1], "exactly \(rule.rawValue) fired", sourceLocation: sourceLocation)
