@@ -18,8 +18,10 @@ public enum AkcipherParameters: Equatable, Sendable {
 /// An RSA or ECDSA key, decoded once at session creation into an OpenSSL `EVP_PKEY` (see
 /// `AkcipherKeyDecoder` for the accepted encodings). The session keeps no copy of the key bytes;
 /// OpenSSL clears the private numbers when the `EVP_PKEY` is freed at deinit (RSA_free and
-/// EC_KEY_free release them with BN_clear_free). Not yet covered: OpenSSL 3.0's DER decoder, behind
-/// d2i_PrivateKey, frees its own transient copy of a private key's DER without clearing it.
+/// EC_KEY_free release them with BN_clear_free). Private keys are not given to OpenSSL's DER
+/// decoder (d2i_PrivateKey frees its transient copy of the DER without clearing it): their
+/// numbers reach `EVP_PKEY_fromdata` through a temporary buffer that is zeroized afterwards.
+/// The caller's `key` buffer itself is the caller's to clear.
 ///
 /// Which operations a session serves (Spec/akcipher.yaml, errata of akcipher-key-type and of
 /// the RSA rules): RSA ENCRYPT/DECRYPT with RAW (textbook RSA) or PKCS1 (RSAES-PKCS1-v1_5)

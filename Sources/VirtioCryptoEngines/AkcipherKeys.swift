@@ -1,4 +1,6 @@
 import COpenSSL
+#if canImport(Glibc)
+#endif
 import VirtioCryptoWire
 
 /// Turns the key bytes of an AKCIPHER session into an OpenSSL `EVP_PKEY`, accepting exactly the
@@ -6,17 +8,19 @@ import VirtioCryptoWire
 /// RSA: DER RSAPublicKey / RSAPrivateKey (PKCS#1); ECDSA: the bare SEC 1 point for a public key,
 /// DER ECPrivateKey (RFC 5915) for a private key, on the curve of the session's curve_id.
 ///
-/// Why d2i_* and EVP_PKEY_fromdata rather than OSSL_DECODER: the COpenSSL module does not
-/// include <openssl/decoder.h>, and in OpenSSL 3 d2i_PrivateKey is itself a front end of the
-/// decoder (its failures queue "DECODER routines" errors). The d2i calls are more lenient than
-/// the spec, in ways measured against OpenSSL 3.0.19:
-/// `d2i_PrivateKey` also accepts a PKCS#8 PrivateKeyInfo, stops after the first DER value
-/// (trailing bytes are left unread), and cannot read an ECPrivateKey without its optional
-/// parameters. So the outer structure is checked here first (`DERScan`: the SEQUENCE spans the
-/// key, its first fields have the right tags, lengths are in DER's shortest form), the consumed
-/// length is compared, and an ECPrivateKey without parameters gets the session curve's OID
-/// inserted.
-/// All integers, OIDs and points are still decoded by OpenSSL.
+/// Public keys go through `d2i_PublicKey` (RSA) or `EVP_PKEY_fromdata` (EC). Private keys are
+/// never given to a d2i function: in OpenSSL 3 `d2i_PrivateKey` is a front end of the DER decoder
+/// (`der2key_decode` → `ossl_read_der`), which copies the whole DER and frees that copy with
+/// plain OPENSSL_free, and `d2i_ECPrivateKey` frees its privateKey OCTET STRING the same way:
+/// every session creation would leave the full private key in freed heap memory (measured on
+/// OpenSSL 3.0.19). So `DERScan` finds every field of RSAPrivateKey and ECPrivateKey here, the
+/// numbers are handed to `EVP_PKEY_fromdata` as OSSL_PARAM BIGNUMs in a temporary buffer that is
+/// zeroized before it is released, and OpenSSL's own copies are the BIGNUMs it frees with
+/// BN_clear_free. The checks are those d2i made, measured against OpenSSL 3.0.19: the SEQUENCE
+/// spans the key, every field has its tag, lengths are in DER's shortest form, a PKCS#8
+/// PrivateKeyInfo or trailing bytes are refused; INTEGERs are read as 3.0's d2i reads them
+/// (the content as an unsigned big-endian number), the RSA version as a DER int32. An
+/// ECPrivateKey without parameters is on the session's curve.
 enum AkcipherKeyDecoder {
     /// EVP_PKEY_PUBLIC_KEY of evp.h (the public key and its parameters), a macro Swift does not import.
     static let publicSelection = Int32(OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS | OSSL_KEYMGMT_SELECT_OTHER_PARAMETERS
@@ -42,17 +46,7 @@ enum AkcipherKeyDecoder {
                   fields.next()?.tag == DERScan.integer, fields.isAtEnd else { throw .invalidKey }
             return try rsa(d2i(key) { cursor, length in d2i_PublicKey(EVP_PKEY_RSA, nil, cursor, length) })
         case (.rsa, .privateKey):
-            // RSAPrivateKey ::= SEQUENCE { version, n, e, d, p, q, dP, dQ, qInv (INTEGERs),
-            // otherPrimeInfos OPTIONAL } (RFC 8017 A.1.2); PKCS#8's PrivateKeyInfo has an
-            // AlgorithmIdentifier SEQUENCE where n would be.
-            guard var fields = DERScan.sequence(key) else { throw .invalidKey }
-            var integers: [Range<Int>] = []
-            while integers.count < 9, let field = fields.next(), field.tag == DERScan.integer { integers.append(field.content) }
-            guard integers.count >= 2 else { throw .invalidKey }
-            let decoded = try rsa(d2i(key) { cursor, length in d2i_PrivateKey(EVP_PKEY_RSA, nil, cursor, length) })
-            guard integers.count == 9, integers[4...].allSatisfy({ key[$0].elementsEqual([0]) }) else { return decoded }
-            EVP_PKEY_free(decoded.pkey)
-            return try rsa(withoutFactors(key, n: integers[1], e: integers[2], d: integers[3]))
+            return try rsa(rsaPrivate(key))
         case (.ecdsa(let curve), .publicKey):
             guard let group = AkcipherNames.group(curve) else { throw .unsupported }
             return Decoded(pkey: try ecPublic(key, group: group), modulus: [])
@@ -65,6 +59,7 @@ enum AkcipherKeyDecoder {
     }
 
     /// Runs a d2i function over all of `key` and refuses the result unless every byte was read.
+    /// For public keys only (see the type's comment).
     private static func d2i(_ key: UnsafeRawBufferPointer,
                             _ body: (UnsafeMutablePointer<UnsafePointer<UInt8>?>, Int) -> OpaquePointer?) throws(CryptoError) -> OpaquePointer {
         guard !key.isEmpty else { throw .invalidKey }
@@ -93,40 +88,122 @@ enum AkcipherKeyDecoder {
         return Decoded(pkey: pkey, modulus: modulus)
     }
 
+    /// RSAPrivateKey ::= SEQUENCE { version, n, e, d, p, q, dP, dQ, qInv (INTEGERs),
+    ///   otherPrimeInfos SEQUENCE OF OtherPrimeInfo OPTIONAL } and
+    /// OtherPrimeInfo ::= SEQUENCE { prime, exponent, coefficient (INTEGERs) } (RFC 8017 A.1.2).
+    /// What 3.0's d2i took is taken, the same way: version 1 (multi) needs at least one
+    /// OtherPrimeInfo, whose primes then belong to the key; any other version is a two-prime key
+    /// whose otherPrimeInfos, if present, are only checked for their structure. The one
+    /// difference: more than the 10 primes OSSL_PARAM has names for are refused.
+    private static func rsaPrivate(_ key: UnsafeRawBufferPointer) throws(CryptoError) -> OpaquePointer {
+        guard var fields = DERScan.sequence(key) else { throw .invalidKey }
+        var integers: [Range<Int>] = []
+        while integers.count < 9 {
+            guard let field = fields.next(), field.tag == DERScan.integer else { throw .invalidKey }
+            integers.append(field.content)
+        }
+        guard let version = int32(key, integers[0]) else { throw .invalidKey }
+        var others: [Range<Int>] = []  // r, d, t of each OtherPrimeInfo, in order
+        if !fields.isAtEnd {
+            guard let infos = fields.next(), infos.tag == DERScan.sequence, fields.isAtEnd,
+                  var list = DERScan(key, infos.content) else { throw .invalidKey }
+            while !list.isAtEnd {
+                guard let info = list.next(), info.tag == DERScan.sequence, var triple = DERScan(key, info.content) else {
+                    throw .invalidKey
+                }
+                for _ in 0..<3 {
+                    guard let field = triple.next(), field.tag == DERScan.integer else { throw .invalidKey }
+                    others.append(field.content)
+                }
+                guard triple.isAtEnd else { throw .invalidKey }
+            }
+        }
+        if version == 1 {
+            guard !others.isEmpty, 2 + others.count / 3 <= factorNames.count else { throw .invalidKey }
+        } else {
+            others = []
+        }
+        if integers[4...].allSatisfy({ key[$0].elementsEqual([0]) }) {
+            return try withoutFactors(key, n: integers[1], e: integers[2], d: integers[3])
+        }
+        var numbers: [(StaticString, Range<Int>)] = [
+            ("n", integers[1]), ("e", integers[2]), ("d", integers[3]),
+            (factorNames[0], integers[4]), (factorNames[1], integers[5]),
+            (exponentNames[0], integers[6]), (exponentNames[1], integers[7]), (coefficientNames[0], integers[8]),
+        ]
+        for index in 0..<(others.count / 3) {
+            numbers.append((factorNames[2 + index], others[3 * index]))
+            numbers.append((exponentNames[2 + index], others[3 * index + 1]))
+            numbers.append((coefficientNames[1 + index], others[3 * index + 2]))
+        }
+        guard let pkey = fromNumbers(key, "RSA", numbers) else { throw .invalidKey }
+        return pkey
+    }
+
+    /// OSSL_PKEY_PARAM_RSA_FACTOR1…10, _EXPONENT1…10 and _COEFFICIENT1…9 of core_names.h.
+    private static let factorNames: [StaticString] = ["rsa-factor1", "rsa-factor2", "rsa-factor3", "rsa-factor4", "rsa-factor5",
+                                                      "rsa-factor6", "rsa-factor7", "rsa-factor8", "rsa-factor9", "rsa-factor10"]
+    private static let exponentNames: [StaticString] = ["rsa-exponent1", "rsa-exponent2", "rsa-exponent3", "rsa-exponent4",
+                                                        "rsa-exponent5", "rsa-exponent6", "rsa-exponent7", "rsa-exponent8",
+                                                        "rsa-exponent9", "rsa-exponent10"]
+    private static let coefficientNames: [StaticString] = ["rsa-coefficient1", "rsa-coefficient2", "rsa-coefficient3",
+                                                           "rsa-coefficient4", "rsa-coefficient5", "rsa-coefficient6",
+                                                           "rsa-coefficient7", "rsa-coefficient8", "rsa-coefficient9"]
+
+    /// A DER INTEGER that must fit an int32, as d2i reads RSAPrivateKey's version: not empty,
+    /// no leading byte that only repeats the sign (X.690 §8.3.2).
+    private static func int32(_ key: UnsafeRawBufferPointer, _ range: Range<Int>) -> Int32? {
+        guard (1...4).contains(range.count) else { return nil }
+        let first = key[range.lowerBound]
+        if range.count > 1 {
+            let second = key[range.lowerBound + 1]
+            guard !(first == 0 && second < 0x80), !(first == 0xff && second >= 0x80) else { return nil }
+        }
+        var value = Int32(Int8(bitPattern: first))
+        for index in range.dropFirst() { value = value << 8 | Int32(key[index]) }
+        return value
+    }
+
+    /// A key of `type` from DER INTEGER (or OCTET STRING) contents of `key`, each an unsigned
+    /// big-endian number, plus `extra` parameters. OSSL_PARAM_construct_BN takes numbers in the
+    /// host's byte order, so each is copied reversed into one temporary buffer, zeroized before
+    /// it is released (OpenSSL reads the numbers into its own BIGNUMs during EVP_PKEY_fromdata).
+    private static func fromNumbers(_ key: UnsafeRawBufferPointer, _ type: String, _ numbers: [(StaticString, Range<Int>)],
+                                    extra: [OSSL_PARAM] = []) -> OpaquePointer? {
+        let total = numbers.reduce(0) { $0 + $1.1.count }
+        return withUnsafeTemporaryAllocation(byteCount: max(total, 1), alignment: 16) { buffer in
+            defer { zeroize(buffer) }
+            return withUnsafeTemporaryAllocation(of: OSSL_PARAM.self, capacity: numbers.count + extra.count + 1) { params in
+                var offset = 0
+                for (index, (name, range)) in numbers.enumerated() {
+                    for byte in 0..<range.count {
+                        #if _endian(little)
+                        buffer[offset + byte] = key[range.upperBound - 1 - byte]
+                        #else
+                        buffer[offset + byte] = key[range.lowerBound + byte]
+                        #endif
+                    }
+                    params[index] = OSSL_PARAM_construct_BN(cString(name), (buffer.baseAddress! + offset).assumingMemoryBound(to: UInt8.self),
+                                                            range.count)
+                    offset += range.count
+                }
+                for (index, param) in extra.enumerated() { params[numbers.count + index] = param }
+                params[numbers.count + extra.count] = OSSL_PARAM_construct_end()
+                return fromData(type, params.baseAddress!, selection: keyPairSelection)
+            }
+        }
+    }
+
     /// A key from n, e and d alone, for an RSAPrivateKey whose p, q, dP, dQ and qInv are all 0.
     /// Linux's crypto/testmgr.h RSA vectors, which its self-test runs on every registered "rsa"
     /// implementation (virtio-crypto's included), have such keys, and QEMU accepts them ("in the
-    /// kernel's unit test, the p, q, a, b, c of some private keys is 0", its akcipher-nettle). OpenSSL decodes the DER but then
-    /// fails every private operation on the zero CRT values; built without them it uses d. d2i
-    /// has already checked the DER; the copies of n, e and d in host byte order are wiped.
+    /// kernel's unit test, the p, q, a, b, c of some private keys is 0", its akcipher-nettle). OpenSSL takes the zero CRT
+    /// values but then fails every private operation on them; built without them it uses d.
     private static func withoutFactors(_ key: UnsafeRawBufferPointer, n: Range<Int>, e: Range<Int>,
                                        d: Range<Int>) throws(CryptoError) -> OpaquePointer {
         // DER INTEGERs are two's complement: a set top bit would make the number negative.
         guard [n, e, d].allSatisfy({ !$0.isEmpty && key[$0.lowerBound] < 0x80 }) else { throw .invalidKey }
-        let pkey: OpaquePointer? = withUnsafeTemporaryAllocation(byteCount: n.count + e.count + d.count, alignment: 16) { buffer in
-            defer { zeroize(buffer) }
-            var offset = 0
-            func native(_ range: Range<Int>) -> UnsafeMutableRawPointer {
-                let start = buffer.baseAddress! + offset
-                for index in 0..<range.count {
-                    #if _endian(little)
-                    buffer[offset + index] = key[range.upperBound - 1 - index]
-                    #else
-                    buffer[offset + index] = key[range.lowerBound + index]
-                    #endif
-                }
-                offset += range.count
-                return start
-            }
-            return withUnsafeTemporaryAllocation(of: OSSL_PARAM.self, capacity: 4) { params in
-                params[0] = OSSL_PARAM_construct_BN(cString("n"), native(n).assumingMemoryBound(to: UInt8.self), n.count)
-                params[1] = OSSL_PARAM_construct_BN(cString("e"), native(e).assumingMemoryBound(to: UInt8.self), e.count)
-                params[2] = OSSL_PARAM_construct_BN(cString("d"), native(d).assumingMemoryBound(to: UInt8.self), d.count)
-                params[3] = OSSL_PARAM_construct_end()
-                return fromData("RSA", params.baseAddress!, selection: keyPairSelection)
-            }
-        }
-        guard let pkey else { throw .invalidKey }
+        guard let pkey = fromNumbers(key, "RSA", [("n", n), ("e", e), ("d", d)]) else { throw .invalidKey }
         return pkey
     }
 
@@ -191,37 +268,54 @@ enum AkcipherKeyDecoder {
 
     /// ECPrivateKey ::= SEQUENCE { version INTEGER (1), privateKey OCTET STRING,
     ///   parameters [0] ECParameters OPTIONAL, publicKey [1] BIT STRING OPTIONAL } (RFC 5915 §3).
-    /// Parameters, when present, must be a namedCurve OID naming the session's curve (1.4: "cannot
-    /// use custom curves"); when absent, the session's curve is the key's. OpenSSL derives a
-    /// missing public key (so a private-key session can verify) and EVP_PKEY_check then checks
-    /// the scalar's range, the point, and that the two belong together.
+    /// Parameters, when present, must be the namedCurve OID of the session's curve (1.4: "cannot
+    /// use custom curves"); when absent, the session's curve is the key's. The scalar is read as
+    /// d2i read it (an unsigned big-endian number of any length), the BIT STRING's point as
+    /// d2i_ECPrivateKey read it (unused bits cleared); a missing public key is derived, as d2i
+    /// did, so a private-key session can verify. EVP_PKEY_check then checks the scalar's range,
+    /// the point, and that the two belong together.
     private static func ecPrivate(_ key: UnsafeRawBufferPointer, group: String) throws(CryptoError) -> OpaquePointer {
         guard var fields = DERScan.sequence(key),
               let version = fields.next(), version.tag == DERScan.integer, key[version.content].elementsEqual([1]),
               let scalar = fields.next(), scalar.tag == DERScan.octetString, !scalar.content.isEmpty else { throw .invalidKey }
+        guard let object = OBJ_nid2obj(OBJ_sn2nid(group)), let oid = OBJ_get0_data(object) else { throw .backendFailure }
         var element = fields.next()
-        var hasParameters = false
         if let parameters = element, parameters.tag == DERScan.explicit0 {
-            guard var inner = DERScan(key, parameters.content), inner.next()?.tag == DERScan.objectIdentifier,
+            guard var inner = DERScan(key, parameters.content), let named = inner.next(), named.tag == DERScan.objectIdentifier,
                   inner.isAtEnd else { throw .invalidKey }
-            hasParameters = true
+            // Another curve's OID, or one OpenSSL does not know, is not the session's curve.
+            guard key[named.content].elementsEqual(UnsafeBufferPointer(start: oid, count: Int(OBJ_length(object)))) else {
+                throw .invalidKey
+            }
             element = fields.next()
         }
-        var publicKey: Range<Int>?
-        if let point = element, point.tag == DERScan.explicit1 {
-            guard var inner = DERScan(key, point.content), inner.next()?.tag == DERScan.bitString,
+        var bitString: Range<Int>?
+        if let publicKey = element, publicKey.tag == DERScan.explicit1 {
+            guard var inner = DERScan(key, publicKey.content), let bits = inner.next(), bits.tag == DERScan.bitString,
                   inner.isAtEnd else { throw .invalidKey }
-            publicKey = point.whole
+            bitString = bits.content
             element = fields.next()
         }
-        guard element == nil else { throw .invalidKey }
-
-        let pkey: OpaquePointer
-        if hasParameters {
-            pkey = try d2i(key) { cursor, length in d2i_PrivateKey(EVP_PKEY_EC, nil, cursor, length) }
+        guard element == nil, fields.isAtEnd else { throw .invalidKey }
+        var point: [UInt8]
+        if let bitString {
+            // The first octet counts the unused bits of the last; d2i cleared them (the point is public).
+            guard let unused = bitString.first.map({ key[$0] }), unused <= 7 else { throw .invalidKey }
+            point = Array(key[bitString.dropFirst()])
+            if !point.isEmpty { point[point.count - 1] &= UInt8(0xff) << unused }
         } else {
-            pkey = try withParameters(key, version: version.whole, scalar: scalar.whole, publicKey: publicKey, group: group)
+            point = try derivedPoint(key, scalar: scalar.content, group: group)
         }
+
+        let pkey: OpaquePointer? = group.withCString { name in
+            point.withUnsafeMutableBytes { pub in
+                fromNumbers(key, "EC", [("priv", scalar.content)], extra: [
+                    OSSL_PARAM_construct_utf8_string(cString("group"), UnsafeMutablePointer(mutating: name), 0),
+                    OSSL_PARAM_construct_octet_string(cString("pub"), UnsafeMutableRawPointer(pub.basePointer), pub.count),
+                ])
+            }
+        }
+        guard let pkey else { throw .invalidKey }
         guard EVP_PKEY_get_id(pkey) == EVP_PKEY_EC, groupName(pkey) == group, check(pkey, EVP_PKEY_check) else {
             EVP_PKEY_free(pkey)
             throw .invalidKey
@@ -229,37 +323,27 @@ enum AkcipherKeyDecoder {
         return pkey
     }
 
-    /// Re-encodes an ECPrivateKey that has no parameters with `parameters [0]` naming `group`, and
-    /// decodes that. The copy holds the private scalar, so it lives in a temporary buffer that is
-    /// zeroized before it is released.
-    private static func withParameters(_ key: UnsafeRawBufferPointer, version: Range<Int>, scalar: Range<Int>,
-                                       publicKey: Range<Int>?, group: String) throws(CryptoError) -> OpaquePointer {
-        guard let object = OBJ_nid2obj(OBJ_sn2nid(group)), let oid = OBJ_get0_data(object) else { throw .backendFailure }
-        let oidLength = Int(OBJ_length(object))
-        let parametersLength = DERScan.headerLength(oidLength) + oidLength
-        let contentLength = version.count + scalar.count + DERScan.headerLength(parametersLength) + parametersLength
-            + (publicKey?.count ?? 0)
-        guard contentLength <= 0xffff else { throw .invalidKey }  // the Writer's longest length form
-        let total = DERScan.headerLength(contentLength) + contentLength
-        let result: Result<OpaquePointer, CryptoError> = withUnsafeTemporaryAllocation(byteCount: total, alignment: 16) { buffer in
-            defer { zeroize(buffer) }
-            var writer = DERScan.Writer(buffer: buffer)
-            writer.header(0x30, contentLength)
-            writer.copy(key, version)
-            writer.copy(key, scalar)
-            writer.header(DERScan.explicit0, parametersLength)
-            writer.header(DERScan.objectIdentifier, oidLength)
-            writer.copy(UnsafeRawBufferPointer(start: oid, count: oidLength), 0..<oidLength)
-            if let publicKey { writer.copy(key, publicKey) }
-            do throws(CryptoError) {
-                return .success(try d2i(UnsafeRawBufferPointer(buffer)) { cursor, length in
-                    d2i_PrivateKey(EVP_PKEY_EC, nil, cursor, length)
-                })
-            } catch {
-                return .failure(error)
-            }
-        }
-        return try result.get()
+    /// scalar·G, uncompressed, for an ECPrivateKey without publicKey: EVP_PKEY_fromdata does not
+    /// derive it (a key made from "priv" alone fails EVP_PKEY_check). The scalar goes into a
+    /// BIGNUM straight from the DER (big-endian, no other copy), flagged constant-time and
+    /// freed with BN_clear_free.
+    private static func derivedPoint(_ key: UnsafeRawBufferPointer, scalar: Range<Int>, group: String) throws(CryptoError) -> [UInt8] {
+        guard let ecGroup = EC_GROUP_new_by_curve_name(OBJ_sn2nid(group)) else { throw .backendFailure }
+        defer { EC_GROUP_free(ecGroup) }
+        guard let point = EC_POINT_new(ecGroup) else { throw .backendFailure }
+        defer { EC_POINT_free(point) }
+        guard let number = BN_secure_new() else { throw .backendFailure }
+        defer { BN_clear_free(number) }
+        BN_set_flags(number, BN_FLG_CONSTTIME)
+        guard BN_bin2bn(key.basePointer + scalar.lowerBound, Int32(scalar.count), number) != nil,
+              EC_POINT_mul(ecGroup, point, number, nil, nil, nil) == 1 else { throw .invalidKey }
+        let length = EC_POINT_point2oct(ecGroup, point, POINT_CONVERSION_UNCOMPRESSED, nil, 0, nil)
+        guard length > 0 else { throw .invalidKey }
+        var encoded = [UInt8](repeating: 0, count: length)
+        guard encoded.withUnsafeMutableBufferPointer({
+            EC_POINT_point2oct(ecGroup, point, POINT_CONVERSION_UNCOMPRESSED, $0.baseAddress, length, nil)
+        }) == length else { throw .invalidKey }
+        return encoded
     }
 
     private static func groupName(_ pkey: OpaquePointer) -> String? {

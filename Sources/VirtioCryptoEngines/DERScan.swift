@@ -1,6 +1,7 @@
-/// The little of DER (ITU-T X.690 §8.1, §10.1) needed to check the outer structure of the keys
-/// before OpenSSL decodes them: one-byte tags, definite lengths in their shortest form. A value
-/// that breaks these rules is not DER, whatever a lenient decoder would make of it.
+/// The little of DER (ITU-T X.690 §8.1, §10.1) needed to find the fields of the keys (the
+/// private keys' numbers are then handed to OpenSSL as OSSL_PARAMs, see `AkcipherKeyDecoder`):
+/// one-byte tags, definite lengths in their shortest form. A value that breaks these rules is
+/// not DER, whatever a lenient decoder would make of it.
 struct DERScan {
     static let integer: UInt8 = 0x02
     static let bitString: UInt8 = 0x03
@@ -63,34 +64,5 @@ struct DERScan {
     /// Bytes of tag and length for a content of `length` bytes.
     static func headerLength(_ length: Int) -> Int {
         length < 0x80 ? 2 : (length < 0x100 ? 3 : 4)
-    }
-
-    /// Writes DER into a buffer sized with `headerLength`.
-    struct Writer {
-        let buffer: UnsafeMutableRawBufferPointer
-        var position = 0
-
-        mutating func header(_ tag: UInt8, _ length: Int) {
-            append(tag)
-            if length < 0x80 {
-                append(UInt8(length))
-            } else if length < 0x100 {
-                append(0x81)
-                append(UInt8(length))
-            } else {
-                append(0x82)
-                append(UInt8(length >> 8))
-                append(UInt8(length & 0xff))
-            }
-        }
-
-        mutating func copy(_ source: UnsafeRawBufferPointer, _ range: Range<Int>) {
-            for index in range { append(source[index]) }
-        }
-
-        private mutating func append(_ byte: UInt8) {
-            buffer[position] = byte
-            position += 1
-        }
     }
 }
