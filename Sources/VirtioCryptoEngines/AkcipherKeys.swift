@@ -1,6 +1,4 @@
 import COpenSSL
-#if canImport(Glibc)
-#endif
 import VirtioCryptoWire
 
 /// Turns the key bytes of an AKCIPHER session into an OpenSSL `EVP_PKEY`, accepting exactly the
