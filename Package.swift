@@ -33,67 +33,94 @@ let package = Package(
 
         // Split virtqueues over guest memory the device does not own.
         .target(name: "CVirtQueueAtomics", path: "Sources/CVirtQueueAtomics"),
-        .target(name: "VirtQueue", dependencies: ["CVirtQueueAtomics"], path: "Sources/VirtQueue", swiftSettings: hotPath),
+        .target(
+            name: "VirtQueue", dependencies: ["CVirtQueueAtomics"], path: "Sources/VirtQueue", swiftSettings: hotPath),
 
         // Crypto engines: OpenSSL 3 libcrypto and Intel IPsec-MB from Debian packages.
-        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
-                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
         .target(name: "CIPSecMB", path: "Sources/CIPSecMB", linkerSettings: [.linkedLibrary("IPSec_MB")]),
-        .target(name: "CDigests", path: "Sources/CDigests", cSettings: [.define("OPENSSL_SUPPRESS_DEPRECATED")],
-                linkerSettings: [.linkedLibrary("crypto")]),
-        .target(name: "VirtioCryptoEngines", dependencies: ["VirtioCryptoWire", "COpenSSL", "CIPSecMB", "CDigests"],
-                path: "Sources/VirtioCryptoEngines", swiftSettings: hotPath),
+        .target(
+            name: "CDigests", path: "Sources/CDigests", cSettings: [.define("OPENSSL_SUPPRESS_DEPRECATED")],
+            linkerSettings: [.linkedLibrary("crypto")]),
+        .target(
+            name: "VirtioCryptoEngines", dependencies: ["VirtioCryptoWire", "COpenSSL", "CIPSecMB", "CDigests"],
+            path: "Sources/VirtioCryptoEngines", swiftSettings: hotPath),
         .target(name: "CMallocCounter", path: "Sources/CMallocCounter"),
         .executableTarget(
             name: "virtio-crypto-bench",
-            dependencies: ["VirtioCryptoEngines", "VirtioCryptoDriver", "VirtioCryptoWire", "CVhostUserSupport", "CVirtQueueAtomics", "COpenSSL",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: [
+                "VirtioCryptoEngines", "VirtioCryptoDriver", "VirtioCryptoWire", "CVhostUserSupport",
+                "CVirtQueueAtomics", "COpenSSL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             path: "Sources/virtio-crypto-bench"),
 
         // The device core: sessions, controlq and dataq dispatch over the engines.
-        .target(name: "VirtioCryptoDevice", dependencies: ["VirtioCryptoWire", "VirtioCryptoEngines", "VirtQueue", "CVirtQueueAtomics"],
-                path: "Sources/VirtioCryptoDevice", swiftSettings: hotPath),
+        .target(
+            name: "VirtioCryptoDevice",
+            dependencies: ["VirtioCryptoWire", "VirtioCryptoEngines", "VirtQueue", "CVirtQueueAtomics"],
+            path: "Sources/VirtioCryptoDevice", swiftSettings: hotPath),
 
         // vhost-user: the backend protocol over a UNIX socket, and the ring workers.
         .target(name: "CVhostUserSupport", path: "Sources/CVhostUserSupport"),
-        .target(name: "VhostUser", dependencies: ["CVhostUserSupport", "VirtQueue", "VirtioCryptoDevice", "VirtioCryptoWire"],
-                path: "Sources/VhostUser", swiftSettings: hotPath),
+        .target(
+            name: "VhostUser",
+            dependencies: ["CVhostUserSupport", "VirtQueue", "VirtioCryptoDevice", "VirtioCryptoWire"],
+            path: "Sources/VhostUser", swiftSettings: hotPath),
         .executableTarget(
             name: "vhost-user-crypto",
-            dependencies: ["VhostUser", "VirtioCryptoDevice", "VirtioCryptoEngines", "VirtioCryptoWire", "CVhostUserSupport",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "VhostUser", "VirtioCryptoDevice", "VirtioCryptoEngines", "VirtioCryptoWire", "CVhostUserSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/vhost-user-crypto"),
 
         // The driver side: rings and request builders for tests, benchmarks and fuzzers.
-        .target(name: "VirtioCryptoDriver", dependencies: ["VirtioCryptoWire", "VirtQueue", "VhostUser", "CVhostUserSupport", "CVirtQueueAtomics"],
-                path: "Sources/VirtioCryptoDriver"),
+        .target(
+            name: "VirtioCryptoDriver",
+            dependencies: ["VirtioCryptoWire", "VirtQueue", "VhostUser", "CVhostUserSupport", "CVirtQueueAtomics"],
+            path: "Sources/VirtioCryptoDriver"),
 
         // Generator: load → decode → resolve → lint → plan → render → write.
-        .target(name: "SpecModel", dependencies: [.product(name: "Yams", package: "Yams")],
-                path: "Generator/SpecModel"),
+        .target(
+            name: "SpecModel", dependencies: [.product(name: "Yams", package: "Yams")],
+            path: "Generator/SpecModel"),
         .target(name: "SpecResolve", dependencies: ["SpecModel"], path: "Generator/SpecResolve"),
         .target(name: "SpecEmit", dependencies: ["SpecResolve"], path: "Generator/SpecEmit"),
         .executableTarget(
             name: "virtio-crypto-gen",
-            dependencies: ["SpecEmit", "SpecResolve", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "SpecEmit", "SpecResolve", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Generator/virtio-crypto-gen"),
 
         .testTarget(name: "GeneratorTests", dependencies: ["SpecEmit"], path: "Tests/GeneratorTests"),
-        .testTarget(name: "VirtioCryptoEnginesTests", dependencies: ["VirtioCryptoEngines", "COpenSSL"],
-                    path: "Tests/VirtioCryptoEnginesTests", exclude: ["KnownAnswers.json", "AkcipherVectors.json"]),
-        .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "VirtioCryptoDriver", "VirtioCryptoDevice", "CVhostUserSupport"],
-                    path: "Tests/VhostUserTests"),
-        .testTarget(name: "VirtQueueTests", dependencies: ["VirtQueue", "VirtioCryptoDriver"], path: "Tests/VirtQueueTests"),
-        .testTarget(name: "VirtioCryptoDeviceTests",
-                    dependencies: ["VirtioCryptoDevice", "VirtioCryptoDriver", "VirtioCryptoEngines"],
-                    path: "Tests/VirtioCryptoDeviceTests"),
-        .testTarget(name: "VirtioCryptoDriverTests",
-                    dependencies: ["VirtioCryptoDriver", "VirtioCryptoDevice", "VirtioCryptoWire", "VirtQueue", "VhostUser",
-                                   "CVhostUserSupport"],
-                    path: "Tests/VirtioCryptoDriverTests"),
-        .testTarget(name: "VirtioCryptoWireTests", dependencies: ["VirtioCryptoWire"],
-                    path: "Tests/VirtioCryptoWireTests"),
+        .testTarget(
+            name: "VirtioCryptoEnginesTests", dependencies: ["VirtioCryptoEngines", "COpenSSL"],
+            path: "Tests/VirtioCryptoEnginesTests", exclude: ["KnownAnswers.json", "AkcipherVectors.json"]),
+        .testTarget(
+            name: "VhostUserTests",
+            dependencies: ["VhostUser", "VirtioCryptoDriver", "VirtioCryptoDevice", "CVhostUserSupport"],
+            path: "Tests/VhostUserTests"),
+        .testTarget(
+            name: "VirtQueueTests", dependencies: ["VirtQueue", "VirtioCryptoDriver"], path: "Tests/VirtQueueTests"),
+        .testTarget(
+            name: "VirtioCryptoDeviceTests",
+            dependencies: ["VirtioCryptoDevice", "VirtioCryptoDriver", "VirtioCryptoEngines"],
+            path: "Tests/VirtioCryptoDeviceTests"),
+        .testTarget(
+            name: "VirtioCryptoDriverTests",
+            dependencies: [
+                "VirtioCryptoDriver", "VirtioCryptoDevice", "VirtioCryptoWire", "VirtQueue", "VhostUser",
+                "CVhostUserSupport",
+            ],
+            path: "Tests/VirtioCryptoDriverTests"),
+        .testTarget(
+            name: "VirtioCryptoWireTests", dependencies: ["VirtioCryptoWire"],
+            path: "Tests/VirtioCryptoWireTests"),
     ]
 )

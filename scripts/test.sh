@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: builds the generator, fails if committed generated code is stale,
-# then runs every test target. CI (.ci/run) runs exactly this.
+# The whole test suite: builds the generator, fails if committed generated code is stale or any
+# Swift file is not formatted, then runs every test target. CI (.ci/run) runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,4 +14,6 @@ fi
 
 swift build --product virtio-crypto-gen
 .build/debug/virtio-crypto-gen check
+# Style: the toolchain's swift-format with .swift-format (120 columns), generated code included.
+swift format lint --strict --configuration .swift-format --recursive Package.swift Sources Tests Generator
 swift test 2>&1 | tee .build/test.log

@@ -46,10 +46,15 @@ public struct CoverageScanner {
                 if let name = Self.functionName(in: line) { currentTest = name }
                 for kind in Kind.allCases {
                     guard let start = line.range(of: kind.call), !line.contains("func " + kind.call) else { continue }
-                    // The leading arguments that are rule IDs, possibly over several lines.
+                    // The leading arguments that are rule IDs, possibly over several lines (a formatter
+                    // may also break right after the opening parenthesis).
                     var arguments = String(line[start.upperBound...])
                     var next = index + 1
-                    while next < lines.count && arguments.trimmingCharacters(in: .whitespaces).hasSuffix(",") {
+                    func open(_ text: String) -> Bool {
+                        let trimmed = text.trimmingCharacters(in: .whitespaces)
+                        return trimmed.isEmpty || trimmed.hasSuffix(",")
+                    }
+                    while next < lines.count && open(arguments) {
                         arguments += String(lines[next])
                         next += 1
                     }

@@ -9,8 +9,11 @@ struct CatalogEmitter {
 
     /// `StructInfo(…)` of a fixed struct, one line per field after the first.
     private func info(_ layout: StructLayout) -> [String] {
-        let fields = layout.fields.map { "FieldInfo(name: \(swiftString($0.name)), cName: \(swiftString($0.cName)), offset: \($0.offset), size: \($0.size))" }
-        return ["StructInfo(cName: \(swiftString(layout.cName)), size: \(layout.size), fields: ["] + fields.map { "    \($0)," } + ["])"]
+        let fields = layout.fields.map {
+            "FieldInfo(name: \(swiftString($0.name)), cName: \(swiftString($0.cName)), offset: \($0.offset), size: \($0.size))"
+        }
+        return ["StructInfo(cName: \(swiftString(layout.cName)), size: \(layout.size), fields: ["]
+            + fields.map { "    \($0)," } + ["])"]
     }
 
     private func emitLayouts(_ structs: [StructLayout], _ p: inout CodePrinter) {
@@ -43,7 +46,9 @@ struct CatalogEmitter {
         var p = CodePrinter()
         let fixed = spec.structs.filter { !$0.isVLF }
         p.block("public enum WireCatalog") { p in
-            p.doc("Every fixed-length struct by spec name, with its size and fields (offset, size), in the newest revision.")
+            p.doc(
+                "Every fixed-length struct by spec name, with its size and fields (offset, size), in the newest revision."
+            )
             p.line("public static let layouts: [String: StructInfo] = [")
             emitLayouts(spec.structs, &p)
             p.line("]")
@@ -59,9 +64,13 @@ struct CatalogEmitter {
             }
             p.line()
             p.doc("Decodes the struct named `name` from `bytes`; nil for an unknown name.")
-            p.block("public static func decode(_ name: String, from bytes: [UInt8]) throws(WireError) -> (any WireStruct)?") { p in
+            p.block(
+                "public static func decode(_ name: String, from bytes: [UInt8]) throws(WireError) -> (any WireStruct)?"
+            ) { p in
                 p.block("switch name") { p in
-                    for layout in fixed { p.line("case \(swiftString(layout.name)): return try \(layout.swiftName).decode(bytes)") }
+                    for layout in fixed {
+                        p.line("case \(swiftString(layout.name)): return try \(layout.swiftName).decode(bytes)")
+                    }
                     p.line("default: return nil")
                 }
             }
@@ -83,7 +92,9 @@ struct CatalogEmitter {
                         case .slot(let slot):
                             p.block("switch \(field.swiftName)") { p in
                                 for slotCase in slot.cases {
-                                    p.line("case .\(slotCase.swiftName)(let member): member.appendFieldValues(prefix: \(key) + \".\(slotCase.caseName).\", into: &values)")
+                                    p.line(
+                                        "case .\(slotCase.swiftName)(let member): member.appendFieldValues(prefix: \(key) + \".\(slotCase.caseName).\", into: &values)"
+                                    )
                                 }
                                 p.line("case .unused: break")
                             }

@@ -30,8 +30,10 @@ struct ChangesEmitter {
     func markdown(header: String) -> String {
         var out = "<!-- \(header) -->\n\n# Changes from \(id(from)) to \(id(to))\n\n"
         out += "From *\(forms.revision(from).title)* (\(forms.revision(from).date)) to *\(forms.revision(to).title)* "
-        out += "(\(forms.revision(to).date)). Generated from the revision markers of `Spec/*.yaml` (`since`, `removed-in`, "
-        out += "`changed-in`) by `virtio-crypto-gen changes --from \(id(from)) --to \(id(to))`; each item is shown as each "
+        out +=
+            "(\(forms.revision(to).date)). Generated from the revision markers of `Spec/*.yaml` (`since`, `removed-in`, "
+        out +=
+            "`changed-in`) by `virtio-crypto-gen changes --from \(id(from)) --to \(id(to))`; each item is shown as each "
         out += "revision has it. Items are matched by their newest name, so a renamed item is listed as changed.\n\n"
         let sections: [(String, [Difference])] = [
             ("Features", differences(features(older), features(newer))),
@@ -50,7 +52,9 @@ struct ChangesEmitter {
             let added = list.compactMap { if case .added(let item) = $0 { return item } else { return nil } }
             if !added.isEmpty {
                 out += "\n### Added\n\n"
-                for item in added { out += "- **\(item.title)** (since \(id(item.history.since))): \(inline(item.text))\n" }
+                for item in added {
+                    out += "- **\(item.title)** (since \(id(item.history.since))): \(inline(item.text))\n"
+                }
             }
             let changed = list.compactMap { difference -> (Item, Item)? in
                 if case .changed(let before, let after) = difference { return (before, after) }
@@ -69,7 +73,8 @@ struct ChangesEmitter {
             }
             if !annotated.isEmpty {
                 out += "\n### Same text, changed notes\n\n"
-                out += "The item reads the same in both revisions; what changed is the spec's wording around it (a typo "
+                out +=
+                    "The item reads the same in both revisions; what changed is the spec's wording around it (a typo "
                 out += "fixed, a description reworded) or our reading of it, recorded in the YAML's notes.\n\n"
                 for (before, after) in annotated {
                     out += "- **\(after.title)**: " + changeNotes(before, after).joined(separator: "; ") + "\n"
@@ -90,9 +95,11 @@ struct ChangesEmitter {
     private func groupNotes() -> [Difference] {
         newer.groups.compactMap { group in
             guard group.history.changes.contains(where: { inRange($0.revision) }),
-                  older.groups.contains(where: { $0.history.identity == group.history.identity }) else { return nil }
-            let item = Item(identity: "group " + group.history.identity, title: "group `\(group.name)`",
-                            text: "(\(group.entries.count) constants)", history: group.history)
+                older.groups.contains(where: { $0.history.identity == group.history.identity })
+            else { return nil }
+            let item = Item(
+                identity: "group " + group.history.identity, title: "group `\(group.name)`",
+                text: "(\(group.entries.count) constants)", history: group.history)
             return .changed(before: item, after: item)
         }
     }
@@ -101,7 +108,8 @@ struct ChangesEmitter {
     private func changeNotes(_ before: Item, _ after: Item) -> [String] {
         func describe(_ label: String?, _ change: ItemHistory.Change) -> String {
             let keys = change.keys.map { "`\($0)`" }.joined(separator: ", ")
-            return "\(label.map { "`\($0)` " } ?? "")changed in \(id(change.revision)) (\(keys))\(change.note.map { ": \($0)" } ?? "")"
+            return
+                "\(label.map { "`\($0)` " } ?? "")changed in \(id(change.revision)) (\(keys))\(change.note.map { ": \($0)" } ?? "")"
         }
         var notes = after.history.changes.filter { inRange($0.revision) }.map { describe(nil, $0) }
         for part in after.parts {
@@ -116,15 +124,24 @@ struct ChangesEmitter {
 
     private func hasChanges(_ item: Item) -> Bool {
         item.history.changes.contains { inRange($0.revision) }
-            || item.parts.contains { part in inRange(part.history.since) || part.history.changes.contains { inRange($0.revision) } }
+            || item.parts.contains { part in
+                inRange(part.history.since) || part.history.changes.contains { inRange($0.revision) }
+            }
     }
 
-    private func isAdded(_ difference: Difference) -> Bool { if case .added = difference { return true } else { return false } }
-    private func isChanged(_ difference: Difference) -> Bool { if case .changed = difference { return true } else { return false } }
-    private func isRemoved(_ difference: Difference) -> Bool { if case .removed = difference { return true } else { return false } }
+    private func isAdded(_ difference: Difference) -> Bool {
+        if case .added = difference { return true } else { return false }
+    }
+    private func isChanged(_ difference: Difference) -> Bool {
+        if case .changed = difference { return true } else { return false }
+    }
+    private func isRemoved(_ difference: Difference) -> Bool {
+        if case .removed = difference { return true } else { return false }
+    }
 
     private func inline(_ text: String) -> String {
-        text.contains("\n") ? "\n\n  ```\n" + text.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n  ```\n"
+        text.contains("\n")
+            ? "\n\n  ```\n" + text.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n  ```\n"
             : "`" + text + "`"
     }
 
@@ -137,7 +154,9 @@ struct ChangesEmitter {
                 result.append(.added(item))
             }
         }
-        for item in before where !after.contains(where: { $0.identity == item.identity }) { result.append(.removed(item)) }
+        for item in before where !after.contains(where: { $0.identity == item.identity }) {
+            result.append(.removed(item))
+        }
         return result
     }
 
@@ -146,8 +165,11 @@ struct ChangesEmitter {
     private func features(_ spec: ResolvedSpec) -> [Item] {
         spec.features.map { feature in
             let requires = feature.requires.compactMap { spec.feature($0)?.cName }
-            let text = "\(feature.cName) (bit \(feature.bit))" + (requires.isEmpty ? "" : ", requires \(requires.joined(separator: ", "))")
-            return Item(identity: feature.history.identity, title: "`\(feature.cName)`", text: text, history: feature.history)
+            let text =
+                "\(feature.cName) (bit \(feature.bit))"
+                + (requires.isEmpty ? "" : ", requires \(requires.joined(separator: ", "))")
+            return Item(
+                identity: feature.history.identity, title: "`\(feature.cName)`", text: text, history: feature.history)
         }
     }
 
@@ -157,18 +179,21 @@ struct ChangesEmitter {
                 let hex = group.kind == .flags || group.kind == .opcode || entry.value >= 0x100
                 var text = "\(entry.cName) = \(hex ? SwiftTypes.hex(entry.value) : String(entry.value))"
                 if group.kind == .opcode, let service = spec.group("service")?.entry(entry.service ?? "") {
-                    text += "  /* VIRTIO_CRYPTO_OPCODE(\(service.cName), \(SwiftTypes.hex(entry.value & 0xff))), \(entry.queue ?? "") */"
+                    text +=
+                        "  /* VIRTIO_CRYPTO_OPCODE(\(service.cName), \(SwiftTypes.hex(entry.value & 0xff))), \(entry.queue ?? "") */"
                 }
-                return Item(identity: "\(group.history.identity).\(entry.history.identity)", title: "`\(entry.cName)`",
-                            text: text, history: entry.history)
+                return Item(
+                    identity: "\(group.history.identity).\(entry.history.identity)", title: "`\(entry.cName)`",
+                    text: text, history: entry.history)
             }
         }
     }
 
     private func structs(_ spec: ResolvedSpec, _ index: Int) -> [Item] {
         spec.structs.map { layout in
-            Item(identity: layout.history.identity, title: "`struct \(layout.cName)`", text: cText(layout, spec),
-                 history: layout.history, parts: layout.fields.map { ($0.cName, $0.history) })
+            Item(
+                identity: layout.history.identity, title: "`struct \(layout.cName)`", text: cText(layout, spec),
+                history: layout.history, parts: layout.fields.map { ($0.cName, $0.history) })
         }
     }
 
@@ -185,13 +210,18 @@ struct ChangesEmitter {
                 case .scalar(let type): element = type.rawValue
                 case .nested(let name): element = "struct " + (spec.layout(name)?.cName ?? name)
                 }
-                lines.append("    \(element) \(field.cName)[\(array.count.map(String.init) ?? "")];"
-                             + (array.countFrom.map { "  /* \($0) entries */" } ?? ""))
+                lines.append(
+                    "    \(element) \(field.cName)[\(array.count.map(String.init) ?? "")];"
+                        + (array.countFrom.map { "  /* \($0) entries */" } ?? ""))
             case .slot(let slot):
-                let members = slot.cases.map { "\(spec.layout($0.structName)?.cName ?? $0.structName) when \(slot.selector) = \($0.value)" }
+                let members = slot.cases.map {
+                    "\(spec.layout($0.structName)?.cName ?? $0.structName) when \(slot.selector) = \($0.value)"
+                }
                 lines.append("    u8 \(field.cName)[\(slot.size)];  /* \(members.joined(separator: "; ")) */")
             case .segment(let segment):
-                lines.append("    u8 \(field.cName)[\(cPath(segment.path, from: layout.of, spec))];  /* \(segment.direction.rawValue) */")
+                lines.append(
+                    "    u8 \(field.cName)[\(cPath(segment.path, from: layout.of, spec))];  /* \(segment.direction.rawValue) */"
+                )
             case .selectFrom(let slot): lines.append("    u8 \(field.cName)[];  /* the vlf of the member of \(slot) */")
             }
         }
@@ -212,7 +242,8 @@ struct ChangesEmitter {
                 if case .nested(let nested) = field.kind { current = spec.layout(nested) }
             case .slotMember(let slotName, let caseName):
                 guard let slot = current?.field(slotName), case .slot(let cases) = slot.kind,
-                      let member = cases.cases.first(where: { $0.caseName == caseName }) else { return slotName }
+                    let member = cases.cases.first(where: { $0.caseName == caseName })
+                else { return slotName }
                 names.append(slot.cName)
                 current = spec.layout(member.structName)
             }
@@ -230,9 +261,13 @@ struct ChangesEmitter {
                     text += "\(cName(stateless.flf, spec)), \(cName(stateless.vlf, spec))"
                 }
                 text += "; outcome \(cName(op.outcome, spec))"
-                if !op.outcomeCompat.isEmpty { text += " (also accepted: \(op.outcomeCompat.map { cName($0, spec) }.joined(separator: ", ")))" }
-                return Item(identity: "\(queue.name).\(op.opcode.history.identity)", title: "\(queue.name) `\(op.opcode.cName)`",
-                            text: text, history: op.history)
+                if !op.outcomeCompat.isEmpty {
+                    text += " (also accepted: \(op.outcomeCompat.map { cName($0, spec) }.joined(separator: ", ")))"
+                }
+                return Item(
+                    identity: "\(queue.name).\(op.opcode.history.identity)",
+                    title: "\(queue.name) `\(op.opcode.cName)`",
+                    text: text, history: op.history)
             }
         }
     }

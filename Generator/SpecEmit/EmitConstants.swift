@@ -42,7 +42,9 @@ struct ConstantsEmitter {
             p.line("public init(rawValue: \(raw)) { self.rawValue = rawValue }")
             for entry in group.entries {
                 p.doc("`\(entry.cName)`\(entry.notes.doc.map { ": \($0)" } ?? "")")
-                p.line("public static let \(entry.swiftName) = \(group.swiftName)(rawValue: \(SwiftTypes.hex(entry.value)))")
+                p.line(
+                    "public static let \(entry.swiftName) = \(group.swiftName)(rawValue: \(SwiftTypes.hex(entry.value)))"
+                )
             }
             p.doc("Every flag the seed defines; any other bit is undefined.")
             let all = group.entries.filter { !$0.isNone }.map { "." + $0.swiftName }.joined(separator: ", ")
@@ -65,14 +67,18 @@ struct ConstantsEmitter {
             p.line()
             p.block("public init(rawValue: \(raw))") { p in
                 p.block("switch rawValue") { p in
-                    for entry in group.entries { p.line("case \(SwiftTypes.hex(entry.value)): self = .\(entry.swiftName)") }
+                    for entry in group.entries {
+                        p.line("case \(SwiftTypes.hex(entry.value)): self = .\(entry.swiftName)")
+                    }
                     p.line("default: self = .unknown(rawValue)")
                 }
             }
             p.line()
             p.block("public var rawValue: \(raw)") { p in
                 p.block("switch self") { p in
-                    for entry in group.entries { p.line("case .\(entry.swiftName): return \(SwiftTypes.hex(entry.value))") }
+                    for entry in group.entries {
+                        p.line("case .\(entry.swiftName): return \(SwiftTypes.hex(entry.value))")
+                    }
                     p.line("case .unknown(let value): return value")
                 }
             }
@@ -80,24 +86,34 @@ struct ConstantsEmitter {
             p.doc("The seed's C name, or nil for an unknown value.")
             p.block("public var cName: String?") { p in
                 p.block("switch self") { p in
-                    for entry in group.entries { p.line("case .\(entry.swiftName): return \(swiftString(entry.cName))") }
+                    for entry in group.entries {
+                        p.line("case .\(entry.swiftName): return \(swiftString(entry.cName))")
+                    }
                     p.line("case .unknown: return nil")
                 }
             }
             p.line()
             p.doc("Every value the seed defines, in the seed's order.")
-            p.line("public static let known: [\(group.swiftName)] = [\(group.entries.map { "." + $0.swiftName }.joined(separator: ", "))]")
+            p.line(
+                "public static let known: [\(group.swiftName)] = [\(group.entries.map { "." + $0.swiftName }.joined(separator: ", "))]"
+            )
             if !group.maskFields.isEmpty {
                 p.line()
                 p.doc("Values the device never offers (Spec/constants.yaml `unsupported:` says why).")
-                p.line("public static let unsupported: [\(group.swiftName)] = [\(group.entries.filter { $0.unsupported != nil }.map { "." + $0.swiftName }.joined(separator: ", "))]")
+                p.line(
+                    "public static let unsupported: [\(group.swiftName)] = [\(group.entries.filter { $0.unsupported != nil }.map { "." + $0.swiftName }.joined(separator: ", "))]"
+                )
             }
             if !group.maskFields.isEmpty {
                 p.line()
-                p.doc("Position in the config masks (\(group.maskFields.joined(separator: ", "))): word 0 holds values 0–31, word 1 values 32–63. Nil for the 'no algorithm' value and for values beyond the mask.")
+                p.doc(
+                    "Position in the config masks (\(group.maskFields.joined(separator: ", "))): word 0 holds values 0–31, word 1 values 32–63. Nil for the 'no algorithm' value and for values beyond the mask."
+                )
                 p.block("public var maskBit: (word: Int, bit: UInt32)?") { p in
                     let none = group.entries.filter(\.isNone).map { "." + $0.swiftName }
-                    if !none.isEmpty { p.line("if \(none.map { "self == \($0)" }.joined(separator: " || ")) { return nil }") }
+                    if !none.isEmpty {
+                        p.line("if \(none.map { "self == \($0)" }.joined(separator: " || ")) { return nil }")
+                    }
                     p.line("let value = rawValue")
                     p.line("guard value < \(group.maskFields.count * 32) else { return nil }")
                     p.line("return (Int(value / 32), UInt32(1) << UInt32(value % 32))")
@@ -113,7 +129,11 @@ struct ConstantsEmitter {
                     p.block("switch self") { p in
                         for queue in ["controlq", "dataq"] {
                             let entries = group.entries.filter { $0.queue == queue }.map { "." + $0.swiftName }
-                            if !entries.isEmpty { p.line("case \(entries.joined(separator: ", ")): return .\(queue == "controlq" ? "control" : "data")") }
+                            if !entries.isEmpty {
+                                p.line(
+                                    "case \(entries.joined(separator: ", ")): return .\(queue == "controlq" ? "control" : "data")"
+                                )
+                            }
                         }
                         p.line("default: return nil")
                     }
@@ -124,7 +144,9 @@ struct ConstantsEmitter {
 
     func features() -> String {
         var p = CodePrinter()
-        p.doc("The device feature bits of every revision (bits 0–\(spec.features.map(\.bit).max() ?? 0); `defined(in:)` per revision).")
+        p.doc(
+            "The device feature bits of every revision (bits 0–\(spec.features.map(\.bit).max() ?? 0); `defined(in:)` per revision)."
+        )
         p.block("public struct CryptoFeatures: OptionSet, Hashable, Sendable") { p in
             p.line("public let rawValue: UInt64")
             p.line("public init(rawValue: UInt64) { self.rawValue = rawValue }")
@@ -135,12 +157,16 @@ struct ConstantsEmitter {
             p.doc("The feature the spec names `name` (`cipher-stateless-mode`), or nil.")
             p.block("public static func named(_ name: String) -> CryptoFeatures?") { p in
                 p.block("switch name") { p in
-                    for feature in spec.features { p.line("case \(swiftString(feature.name)): return .\(feature.swiftName)") }
+                    for feature in spec.features {
+                        p.line("case \(swiftString(feature.name)): return .\(feature.swiftName)")
+                    }
                     p.line("default: return nil")
                 }
             }
             p.doc("Every feature bit of every revision.")
-            p.line("public static let all: CryptoFeatures = [\(spec.features.map { "." + $0.swiftName }.joined(separator: ", "))]")
+            p.line(
+                "public static let all: CryptoFeatures = [\(spec.features.map { "." + $0.swiftName }.joined(separator: ", "))]"
+            )
             p.line()
             p.doc("Each feature and the features it requires (\"Feature bit requirements\").")
             p.line("public static let requirements: [(feature: CryptoFeatures, requires: CryptoFeatures)] = [")
@@ -153,7 +179,9 @@ struct ConstantsEmitter {
             p.doc("The features of `self` whose requirements `self` does not contain.")
             p.block("public var unmetRequirements: CryptoFeatures") { p in
                 p.line("var unmet: CryptoFeatures = []")
-                p.line("for (feature, requires) in Self.requirements where contains(feature) && !isSuperset(of: requires) { unmet.insert(feature) }")
+                p.line(
+                    "for (feature, requires) in Self.requirements where contains(feature) && !isSuperset(of: requires) { unmet.insert(feature) }"
+                )
                 p.line("return unmet")
             }
             p.line()

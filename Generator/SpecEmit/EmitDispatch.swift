@@ -26,7 +26,9 @@ struct DispatchEmitter {
 
     private func handlerName(_ queue: Queue) -> String { queue.swiftName + "Handler" }
 
-    private func status(_ rule: Rule) -> String { spec.statusEntry(rule.onViolation).map { ".\($0.swiftName)" } ?? "nil" }
+    private func status(_ rule: Rule) -> String {
+        spec.statusEntry(rule.onViolation).map { ".\($0.swiftName)" } ?? "nil"
+    }
 
     private func rule(_ id: String) -> Rule { spec.rules.first { $0.id == id }! }
 
@@ -37,13 +39,16 @@ struct DispatchEmitter {
         p.block("public protocol \(handlerName(queue))") { p in
             p.line("associatedtype Output")
             p.line("associatedtype Failure: Error")
-            p.doc("A request the generated checks refused: the first rule it breaks, the field and the status to answer.")
+            p.doc(
+                "A request the generated checks refused: the first rule it breaks, the field and the status to answer.")
             p.line("func refuse(_ violation: RuleViolation, frame: \(queue.swiftName).Frame?) -> Failure")
             for op in queue.ops {
                 for c in requests.layoutCases(op) {
                     p.doc("`\(op.opcode.cName)`, \(c.layouts.joined(separator: " or ")) layout.")
                     let vlf = c.vlf.map { ", _ vlf: \($0.swiftName)" } ?? ""
-                    p.line("func \(c.name)(_ frame: \(queue.swiftName).Frame, _ flf: \(c.flf.swiftName)\(vlf)) throws(Failure) -> Output")
+                    p.line(
+                        "func \(c.name)(_ frame: \(queue.swiftName).Frame, _ flf: \(c.flf.swiftName)\(vlf)) throws(Failure) -> Output"
+                    )
                 }
             }
         }
@@ -54,7 +59,8 @@ struct DispatchEmitter {
         let opcodeField = header.field(queue.opcodeField)!.swiftName
         let framing = rule(queue.framingRule)
         let opcodeRule = Rule.opcodeRule(of: queue, in: spec.rules)!
-        let largest = queue.ops.flatMap { op in [op.flf] + (op.stateless.map { [$0.flf] } ?? []) }
+        let largest =
+            queue.ops.flatMap { op in [op.flf] + (op.stateless.map { [$0.flf] } ?? []) }
             .map { spec.layout($0)!.size }.max() ?? 0
         p.block("extension \(queue.swiftName)") { p in
             p.doc("Where a parsed request sits: its header, its layout and the offset of its vlf in the readable part.")
@@ -83,36 +89,57 @@ struct DispatchEmitter {
             p.doc("A request whose opcode this queue does not carry (`\(opcodeRule.id)`).")
             p.line("@inlinable")
             p.block("public static var undefinedOpcodeViolation: RuleViolation") { p in
-                p.line("RuleViolation(rule: .\(opcodeRule.swiftName), field: \(swiftString(queue.opcodeField)), status: \(status(opcodeRule)))")
+                p.line(
+                    "RuleViolation(rule: .\(opcodeRule.swiftName), field: \(swiftString(queue.opcodeField)), status: \(status(opcodeRule)))"
+                )
             }
             p.line()
             p.doc("Reads the header and fixed-length part of one request from `bytes` into `scratch` (copied once: the")
-            p.doc("driver cannot change them afterwards), parses them for `features`, applies every generated rule that bears")
-            p.doc("on them (header, fixed part, slot members, and that the vlf and outcome fit the buffers), then calls the")
-            p.doc("handler's method for the request, or `refuse` with the first violation. An opcode that `revision` does not")
+            p.doc(
+                "driver cannot change them afterwards), parses them for `features`, applies every generated rule that bears"
+            )
+            p.doc(
+                "on them (header, fixed part, slot members, and that the vlf and outcome fit the buffers), then calls the"
+            )
+            p.doc(
+                "handler's method for the request, or `refuse` with the first violation. An opcode that `revision` does not"
+            )
             p.doc("define is refused like an undefined one.")
             p.line("@inlinable")
             p.line("public static func dispatch<Bytes: RequestBytes, Handler: \(handlerName(queue))>(")
             p.line("    _ bytes: Bytes, features: CryptoFeatures, revision: SpecRevision = .newest,")
             p.line("    scratch: UnsafeMutableRawBufferPointer, to handler: Handler")
             p.block(") throws(Handler.Failure) -> Handler.Output") { p in
-                p.line("precondition(scratch.count >= prefixCapacity, \"dispatch scratch is smaller than prefixCapacity\")")
+                p.line(
+                    "precondition(scratch.count >= prefixCapacity, \"dispatch scratch is smaller than prefixCapacity\")"
+                )
                 p.line("let headerBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<headerSize])")
-                p.line("guard bytes.read(at: 0, into: headerBytes) else { throw handler.refuse(framingViolation(\"header\"), frame: nil) }")
+                p.line(
+                    "guard bytes.read(at: 0, into: headerBytes) else { throw handler.refuse(framingViolation(\"header\"), frame: nil) }"
+                )
                 p.line("var headerReader = WireReader(UnsafeRawBufferPointer(headerBytes))")
                 p.line("guard let header = try? \(header.swiftName)(from: &headerReader) else {")
                 p.line("    throw handler.refuse(framingViolation(\"header\"), frame: nil)")
                 p.line("}")
                 p.line("var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)")
                 p.line("// An opcode the device's revision does not define is as undefined as any other value.")
-                p.line("guard header.\(opcodeField).isDefined(in: revision) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }")
-                p.line("if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }")
+                p.line(
+                    "guard header.\(opcodeField).isDefined(in: revision) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }"
+                )
+                p.line(
+                    "if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }"
+                )
                 p.line("guard let layout = layout(for: header, features: features),")
-                p.line("      let size = flfSize(opcode: header.\(opcodeField), layout: layout) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }")
+                p.line(
+                    "      let size = flfSize(opcode: header.\(opcodeField), layout: layout) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }"
+                )
                 p.line("frame.layout = layout")
                 p.line("frame.vlfStart = headerSize + size")
-                p.line("let flfBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[headerSize..<headerSize + size])")
-                p.line("guard bytes.read(at: headerSize, into: flfBytes) else { throw handler.refuse(framingViolation(\"op_flf\"), frame: frame) }")
+                p.line(
+                    "let flfBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[headerSize..<headerSize + size])")
+                p.line(
+                    "guard bytes.read(at: headerSize, into: flfBytes) else { throw handler.refuse(framingViolation(\"op_flf\"), frame: frame) }"
+                )
                 p.line("var reader = WireReader(UnsafeRawBufferPointer(flfBytes))")
                 p.block("switch (header.\(opcodeField), layout)") { p in
                     for op in queue.ops {
@@ -123,15 +150,21 @@ struct DispatchEmitter {
                                 p.line("guard let flf = try? \(c.flf.swiftName)(from: &reader) else {")
                                 p.line("    throw handler.refuse(framingViolation(\"op_flf\"), frame: frame)")
                                 p.line("}")
-                                p.line("if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }")
+                                p.line(
+                                    "if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }"
+                                )
                                 if let vlf = c.vlf {
                                     p.line("let vlf = \(vlf.swiftName)(flf)")
-                                    p.line("if let violation = fit(bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: \(outcome)) {")
+                                    p.line(
+                                        "if let violation = fit(bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: \(outcome)) {"
+                                    )
                                     p.line("    throw handler.refuse(violation, frame: frame)")
                                     p.line("}")
                                     p.line("return try handler.\(c.name)(frame, flf, vlf)")
                                 } else {
-                                    p.line("if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: \(outcome)) {")
+                                    p.line(
+                                        "if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: \(outcome)) {"
+                                    )
                                     p.line("    throw handler.refuse(violation, frame: frame)")
                                     p.line("}")
                                     p.line("return try handler.\(c.name)(frame, flf)")
@@ -143,10 +176,14 @@ struct DispatchEmitter {
                 }
             }
             p.line()
-            p.doc("The framing violation, if the vlf's readable segments do not fit the readable part after the fixed part,")
+            p.doc(
+                "The framing violation, if the vlf's readable segments do not fit the readable part after the fixed part,"
+            )
             p.doc("or its writable segments and the smallest outcome do not fit the writable part.")
             p.line("@inlinable")
-            p.block("static func fit<Bytes: RequestBytes>(_ bytes: Bytes, _ frame: Frame, readable: Int, writable: Int, outcome: Int) -> RuleViolation?") { p in
+            p.block(
+                "static func fit<Bytes: RequestBytes>(_ bytes: Bytes, _ frame: Frame, readable: Int, writable: Int, outcome: Int) -> RuleViolation?"
+            ) { p in
                 p.line("if readable > bytes.readableLength - frame.vlfStart { return framingViolation(\"op_vlf\") }")
                 p.line("if writable > bytes.writableLength - outcome { return framingViolation(\"outcome\") }")
                 p.line("return nil")
@@ -176,8 +213,9 @@ struct DispatchEmitter {
         }
         return names.map { name in
             let typeName = forms.typeName(name, in: index)
-            return OutcomeForm(caseName: Naming.lowerCamelFromType(typeName), typeName: typeName,
-                               layout: forms.specs[index].layout(name)!)
+            return OutcomeForm(
+                caseName: Naming.lowerCamelFromType(typeName), typeName: typeName,
+                layout: forms.specs[index].layout(name)!)
         }.sorted { $0.layout.size > $1.layout.size }
     }
 
@@ -212,16 +250,24 @@ struct DispatchEmitter {
                             let arguments = form.layout.fields.filter { !$0.isReserved }.map { field in
                                 field.name == "session-id" ? "sessionId: sessionId" : "status: status"
                             }
-                            p.line("case .\(form.caseName): return \(form.typeName)(\(arguments.joined(separator: ", "))).encoded()")
+                            p.line(
+                                "case .\(form.caseName): return \(form.typeName)(\(arguments.joined(separator: ", "))).encoded()"
+                            )
                         }
                     }
                 }
             }
             p.line()
-            p.doc("The outcome layout for a request with `opcode` whose writable part has `capacity` bytes, as `revision`")
-            p.doc("defines it: the op's layout if it fits, else the first compat layout that fits, else (and for an opcode")
+            p.doc(
+                "The outcome layout for a request with `opcode` whose writable part has `capacity` bytes, as `revision`"
+            )
+            p.doc(
+                "defines it: the op's layout if it fits, else the first compat layout that fits, else (and for an opcode"
+            )
             p.doc("the queue does not carry) the largest of the revision's layouts that fits. nil when none fits.")
-            p.block("public static func outcome(opcode: Opcode?, capacity: Int, revision: SpecRevision = .newest) -> Outcome?") { p in
+            p.block(
+                "public static func outcome(opcode: Opcode?, capacity: Int, revision: SpecRevision = .newest) -> Outcome?"
+            ) { p in
                 p.line("let preferred: [Outcome]")
                 p.line("let layouts: [Outcome]")
                 p.block("switch revision") { p in
@@ -236,8 +282,9 @@ struct DispatchEmitter {
                 p.line("return (preferred + layouts).first { $0.size <= capacity }")
             }
             p.line()
-            p.doc("Offset of the outcome in a writable part of `writableLength` bytes holding `outcome`: at its "
-                  + (queue.outcomeAtEnd ? "end" : "start") + " (Spec/requests.yaml `outcome-at`).")
+            p.doc(
+                "Offset of the outcome in a writable part of `writableLength` bytes holding `outcome`: at its "
+                    + (queue.outcomeAtEnd ? "end" : "start") + " (Spec/requests.yaml `outcome-at`).")
             p.line("@inlinable")
             p.block("public static func outcomeOffset(_ outcome: Outcome, writableLength: Int) -> Int?") { p in
                 p.line("guard writableLength >= outcome.size else { return nil }")
@@ -277,15 +324,22 @@ struct DispatchEmitter {
                 p.line(name == check ? "case \(name)" : "case \(name) = \(swiftString(check))")
             }
             p.line()
-            p.doc("The rule a request with `opcode` breaks when this check fails, with its status; nil when none is bound.")
+            p.doc(
+                "The rule a request with `opcode` breaks when this check fails, with its status; nil when none is bound."
+            )
             p.block("public func violation(opcode: Opcode) -> RuleViolation?") { p in
                 p.block("switch (self, opcode)") { p in
                     for rule in spec.rules {
                         guard let check = rule.check else { continue }
-                        let ops = rule.checkOps.compactMap { name in spec.groups.first { $0.kind == .opcode }?.entry(name) }
-                        let patterns = ops.map { "(.\(Naming.lowerCamel(check)), .\($0.swiftName))" }.joined(separator: ", ")
+                        let ops = rule.checkOps.compactMap { name in
+                            spec.groups.first { $0.kind == .opcode }?.entry(name)
+                        }
+                        let patterns = ops.map { "(.\(Naming.lowerCamel(check)), .\($0.swiftName))" }.joined(
+                            separator: ", ")
                         p.line("case \(patterns):")
-                        p.line("    return RuleViolation(rule: .\(rule.swiftName), field: \(swiftString(check)), status: \(status(rule)))")
+                        p.line(
+                            "    return RuleViolation(rule: .\(rule.swiftName), field: \(swiftString(check)), status: \(status(rule)))"
+                        )
                     }
                     p.line("default: return nil")
                 }

@@ -55,7 +55,8 @@ struct DocsEmitter {
         out += spec.revisions.map { "`\($0.id)`" }.joined(separator: ", ")
         out += "); `virtio-crypto-gen rules --revision <id>` prints this table for another one, and `Spec/CHANGES.md` "
         out += "lists what changed between them.\n"
-        out += "Generated from `Spec/*.yaml` by `swift run virtio-crypto-gen generate`; edit the YAML, not this file.\n\n"
+        out +=
+            "Generated from `Spec/*.yaml` by `swift run virtio-crypto-gen generate`; edit the YAML, not this file.\n\n"
         out += "How to read it: *enforced* says which code enforces a rule (a generated validator, the generated "
         out += "dispatch's framing, the generated codecs, the hand-written device core, our driver library, or nobody: "
         out += "manual, with the reason). *Tested* is the evidence found in `Tests/`: a **device test** sent a request "
@@ -79,25 +80,30 @@ struct DocsEmitter {
         var sections: [String] = []
         for rule in spec.rules where !sections.contains(rule.section) { sections.append(rule.section) }
         for section in sections {
-            out += "## \(section)\n\n| ID | Level | Actor | Since | Text | Enforcement | On violation | Tested | Evidence |\n"
+            out +=
+                "## \(section)\n\n| ID | Level | Actor | Since | Text | Enforcement | On violation | Tested | Evidence |\n"
             out += "|---|---|---|---|---|---|---|---|---|\n"
             let rules = spec.rules.filter { $0.section == section }
             for rule in rules {
                 let columns = [
-                    "`\(rule.id)`", rule.level, rule.actor, since(rule.history), cell(rule.text), cell(enforcement(rule)),
+                    "`\(rule.id)`", rule.level, rule.actor, since(rule.history), cell(rule.text),
+                    cell(enforcement(rule)),
                     rule.onViolation ?? "—", evidence(rule), tests(rule),
                 ]
                 out += "| " + columns.joined(separator: " | ") + " |\n"
             }
             let notes = rules.flatMap { rule in
-                [rule.notes.errata.map { "- `\(rule.id)` errata: \(cell($0))" },
-                 rule.notes.compat.map { "- `\(rule.id)` compat: \(cell($0))" }].compactMap { $0 }
+                [
+                    rule.notes.errata.map { "- `\(rule.id)` errata: \(cell($0))" },
+                    rule.notes.compat.map { "- `\(rule.id)` compat: \(cell($0))" },
+                ].compactMap { $0 }
             }
             if !notes.isEmpty { out += "\n" + notes.joined(separator: "\n") + "\n" }
             out += "\n"
         }
         out += "## Readings of constants, structs, fields and requests\n\n"
-        out += "Where the spec's constants, structs or request layouts are wrong or unclear (*errata*: how we read them) or "
+        out +=
+            "Where the spec's constants, structs or request layouts are wrong or unclear (*errata*: how we read them) or "
         out += "real drivers differ (*compat*). The rules' own errata are in their sections above.\n\n"
         out += "| item | errata | compat |\n|---|---|---|\n"
         for group in spec.groups {
@@ -107,24 +113,32 @@ struct DocsEmitter {
             }
         }
         for feature in spec.features where feature.notes.errata != nil || feature.notes.compat != nil {
-            out += "| `\(feature.cName)` | \(cell(feature.notes.errata ?? "—")) | \(cell(feature.notes.compat ?? "—")) |\n"
+            out +=
+                "| `\(feature.cName)` | \(cell(feature.notes.errata ?? "—")) | \(cell(feature.notes.compat ?? "—")) |\n"
         }
         for layout in spec.structs {
-            let items = [("`\(layout.cName)`", layout.notes)] + layout.fields.map { ("`\(layout.cName).\($0.cName)`", $0.notes) }
+            let items =
+                [("`\(layout.cName)`", layout.notes)]
+                + layout.fields.map { ("`\(layout.cName).\($0.cName)`", $0.notes) }
             for (name, notes) in items where notes.errata != nil || notes.compat != nil {
                 out += "| \(name) | \(cell(notes.errata ?? "—")) | \(cell(notes.compat ?? "—")) |\n"
             }
         }
         for queue in spec.queues where queue.notes.errata != nil || queue.notes.compat != nil {
-            out += "| \(queue.name) requests | \(cell(queue.notes.errata ?? "—")) | \(cell(queue.notes.compat ?? "—")) |\n"
+            out +=
+                "| \(queue.name) requests | \(cell(queue.notes.errata ?? "—")) | \(cell(queue.notes.compat ?? "—")) |\n"
         }
         out += "\n"
-        let unsupported = spec.groups.flatMap { group in group.entries.compactMap { entry in
-            entry.unsupported.map { "| `\(entry.cName)` | \(entry.value) | \(cell($0)) |" }
-        } }
+        let unsupported = spec.groups.flatMap { group in
+            group.entries.compactMap { entry in
+                entry.unsupported.map { "| `\(entry.cName)` | \(entry.value) | \(cell($0)) |" }
+            }
+        }
         out += "## Values of the spec this implementation does not support\n\n"
         out += "They are never advertised in the config masks; requests naming them get NOTSUPP.\n\n"
-        out += unsupported.isEmpty ? "None.\n" : "| constant | value | why |\n|---|---|---|\n" + unsupported.joined(separator: "\n") + "\n"
+        out +=
+            unsupported.isEmpty
+            ? "None.\n" : "| constant | value | why |\n|---|---|---|\n" + unsupported.joined(separator: "\n") + "\n"
         return out
     }
 
@@ -156,15 +170,26 @@ struct DocsEmitter {
                 ("group", .string(group.name)), ("kind", .string(group.kind.rawValue)),
                 ("mask", .array(group.maskFields.map(JSON.string))),
                 ("since", .string(spec.revisions[group.history.since].id)),
-                ("entries", .array(group.entries.map { entry in
-                    JSON.object([("name", .string(entry.name)), ("c-name", .string(entry.cName)), ("value", .uint(entry.value))]
-                        + historyPairs(entry.history) + earlierValues(group, entry))
-                })),
+                (
+                    "entries",
+                    .array(
+                        group.entries.map { entry in
+                            JSON.object(
+                                [
+                                    ("name", .string(entry.name)), ("c-name", .string(entry.cName)),
+                                    ("value", .uint(entry.value)),
+                                ]
+                                    + historyPairs(entry.history) + earlierValues(group, entry))
+                        })
+                ),
             ])
         }
         let features = spec.features.map { feature in
-            JSON.object([("name", .string(feature.name)), ("c-name", .string(feature.cName)), ("bit", .int(feature.bit)),
-                         ("requires", .array(feature.requires.map(JSON.string)))] + historyPairs(feature.history))
+            JSON.object(
+                [
+                    ("name", .string(feature.name)), ("c-name", .string(feature.cName)), ("bit", .int(feature.bit)),
+                    ("requires", .array(feature.requires.map(JSON.string))),
+                ] + historyPairs(feature.history))
         }
         let structs = spec.structs.map { layout in
             JSON.object([
@@ -172,45 +197,99 @@ struct DocsEmitter {
                 ("kind", .string(layout.isVLF ? "vlf" : "flf")), ("size", layout.isVLF ? .null : .int(layout.size)),
                 ("of", JSON.optional(layout.of)),
                 ("since", .string(spec.revisions[layout.history.since].id)),
-                ("fields", .array(layout.fields.map { field in
-                    var pairs: [(String, JSON)] = [("name", .string(field.name)), ("c-name", .string(field.cName))]
-                    switch field.kind {
-                    case .scalar(let type): pairs += [("type", .string(type.rawValue)), ("offset", .int(field.offset)), ("size", .int(field.size))]
-                    case .nested(let name): pairs += [("type", .string(name)), ("offset", .int(field.offset)), ("size", .int(field.size))]
-                    case .array(let array):
-                        let element: String
-                        switch array.element {
-                        case .scalar(let type): element = type.rawValue
-                        case .nested(let name): element = name
-                        }
-                        pairs += [("type", .string(element)), ("offset", .int(field.offset)), ("size", .int(field.size))]
-                        pairs += [array.count.map { ("count", JSON.int($0)) } ?? ("count-from", JSON.string(array.countFrom ?? ""))]
-                    case .slot(let slot):
-                        pairs += [("slot", .int(slot.size)), ("offset", .int(field.offset)), ("selector", .string(slot.selector)),
-                                  ("cases", .array(slot.cases.map { .object([("when", .uint($0.value)), ("struct", .string($0.structName)), ("vlf", JSON.optional($0.vlf))]) }))]
-                    case .segment(let segment): pairs += [("length", .string(segment.pathText)), ("direction", .string(segment.direction.rawValue))]
-                    case .selectFrom(let slot): pairs += [("select-from", .string(slot))]
-                    }
-                    return .object(pairs + historyPairs(field.history))
-                })),
+                (
+                    "fields",
+                    .array(
+                        layout.fields.map { field in
+                            var pairs: [(String, JSON)] = [
+                                ("name", .string(field.name)), ("c-name", .string(field.cName)),
+                            ]
+                            switch field.kind {
+                            case .scalar(let type):
+                                pairs += [
+                                    ("type", .string(type.rawValue)), ("offset", .int(field.offset)),
+                                    ("size", .int(field.size)),
+                                ]
+                            case .nested(let name):
+                                pairs += [
+                                    ("type", .string(name)), ("offset", .int(field.offset)), ("size", .int(field.size)),
+                                ]
+                            case .array(let array):
+                                let element: String
+                                switch array.element {
+                                case .scalar(let type): element = type.rawValue
+                                case .nested(let name): element = name
+                                }
+                                pairs += [
+                                    ("type", .string(element)), ("offset", .int(field.offset)),
+                                    ("size", .int(field.size)),
+                                ]
+                                pairs += [
+                                    array.count.map { ("count", JSON.int($0)) } ?? (
+                                        "count-from", JSON.string(array.countFrom ?? "")
+                                    )
+                                ]
+                            case .slot(let slot):
+                                pairs += [
+                                    ("slot", .int(slot.size)), ("offset", .int(field.offset)),
+                                    ("selector", .string(slot.selector)),
+                                    (
+                                        "cases",
+                                        .array(
+                                            slot.cases.map {
+                                                .object([
+                                                    ("when", .uint($0.value)), ("struct", .string($0.structName)),
+                                                    ("vlf", JSON.optional($0.vlf)),
+                                                ])
+                                            })
+                                    ),
+                                ]
+                            case .segment(let segment):
+                                pairs += [
+                                    ("length", .string(segment.pathText)),
+                                    ("direction", .string(segment.direction.rawValue)),
+                                ]
+                            case .selectFrom(let slot): pairs += [("select-from", .string(slot))]
+                            }
+                            return .object(pairs + historyPairs(field.history))
+                        })
+                ),
             ])
         }
         let rules = spec.rules.map { rule in
-            JSON.object([
-                ("id", .string(rule.id)), ("level", .string(rule.level)), ("actor", .string(rule.actor)),
-                ("section", .string(rule.section)), ("origin", .string(rule.origin)), ("text", .string(rule.text)),
-                ("enforcement", .string(rule.enforcedBy)), ("on-violation", JSON.optional(rule.onViolation)),
-                ("errata", JSON.optional(rule.notes.errata)), ("compat", JSON.optional(rule.notes.compat)),
-                ("tested", .string(evidence(rule))),
-            ] + historyPairs(rule.history) + [
-                ("tests", .array((coverage[rule.id] ?? []).map { .string("\($0.kind.rawValue): \($0.file):\($0.test)") })),
-            ])
+            JSON.object(
+                [
+                    ("id", .string(rule.id)), ("level", .string(rule.level)), ("actor", .string(rule.actor)),
+                    ("section", .string(rule.section)), ("origin", .string(rule.origin)), ("text", .string(rule.text)),
+                    ("enforcement", .string(rule.enforcedBy)), ("on-violation", JSON.optional(rule.onViolation)),
+                    ("errata", JSON.optional(rule.notes.errata)), ("compat", JSON.optional(rule.notes.compat)),
+                    ("tested", .string(evidence(rule))),
+                ] + historyPairs(rule.history) + [
+                    (
+                        "tests",
+                        .array((coverage[rule.id] ?? []).map { .string("\($0.kind.rawValue): \($0.file):\($0.test)") })
+                    )
+                ])
         }
         return JSON.object([
-            ("spec", .object([("id", .string(spec.info.id)), ("revision", .string(revision.id)),
-                              ("revisions", .array(spec.revisions.map { .object([("id", .string($0.id)), ("title", .string($0.title)), ("date", .string($0.date))]) })),
-                              ("device-id", .int(spec.info.deviceID)), ("sha256", .string(spec.specHash))])),
-            ("features", .array(features)), ("constants", .array(constants)), ("structs", .array(structs)), ("rules", .array(rules)),
+            (
+                "spec",
+                .object([
+                    ("id", .string(spec.info.id)), ("revision", .string(revision.id)),
+                    (
+                        "revisions",
+                        .array(
+                            spec.revisions.map {
+                                .object([
+                                    ("id", .string($0.id)), ("title", .string($0.title)), ("date", .string($0.date)),
+                                ])
+                            })
+                    ),
+                    ("device-id", .int(spec.info.deviceID)), ("sha256", .string(spec.specHash)),
+                ])
+            ),
+            ("features", .array(features)), ("constants", .array(constants)), ("structs", .array(structs)),
+            ("rules", .array(rules)),
         ]).render() + "\n"
     }
 }

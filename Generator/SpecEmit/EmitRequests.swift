@@ -17,10 +17,18 @@ struct RequestsEmitter {
     }
 
     func layoutCases(_ op: Op) -> [(name: String, flf: StructLayout, vlf: StructLayout?, layouts: [String])] {
-        var cases = [(name: op.opcode.swiftName, flf: spec.layout(op.flf)!, vlf: op.vlf.flatMap(spec.layout), layouts: ["legacy", "revision1"])]
+        var cases = [
+            (
+                name: op.opcode.swiftName, flf: spec.layout(op.flf)!, vlf: op.vlf.flatMap(spec.layout),
+                layouts: ["legacy", "revision1"]
+            )
+        ]
         if let stateless = op.stateless {
-            cases.append((name: op.opcode.swiftName + "Stateless", flf: spec.layout(stateless.flf)!,
-                          vlf: spec.layout(stateless.vlf), layouts: ["stateless"]))
+            cases.append(
+                (
+                    name: op.opcode.swiftName + "Stateless", flf: spec.layout(stateless.flf)!,
+                    vlf: spec.layout(stateless.vlf), layouts: ["stateless"]
+                ))
         }
         return cases
     }
@@ -33,13 +41,20 @@ struct RequestsEmitter {
         p.block("public enum \(requestEnumName(queue)): Equatable, Sendable") { p in
             for op in queue.ops {
                 for c in layoutCases(op) {
-                    p.doc("`\(op.opcode.cName)` (\(c.layouts.joined(separator: ", ")) layout)\(op.notes.doc.map { ": \($0)" } ?? "")")
+                    p.doc(
+                        "`\(op.opcode.cName)` (\(c.layouts.joined(separator: ", ")) layout)\(op.notes.doc.map { ": \($0)" } ?? "")"
+                    )
                     p.line("case \(c.name)(\(c.flf.swiftName)\(c.vlf.map { ", \($0.swiftName)" } ?? ""))")
                 }
             }
-            for (property, type) in [("readableLength", "Int"), ("writableLength", "Int"), ("segments", "[VlfSegment]")] {
+            for (property, type) in [
+                ("readableLength", "Int"), ("writableLength", "Int"), ("segments", "[VlfSegment]"),
+            ] {
                 p.line()
-                p.doc(property == "segments" ? "The vlf segments in wire order (empty when the op has no vlf)." : "Bytes of the \(property == "readableLength" ? "device-readable" : "device-writable") vlf.")
+                p.doc(
+                    property == "segments"
+                        ? "The vlf segments in wire order (empty when the op has no vlf)."
+                        : "Bytes of the \(property == "readableLength" ? "device-readable" : "device-writable") vlf.")
                 p.block("public var \(property): \(type)") { p in
                     p.block("switch self") { p in
                         for op in queue.ops {
@@ -66,11 +81,15 @@ struct RequestsEmitter {
             }
             let creating = queue.ops.filter { op in spec.layout(op.outcome)?.field("session-id") != nil }
                 .flatMap { layoutCases($0) }.map { "." + $0.name }
-            emitMembership("createsSession", "Whether the request creates a session (its outcome carries a session id).",
-                           creating, &p)
-            let stateless = queue.ops.flatMap { layoutCases($0).filter { $0.layouts == ["stateless"] } }.map { "." + $0.name }
-            emitMembership("isStateless", "Whether the request is a stateless one (its layout is the op's stateless layout).",
-                           stateless, &p)
+            emitMembership(
+                "createsSession", "Whether the request creates a session (its outcome carries a session id).",
+                creating, &p)
+            let stateless = queue.ops.flatMap { layoutCases($0).filter { $0.layouts == ["stateless"] } }.map {
+                "." + $0.name
+            }
+            emitMembership(
+                "isStateless", "Whether the request is a stateless one (its layout is the op's stateless layout).",
+                stateless, &p)
             p.line()
             p.doc("Writes the fixed-length part, padded as `layout` requires.")
             p.block("public func encodeFLF(into writer: inout WireWriter, layout: RequestLayout)") { p in
@@ -116,15 +135,23 @@ struct RequestsEmitter {
             p.line()
             p.doc("The layout of a request with this header, or nil for an opcode this queue does not carry.")
             if flagField != nil {
-                p.doc("Stateless only when the service's stateless feature is negotiated and `flag` lacks SESSION_MODE; without REVISION_1 the flag is ignored.")
+                p.doc(
+                    "Stateless only when the service's stateless feature is negotiated and `flag` lacks SESSION_MODE; without REVISION_1 the flag is ignored."
+                )
             }
-            p.block("public static func layout(for header: \(header.swiftName), features: CryptoFeatures) -> RequestLayout?") { p in
+            p.block(
+                "public static func layout(for header: \(header.swiftName), features: CryptoFeatures) -> RequestLayout?"
+            ) { p in
                 p.block("switch header.\(opcodeField.swiftName)") { p in
                     for op in queue.ops {
                         p.indented("case .\(op.opcode.swiftName):") { p in
                             p.line("guard features.contains(.revision1) else { return .legacy }")
-                            if let stateless = op.stateless, let flagField, let feature = spec.feature(stateless.feature) {
-                                p.line("if features.contains(.\(feature.swiftName)) && !header.\(flagField.swiftName).contains(.sessionMode) { return .stateless }")
+                            if let stateless = op.stateless, let flagField,
+                                let feature = spec.feature(stateless.feature)
+                            {
+                                p.line(
+                                    "if features.contains(.\(feature.swiftName)) && !header.\(flagField.swiftName).contains(.sessionMode) { return .stateless }"
+                                )
                             }
                             p.line("return .revision1")
                         }
@@ -138,22 +165,28 @@ struct RequestsEmitter {
                 p.block("switch (opcode, layout)") { p in
                     for op in queue.ops {
                         p.line("case (.\(op.opcode.swiftName), .legacy): return legacyFLFSize")
-                        p.line("case (.\(op.opcode.swiftName), .revision1): return \(spec.layout(op.flf)!.swiftName).size")
+                        p.line(
+                            "case (.\(op.opcode.swiftName), .revision1): return \(spec.layout(op.flf)!.swiftName).size")
                         if let stateless = op.stateless {
-                            p.line("case (.\(op.opcode.swiftName), .stateless): return \(spec.layout(stateless.flf)!.swiftName).size")
+                            p.line(
+                                "case (.\(op.opcode.swiftName), .stateless): return \(spec.layout(stateless.flf)!.swiftName).size"
+                            )
                         }
                     }
                     p.line("default: return nil")
                 }
             }
             p.line()
-            p.doc("Sizes of the device-writable outcome for `opcode`: the seed's layout first, then the layouts real drivers use (compat).")
+            p.doc(
+                "Sizes of the device-writable outcome for `opcode`: the seed's layout first, then the layouts real drivers use (compat)."
+            )
             p.block("public static func outcomeSizes(opcode: Opcode) -> [Int]") { p in
                 p.block("switch opcode") { p in
                     var groups: [String: [String]] = [:]
                     var order: [String] = []
                     for op in queue.ops {
-                        let sizes = ([op.outcome] + op.outcomeCompat).map { "\(spec.layout($0)!.swiftName).size" }.joined(separator: ", ")
+                        let sizes = ([op.outcome] + op.outcomeCompat).map { "\(spec.layout($0)!.swiftName).size" }
+                            .joined(separator: ", ")
                         if groups[sizes] == nil { order.append(sizes) }
                         groups[sizes, default: []].append("." + op.opcode.swiftName)
                     }
@@ -164,9 +197,13 @@ struct RequestsEmitter {
             p.line()
             p.doc("Parses the fixed-length part that follows `header` (exactly `flfSize` bytes are consumed).")
             p.doc("Returns nil for an opcode this queue does not carry; throws when the bytes run out.")
-            p.block("public static func parse(header: \(header.swiftName), flf reader: inout WireReader, features: CryptoFeatures) throws(WireError) -> \(requestEnumName(queue))?") { p in
+            p.block(
+                "public static func parse(header: \(header.swiftName), flf reader: inout WireReader, features: CryptoFeatures) throws(WireError) -> \(requestEnumName(queue))?"
+            ) { p in
                 p.line("guard let layout = layout(for: header, features: features),")
-                p.line("      let size = flfSize(opcode: header.\(opcodeField.swiftName), layout: layout) else { return nil }")
+                p.line(
+                    "      let size = flfSize(opcode: header.\(opcodeField.swiftName), layout: layout) else { return nil }"
+                )
                 p.line("var part = try reader.subReader(size)")
                 p.block("switch (header.\(opcodeField.swiftName), layout)") { p in
                     for op in queue.ops {

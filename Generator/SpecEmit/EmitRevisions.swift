@@ -55,13 +55,17 @@ struct RevisionsEmitter {
             p.doc("The revision's id in the YAML (`v1.2`).")
             p.block("public var id: String") { p in
                 p.block("switch self") { p in
-                    for revision in spec.revisions { p.line("case .\(revision.swiftName): return \(swiftString(revision.id))") }
+                    for revision in spec.revisions {
+                        p.line("case .\(revision.swiftName): return \(swiftString(revision.id))")
+                    }
                 }
             }
             p.line()
             p.block("public var title: String") { p in
                 p.block("switch self") { p in
-                    for revision in spec.revisions { p.line("case .\(revision.swiftName): return \(swiftString(revision.title))") }
+                    for revision in spec.revisions {
+                        p.line("case .\(revision.swiftName): return \(swiftString(revision.title))")
+                    }
                 }
             }
             p.line()
@@ -70,7 +74,8 @@ struct RevisionsEmitter {
                 p.line("self = revision")
             }
             p.line()
-            p.line("public static func < (lhs: SpecRevision, rhs: SpecRevision) -> Bool { lhs.rawValue < rhs.rawValue }")
+            p.line(
+                "public static func < (lhs: SpecRevision, rhs: SpecRevision) -> Bool { lhs.rawValue < rhs.rawValue }")
         }
     }
 
@@ -80,7 +85,9 @@ struct RevisionsEmitter {
             p.block("public var since: SpecRevision?") { p in
                 p.block("switch self") { p in
                     var byRevision: [Int: [String]] = [:]
-                    for entry in group.entries { byRevision[entry.history.since, default: []].append("." + entry.swiftName) }
+                    for entry in group.entries {
+                        byRevision[entry.history.since, default: []].append("." + entry.swiftName)
+                    }
                     for index in byRevision.keys.sorted() {
                         p.line("case \(byRevision[index]!.joined(separator: ", ")): return \(forms.caseName(index))")
                     }
@@ -109,10 +116,14 @@ struct RevisionsEmitter {
             }
             if !group.maskFields.isEmpty {
                 p.line()
-                p.doc("The config mask bits (\(group.maskFields.joined(separator: ", "))) of the values `revision` defines.")
+                p.doc(
+                    "The config mask bits (\(group.maskFields.joined(separator: ", "))) of the values `revision` defines."
+                )
                 p.block("public static func definedMask(in revision: SpecRevision) -> [UInt32]") { p in
                     p.line("var words = [UInt32](repeating: 0, count: \(group.maskFields.count))")
-                    p.line("for value in known(in: revision) { if let position = value.maskBit { words[position.word] |= position.bit } }")
+                    p.line(
+                        "for value in known(in: revision) { if let position = value.maskBit { words[position.word] |= position.bit } }"
+                    )
                     p.line("return words")
                 }
             }
@@ -157,7 +168,9 @@ struct RevisionsEmitter {
                         p.line("config.\(field.swiftName) &= \(group.swiftName).definedMask(in: revision)[\(word)]")
                     }
                     if let group = field.flagsGroup.flatMap(spec.group) {
-                        p.line("config.\(field.swiftName) = config.\(field.swiftName).intersection(\(group.swiftName).defined(in: revision))")
+                        p.line(
+                            "config.\(field.swiftName) = config.\(field.swiftName).intersection(\(group.swiftName).defined(in: revision))"
+                        )
                     }
                 }
                 p.line("return config")

@@ -17,7 +17,9 @@ struct StructsEmitter {
             let emitter = StructsEmitter(spec: form.spec)
             let first = spec.revisions[form.revision].id
             let next = spec.structs.first { $0.history.identity == form.layout.history.identity }
-            p.doc("The form of `\(form.layout.cName)` from \(first) until it changed\(next.map { " (newest form: `\($0.swiftName)`)" } ?? "").")
+            p.doc(
+                "The form of `\(form.layout.cName)` from \(first) until it changed\(next.map { " (newest form: `\($0.swiftName)`)" } ?? "")."
+            )
             p.doc("Earlier forms carry no validators: the device checks requests in their newest form.")
             emitter.emit(form.layout, &p)
             p.block("extension \(form.layout.swiftName)") { p in
@@ -30,7 +32,9 @@ struct StructsEmitter {
 
     private func emit(_ layout: StructLayout, _ p: inout CodePrinter) {
         let revision = spec.revisions[layout.history.since].id
-        p.doc("`struct \(layout.cName)`, \(layout.size) bytes\(layout.section.map { " (section: \($0))" } ?? ""); since \(revision).")
+        p.doc(
+            "`struct \(layout.cName)`, \(layout.size) bytes\(layout.section.map { " (section: \($0))" } ?? ""); since \(revision)."
+        )
         if let doc = layout.notes.doc { p.doc(doc) }
         if let errata = layout.notes.errata { p.doc("Errata: \(errata)") }
         if let compat = layout.notes.compat { p.doc("Compat: \(compat)") }
@@ -38,7 +42,9 @@ struct StructsEmitter {
             p.line("public static let size = \(layout.size)")
             p.line()
             for field in layout.fields {
-                p.doc("`\(field.cName)` at offset \(field.offset), \(field.size) bytes\(field.isReserved ? " (reserved)" : "")\(field.notes.doc.map { ": \($0)" } ?? "")")
+                p.doc(
+                    "`\(field.cName)` at offset \(field.offset), \(field.size) bytes\(field.isReserved ? " (reserved)" : "")\(field.notes.doc.map { ": \($0)" } ?? "")"
+                )
                 if let compat = field.notes.compat { p.doc("Compat: \(compat)") }
                 if let errata = field.notes.errata { p.doc("Errata: \(errata)") }
                 p.line("public var \(field.swiftName): \(types.fieldType(field, in: layout))")
@@ -46,7 +52,9 @@ struct StructsEmitter {
             for field in layout.fields {
                 guard case .slot(let slot) = field.kind else { continue }
                 p.line()
-                p.doc("The member of the \(slot.size)-byte slot `\(field.cName)`, chosen by `\(slot.selector)`; bytes after the member are ignored.")
+                p.doc(
+                    "The member of the \(slot.size)-byte slot `\(field.cName)`, chosen by `\(slot.selector)`; bytes after the member are ignored."
+                )
                 p.block("public enum \(Naming.upperCamel(field.name)): Equatable, Sendable") { p in
                     for slotCase in slot.cases {
                         p.line("case \(slotCase.swiftName)(\(spec.layout(slotCase.structName)!.swiftName))")
@@ -116,10 +124,14 @@ struct StructsEmitter {
             }
             for field in layout.fields {
                 guard case .slot(let slot) = field.kind, let selector = layout.field(slot.selector) else { continue }
-                let selectorValue = (selector.enumGroup ?? selector.flagsGroup) != nil ? "\(selector.swiftName).rawValue" : selector.swiftName
+                let selectorValue =
+                    (selector.enumGroup ?? selector.flagsGroup) != nil
+                    ? "\(selector.swiftName).rawValue" : selector.swiftName
                 p.block("switch \(selectorValue)") { p in
                     for slotCase in slot.cases {
-                        p.line("case \(SwiftTypes.hex(slotCase.value)): \(field.swiftName) = .\(slotCase.swiftName)(try \(spec.layout(slotCase.structName)!.swiftName)(from: &\(field.swiftName)Bytes))")
+                        p.line(
+                            "case \(SwiftTypes.hex(slotCase.value)): \(field.swiftName) = .\(slotCase.swiftName)(try \(spec.layout(slotCase.structName)!.swiftName)(from: &\(field.swiftName)Bytes))"
+                        )
                     }
                     p.line("default: \(field.swiftName) = .unused")
                 }
@@ -139,17 +151,22 @@ struct StructsEmitter {
                     if let count = array.count {
                         p.doc("Exactly \(count) elements: missing ones are written as zero, extra ones are dropped.")
                         p.block("for index in 0..<\(count)") { p in
-                            let element = "(index < \(field.swiftName).count ? \(field.swiftName)[index] : \(types.elementDefault(array)))"
+                            let element =
+                                "(index < \(field.swiftName).count ? \(field.swiftName)[index] : \(types.elementDefault(array)))"
                             p.line(types.elementEncode(array, value: element))
                         }
                     } else {
-                        p.block("for element in \(field.swiftName)") { p in p.line(types.elementEncode(array, value: "element")) }
+                        p.block("for element in \(field.swiftName)") { p in
+                            p.line(types.elementEncode(array, value: "element"))
+                        }
                     }
                 case .slot(let slot):
                     p.block("do") { p in
                         p.line("let start = writer.bytes.count")
                         p.block("switch \(field.swiftName)") { p in
-                            for slotCase in slot.cases { p.line("case .\(slotCase.swiftName)(let member): member.encode(into: &writer)") }
+                            for slotCase in slot.cases {
+                                p.line("case .\(slotCase.swiftName)(let member): member.encode(into: &writer)")
+                            }
                             p.line("case .unused: break")
                         }
                         p.line("writer.pad(from: start, to: \(slot.size))")

@@ -21,7 +21,9 @@ struct VLFEmitter {
 
     private func header(_ layout: StructLayout, _ p: inout CodePrinter) {
         let of = spec.layout(layout.of!)!
-        p.doc("`struct \(layout.cName)`: the variable-length part whose lengths come from `\(of.swiftName)`\(layout.section.map { " (seed: \($0))" } ?? "").")
+        p.doc(
+            "`struct \(layout.cName)`: the variable-length part whose lengths come from `\(of.swiftName)`\(layout.section.map { " (seed: \($0))" } ?? "")."
+        )
         if let errata = layout.notes.errata { p.doc("Errata: \(errata)") }
         if let compat = layout.notes.compat { p.doc("Compat: \(compat)") }
     }
@@ -41,16 +43,19 @@ struct VLFEmitter {
             p.line("public var writableLength: Int")
             p.line()
             p.block("public init(_ flf: \(of.swiftName))") { p in
-                let directions = Set(layout.fields.compactMap { field -> Direction? in
-                    if case .segment(let segment) = field.kind { return segment.direction }
-                    return nil
-                })
+                let directions = Set(
+                    layout.fields.compactMap { field -> Direction? in
+                        if case .segment(let segment) = field.kind { return segment.direction }
+                        return nil
+                    })
                 p.line("\(directions.contains(.readable) ? "var" : "let") readable = 0")
                 p.line("\(directions.contains(.writable) ? "var" : "let") writable = 0")
                 for field in layout.fields {
                     guard case .segment(let segment) = field.kind else { continue }
                     let counter = segment.direction == .readable ? "readable" : "writable"
-                    p.line("\(field.swiftName) = VlfSegment(name: \(swiftString(field.name)), direction: .\(segment.direction.rawValue), offset: \(counter), length: \(lengthExpression(segment.path, root: of)))")
+                    p.line(
+                        "\(field.swiftName) = VlfSegment(name: \(swiftString(field.name)), direction: .\(segment.direction.rawValue), offset: \(counter), length: \(lengthExpression(segment.path, root: of)))"
+                    )
                     p.line("\(counter) += \(field.swiftName).length")
                 }
                 p.line("readableLength = readable")
@@ -75,7 +80,9 @@ struct VLFEmitter {
                 if case .nested(let nested) = field.kind { current = spec.layout(nested)! }
             case .slotMember(let slotName, let caseName):
                 let field = current.field(slotName)!
-                guard case .slot(let slot) = field.kind, let slotCase = slot.cases.first(where: { $0.caseName == caseName }) else { continue }
+                guard case .slot(let slot) = field.kind,
+                    let slotCase = slot.cases.first(where: { $0.caseName == caseName })
+                else { continue }
                 let binding = "member\(conditions.count)"
                 conditions.append("case .\(slotCase.swiftName)(let \(binding)) = \(access).\(field.swiftName)")
                 access = binding
@@ -102,7 +109,9 @@ struct VLFEmitter {
                 p.block("switch flf.\(slotField.swiftName)") { p in
                     for slotCase in slot.cases {
                         if let vlf = slotCase.vlf {
-                            p.line("case .\(slotCase.swiftName)(let member): self = .\(slotCase.swiftName)(\(spec.layout(vlf)!.swiftName)(member))")
+                            p.line(
+                                "case .\(slotCase.swiftName)(let member): self = .\(slotCase.swiftName)(\(spec.layout(vlf)!.swiftName)(member))"
+                            )
                         } else {
                             p.line("case .\(slotCase.swiftName): self = .unused")
                         }
@@ -110,7 +119,9 @@ struct VLFEmitter {
                     p.line("case .unused: self = .unused")
                 }
             }
-            for (property, type, empty) in [("readableLength", "Int", "0"), ("writableLength", "Int", "0"), ("segments", "[VlfSegment]", "[]")] {
+            for (property, type, empty) in [
+                ("readableLength", "Int", "0"), ("writableLength", "Int", "0"), ("segments", "[VlfSegment]", "[]"),
+            ] {
                 p.line()
                 p.block("public var \(property): \(type)") { p in
                     p.block("switch self") { p in

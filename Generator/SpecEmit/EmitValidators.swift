@@ -10,7 +10,9 @@ struct ValidatorsEmitter {
         var p = CodePrinter()
         for layout in spec.structs where !layout.isVLF {
             p.block("extension \(layout.swiftName)") { p in
-                p.doc("The first rule this value breaks under `features`, with the status the device answers; nil when it breaks none.")
+                p.doc(
+                    "The first rule this value breaks under `features`, with the status the device answers; nil when it breaks none."
+                )
                 p.doc("Nested structs and the selected slot members are checked too.")
                 p.block("public func violation(features: CryptoFeatures) -> RuleViolation?") { p in
                     emitBody(layout, &p)
@@ -30,12 +32,14 @@ struct ValidatorsEmitter {
                     case .feature(let name): return "features.contains(.\(spec.feature(name)!.swiftName))"
                     case .notFeature(let name): return "!features.contains(.\(spec.feature(name)!.swiftName))"
                     case .field(let path, let predicate):
-                        return predicateExpression(predicate, types.uint64Expression(root: "self", path: path, in: layout))
+                        return predicateExpression(
+                            predicate, types.uint64Expression(root: "self", path: path, in: layout))
                     }
                 }
                 let value = types.uint64Expression(root: "self", path: validator.path, in: layout)
                 let status = spec.statusEntry(rule.onViolation).map { ".\($0.swiftName)" } ?? "nil"
-                let check = "if !(\(predicateExpression(validator.predicate, value))) { return RuleViolation(rule: .\(rule.swiftName), field: \(swiftString(validator.path.joined(separator: "."))), status: \(status)) }"
+                let check =
+                    "if !(\(predicateExpression(validator.predicate, value))) { return RuleViolation(rule: .\(rule.swiftName), field: \(swiftString(validator.path.joined(separator: "."))), status: \(status)) }"
                 if conditions.isEmpty {
                     p.line(check)
                 } else {
@@ -50,7 +54,9 @@ struct ValidatorsEmitter {
             case .slot(let slot):
                 p.block("switch \(field.swiftName)") { p in
                     for slotCase in slot.cases {
-                        p.line("case .\(slotCase.swiftName)(let member): if let violation = member.violation(features: features) { return violation }")
+                        p.line(
+                            "case .\(slotCase.swiftName)(let member): if let violation = member.violation(features: features) { return violation }"
+                        )
                     }
                     p.line("case .unused: break")
                 }
@@ -64,8 +70,10 @@ struct ValidatorsEmitter {
     func predicateExpression(_ predicate: Predicate, _ value: String) -> String {
         switch predicate {
         case .range(let low, let high): return "(\(low)...\(high)).contains(\(value))"
-        case .oneOf(let values): return "(" + values.map { "\(value) == \(SwiftTypes.hex($0))" }.joined(separator: " || ") + ")"
-        case .notOneOf(let values): return "(" + values.map { "\(value) != \(SwiftTypes.hex($0))" }.joined(separator: " && ") + ")"
+        case .oneOf(let values):
+            return "(" + values.map { "\(value) == \(SwiftTypes.hex($0))" }.joined(separator: " || ") + ")"
+        case .notOneOf(let values):
+            return "(" + values.map { "\(value) != \(SwiftTypes.hex($0))" }.joined(separator: " && ") + ")"
         case .equals(let expected): return "\(value) == \(SwiftTypes.hex(expected))"
         case .zero: return "\(value) == 0"
         case .allowedBits(let mask): return "\(value) & ~\(SwiftTypes.hex(mask)) == 0"
@@ -95,7 +103,9 @@ struct ValidatorsEmitter {
             for rule in spec.rules {
                 let level = Naming.lowerCamel(rule.level.lowercased().replacingOccurrences(of: " ", with: "-"))
                 let status = spec.statusEntry(rule.onViolation).map { ".\($0.swiftName)" } ?? "nil"
-                p.line("    RuleInfo(id: .\(rule.swiftName), level: .\(level), actor: .\(rule.actor), section: \(swiftString(rule.section)),")
+                p.line(
+                    "    RuleInfo(id: .\(rule.swiftName), level: .\(level), actor: .\(rule.actor), section: \(swiftString(rule.section)),"
+                )
                 p.line("             enforcement: .\(Naming.lowerCamel(rule.enforcedBy)), onViolation: \(status),")
                 let removed = rule.history.removedIn.map { "." + spec.revisions[$0].swiftName } ?? "nil"
                 p.line("             text: \(swiftString(rule.text)),")

@@ -41,8 +41,10 @@ struct VectorsEmitter {
         spec.structs.filter { !$0.isVLF }.flatMap { layout in
             engine.samples(layout, fill: Self.goldenFill()).map { sample in
                 let fields = engine.flatten(sample).sorted { $0.key < $1.key }.map { ($0.key, JSON.uint($0.value)) }
-                return JSON.object([("struct", .string(layout.name)), ("hex", .string(hexString(engine.encode(sample)))),
-                                    ("fields", .object(fields))])
+                return JSON.object([
+                    ("struct", .string(layout.name)), ("hex", .string(hexString(engine.encode(sample)))),
+                    ("fields", .object(fields)),
+                ])
             }
         }
     }
@@ -52,13 +54,17 @@ struct VectorsEmitter {
         for queue in spec.queues {
             let header = spec.layout(queue.header)!
             for op in queue.ops {
-                var layouts: [(name: String, features: [String], flag: UInt64, flf: String, vlf: String?, size: Int)] = [
-                    ("legacy", [], 0, op.flf, op.vlf, queue.legacyFLFSize),
-                    ("revision-1", ["revision-1"], 1, op.flf, op.vlf, spec.layout(op.flf)!.size),
-                ]
+                var layouts: [(name: String, features: [String], flag: UInt64, flf: String, vlf: String?, size: Int)] =
+                    [
+                        ("legacy", [], 0, op.flf, op.vlf, queue.legacyFLFSize),
+                        ("revision-1", ["revision-1"], 1, op.flf, op.vlf, spec.layout(op.flf)!.size),
+                    ]
                 if let stateless = op.stateless {
-                    layouts.append(("stateless", ["revision-1", stateless.feature], 0, stateless.flf, stateless.vlf,
-                                    spec.layout(stateless.flf)!.size))
+                    layouts.append(
+                        (
+                            "stateless", ["revision-1", stateless.feature], 0, stateless.flf, stateless.vlf,
+                            spec.layout(stateless.flf)!.size
+                        ))
                 }
                 for layout in layouts {
                     var headerSample = engine.firstSample(header, fill: Self.smallFill())
@@ -69,17 +75,26 @@ struct VectorsEmitter {
                         bytes += [UInt8](repeating: 0, count: layout.size - bytes.count)
                         let segments = layout.vlf.map { engine.segments(spec.layout($0)!, flf) } ?? []
                         let outcomes = ([op.outcome] + op.outcomeCompat).map { JSON.int(spec.layout($0)!.size) }
-                        result.append(.object([
-                            ("queue", .string(queue.name)), ("opcode", .string(op.opcode.name)),
-                            ("layout", .string(layout.name)), ("features", .array(layout.features.map(JSON.string))),
-                            ("header-hex", .string(hexString(engine.encode(headerSample)))),
-                            ("flf-struct", .string(layout.flf)), ("flf-hex", .string(hexString(bytes))),
-                            ("segments", .array(segments.map { segment in
-                                .object([("name", .string(segment.name)), ("direction", .string(segment.direction.rawValue)),
-                                         ("offset", .int(segment.offset)), ("length", .int(segment.length))])
-                            })),
-                            ("outcome-sizes", .array(outcomes)),
-                        ]))
+                        result.append(
+                            .object([
+                                ("queue", .string(queue.name)), ("opcode", .string(op.opcode.name)),
+                                ("layout", .string(layout.name)),
+                                ("features", .array(layout.features.map(JSON.string))),
+                                ("header-hex", .string(hexString(engine.encode(headerSample)))),
+                                ("flf-struct", .string(layout.flf)), ("flf-hex", .string(hexString(bytes))),
+                                (
+                                    "segments",
+                                    .array(
+                                        segments.map { segment in
+                                            .object([
+                                                ("name", .string(segment.name)),
+                                                ("direction", .string(segment.direction.rawValue)),
+                                                ("offset", .int(segment.offset)), ("length", .int(segment.length)),
+                                            ])
+                                        })
+                                ),
+                                ("outcome-sizes", .array(outcomes)),
+                            ]))
                     }
                 }
             }
@@ -92,7 +107,10 @@ struct VectorsEmitter {
         for rule in spec.rules {
             for (index, validator) in rule.validators.enumerated() {
                 guard let vector = negativeVector(rule, validator) else {
-                    diagnostics.error(rule.location, "cannot build a negative vector for validator \(index + 1) of rule '\(rule.id)': its conditions cannot hold while the rule alone is broken")
+                    diagnostics.error(
+                        rule.location,
+                        "cannot build a negative vector for validator \(index + 1) of rule '\(rule.id)': its conditions cannot hold while the rule alone is broken"
+                    )
                     continue
                 }
                 result.append(vector)
@@ -112,18 +130,26 @@ struct VectorsEmitter {
         }
         for var sample in engine.samples(layout, fill: { _ in 0 }) {
             for condition in validator.when {
-                if case .field(let path, let predicate) = condition { sample.setScalar(path, Self.satisfying(predicate)) }
+                if case .field(let path, let predicate) = condition {
+                    sample.setScalar(path, Self.satisfying(predicate))
+                }
             }
             sample.setScalar(validator.path, Self.violating(validator.predicate))
             // Repair whatever else the base value breaks, without touching the fields this rule reads.
-            let protected = Set([validator.path] + validator.when.compactMap { if case .field(let p, _) = $0 { return p } else { return nil } })
+            let protected = Set(
+                [validator.path]
+                    + validator.when.compactMap { if case .field(let p, _) = $0 { return p } else { return nil } })
             for _ in 0..<8 {
-                let others = engine.violations(sample, features: features).filter { $0.rule.id != rule.id || $0.validator.path != validator.path }
+                let others = engine.violations(sample, features: features).filter {
+                    $0.rule.id != rule.id || $0.validator.path != validator.path
+                }
                 guard let other = others.first, !protected.contains(other.validator.path) else { break }
                 sample.setScalar(other.validator.path, Self.satisfying(other.validator.predicate))
             }
             let found = engine.violations(sample, features: features)
-            guard found.count == 1, found[0].rule.id == rule.id, found[0].validator.path == validator.path else { continue }
+            guard found.count == 1, found[0].rule.id == rule.id, found[0].validator.path == validator.path else {
+                continue
+            }
             return .object([
                 ("rule", .string(rule.id)), ("target", .string(layout.name)),
                 ("features", .array(features.sorted().map(JSON.string))),

@@ -25,7 +25,9 @@ enum JSON {
             return "[\n" + items.map { inner + $0.render(indent: indent + 1) }.joined(separator: ",\n") + "\n\(pad)]"
         case .object(let pairs):
             if pairs.isEmpty { return "{}" }
-            return "{\n" + pairs.map { "\(inner)\(Self.quote($0.0)): \($0.1.render(indent: indent + 1))" }.joined(separator: ",\n") + "\n\(pad)}"
+            return "{\n"
+                + pairs.map { "\(inner)\(Self.quote($0.0)): \($0.1.render(indent: indent + 1))" }.joined(
+                    separator: ",\n") + "\n\(pad)}"
         }
     }
 

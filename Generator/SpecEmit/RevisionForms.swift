@@ -22,8 +22,10 @@ struct RevisionForms {
             switch field.kind {
             case .scalar(let type): kind = type.rawValue
             case .nested(let name): kind = "struct " + name
-            case .array(let array): kind = "array \(array.elementSize)x\(array.count.map(String.init) ?? array.countFrom ?? "")"
-            case .slot(let slot): kind = "slot \(slot.size) " + slot.cases.map { "\($0.value)=\($0.structName)" }.joined(separator: ",")
+            case .array(let array):
+                kind = "array \(array.elementSize)x\(array.count.map(String.init) ?? array.countFrom ?? "")"
+            case .slot(let slot):
+                kind = "slot \(slot.size) " + slot.cases.map { "\($0.value)=\($0.structName)" }.joined(separator: ",")
             case .segment(let segment): kind = "segment \(segment.pathText) \(segment.direction.rawValue)"
             case .selectFrom(let slot): kind = "select \(slot)"
             }
@@ -38,8 +40,10 @@ struct RevisionForms {
     /// The first revision, at or before `index`, from which the struct has the form it has in `index`.
     private func formStart(_ layout: StructLayout, in index: Int) -> Int {
         var start = index
-        while start > 0, let earlier = specs[start - 1].structs.first(where: { $0.history.identity == layout.history.identity }),
-              signature(earlier) == signature(layout) {
+        while start > 0,
+            let earlier = specs[start - 1].structs.first(where: { $0.history.identity == layout.history.identity }),
+            signature(earlier) == signature(layout)
+        {
             start -= 1
         }
         return start

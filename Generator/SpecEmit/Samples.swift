@@ -41,26 +41,35 @@ struct SampleEngine {
     /// Every combination of slot members (and "unused") of `layout`, fields filled by `fill`.
     func samples(_ layout: StructLayout, fill: (Field) -> UInt64) -> [StructSample] {
         var results = [StructSample(layout: layout)]
-        let selectors = Set(layout.fields.compactMap { field -> String? in
-            if case .slot(let slot) = field.kind { return slot.selector }
-            return nil
-        })
-        let counts = Set(layout.fields.compactMap { field -> String? in
-            if case .array(let array) = field.kind { return array.countFrom }
-            return nil
-        })
+        let selectors = Set(
+            layout.fields.compactMap { field -> String? in
+                if case .slot(let slot) = field.kind { return slot.selector }
+                return nil
+            })
+        let counts = Set(
+            layout.fields.compactMap { field -> String? in
+                if case .array(let array) = field.kind { return array.countFrom }
+                return nil
+            })
         for field in layout.fields {
             switch field.kind {
             case .scalar where selectors.contains(field.name):
                 continue  // set by its slot, to the value of the chosen member
             case .scalar where counts.contains(field.name):
-                for index in results.indices { results[index].values[field.name] = .scalar(0) }  // an empty trailing array
+                // an empty trailing array
+                for index in results.indices { results[index].values[field.name] = .scalar(0) }
             case .scalar:
                 let value = field.isReserved ? 0 : fill(field)
                 for index in results.indices { results[index].values[field.name] = .scalar(value) }
             case .nested(let name):
                 let nested = samples(spec.layout(name)!, fill: fill)
-                results = results.flatMap { base in nested.map { var s = base; s.values[field.name] = .nested($0); return s } }
+                results = results.flatMap { base in
+                    nested.map {
+                        var s = base
+                        s.values[field.name] = .nested($0)
+                        return s
+                    }
+                }
             case .slot(let slot):
                 var options: [(String?, StructSample?, UInt64)] = []
                 for slotCase in slot.cases {
@@ -115,9 +124,12 @@ struct SampleEngine {
         for field in sample.layout.fields {
             switch sample.values[field.name] {
             case .scalar(let value)?: result[prefix + field.name] = value
-            case .nested(let nested)?: result.merge(flatten(nested, prefix: prefix + field.name + "."), uniquingKeysWith: { a, _ in a })
+            case .nested(let nested)?:
+                result.merge(flatten(nested, prefix: prefix + field.name + "."), uniquingKeysWith: { a, _ in a })
             case .slot(let caseName?, let member?)?:
-                result.merge(flatten(member, prefix: prefix + field.name + "." + caseName + "."), uniquingKeysWith: { a, _ in a })
+                result.merge(
+                    flatten(member, prefix: prefix + field.name + "." + caseName + "."), uniquingKeysWith: { a, _ in a }
+                )
             default: break
             }
         }
@@ -136,7 +148,9 @@ struct SampleEngine {
                     case .field(let path, let predicate): return predicate.holds(sample.scalar(path))
                     }
                 }
-                if applies && !validator.predicate.holds(sample.scalar(validator.path)) { found.append((rule, validator)) }
+                if applies && !validator.predicate.holds(sample.scalar(validator.path)) {
+                    found.append((rule, validator))
+                }
             }
         }
         for field in sample.layout.fields {
@@ -149,7 +163,12 @@ struct SampleEngine {
         return found
     }
 
-    struct SegmentValue { var name: String; var direction: Direction; var offset: Int; var length: Int }
+    struct SegmentValue {
+        var name: String
+        var direction: Direction
+        var offset: Int
+        var length: Int
+    }
 
     /// The vlf segments of `vlf` for the fixed part `flf`.
     func segments(_ vlf: StructLayout, _ flf: StructSample) -> [SegmentValue] {
@@ -162,11 +181,13 @@ struct SampleEngine {
                 let length = Int(lengthValue(segment.path, flf))
                 let offset = segment.direction == .readable ? readable : writable
                 if segment.direction == .readable { readable += length } else { writable += length }
-                result.append(SegmentValue(name: field.name, direction: segment.direction, offset: offset, length: length))
+                result.append(
+                    SegmentValue(name: field.name, direction: segment.direction, offset: offset, length: length))
             case .selectFrom(let slotName):
                 guard case .slot(let caseName?, let member?)? = flf.values[slotName],
-                      case .slot(let slot)? = flf.layout.field(slotName)?.kind,
-                      let vlfName = slot.cases.first(where: { $0.caseName == caseName })?.vlf else { continue }
+                    case .slot(let slot)? = flf.layout.field(slotName)?.kind,
+                    let vlfName = slot.cases.first(where: { $0.caseName == caseName })?.vlf
+                else { continue }
                 result += segments(spec.layout(vlfName)!, member)
             default:
                 break

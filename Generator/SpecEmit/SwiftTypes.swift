@@ -75,7 +75,9 @@ struct SwiftTypes {
     func encodeStatement(_ field: Field, _ scalar: ScalarType, value: String) -> String {
         if let group = (field.enumGroup ?? field.flagsGroup).flatMap(spec.group) {
             let raw = "\(value).rawValue"
-            let narrowed = scalarSwiftType(scalar) == rawType(group) ? raw : "\(scalarSwiftType(scalar))(truncatingIfNeeded: \(raw))"
+            let narrowed =
+                scalarSwiftType(scalar) == rawType(group)
+                ? raw : "\(scalarSwiftType(scalar))(truncatingIfNeeded: \(raw))"
             return "writer.\(scalar.rawValue)(\(narrowed))"
         }
         return "writer.\(scalar.rawValue)(\(value))"

@@ -115,8 +115,10 @@ struct MappingReader {
         return Self.valueLiteral(node, file: file, key: key, diagnostics: diagnostics)
     }
 
-    static func valueLiteral(_ node: Node, file: String, key: String,
-                             diagnostics: DiagnosticCollector) -> Located<ValueLiteral>? {
+    static func valueLiteral(
+        _ node: Node, file: String, key: String,
+        diagnostics: DiagnosticCollector
+    ) -> Located<ValueLiteral>? {
         let loc = location(of: node, in: file)
         guard case .scalar(let scalar) = node else {
             diagnostics.error(loc, "'\(key)' must be an integer or a constant reference group.entry")
@@ -159,7 +161,9 @@ struct MappingReader {
         let removedIn = optionalString("removed-in")
         var changes: [ChangeDecl] = []
         for node in sequence("changed-in", in: "an item") {
-            guard var change = MappingReader(node, file: file, what: "a change", diagnostics: diagnostics) else { continue }
+            guard var change = MappingReader(node, file: file, what: "a change", diagnostics: diagnostics) else {
+                continue
+            }
             let revision = change.string("revision", in: "a change")
             let keys = change.node("was").map { was -> [String] in
                 guard let mapping = was.mapping else {

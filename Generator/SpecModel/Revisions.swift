@@ -47,7 +47,8 @@ struct RevisionProjector {
             let overlays = laterChanges(in: pairs)
             if !overlays.isEmpty {
                 if let identity = Self.identityKeys.lazy.compactMap({ key in pairs.first { $0.key.string == key } })
-                    .first?.value {
+                    .first?.value
+                {
                     pairs.append((Node(Self.identityKey), identity))
                 }
                 for was in overlays.reversed() { overlay(was, on: &pairs) }

@@ -20,7 +20,8 @@ struct SectionDecoder {
         if let node = top.node("config"), var map = reader(node, top.file, "config") {
             if document.config != nil { diagnostics.error(map.location, "'config' is given twice") }
             if let structName = map.string("struct", in: "config"),
-               let flags = map.string("status-flags", in: "config") {
+                let flags = map.string("status-flags", in: "config")
+            {
                 document.config = ConfigDecl(structName: structName, statusFlags: flags)
             }
             map.finish("config")
@@ -41,11 +42,13 @@ struct SectionDecoder {
         defer { map.finish("a feature") }
         let what = "a feature"
         guard let name = map.string("name", in: what), let cName = map.string("c-name", in: what),
-              let bit = map.integer("bit", in: what) else { return nil }
-        return FeatureDecl(name: name, cName: cName.value, bit: bit,
-                           requires: map.stringList("requires", in: what),
-                           service: map.optionalString("service"), notes: map.annotations(),
-                           marks: map.revisionMarks())
+            let bit = map.integer("bit", in: what)
+        else { return nil }
+        return FeatureDecl(
+            name: name, cName: cName.value, bit: bit,
+            requires: map.stringList("requires", in: what),
+            service: map.optionalString("service"), notes: map.annotations(),
+            marks: map.revisionMarks())
     }
 
     private func decodeGroup(_ node: Node, file: String) -> ConstantGroupDecl? {
@@ -58,7 +61,8 @@ struct SectionDecoder {
             if let parsed = ConstantGroupDecl.Kind(rawValue: kindText.value) {
                 kind = parsed
             } else {
-                diagnostics.error(kindText.location, "unknown group kind '\(kindText.value)' (values, opcode, flags, sizes)")
+                diagnostics.error(
+                    kindText.location, "unknown group kind '\(kindText.value)' (values, opcode, flags, sizes)")
             }
         }
         let width = map.optionalString("width") ?? Located("le32", at: name.location)
@@ -68,8 +72,9 @@ struct SectionDecoder {
         let notes = map.annotations()
         let marks = map.revisionMarks()
         let entries = map.sequence("entries", in: what, required: true).compactMap { decodeEntry($0, file: file) }
-        return ConstantGroupDecl(name: name, kind: kind, width: width, cPrefix: cPrefix, mask: mask,
-                                 section: section, entries: entries, notes: notes, marks: marks)
+        return ConstantGroupDecl(
+            name: name, kind: kind, width: width, cPrefix: cPrefix, mask: mask,
+            section: section, entries: entries, notes: notes, marks: marks)
     }
 
     private func decodeEntry(_ node: Node, file: String) -> ConstantEntryDecl? {
@@ -77,11 +82,12 @@ struct SectionDecoder {
         defer { map.finish("a constant") }
         let what = "a constant"
         guard let name = map.string("name", in: what), let cName = map.string("c-name", in: what) else { return nil }
-        return ConstantEntryDecl(name: name, cName: cName, value: map.optionalInteger("value"),
-                                 service: map.optionalString("service"), op: map.optionalInteger("op"),
-                                 queue: map.optionalString("queue"), isNone: map.bool("none"),
-                                 unsupported: map.text("unsupported"), notes: map.annotations(),
-                                 marks: map.revisionMarks())
+        return ConstantEntryDecl(
+            name: name, cName: cName, value: map.optionalInteger("value"),
+            service: map.optionalString("service"), op: map.optionalInteger("op"),
+            queue: map.optionalString("queue"), isNone: map.bool("none"),
+            unsupported: map.text("unsupported"), notes: map.annotations(),
+            marks: map.revisionMarks())
     }
 
     // MARK: structs
@@ -93,7 +99,9 @@ struct SectionDecoder {
         guard let name = map.string("name", in: what), let cName = map.string("c-name", in: what) else { return nil }
         var isVLF = false
         if let kind = map.optionalString("kind") {
-            if kind.value == "vlf" { isVLF = true } else if kind.value != "flf" {
+            if kind.value == "vlf" {
+                isVLF = true
+            } else if kind.value != "flf" {
                 diagnostics.error(kind.location, "unknown struct kind '\(kind.value)' (flf or vlf)")
             }
         }
@@ -103,8 +111,9 @@ struct SectionDecoder {
         let notes = map.annotations()
         let marks = map.revisionMarks()
         let fields = map.sequence("fields", in: what, required: true).compactMap { decodeField($0, file: file) }
-        return StructDecl(name: name, cName: cName.value, section: section, isVLF: isVLF, of: of, size: size,
-                          fields: fields, notes: notes, marks: marks)
+        return StructDecl(
+            name: name, cName: cName.value, section: section, isVLF: isVLF, of: of, size: size,
+            fields: fields, notes: notes, marks: marks)
     }
 
     private func decodeField(_ node: Node, file: String) -> FieldDecl? {
@@ -120,7 +129,8 @@ struct SectionDecoder {
         let selectFrom = map.optionalString("select-from")
         let shapes = [type != nil, slotNode != nil, length != nil, selectFrom != nil].filter { $0 }.count
         guard shapes == 1 else {
-            diagnostics.error(name.location, "field '\(name.value)' needs exactly one of 'type', 'slot', 'length' or 'select-from'")
+            diagnostics.error(
+                name.location, "field '\(name.value)' needs exactly one of 'type', 'slot', 'length' or 'select-from'")
             return nil
         }
         var shape: FieldDecl.Shape
@@ -128,8 +138,11 @@ struct SectionDecoder {
             shape = .typed(type)
         } else if let slotNode {
             guard let size = MappingReader.valueLiteral(slotNode, file: file, key: "slot", diagnostics: diagnostics),
-                  let selector = map.string("selector", in: "a slot field") else { return nil }
-            let cases = map.sequence("cases", in: "a slot field", required: true).compactMap { decodeCase($0, file: file) }
+                let selector = map.string("selector", in: "a slot field")
+            else { return nil }
+            let cases = map.sequence("cases", in: "a slot field", required: true).compactMap {
+                decodeCase($0, file: file)
+            }
             shape = .slot(size: size, selector: selector, cases: cases)
         } else if let length {
             guard let direction = map.string("direction", in: "a vlf segment") else { return nil }
@@ -137,20 +150,23 @@ struct SectionDecoder {
         } else {
             shape = .selectFrom(selectFrom!)
         }
-        return FieldDecl(name: name, cName: cName.value, shape: shape, enumGroup: map.optionalString("enum"),
-                         flagsGroup: map.optionalString("flags"), maskOf: map.optionalString("mask-of"),
-                         count: map.optionalInteger("count"), countFrom: map.optionalString("count-from"),
-                         isReserved: map.bool("reserved"), notes: map.annotations(), marks: map.revisionMarks(),
-                         location: location)
+        return FieldDecl(
+            name: name, cName: cName.value, shape: shape, enumGroup: map.optionalString("enum"),
+            flagsGroup: map.optionalString("flags"), maskOf: map.optionalString("mask-of"),
+            count: map.optionalInteger("count"), countFrom: map.optionalString("count-from"),
+            isReserved: map.bool("reserved"), notes: map.annotations(), marks: map.revisionMarks(),
+            location: location)
     }
 
     private func decodeCase(_ node: Node, file: String) -> SlotCaseDecl? {
         guard var map = reader(node, file, "a slot case") else { return nil }
         defer { map.finish("a slot case") }
         guard let when = map.valueLiteral("when", in: "a slot case"),
-              let structName = map.string("struct", in: "a slot case") else { return nil }
-        return SlotCaseDecl(when: when, structName: structName, vlf: map.optionalString("vlf"),
-                            marks: map.revisionMarks())
+            let structName = map.string("struct", in: "a slot case")
+        else { return nil }
+        return SlotCaseDecl(
+            when: when, structName: structName, vlf: map.optionalString("vlf"),
+            marks: map.revisionMarks())
     }
 
     // MARK: requests
@@ -160,36 +176,42 @@ struct SectionDecoder {
         defer { map.finish("a queue") }
         let what = "a queue"
         guard let name = map.string("queue", in: what), let header = map.string("header", in: what),
-              let opcodeField = map.string("opcode-field", in: what),
-              let legacy = map.valueLiteral("legacy-flf-size", in: what),
-              let outcome = map.string("outcome", in: what), let outcomeAt = map.string("outcome-at", in: what),
-              let framingRule = map.string("framing-rule", in: what) else { return nil }
+            let opcodeField = map.string("opcode-field", in: what),
+            let legacy = map.valueLiteral("legacy-flf-size", in: what),
+            let outcome = map.string("outcome", in: what), let outcomeAt = map.string("outcome-at", in: what),
+            let framingRule = map.string("framing-rule", in: what)
+        else { return nil }
         let section = map.text("section")
         let flagField = map.optionalString("flag-field")
         let notes = map.annotations()
         let marks = map.revisionMarks()
         let ops = map.sequence("ops", in: what, required: true).compactMap { decodeOp($0, file: file) }
-        return QueueDecl(name: name, section: section, header: header, opcodeField: opcodeField,
-                         flagField: flagField, legacyFLFSize: legacy, outcome: outcome, outcomeAt: outcomeAt,
-                         framingRule: framingRule, ops: ops, notes: notes, marks: marks)
+        return QueueDecl(
+            name: name, section: section, header: header, opcodeField: opcodeField,
+            flagField: flagField, legacyFLFSize: legacy, outcome: outcome, outcomeAt: outcomeAt,
+            framingRule: framingRule, ops: ops, notes: notes, marks: marks)
     }
 
     private func decodeOp(_ node: Node, file: String) -> OpDecl? {
         guard var map = reader(node, file, "an op") else { return nil }
         defer { map.finish("an op") }
         let what = "an op"
-        guard let opcode = map.valueLiteral("opcode", in: what), let flf = map.string("flf", in: what) else { return nil }
+        guard let opcode = map.valueLiteral("opcode", in: what), let flf = map.string("flf", in: what) else {
+            return nil
+        }
         var stateless: StatelessDecl?
         if let node = map.node("stateless"), var sub = reader(node, file, "stateless") {
             if let feature = sub.string("feature", in: "stateless"), let sflf = sub.string("flf", in: "stateless"),
-               let svlf = sub.string("vlf", in: "stateless") {
+                let svlf = sub.string("vlf", in: "stateless")
+            {
                 stateless = StatelessDecl(feature: feature, flf: sflf, vlf: svlf)
             }
             sub.finish("stateless")
         }
-        return OpDecl(opcode: opcode, flf: flf, vlf: map.optionalString("vlf"), outcome: map.optionalString("outcome"),
-                      outcomeCompat: map.stringList("outcome-compat", in: what), stateless: stateless,
-                      notes: map.annotations(), marks: map.revisionMarks())
+        return OpDecl(
+            opcode: opcode, flf: flf, vlf: map.optionalString("vlf"), outcome: map.optionalString("outcome"),
+            outcomeCompat: map.stringList("outcome-compat", in: what), stateless: stateless,
+            notes: map.annotations(), marks: map.revisionMarks())
     }
 
     // MARK: rules
@@ -200,9 +222,10 @@ struct SectionDecoder {
         let what = "a rule"
         let location = map.location
         guard let id = map.string("id", in: what), let level = map.string("level", in: what),
-              let actor = map.string("actor", in: what), let section = map.string("section", in: what),
-              let origin = map.string("origin", in: what), let text = map.string("text", in: what),
-              let onViolation = map.string("on-violation", in: what) else { return nil }
+            let actor = map.string("actor", in: what), let section = map.string("section", in: what),
+            let origin = map.string("origin", in: what), let text = map.string("text", in: what),
+            let onViolation = map.string("on-violation", in: what)
+        else { return nil }
         guard let enforcementNode = map.node("enforcement") else {
             diagnostics.error(id.location, "rule '\(id.value)' has no 'enforcement'")
             return nil
@@ -210,12 +233,15 @@ struct SectionDecoder {
         guard var enforcement = reader(enforcementNode, file, "enforcement") else { return nil }
         defer { enforcement.finish("enforcement") }
         guard let by = enforcement.string("by", in: "enforcement") else { return nil }
-        let validators = enforcement.sequence("validators", in: "enforcement").compactMap { decodeValidator($0, file: file) }
-        return RuleDecl(id: id, level: level, actor: actor, section: section.value, origin: origin, text: text.value,
-                        enforcedBy: by, validators: validators, check: enforcement.optionalString("check"),
-                        checkOps: enforcement.stringList("ops", in: "enforcement"), note: enforcement.text("note"),
-                        reason: enforcement.text("reason"), onViolation: onViolation, notes: map.annotations(),
-                        marks: map.revisionMarks(), location: location)
+        let validators = enforcement.sequence("validators", in: "enforcement").compactMap {
+            decodeValidator($0, file: file)
+        }
+        return RuleDecl(
+            id: id, level: level, actor: actor, section: section.value, origin: origin, text: text.value,
+            enforcedBy: by, validators: validators, check: enforcement.optionalString("check"),
+            checkOps: enforcement.stringList("ops", in: "enforcement"), note: enforcement.text("note"),
+            reason: enforcement.text("reason"), onViolation: onViolation, notes: map.annotations(),
+            marks: map.revisionMarks(), location: location)
     }
 
     private func decodeValidator(_ node: Node, file: String) -> ValidatorDecl? {
@@ -223,7 +249,8 @@ struct SectionDecoder {
         defer { map.finish("a validator") }
         let location = map.location
         guard let target = map.string("target", in: "a validator"), let field = map.string("field", in: "a validator"),
-              let predicate = decodePredicate(&map, file: file, what: "a validator") else { return nil }
+            let predicate = decodePredicate(&map, file: file, what: "a validator")
+        else { return nil }
         let when = map.sequence("when", in: "a validator").compactMap { decodeCondition($0, file: file) }
         return ValidatorDecl(target: target, field: field, predicate: predicate, when: when, location: location)
     }
@@ -234,7 +261,8 @@ struct SectionDecoder {
         if let feature = map.optionalString("feature") { return .feature(feature) }
         if let feature = map.optionalString("not-feature") { return .notFeature(feature) }
         guard let field = map.string("field", in: "a condition (feature, not-feature or field)"),
-              let predicate = decodePredicate(&map, file: file, what: "a condition") else { return nil }
+            let predicate = decodePredicate(&map, file: file, what: "a condition")
+        else { return nil }
         return .field(field, predicate)
     }
 
@@ -243,7 +271,8 @@ struct SectionDecoder {
     private func decodePredicate(_ map: inout MappingReader, file: String, what: String) -> Located<PredicateDecl>? {
         let present = Self.predicateKeys.filter { key in map.pairs.contains { $0.key == key } }
         guard present.count == 1, let key = present.first, let node = map.node(key) else {
-            diagnostics.error(map.location, "\(what) needs exactly one predicate of: \(Self.predicateKeys.joined(separator: ", "))")
+            diagnostics.error(
+                map.location, "\(what) needs exactly one predicate of: \(Self.predicateKeys.joined(separator: ", "))")
             return nil
         }
         let loc = map.location(of: node)

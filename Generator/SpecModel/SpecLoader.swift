@@ -54,16 +54,21 @@ public struct SpecLoader {
             var document = SpecDocument(info: info, files: files)
             document.revision = index
             var sections = SectionDecoder(diagnostics: projected)
-            if var reader = MappingReader(projector.project(root), file: entry, what: "the spec file",
-                                          diagnostics: projected) {
+            if var reader = MappingReader(
+                projector.project(root), file: entry, what: "the spec file",
+                diagnostics: projected)
+            {
                 _ = reader.node("spec")
                 _ = reader.node("include")
                 sections.decodeSections(&reader, into: &document)
                 reader.finish("the spec file")
             }
             for (path, node) in included {
-                guard var reader = MappingReader(projector.project(node), file: path, what: "an included file",
-                                                 diagnostics: projected) else { continue }
+                guard
+                    var reader = MappingReader(
+                        projector.project(node), file: path, what: "an included file",
+                        diagnostics: projected)
+                else { continue }
                 sections.decodeSections(&reader, into: &document)
                 reader.finish("an included file (allowed: features, constants, structs, requests, config, rules)")
             }
@@ -77,8 +82,10 @@ public struct SpecLoader {
         return documents
     }
 
-    private func parse(_ path: String, includedAt: SourceLocation? = nil, into files: inout [SpecFile],
-                       _ diagnostics: DiagnosticCollector) -> Node? {
+    private func parse(
+        _ path: String, includedAt: SourceLocation? = nil, into files: inout [SpecFile],
+        _ diagnostics: DiagnosticCollector
+    ) -> Node? {
         let contents: String
         do {
             contents = try readFile(path)
@@ -107,12 +114,13 @@ public struct SpecLoader {
         func at(_ mark: Mark) -> SourceLocation { SourceLocation(file: file, line: mark.line, column: mark.column) }
         switch error {
         case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+            .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
             let prefix = context.map { "\($0.text): " } ?? ""
             return Diagnostic(at: at(mark), "syntax: \(prefix)\(problem)")
         case .duplicatedKeysInMapping(let duplicates, let context):
-            return Diagnostic(at: at(context.mark), "duplicate key '\(duplicates.joined(separator: "', '"))' in a mapping")
+            return Diagnostic(
+                at: at(context.mark), "duplicate key '\(duplicates.joined(separator: "', '"))' in a mapping")
         default:
             return Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "\(error)")
         }
@@ -128,9 +136,12 @@ public struct SpecLoader {
         var revisions: [RevisionDecl] = []
         for node in map.sequence("revisions", in: what, required: true) {
             guard var revision = MappingReader(node, file: top.file, what: "a revision", diagnostics: diagnostics),
-                  let id = revision.string("id", in: "a revision") else { continue }
-            revisions.append(RevisionDecl(id: id, title: revision.text("title") ?? "", date: revision.text("date") ?? "",
-                                          source: revision.text("source") ?? ""))
+                let id = revision.string("id", in: "a revision")
+            else { continue }
+            revisions.append(
+                RevisionDecl(
+                    id: id, title: revision.text("title") ?? "", date: revision.text("date") ?? "",
+                    source: revision.text("source") ?? ""))
             revision.finish("a revision (allowed: id, title, date, source)")
         }
         if revisions.isEmpty { diagnostics.error(map.location, "'spec.revisions' must list at least one revision") }

@@ -26,21 +26,24 @@ struct DispatchLint {
                 continue
             }
             if framing.enforcedBy != "dispatch" || framing.onViolation == nil {
-                diagnostics.error(decl.framingRule.location,
-                                  "framing rule '\(framing.id)' of \(queue.name) must be 'by: dispatch' with an on-violation status")
+                diagnostics.error(
+                    decl.framingRule.location,
+                    "framing rule '\(framing.id)' of \(queue.name) must be 'by: dispatch' with an on-violation status")
             }
         }
         let framingRules = Set(queues.map(\.framingRule))
         for rule in rules where rule.enforcedBy == "dispatch" && !framingRules.contains(rule.id) {
-            diagnostics.error(rule.location, "rule '\(rule.id)' is 'by: dispatch' but no queue names it as its framing-rule")
+            diagnostics.error(
+                rule.location, "rule '\(rule.id)' is 'by: dispatch' but no queue names it as its framing-rule")
         }
     }
 
     /// The header validator that refuses opcodes the queue does not carry.
     private func checkOpcodeRules() {
         for (queue, decl) in zip(queues, document.queues) where Rule.opcodeRule(of: queue, in: rules) == nil {
-            diagnostics.error(decl.name.location,
-                              "\(queue.name): no rule validates \(queue.header).\(queue.opcodeField) with an on-violation status")
+            diagnostics.error(
+                decl.name.location,
+                "\(queue.name): no rule validates \(queue.header).\(queue.opcodeField) with an on-violation status")
         }
     }
 
@@ -51,11 +54,13 @@ struct DispatchLint {
             guard let check = rule.check else { continue }
             for op in rule.checkOps {
                 if !opcodes.contains(op) {
-                    diagnostics.error(rule.location, "check '\(check)' of '\(rule.id)': opcode '\(op)' is carried by no queue")
+                    diagnostics.error(
+                        rule.location, "check '\(check)' of '\(rule.id)': opcode '\(op)' is carried by no queue")
                 }
                 let key = check + " " + op
                 if let other = bound[key] {
-                    diagnostics.error(rule.location, "check '\(check)' on '\(op)' is bound to both '\(other)' and '\(rule.id)'")
+                    diagnostics.error(
+                        rule.location, "check '\(check)' on '\(op)' is bound to both '\(other)' and '\(rule.id)'")
                 }
                 bound[key] = rule.id
             }
@@ -65,7 +70,9 @@ struct DispatchLint {
     private func checkValidatorsReachable() {
         var reachable: Set<String> = []
         func visit(_ name: String) {
-            guard reachable.insert(name).inserted, let layout = structs.first(where: { $0.name == name }) else { return }
+            guard reachable.insert(name).inserted, let layout = structs.first(where: { $0.name == name }) else {
+                return
+            }
             for field in layout.fields {
                 switch field.kind {
                 case .nested(let nested): visit(nested)
@@ -84,8 +91,10 @@ struct DispatchLint {
         if let config = document.config { visit(config.structName.value) }
         for rule in rules {
             for validator in rule.validators where !reachable.contains(validator.target) {
-                diagnostics.error(rule.location,
-                                  "rule '\(rule.id)' validates '\(validator.target)', which no request header, fixed part or the config reaches")
+                diagnostics.error(
+                    rule.location,
+                    "rule '\(rule.id)' validates '\(validator.target)', which no request header, fixed part or the config reaches"
+                )
             }
         }
     }
@@ -96,7 +105,9 @@ extension Rule {
     public static func opcodeRule(of queue: Queue, in rules: [Rule]) -> Rule? {
         rules.first { rule in
             rule.onViolation != nil
-                && rule.validators.contains { $0.target == queue.header && $0.path == [queue.opcodeField] && $0.when.isEmpty }
+                && rule.validators.contains {
+                    $0.target == queue.header && $0.path == [queue.opcodeField] && $0.when.isEmpty
+                }
         }
     }
 }

@@ -20,8 +20,9 @@ struct HistoryResolver {
         let identity = marks.identity ?? name.value
         var since = marks.since.flatMap(index) ?? parent?.since ?? 0
         if let parent, since < parent.since {
-            diagnostics.error(marks.since?.location ?? name.location,
-                              "'\(name.value)' cannot be older than what holds it (since \(revisions[parent.since].id.value))")
+            diagnostics.error(
+                marks.since?.location ?? name.location,
+                "'\(name.value)' cannot be older than what holds it (since \(revisions[parent.since].id.value))")
             since = parent.since
         }
         if marks.since != nil, let parent, since == parent.since, parent.since > 0 {
@@ -35,13 +36,17 @@ struct HistoryResolver {
         for change in marks.changes {
             guard let revision = index(change.revision) else { continue }
             if revision <= since {
-                diagnostics.error(change.revision.location, "a change in \(change.revision.value) is not after '\(name.value)' appeared")
+                diagnostics.error(
+                    change.revision.location,
+                    "a change in \(change.revision.value) is not after '\(name.value)' appeared")
             }
             if let last = changes.last, revision <= last.revision {
                 diagnostics.error(change.revision.location, "changes must be listed oldest first, one per revision")
             }
             if let removedIn, revision >= removedIn {
-                diagnostics.error(change.revision.location, "a change in \(change.revision.value) comes after '\(name.value)' was removed")
+                diagnostics.error(
+                    change.revision.location,
+                    "a change in \(change.revision.value) comes after '\(name.value)' was removed")
             }
             if change.keys.isEmpty {
                 diagnostics.error(change.revision.location, "a change must keep at least one earlier key in 'was'")

@@ -47,7 +47,8 @@ public enum Naming {
     /// Reports a name that is not lower-case kebab or that the generated code reserves.
     static func check(_ name: Located<String>, _ what: String, _ diagnostics: DiagnosticCollector) {
         if !isValidName(name.value) {
-            diagnostics.error(name.location, "\(what) name '\(name.value)' must be lower-case kebab starting with a letter")
+            diagnostics.error(
+                name.location, "\(what) name '\(name.value)' must be lower-case kebab starting with a letter")
         } else if reserved.contains(lowerCamel(name.value)) {
             diagnostics.error(name.location, "\(what) name '\(name.value)' is reserved in the generated code")
         }

@@ -25,26 +25,33 @@ struct RuleResolver {
             seen[decl.id.value] = decl.id.location
             let parts = decl.id.value.split(separator: ".", omittingEmptySubsequences: false)
             if parts.count < 3 || !["dev", "drv", "feat"].contains(parts[0])
-                || !parts.allSatisfy({ Naming.isValidName(String($0)) }) {
-                diagnostics.error(decl.id.location, "rule id '\(decl.id.value)' must be <dev|drv|feat>.<area>.<slug> in lower-case kebab")
+                || !parts.allSatisfy({ Naming.isValidName(String($0)) })
+            {
+                diagnostics.error(
+                    decl.id.location,
+                    "rule id '\(decl.id.value)' must be <dev|drv|feat>.<area>.<slug> in lower-case kebab")
             }
             let swiftName = Naming.lowerCamel(decl.id.value)
             if let other = swiftNames[swiftName], other != decl.id.value {
-                diagnostics.error(decl.id.location, "rule ids '\(other)' and '\(decl.id.value)' give the same Swift name")
+                diagnostics.error(
+                    decl.id.location, "rule ids '\(other)' and '\(decl.id.value)' give the same Swift name")
             }
             swiftNames[swiftName] = decl.id.value
             check(decl.level, in: Self.levels, "level")
             check(decl.actor, in: Self.actors, "actor")
             check(decl.origin, in: Self.origins, "origin")
             check(decl.enforcedBy, in: Self.enforcements, "enforcement 'by'")
-            if !decl.text.contains(decl.level.value.components(separatedBy: " ").first!) &&
-                !decl.text.lowercased().contains(decl.level.value.lowercased().components(separatedBy: " ").first!) &&
-                decl.origin.value != "body" && decl.origin.value != "feature-bits" {
-                diagnostics.warning(decl.id.location, "rule '\(decl.id.value)' is \(decl.level.value) but its text does not say so")
+            if !decl.text.contains(decl.level.value.components(separatedBy: " ").first!)
+                && !decl.text.lowercased().contains(decl.level.value.lowercased().components(separatedBy: " ").first!)
+                && decl.origin.value != "body" && decl.origin.value != "feature-bits"
+            {
+                diagnostics.warning(
+                    decl.id.location, "rule '\(decl.id.value)' is \(decl.level.value) but its text does not say so")
             }
             switch decl.enforcedBy.value {
             case "validator" where decl.validators.isEmpty:
-                diagnostics.error(decl.enforcedBy.location, "rule '\(decl.id.value)' is enforced by a validator but lists none")
+                diagnostics.error(
+                    decl.enforcedBy.location, "rule '\(decl.id.value)' is enforced by a validator but lists none")
             case "manual" where (decl.reason ?? "").isEmpty:
                 diagnostics.error(decl.enforcedBy.location, "rule '\(decl.id.value)' is manual and needs a 'reason'")
             default:
@@ -78,23 +85,30 @@ struct RuleResolver {
             }
             var onViolation: String?
             if decl.onViolation.value != "none" {
-                if statuses?.entries.contains(where: { !$0.isNone && $0.cName == "VIRTIO_CRYPTO_\(decl.onViolation.value)" }) == true {
+                if statuses?.entries.contains(where: {
+                    !$0.isNone && $0.cName == "VIRTIO_CRYPTO_\(decl.onViolation.value)"
+                }) == true {
                     onViolation = decl.onViolation.value
                 } else {
-                    diagnostics.error(decl.onViolation.location, "on-violation must be a status (OK, ERR, BADMSG, NOTSUPP, INVSESS, NOSPC) or none")
+                    diagnostics.error(
+                        decl.onViolation.location,
+                        "on-violation must be a status (OK, ERR, BADMSG, NOTSUPP, INVSESS, NOSPC) or none")
                 }
             }
-            return Rule(id: decl.id.value, swiftName: swiftName, level: decl.level.value, actor: decl.actor.value,
-                        section: decl.section, origin: decl.origin.value, text: decl.text,
-                        enforcedBy: decl.enforcedBy.value, validators: decl.validators.compactMap(resolveValidator),
-                        check: decl.check?.value, checkOps: checkOps, note: decl.note, reason: decl.reason, onViolation: onViolation, notes: decl.notes,
-                        location: decl.location, history: histories.history(decl.marks, name: decl.id))
+            return Rule(
+                id: decl.id.value, swiftName: swiftName, level: decl.level.value, actor: decl.actor.value,
+                section: decl.section, origin: decl.origin.value, text: decl.text,
+                enforcedBy: decl.enforcedBy.value, validators: decl.validators.compactMap(resolveValidator),
+                check: decl.check?.value, checkOps: checkOps, note: decl.note, reason: decl.reason,
+                onViolation: onViolation, notes: decl.notes,
+                location: decl.location, history: histories.history(decl.marks, name: decl.id))
         }
     }
 
     private func check(_ value: Located<String>, in allowed: [String], _ what: String) {
         if !allowed.contains(value.value) {
-            diagnostics.error(value.location, "\(what) '\(value.value)' must be one of: \(allowed.joined(separator: ", "))")
+            diagnostics.error(
+                value.location, "\(what) '\(value.value)' must be one of: \(allowed.joined(separator: ", "))")
         }
     }
 
@@ -104,7 +118,8 @@ struct RuleResolver {
             return nil
         }
         guard let (path, field) = scalarPath(decl.field, in: target),
-              let predicate = resolvePredicate(decl.predicate, field: field) else { return nil }
+            let predicate = resolvePredicate(decl.predicate, field: field)
+        else { return nil }
         var conditions: [Condition] = []
         for condition in decl.when {
             switch condition {
@@ -113,10 +128,15 @@ struct RuleResolver {
                     diagnostics.error(name.location, "unknown feature '\(name.value)'")
                     continue
                 }
-                if case .feature = condition { conditions.append(.feature(name.value)) } else { conditions.append(.notFeature(name.value)) }
+                if case .feature = condition {
+                    conditions.append(.feature(name.value))
+                } else {
+                    conditions.append(.notFeature(name.value))
+                }
             case .field(let fieldPath, let predicateDecl):
                 guard let (conditionPath, conditionField) = scalarPath(fieldPath, in: target),
-                      let conditionPredicate = resolvePredicate(predicateDecl, field: conditionField) else { continue }
+                    let conditionPredicate = resolvePredicate(predicateDecl, field: conditionField)
+                else { continue }
                 conditions.append(.field(conditionPath, conditionPredicate))
             }
         }
@@ -171,7 +191,8 @@ struct RuleResolver {
                 return .allowedBits(group.entries.filter { !$0.isNone }.reduce(0) { $0 | $1.value })
             }
             guard let maskOf = field.maskOf, let group = groups.first(where: { $0.name == maskOf }),
-                  let word = group.maskFields.firstIndex(of: field.name) else {
+                let word = group.maskFields.firstIndex(of: field.name)
+            else {
                 diagnostics.error(decl.location, "'allowed-bits: defined' needs a field with 'flags' or 'mask-of'")
                 return nil
             }

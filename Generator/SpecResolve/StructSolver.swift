@@ -42,8 +42,10 @@ struct StructSolver {
         return group.name
     }
 
-    private func solveFixed(_ decl: StructDecl, _ solved: inout [String: StructLayout],
-                            _ inProgress: inout Set<String>) -> StructLayout? {
+    private func solveFixed(
+        _ decl: StructDecl, _ solved: inout [String: StructLayout],
+        _ inProgress: inout Set<String>
+    ) -> StructLayout? {
         if let done = solved[decl.name.value] { return done }
         guard !inProgress.contains(decl.name.value) else {
             diagnostics.error(decl.name.location, "struct '\(decl.name.value)' contains itself")
@@ -88,8 +90,10 @@ struct StructSolver {
                 let slotSize = Int(Resolver.resolveValue(sizeLiteral, groups, diagnostics) ?? 0)
                 size = slotSize
                 guard let selectorDecl = decl.fields.first(where: { $0.name.value == selector.value }),
-                      case .typed(let selectorType) = selectorDecl.shape, ScalarType(rawValue: selectorType.value) != nil else {
-                    diagnostics.error(selector.location, "selector '\(selector.value)' is not a scalar field of '\(decl.name.value)'")
+                    case .typed(let selectorType) = selectorDecl.shape, ScalarType(rawValue: selectorType.value) != nil
+                else {
+                    diagnostics.error(
+                        selector.location, "selector '\(selector.value)' is not a scalar field of '\(decl.name.value)'")
                     continue
                 }
                 let selectorGroup = selectorDecl.enumGroup?.value
@@ -99,17 +103,24 @@ struct StructSolver {
                     var caseName = "value\(value)"
                     if case .constant(let groupName, let entryName) = slotCase.when.value {
                         if groupName != selectorGroup {
-                            diagnostics.error(slotCase.when.location, "'\(groupName).\(entryName)' is not a value of the selector's group '\(selectorGroup ?? "none")'")
+                            diagnostics.error(
+                                slotCase.when.location,
+                                "'\(groupName).\(entryName)' is not a value of the selector's group '\(selectorGroup ?? "none")'"
+                            )
                         }
                         caseName = entryName
                     }
                     guard let memberDecl = lookup(slotCase.structName.value),
-                          let member = solveFixed(memberDecl, &solved, &inProgress) else {
+                        let member = solveFixed(memberDecl, &solved, &inProgress)
+                    else {
                         diagnostics.error(slotCase.structName.location, "unknown struct '\(slotCase.structName.value)'")
                         continue
                     }
                     if member.size > slotSize {
-                        diagnostics.error(slotCase.structName.location, "struct '\(member.name)' is \(member.size) bytes and does not fit the \(slotSize)-byte slot '\(field.name.value)'")
+                        diagnostics.error(
+                            slotCase.structName.location,
+                            "struct '\(member.name)' is \(member.size) bytes and does not fit the \(slotSize)-byte slot '\(field.name.value)'"
+                        )
                     }
                     if let vlf = slotCase.vlf {
                         if let vlfDecl = lookup(vlf.value) {
@@ -123,32 +134,40 @@ struct StructSolver {
                     if resolvedCases.contains(where: { $0.value == value }) {
                         diagnostics.error(slotCase.when.location, "duplicate slot case \(value)")
                     }
-                    resolvedCases.append(SlotCase(value: value, caseName: caseName, swiftName: Naming.lowerCamel(caseName),
-                                                  structName: member.name, vlf: slotCase.vlf?.value))
+                    resolvedCases.append(
+                        SlotCase(
+                            value: value, caseName: caseName, swiftName: Naming.lowerCamel(caseName),
+                            structName: member.name, vlf: slotCase.vlf?.value))
                 }
                 kind = .slot(Slot(size: slotSize, selector: selector.value, cases: resolvedCases))
             case .segment, .selectFrom:
-                diagnostics.error(field.name.location, "'length' and 'select-from' fields belong in a 'kind: vlf' struct")
+                diagnostics.error(
+                    field.name.location, "'length' and 'select-from' fields belong in a 'kind: vlf' struct")
                 continue
             }
             let enumGroup = group(field.enumGroup)
             let flagsGroup = group(field.flagsGroup, kind: .flags)
             let maskOf = group(field.maskOf)
-            if (enumGroup != nil || flagsGroup != nil || maskOf != nil), case .scalar = kind {} else if enumGroup != nil || flagsGroup != nil || maskOf != nil {
+            if enumGroup != nil || flagsGroup != nil || maskOf != nil, case .scalar = kind {
+            } else if enumGroup != nil || flagsGroup != nil || maskOf != nil {
                 diagnostics.error(field.name.location, "'enum', 'flags' and 'mask-of' apply to scalar fields only")
             }
-            fields.append(Field(name: field.name.value, swiftName: Naming.lowerCamel(field.name.value), cName: field.cName,
-                                offset: offset, size: size, kind: kind, enumGroup: enumGroup, flagsGroup: flagsGroup,
-                                maskOf: maskOf, isReserved: field.isReserved, notes: field.notes, location: field.location,
-                                history: histories.history(field.marks, name: field.name, parent: structHistory)))
+            fields.append(
+                Field(
+                    name: field.name.value, swiftName: Naming.lowerCamel(field.name.value), cName: field.cName,
+                    offset: offset, size: size, kind: kind, enumGroup: enumGroup, flagsGroup: flagsGroup,
+                    maskOf: maskOf, isReserved: field.isReserved, notes: field.notes, location: field.location,
+                    history: histories.history(field.marks, name: field.name, parent: structHistory)))
             offset += size
         }
         if let declared = decl.size, Int(declared.value) != offset {
-            diagnostics.error(declared.location, "struct '\(decl.name.value)' is \(offset) bytes, not the declared \(declared.value)")
+            diagnostics.error(
+                declared.location, "struct '\(decl.name.value)' is \(offset) bytes, not the declared \(declared.value)")
         }
-        let layout = StructLayout(name: decl.name.value, swiftName: Naming.upperCamel(decl.name.value), cName: decl.cName,
-                                  section: decl.section, isVLF: false, of: nil, size: offset, fields: fields,
-                                  notes: decl.notes, location: decl.name.location, history: structHistory)
+        let layout = StructLayout(
+            name: decl.name.value, swiftName: Naming.upperCamel(decl.name.value), cName: decl.cName,
+            section: decl.section, isVLF: false, of: nil, size: offset, fields: fields,
+            notes: decl.notes, location: decl.name.location, history: structHistory)
         solved[decl.name.value] = layout
         return layout
     }
@@ -157,7 +176,8 @@ struct StructSolver {
         Naming.check(decl.name, "struct", diagnostics)
         if let size = decl.size { diagnostics.error(size.location, "a vlf has no fixed size") }
         guard let ofName = decl.of else {
-            diagnostics.error(decl.name.location, "vlf '\(decl.name.value)' needs 'of': the fixed-length struct holding its lengths")
+            diagnostics.error(
+                decl.name.location, "vlf '\(decl.name.value)' needs 'of': the fixed-length struct holding its lengths")
             return nil
         }
         guard let of = solved[ofName.value] else {
@@ -177,7 +197,10 @@ struct StructSolver {
                     continue
                 }
                 if direction == .readable && seenWritable {
-                    diagnostics.error(field.name.location, "readable segment '\(field.name.value)' follows a writable one; the device-readable part comes first")
+                    diagnostics.error(
+                        field.name.location,
+                        "readable segment '\(field.name.value)' follows a writable one; the device-readable part comes first"
+                    )
                 }
                 seenWritable = seenWritable || direction == .writable
                 guard let path = resolvePath(length, in: of, solved) else { continue }
@@ -188,7 +211,9 @@ struct StructSolver {
                     continue
                 }
                 if slot.cases.contains(where: { $0.vlf == nil }) {
-                    diagnostics.warning(slotName.location, "some members of slot '\(slotName.value)' name no vlf; they contribute no segments")
+                    diagnostics.warning(
+                        slotName.location,
+                        "some members of slot '\(slotName.value)' name no vlf; they contribute no segments")
                 }
                 if decl.fields.count != 1 {
                     diagnostics.error(field.name.location, "a 'select-from' field must be the only field of its vlf")
@@ -198,18 +223,22 @@ struct StructSolver {
                 diagnostics.error(field.name.location, "a vlf field needs 'length' + 'direction' or 'select-from'")
                 continue
             }
-            fields.append(Field(name: field.name.value, swiftName: Naming.lowerCamel(field.name.value), cName: field.cName,
-                                offset: 0, size: 0, kind: kind, enumGroup: nil, flagsGroup: nil, maskOf: nil,
-                                isReserved: false, notes: field.notes, location: field.location,
-                                history: histories.history(field.marks, name: field.name, parent: structHistory)))
+            fields.append(
+                Field(
+                    name: field.name.value, swiftName: Naming.lowerCamel(field.name.value), cName: field.cName,
+                    offset: 0, size: 0, kind: kind, enumGroup: nil, flagsGroup: nil, maskOf: nil,
+                    isReserved: false, notes: field.notes, location: field.location,
+                    history: histories.history(field.marks, name: field.name, parent: structHistory)))
         }
-        return StructLayout(name: decl.name.value, swiftName: Naming.upperCamel(decl.name.value), cName: decl.cName,
-                            section: decl.section, isVLF: true, of: of.name, size: 0, fields: fields, notes: decl.notes,
-                            location: decl.name.location, history: structHistory)
+        return StructLayout(
+            name: decl.name.value, swiftName: Naming.upperCamel(decl.name.value), cName: decl.cName,
+            section: decl.section, isVLF: true, of: of.name, size: 0, fields: fields, notes: decl.notes,
+            location: decl.name.location, history: structHistory)
     }
 
     /// `count: N` or `count-from: sibling` on a typed field.
-    private func arrayField(_ field: FieldDecl, _ kind: FieldKind, elementSize: Int, in decl: StructDecl) -> ArrayField? {
+    private func arrayField(_ field: FieldDecl, _ kind: FieldKind, elementSize: Int, in decl: StructDecl) -> ArrayField?
+    {
         let element: ArrayField.Element
         switch kind {
         case .scalar(let scalar): element = .scalar(scalar)
@@ -229,8 +258,9 @@ struct StructSolver {
         }
         let countFrom = field.countFrom!
         guard let index = decl.fields.firstIndex(where: { $0.name.value == countFrom.value }),
-              case .typed(let type) = decl.fields[index].shape, ScalarType(rawValue: type.value) != nil,
-              decl.fields[index].count == nil else {
+            case .typed(let type) = decl.fields[index].shape, ScalarType(rawValue: type.value) != nil,
+            decl.fields[index].count == nil
+        else {
             diagnostics.error(countFrom.location, "'count-from' must name a scalar field of '\(decl.name.value)'")
             return nil
         }
@@ -244,13 +274,16 @@ struct StructSolver {
     }
 
     /// `a.b.c` through nested structs, and `slot.case.field` through slot members.
-    private func resolvePath(_ text: Located<String>, in root: StructLayout, _ solved: [String: StructLayout]) -> [PathStep]? {
+    private func resolvePath(_ text: Located<String>, in root: StructLayout, _ solved: [String: StructLayout])
+        -> [PathStep]?
+    {
         var parts = text.value.split(separator: ".").map(String.init)[...]
         var current = root
         var steps: [PathStep] = []
         while let part = parts.popFirst() {
             guard let field = current.field(part) else {
-                diagnostics.error(text.location, "'\(part)' is not a field of '\(current.name)' (in length '\(text.value)')")
+                diagnostics.error(
+                    text.location, "'\(part)' is not a field of '\(current.name)' (in length '\(text.value)')")
                 return nil
             }
             switch field.kind {
@@ -265,8 +298,13 @@ struct StructSolver {
                 steps.append(.field(part))
                 current = solved[name]!
             case .slot(let slot):
-                guard let caseName = parts.popFirst(), let slotCase = slot.cases.first(where: { $0.caseName == caseName }) else {
-                    diagnostics.error(text.location, "after slot '\(part)' name one of its cases (\(slot.cases.map(\.caseName).joined(separator: ", ")))")
+                guard let caseName = parts.popFirst(),
+                    let slotCase = slot.cases.first(where: { $0.caseName == caseName })
+                else {
+                    diagnostics.error(
+                        text.location,
+                        "after slot '\(part)' name one of its cases (\(slot.cases.map(\.caseName).joined(separator: ", ")))"
+                    )
                     return nil
                 }
                 steps.append(.slotMember(slot: part, caseName: caseName))

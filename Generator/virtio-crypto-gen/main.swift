@@ -26,11 +26,19 @@ struct Options: ParsableArguments {
 
     var testFiles: [(path: String, contents: String)] {
         let root = (output as NSString).standardizingPath
-        return CoverageScanner.swiftFiles(under: tests ?? (root as NSString).appendingPathComponent("Tests"), root: root)
+        return CoverageScanner.swiftFiles(
+            under: tests ?? (root as NSString).appendingPathComponent("Tests"), root: root)
+    }
+
+    /// The package's `.swift-format`: generated Swift is formatted as the hand-written code is.
+    var formatter: SwiftFormatter {
+        SwiftFormatter(
+            configuration: ((output as NSString).standardizingPath as NSString).appendingPathComponent(".swift-format"))
     }
 
     func render() throws -> [GeneratedFile] {
-        try Generator.render(try Generator.loadRevisions(entry: spec), specLabel: spec, testFiles: testFiles)
+        try Generator.render(
+            try Generator.loadRevisions(entry: spec), specLabel: spec, testFiles: testFiles, formatter: formatter)
     }
 
     /// The index of revision `id` in the spec, or a usage error listing the revisions.
@@ -49,13 +57,16 @@ func reportingDiagnostics(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let errors as SpecErrors {
-        for diagnostic in errors.diagnostics { FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8)) }
+        for diagnostic in errors.diagnostics {
+            FileHandle.standardError.write(Data((diagnostic.description + "\n").utf8))
+        }
         throw ExitCode(errors.diagnostics.contains { $0.severity == .error } ? 1 : 0)
     }
 }
 
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Regenerate every output; files are rewritten only when they change.")
+    static let configuration = CommandConfiguration(
+        abstract: "Regenerate every output; files are rewritten only when they change.")
     @OptionGroup var options: Options
 
     func run() throws {
@@ -67,7 +78,8 @@ struct Generate: ParsableCommand {
 }
 
 struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Fail with a diff when a committed generated file is stale.")
+    static let configuration = CommandConfiguration(
+        abstract: "Fail with a diff when a committed generated file is stale.")
     @OptionGroup var options: Options
 
     func run() throws {
@@ -85,7 +97,8 @@ struct Check: ParsableCommand {
 }
 
 struct Lint: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Load, resolve and lint the spec in every revision's form; print warnings and errors.")
+    static let configuration = CommandConfiguration(
+        abstract: "Load, resolve and lint the spec in every revision's form; print warnings and errors.")
     @OptionGroup var options: Options
     @Option(help: "Lint only this revision's form (v23, v1.2, v1.4; default: all).") var revision: String?
 
@@ -94,7 +107,9 @@ struct Lint: ParsableCommand {
             for resolved in try Generator.loadRevisions(entry: options.spec)
             where revision == nil || resolved.revisions[resolved.revision].id == revision {
                 let constants = resolved.groups.reduce(0) { $0 + $1.entries.count }
-                print("\(options.spec) \(resolved.revisions[resolved.revision].id): \(resolved.structs.count) structs, \(constants) constants, \(resolved.rules.count) rules: ok")
+                print(
+                    "\(options.spec) \(resolved.revisions[resolved.revision].id): \(resolved.structs.count) structs, \(constants) constants, \(resolved.rules.count) rules: ok"
+                )
             }
         }
     }
@@ -112,8 +127,10 @@ struct Rules: ParsableCommand {
             if format == "md", let revision {
                 let specs = try Generator.loadRevisions(entry: options.spec)
                 let index = try options.revisionIndex(revision, in: specs)
-                print(Generator.rulesMarkdown(specs, revision: index, specLabel: options.spec, testFiles: options.testFiles),
-                      terminator: "")
+                print(
+                    Generator.rulesMarkdown(
+                        specs, revision: index, specLabel: options.spec, testFiles: options.testFiles),
+                    terminator: "")
                 return
             }
             let files = try options.render()
@@ -125,7 +142,9 @@ struct Rules: ParsableCommand {
 
 struct Changes: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print, as Markdown, every feature, constant, struct, request layout and rule added, changed or removed between two revisions.")
+        abstract:
+            "Print, as Markdown, every feature, constant, struct, request layout and rule added, changed or removed between two revisions."
+    )
     @OptionGroup var options: Options
     @Option(help: "The earlier revision (default: the oldest).") var from: String?
     @Option(help: "The later revision (default: the newest).") var to: String?

@@ -13,7 +13,8 @@ public final class VhostUserBackend: @unchecked Sendable {
     let log: (String) -> Void
 
     static let protocolFeaturesBit: UInt64 = 1 << 30
-    static let offeredProtocolFeatures: UInt64 = ProtocolFeature.multiQueue.mask | ProtocolFeature.replyAck.mask
+    static let offeredProtocolFeatures: UInt64 =
+        ProtocolFeature.multiQueue.mask | ProtocolFeature.replyAck.mask
         | ProtocolFeature.cryptoSession.mask | ProtocolFeature.config.mask
     static let virtioVersion1: UInt64 = 1 << 32
     static let indirectDescriptors: UInt64 = 1 << 28
@@ -53,7 +54,8 @@ public final class VhostUserBackend: @unchecked Sendable {
         return result
     }
 
-    public init(device: VirtioCryptoDevice, connection: VhostUserConnection, log: @escaping (String) -> Void = { _ in }) {
+    public init(device: VirtioCryptoDevice, connection: VhostUserConnection, log: @escaping (String) -> Void = { _ in })
+    {
         self.device = device
         self.connection = connection
         self.log = log
@@ -68,7 +70,9 @@ public final class VhostUserBackend: @unchecked Sendable {
             do {
                 var message = try connection.receive()
                 // A session message carries keys: wipe the received bytes once it is handled.
-                defer { if message.request == VhostUserRequest.createCryptoSession.rawValue { message.payload.zeroize() } }
+                defer {
+                    if message.request == VhostUserRequest.createCryptoSession.rawValue { message.payload.zeroize() }
+                }
                 try handle(message)
             } catch {
                 return error == .closed ? nil : error
@@ -97,7 +101,10 @@ public final class VhostUserBackend: @unchecked Sendable {
         switch request {
         case .getFeatures:
             let crypto = device.offer.features.rawValue
-            try reply(message, u64: Self.protocolFeaturesBit | Self.virtioVersion1 | Self.indirectDescriptors | Self.eventIndex | crypto)
+            try reply(
+                message,
+                u64: Self.protocolFeaturesBit | Self.virtioVersion1 | Self.indirectDescriptors | Self.eventIndex
+                    | crypto)
         case .setFeatures:
             acknowledged = message.u64(at: 0) ?? 0
             // QEMU sends only bit 30: the guest negotiated no crypto feature (legacy layout).
@@ -115,23 +122,31 @@ public final class VhostUserBackend: @unchecked Sendable {
         case .setMemTable:
             try setMemTable(message)
         case .setVringNum, .setVringBase:
-            guard let index = ringIndex(message.u32(at: 0)), let value = message.u32(at: 4) else { return try acknowledge(message, success: false) }
+            guard let index = ringIndex(message.u32(at: 0)), let value = message.u32(at: 4) else {
+                return try acknowledge(message, success: false)
+            }
             if request == .setVringNum {
-                guard value > 0, value <= 32768, value & (value - 1) == 0 else { return try acknowledge(message, success: false) }
+                guard value > 0, value <= 32768, value & (value - 1) == 0 else {
+                    return try acknowledge(message, success: false)
+                }
                 rings[index].size = UInt16(truncatingIfNeeded: value == 32768 ? 32768 : value)
             } else {
                 rings[index].base = UInt16(truncatingIfNeeded: value)
             }
             try acknowledge(message, success: true)
         case .setVringAddr:
-            guard let index = ringIndex(message.u32(at: 0)), let descriptors = message.u64(at: 8), let used = message.u64(at: 16),
-                  let avail = message.u64(at: 24) else { return try acknowledge(message, success: false) }
+            guard let index = ringIndex(message.u32(at: 0)), let descriptors = message.u64(at: 8),
+                let used = message.u64(at: 16),
+                let avail = message.u64(at: 24)
+            else { return try acknowledge(message, success: false) }
             rings[index].addresses = (descriptors, used, avail)
             try acknowledge(message, success: true)
         case .setVringKick, .setVringCall, .setVringErr:
             try setVringFile(request, message)
         case .getVringBase:
-            guard let index = ringIndex(message.u32(at: 0)) else { return try reply(message, payload: [UInt8](repeating: 0, count: 8)) }
+            guard let index = ringIndex(message.u32(at: 0)) else {
+                return try reply(message, payload: [UInt8](repeating: 0, count: 8))
+            }
             let last = stopRing(index, closeFiles: false)
             var payload: [UInt8] = []
             payload.appendLE(UInt32(index))
@@ -143,7 +158,9 @@ public final class VhostUserBackend: @unchecked Sendable {
             try createSession(message)
         case .closeCryptoSession:
             if let id = message.u64(at: 0) { device.destroySession(id) }  // unknown or repeated ids: a no-op
-            if message.needsReply && protocolFeatures & ProtocolFeature.replyAck.mask != 0 { try reply(message, u64: 0) }
+            if message.needsReply && protocolFeatures & ProtocolFeature.replyAck.mask != 0 {
+                try reply(message, u64: 0)
+            }
         default:
             log("unsupported vhost-user request \(request)")
             try acknowledge(message, success: false)
@@ -195,13 +212,18 @@ public final class VhostUserBackend: @unchecked Sendable {
     }
 
     private func setVringFile(_ request: VhostUserRequest, _ message: VhostUserMessage) throws(ConnectionError) {
-        guard let value = message.u64(at: 0), value & ~UInt64(0x1ff) == 0, let index = ringIndex(UInt32(value & 0xff)) else {
+        guard let value = message.u64(at: 0), value & ~UInt64(0x1ff) == 0, let index = ringIndex(UInt32(value & 0xff))
+        else {
             message.fds.forEach { close($0) }
             return try acknowledge(message, success: false)
         }
         let noFD = value & 0x100 != 0
         // Kick and call must be eventfds (the error fd is only stored and closed).
-        guard noFD ? message.fds.isEmpty : message.fds.count == 1 && (request == .setVringErr || vu_adopt_notifier(message.fds[0]) == 0) else {
+        guard
+            noFD
+                ? message.fds.isEmpty
+                : message.fds.count == 1 && (request == .setVringErr || vu_adopt_notifier(message.fds[0]) == 0)
+        else {
             message.fds.forEach { close($0) }
             return try acknowledge(message, success: false)
         }
@@ -228,14 +250,20 @@ public final class VhostUserBackend: @unchecked Sendable {
     /// Starts a ring once it has a size, addresses, a kick fd and guest memory. QEMU's
     /// cryptodev never sends SET_VRING_ENABLE, so a started ring counts as enabled.
     private func startRingIfReady(_ index: Int) {
-        guard rings[index].worker == nil, let memory, let kick = rings[index].kick, let addresses = rings[index].addresses,
-              rings[index].size > 0,
-              let descriptors = memory.guestAddress(ofUserAddress: addresses.descriptors),
-              let used = memory.guestAddress(ofUserAddress: addresses.used),
-              let avail = memory.guestAddress(ofUserAddress: addresses.avail) else { return }
-        let layout = QueueLayout(size: rings[index].size, descriptorTable: descriptors, availRing: avail, usedRing: used)
+        guard rings[index].worker == nil, let memory, let kick = rings[index].kick,
+            let addresses = rings[index].addresses,
+            rings[index].size > 0,
+            let descriptors = memory.guestAddress(ofUserAddress: addresses.descriptors),
+            let used = memory.guestAddress(ofUserAddress: addresses.used),
+            let avail = memory.guestAddress(ofUserAddress: addresses.avail)
+        else { return }
+        let layout = QueueLayout(
+            size: rings[index].size, descriptorTable: descriptors, availRing: avail, usedRing: used)
         let eventIndex = acknowledged & Self.eventIndex != 0
-        guard let queue = try? SplitQueue(memory: memory, layout: layout, eventIndex: eventIndex, startIndex: rings[index].base) else {
+        guard
+            let queue = try? SplitQueue(
+                memory: memory, layout: layout, eventIndex: eventIndex, startIndex: rings[index].base)
+        else {
             log("ring \(index): rings outside guest memory")
             return
         }
@@ -249,8 +277,9 @@ public final class VhostUserBackend: @unchecked Sendable {
             let worker = device.makeDataWorker()
             handler = { worker.handle($0) }
         }
-        let worker = QueueWorker(queue: queue, kick: kick, call: rings[index].call, name: "vq\(index)",
-                                 pollMicroseconds: pollMicroseconds, handle: handler)
+        let worker = QueueWorker(
+            queue: queue, kick: kick, call: rings[index].call, name: "vq\(index)",
+            pollMicroseconds: pollMicroseconds, handle: handler)
         rings[index].worker = worker
         servedLock.lock()
         liveWorkers[index] = worker
@@ -280,7 +309,8 @@ public final class VhostUserBackend: @unchecked Sendable {
     }
 
     private func getConfig(_ message: VhostUserMessage) throws(ConnectionError) {
-        guard let offset = message.u32(at: 0), let size = message.u32(at: 4), message.payload.count >= 12 + Int(size) else {
+        guard let offset = message.u32(at: 0), let size = message.u32(at: 4), message.payload.count >= 12 + Int(size)
+        else {
             return try reply(message, payload: [UInt8](repeating: 0, count: 12))
         }
         let config = device.config.encoded()

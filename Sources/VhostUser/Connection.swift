@@ -21,7 +21,9 @@ public final class VhostUserConnection: @unchecked Sendable {
         var fds = [Int32](repeating: -1, count: 16)
         var count: Int32 = 0
         let received = header.withUnsafeMutableBytes { raw in
-            fds.withUnsafeMutableBufferPointer { vu_recv_with_fds(fd, raw.baseAddress, raw.count, $0.baseAddress, 16, &count) }
+            fds.withUnsafeMutableBufferPointer {
+                vu_recv_with_fds(fd, raw.baseAddress, raw.count, $0.baseAddress, 16, &count)
+            }
         }
         let attached = Array(fds.prefix(Int(count)))
         guard received == VhostUserMessage.headerSize else {
@@ -30,8 +32,11 @@ public final class VhostUserConnection: @unchecked Sendable {
             throw received < 0 ? .io(errno) : .badHeader
         }
         let request = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
-        let flags = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) }
-        let size = Int(header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) })
+        let flags = header.withUnsafeBytes {
+            UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        }
+        let size = Int(
+            header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) })
         guard flags & 0x3 == VhostUserMessage.version else {
             attached.forEach { close($0) }
             throw .badHeader
@@ -53,7 +58,8 @@ public final class VhostUserConnection: @unchecked Sendable {
 
     /// Sends a reply: the same request code, flags REPLY | version (never NEED_REPLY).
     public func reply(to request: UInt32, payload: [UInt8]) throws(ConnectionError) {
-        let message = VhostUserMessage(request: request, flags: VhostUserMessage.replyFlag | VhostUserMessage.version, payload: payload)
+        let message = VhostUserMessage(
+            request: request, flags: VhostUserMessage.replyFlag | VhostUserMessage.version, payload: payload)
         try send(message)
     }
 
@@ -61,7 +67,9 @@ public final class VhostUserConnection: @unchecked Sendable {
         var bytes = message.encoded
         defer { bytes.zeroize() }  // a session reply echoes keys
         let sent = bytes.withUnsafeBytes { raw in
-            message.fds.withUnsafeBufferPointer { vu_send_with_fds(fd, raw.baseAddress, raw.count, $0.baseAddress, Int32($0.count)) }
+            message.fds.withUnsafeBufferPointer {
+                vu_send_with_fds(fd, raw.baseAddress, raw.count, $0.baseAddress, Int32($0.count))
+            }
         }
         guard sent == bytes.count else { throw .io(errno) }
     }

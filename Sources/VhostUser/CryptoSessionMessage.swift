@@ -72,21 +72,27 @@ enum CryptoSessionMessage {
         var description: String {
             switch self {
             case .size(let size):
-                return "a payload of \(size) bytes is neither QEMU 7.1–8.0's (\(Layout.sizeB)) nor QEMU ≥ 8.1's (\(Layout.sizeC)) session"
+                return
+                    "a payload of \(size) bytes is neither QEMU 7.1–8.0's (\(Layout.sizeB)) nor QEMU ≥ 8.1's (\(Layout.sizeC)) session"
             case .opCode(let code):
-                return "op_code 0x\(String(code, radix: 16)) is neither CIPHER_CREATE_SESSION (0x002) nor AKCIPHER_CREATE_SESSION (0x404)"
+                return
+                    "op_code 0x\(String(code, radix: 16)) is neither CIPHER_CREATE_SESSION (0x002) nor AKCIPHER_CREATE_SESSION (0x404)"
             case .notSymmetric(let opType, true):
-                return "a \(Layout.sizeB)-byte payload (QEMU 7.1–8.0) always describes a symmetric session, but its op_type \(opType) "
+                return
+                    "a \(Layout.sizeB)-byte payload (QEMU 7.1–8.0) always describes a symmetric session, but its op_type \(opType) "
                     + "is neither CIPHER (1) nor ALGORITHM_CHAINING (2); QEMU before 8.1 cannot forward AKCIPHER sessions"
             case .notSymmetric(let opType, false):
                 return "symmetric session with op_type \(opType), neither CIPHER (1) nor ALGORITHM_CHAINING (2)"
             case .symmetricKeyLengths(let cipher, let auth):
-                return "key_len \(cipher) (at most \(Layout.cipherKey.size)) or auth_key_len \(auth) (at most \(Layout.authKey.size)) does not fit"
+                return
+                    "key_len \(cipher) (at most \(Layout.cipherKey.size)) or auth_key_len \(auth) (at most \(Layout.authKey.size)) does not fit"
             case .akcipherKeyLength(let length, let deviceLimit) where Int(length) > Layout.akcipherKey.size:
                 return "AKCIPHER keylen \(length) exceeds QEMU's key[\(Layout.akcipherKey.size)]"
-                    + (deviceLimit < Layout.akcipherKey.size ? " and the device's AKCIPHER key limit of \(deviceLimit)" : "")
+                    + (deviceLimit < Layout.akcipherKey.size
+                        ? " and the device's AKCIPHER key limit of \(deviceLimit)" : "")
             case .akcipherKeyLength(let length, let deviceLimit):
-                return "AKCIPHER keylen \(length) exceeds the device's AKCIPHER key limit of \(deviceLimit) (--max-akcipher-key-size)"
+                return
+                    "AKCIPHER keylen \(length) exceeds the device's AKCIPHER key limit of \(deviceLimit) (--max-akcipher-key-size)"
             case .akcipherAlgorithm(let raw):
                 return "AKCIPHER algo \(raw): " + QemuAkcipherValues.refusedAlgorithm(raw)
             }
@@ -128,23 +134,31 @@ enum CryptoSessionMessage {
     /// hash_result_len @20, auth_key_len @24, add_len @28; u8 op_type @32, direction @33,
     /// hash_mode @34, alg_chain_order @35 (QEMU truncates the guest's le32s to u8); pad;
     /// two host pointers @40, @48, ignored. Then key[64] @56 and auth_key[512] @120.
-    private static func symmetric(_ raw: UnsafeRawBufferPointer, layoutB: Bool) throws(Refusal) -> SymmetricSessionRequest {
+    private static func symmetric(_ raw: UnsafeRawBufferPointer, layoutB: Bool) throws(Refusal)
+        -> SymmetricSessionRequest
+    {
         var info = reader(raw, Layout.symmetricInfo)
-        let cipher = read(try info.le32()), keyLength = read(try info.le32())
-        let authAlgorithm = read(try info.le32()), resultLength = read(try info.le32())
+        let cipher = read(try info.le32())
+        let keyLength = read(try info.le32())
+        let authAlgorithm = read(try info.le32())
+        let resultLength = read(try info.le32())
         let authKeyLength = read(try info.le32())
         _ = read(try info.le32())  // add_len: AAD of a chain; the data request carries its own
-        let opType = read(try info.u8()), direction = read(try info.u8())
-        let hashMode = read(try info.u8()), chainOrder = read(try info.u8())
+        let opType = read(try info.u8())
+        let direction = read(try info.u8())
+        let hashMode = read(try info.u8())
+        let chainOrder = read(try info.u8())
         guard opType == 1 || opType == 2 else { throw .notSymmetric(opType: opType, layoutB: layoutB) }
         guard keyLength <= Layout.cipherKey.size, authKeyLength <= Layout.authKey.size else {
             throw .symmetricKeyLengths(cipher: keyLength, auth: authKeyLength)
         }
-        var cipherKeyArea = reader(raw, Layout.cipherKey), authKeyArea = reader(raw, Layout.authKey)
+        var cipherKeyArea = reader(raw, Layout.cipherKey)
+        var authKeyArea = reader(raw, Layout.authKey)
         let cipherKey = read(try cipherKeyArea.subReader(Int(keyLength))).bytes
         let authKey = read(try authKeyArea.subReader(Int(authKeyLength))).bytes
         return SymmetricSessionRequest(
-            opType: SymOp(rawValue: UInt32(opType)), cipher: CipherAlgorithm(rawValue: cipher), cipherKey: Array(cipherKey),
+            opType: SymOp(rawValue: UInt32(opType)), cipher: CipherAlgorithm(rawValue: cipher),
+            cipherKey: Array(cipherKey),
             direction: Op(rawValue: UInt32(direction)), hashMode: HashMode(rawValue: UInt32(hashMode)),
             authAlgorithm: authAlgorithm, resultLength: resultLength, authKey: Array(authKey),
             chainOrder: ChainOrder(rawValue: UInt32(chainOrder)))
@@ -155,16 +169,23 @@ enum CryptoSessionMessage {
     /// QEMU's values are mapped through `QemuAkcipherValues`. The key is not copied here.
     private static func akcipher(_ raw: UnsafeRawBufferPointer, deviceLimit: Int) throws(Refusal) -> Description {
         var info = reader(raw, Layout.akcipherInfo)
-        let algo = read(try info.le32()), keyType = read(try info.le32()), keyLength = read(try info.le32())
+        let algo = read(try info.le32())
+        let keyType = read(try info.le32())
+        let keyLength = read(try info.le32())
         read(try info.skip(4 + 8))  // padding, u8 *key
-        let padding = read(try info.le32()), hash = read(try info.le32())
+        let padding = read(try info.le32())
+        let hash = read(try info.le32())
         guard let algorithm = QemuAkcipherValues.algorithms[algo] else { throw .akcipherAlgorithm(algo) }
-        guard keyLength <= min(Layout.akcipherKey.size, deviceLimit) else { throw .akcipherKeyLength(keyLength, deviceLimit: deviceLimit) }
+        guard keyLength <= min(Layout.akcipherKey.size, deviceLimit) else {
+            throw .akcipherKeyLength(keyLength, deviceLimit: deviceLimit)
+        }
         var keyArea = reader(raw, Layout.akcipherKey)
         read(try keyArea.skip(Int(keyLength)))  // within the area: checked by the reader as well
         let request = AkcipherSessionRequest(
             algorithm: algorithm, keyType: QemuAkcipherValues.keyType(keyType),
-            parameters: .rsa(RsaSessionPara(paddingAlgo: QemuAkcipherValues.padding(padding), hashAlgo: QemuAkcipherValues.hash(hash))))
+            parameters: .rsa(
+                RsaSessionPara(
+                    paddingAlgo: QemuAkcipherValues.padding(padding), hashAlgo: QemuAkcipherValues.hash(hash))))
         return .akcipher(request, key: Layout.akcipherKey.offset..<Layout.akcipherKey.offset + Int(keyLength))
     }
 
@@ -175,7 +196,9 @@ enum CryptoSessionMessage {
 
     /// A read within a region of known size: the layout table guarantees it fits.
     private static func read<T>(_ value: @autoclosure () throws(WireError) -> T) -> T {
-        do { return try value() } catch { preconditionFailure("CryptoSessionMessage.Layout does not hold its fields: \(error)") }
+        do { return try value() } catch {
+            preconditionFailure("CryptoSessionMessage.Layout does not hold its fields: \(error)")
+        }
     }
 
     /// The reply: the request echoed with the session id (negative on failure) in place;
@@ -211,7 +234,9 @@ enum QemuAkcipherValues {
         switch raw {
         case 0: return "NO_AKCIPHER names no algorithm"
         case 2: return "DSA in QEMU's and Linux's numbering (the spec has no DSA; its value 2 is ECDSA)"
-        case 3: return "ECDSA in QEMU's numbering, but QEMU's session message has no ECDSA member (no curve) and QEMU forwards only RSA"
+        case 3:
+            return
+                "ECDSA in QEMU's numbering, but QEMU's session message has no ECDSA member (no curve) and QEMU forwards only RSA"
         default: return "unknown to QEMU and to the spec"
         }
     }
@@ -221,7 +246,9 @@ extension VhostUserBackend {
     func createSession(_ message: VhostUserMessage) throws(ConnectionError) {
         var sessionID: Int64 = -1
         do {
-            switch try CryptoSessionMessage.parse(message.payload, maxAkcipherKeyLength: device.offer.limits.maxAkcipherKeyLength) {
+            switch try CryptoSessionMessage.parse(
+                message.payload, maxAkcipherKeyLength: device.offer.limits.maxAkcipherKeyLength)
+            {
             case .symmetric(var request):
                 defer {
                     request.cipherKey.zeroize()
@@ -230,12 +257,15 @@ extension VhostUserBackend {
                 do {
                     sessionID = Int64(bitPattern: try device.createSymmetricSession(request))
                 } catch {
-                    log("CREATE_CRYPTO_SESSION refused: symmetric session (cipher \(request.cipher), op_type \(request.opType)): \(error)")
+                    log(
+                        "CREATE_CRYPTO_SESSION refused: symmetric session (cipher \(request.cipher), op_type \(request.opType)): \(error)"
+                    )
                 }
             case .akcipher(let request, let key):
                 let result: Result<UInt64, SessionError> = message.payload.withUnsafeBytes { raw in
                     do throws(SessionError) {
-                        return .success(try device.createAkcipherSession(request, key: UnsafeRawBufferPointer(rebasing: raw[key])))
+                        return .success(
+                            try device.createAkcipherSession(request, key: UnsafeRawBufferPointer(rebasing: raw[key])))
                     } catch {
                         return .failure(error)
                     }
@@ -243,7 +273,9 @@ extension VhostUserBackend {
                 switch result {
                 case .success(let id): sessionID = Int64(bitPattern: id)
                 case .failure(let error):
-                    log("CREATE_CRYPTO_SESSION refused: AKCIPHER \(request.logDescription), key of \(key.count) bytes: \(error)")
+                    log(
+                        "CREATE_CRYPTO_SESSION refused: AKCIPHER \(request.logDescription), key of \(key.count) bytes: \(error)"
+                    )
                 }
             }
         } catch {

@@ -1,16 +1,48 @@
 /// vhost-user request codes this backend knows (QEMU `enum VhostUserRequest`).
 public enum VhostUserRequest: UInt32, Sendable {
-    case getFeatures = 1, setFeatures = 2, setOwner = 3, resetOwner = 4, setMemTable = 5, setLogBase = 6, setLogFD = 7
-    case setVringNum = 8, setVringAddr = 9, setVringBase = 10, getVringBase = 11, setVringKick = 12, setVringCall = 13
-    case setVringErr = 14, getProtocolFeatures = 15, setProtocolFeatures = 16, getQueueNum = 17, setVringEnable = 18
-    case sendRARP = 19, netSetMTU = 20, setSlaveReqFD = 21, iotlbMessage = 22, setVringEndian = 23, getConfig = 24
-    case setConfig = 25, createCryptoSession = 26, closeCryptoSession = 27, getInflightFD = 31, setInflightFD = 32
-    case resetDevice = 34, getMaxMemSlots = 36, addMemReg = 37, remMemReg = 38, setStatus = 39, getStatus = 40
+    case getFeatures = 1
+    case setFeatures = 2
+    case setOwner = 3
+    case resetOwner = 4
+    case setMemTable = 5
+    case setLogBase = 6
+    case setLogFD = 7
+    case setVringNum = 8
+    case setVringAddr = 9
+    case setVringBase = 10
+    case getVringBase = 11
+    case setVringKick = 12
+    case setVringCall = 13
+    case setVringErr = 14
+    case getProtocolFeatures = 15
+    case setProtocolFeatures = 16
+    case getQueueNum = 17
+    case setVringEnable = 18
+    case sendRARP = 19
+    case netSetMTU = 20
+    case setSlaveReqFD = 21
+    case iotlbMessage = 22
+    case setVringEndian = 23
+    case getConfig = 24
+    case setConfig = 25
+    case createCryptoSession = 26
+    case closeCryptoSession = 27
+    case getInflightFD = 31
+    case setInflightFD = 32
+    case resetDevice = 34
+    case getMaxMemSlots = 36
+    case addMemReg = 37
+    case remMemReg = 38
+    case setStatus = 39
+    case getStatus = 40
 }
 
 /// Protocol feature bits (`VHOST_USER_PROTOCOL_F_*`).
 public enum ProtocolFeature: UInt64, Sendable {
-    case multiQueue = 0, replyAck = 3, cryptoSession = 7, config = 9
+    case multiQueue = 0
+    case replyAck = 3
+    case cryptoSession = 7
+    case config = 9
     public var mask: UInt64 { 1 << rawValue }
 }
 
@@ -40,12 +72,16 @@ public struct VhostUserMessage {
 
     public func u64(at offset: Int) -> UInt64? {
         guard offset >= 0, payload.count >= offset + 8 else { return nil }
-        return payload.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+        return payload.withUnsafeBytes {
+            UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        }
     }
 
     public func u32(at offset: Int) -> UInt32? {
         guard offset >= 0, payload.count >= offset + 4 else { return nil }
-        return payload.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
+        return payload.withUnsafeBytes {
+            UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+        }
     }
 
     /// The header and payload as sent on the socket.
@@ -58,5 +94,7 @@ public struct VhostUserMessage {
 }
 
 extension Array where Element == UInt8 {
-    mutating func appendLE<T: FixedWidthInteger>(_ value: T) { Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) } }
+    mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
 }

@@ -23,8 +23,10 @@ final class QueueWorker: @unchecked Sendable {
     /// (lower latency under load for some CPU; 0 = never poll).
     let pollNanoseconds: UInt64
 
-    init(queue: SplitQueue, kick: Int32, call: Int32?, name: String, pollMicroseconds: Int = 0,
-         handle: @escaping (DescriptorChain) -> UInt32) {
+    init(
+        queue: SplitQueue, kick: Int32, call: Int32?, name: String, pollMicroseconds: Int = 0,
+        handle: @escaping (DescriptorChain) -> UInt32
+    ) {
         self.queue = queue
         pollNanoseconds = UInt64(max(0, min(pollMicroseconds, 1_000_000))) * 1000
         self.kick = kick
@@ -82,7 +84,8 @@ final class QueueWorker: @unchecked Sendable {
         repeat {
             while !isStopped, !queue.isBroken {
                 let head: UInt16?
-                do { head = try queue.nextAvailable() } catch { continue }  // a bad head is skipped; a jump breaks the queue
+                // a bad head is skipped; a jump breaks the queue
+                do { head = try queue.nextAvailable() } catch { continue }
                 guard let head else { break }
                 var written: UInt32 = 0
                 if (try? queue.walk(head: head, into: chain)) != nil {

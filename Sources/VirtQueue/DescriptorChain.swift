@@ -60,8 +60,10 @@ public final class DescriptorChain {
 
     /// Calls `body` with each piece of `list` covering stream bytes `[offset, offset + count)`
     /// and how many bytes came before it. The caller has checked the range fits.
-    private func forEachPiece(of list: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence, at offset: Int,
-                              count: Int, _ body: (UnsafeMutableRawBufferPointer, Int) -> Void) {
+    private func forEachPiece(
+        of list: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence, at offset: Int,
+        count: Int, _ body: (UnsafeMutableRawBufferPointer, Int) -> Void
+    ) {
         var skip = offset
         var done = 0
         for buffer in list where done < count {
@@ -86,8 +88,10 @@ public final class DescriptorChain {
         span(in: writableBuffers, at: offset, count: count)
     }
 
-    private func span(in list: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence, at offset: Int,
-                      count: Int) -> UnsafeMutableRawBufferPointer? {
+    private func span(
+        in list: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence, at offset: Int,
+        count: Int
+    ) -> UnsafeMutableRawBufferPointer? {
         guard offset >= 0, count >= 0 else { return nil }
         var start = offset
         for buffer in list {

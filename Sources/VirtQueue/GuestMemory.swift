@@ -39,7 +39,8 @@ public final class RegionMemory: GuestMemory, @unchecked Sendable {
             if overflow || region.size == 0 { return nil }
         }
         let sorted = regions.sorted { $0.guestAddress < $1.guestAddress }
-        for (first, second) in zip(sorted, sorted.dropFirst()) where first.guestAddress + first.size > second.guestAddress {
+        for (first, second) in zip(sorted, sorted.dropFirst())
+        where first.guestAddress + first.size > second.guestAddress {
             return nil
         }
         self.regions = sorted

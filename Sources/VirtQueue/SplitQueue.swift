@@ -67,12 +67,15 @@ public final class SplitQueue {
     public private(set) var isBroken = false
     private var usedAtLastSignal: UInt16
 
-    public init(memory: any GuestMemory, layout: QueueLayout, eventIndex: Bool, startIndex: UInt16 = 0) throws(QueueError) {
+    public init(memory: any GuestMemory, layout: QueueLayout, eventIndex: Bool, startIndex: UInt16 = 0)
+        throws(QueueError)
+    {
         let size = Int(layout.size)
         guard size > 0, size <= 32768, size & (size - 1) == 0,
-              let descriptors = memory.bytes(at: layout.descriptorTable, count: 16 * size)?.baseAddress,
-              let avail = memory.bytes(at: layout.availRing, count: 6 + 2 * size)?.baseAddress,
-              let used = memory.bytes(at: layout.usedRing, count: 6 + 8 * size)?.baseAddress else {
+            let descriptors = memory.bytes(at: layout.descriptorTable, count: 16 * size)?.baseAddress,
+            let avail = memory.bytes(at: layout.availRing, count: 6 + 2 * size)?.baseAddress,
+            let used = memory.bytes(at: layout.usedRing, count: 6 + 8 * size)?.baseAddress
+        else {
             throw .invalidLayout
         }
         self.layout = layout
@@ -130,8 +133,12 @@ public final class SplitQueue {
 
             if flags & Self.flagIndirect != 0 {
                 guard !inIndirect, flags & Self.flagNext == 0 else { throw .nestedIndirect }
-                guard length > 0, length % 16 == 0, Int(length / 16) <= Self.maxIndirect else { throw .badIndirectTable }
-                guard let indirect = memory.bytes(at: address, count: Int(length))?.baseAddress else { throw .addressOutOfRange }
+                guard length > 0, length % 16 == 0, Int(length / 16) <= Self.maxIndirect else {
+                    throw .badIndirectTable
+                }
+                guard let indirect = memory.bytes(at: address, count: Int(length))?.baseAddress else {
+                    throw .addressOutOfRange
+                }
                 table = indirect
                 tableSize = Int(length / 16)
                 index = 0

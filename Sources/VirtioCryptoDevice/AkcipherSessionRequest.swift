@@ -20,12 +20,16 @@ extension VirtioCryptoDevice {
     /// Creates an AKCIPHER-service session in the shared table. `key` is bounded by
     /// `offer.limits.maxAkcipherKeyLength` before anything reads it, and is not kept: the engine
     /// decodes it once into its own key object (the caller zeroizes its bytes).
-    public func createAkcipherSession(_ request: AkcipherSessionRequest, key: UnsafeRawBufferPointer) throws(SessionError) -> UInt64 {
+    public func createAkcipherSession(_ request: AkcipherSessionRequest, key: UnsafeRawBufferPointer)
+        throws(SessionError) -> UInt64
+    {
         guard key.count <= offer.limits.maxAkcipherKeyLength else { throw .invalid }
         let factory = self.factory
         let session = try sessions.create(service: .akcipher) { () throws(SessionError) -> Session.Kind in
-            .akcipher(try factory.akcipher(request.algorithm, keyType: request.keyType,
-                                           parameters: request.parameters.parameters, key: key))
+            .akcipher(
+                try factory.akcipher(
+                    request.algorithm, keyType: request.keyType,
+                    parameters: request.parameters.parameters, key: key))
         }
         statistics.record(.ok)
         return session.id

@@ -42,9 +42,12 @@ final class ControlHandler {
     /// Writes the outcome where `ControlQueue.outcomeOffset` says, in the layout the device's revision
     /// gives the opcode (v23's 8-byte destroy outcome, or the 1-byte one of v1.2 and later).
     private func writeOutcome(status: Status, sessionID: UInt64) -> UInt32 {
-        guard let layout = ControlQueue.outcome(opcode: opcode, capacity: chain.writableLength,
-                                                revision: device.offer.revision),
-              let offset = ControlQueue.outcomeOffset(layout, writableLength: chain.writableLength) else { return 0 }
+        guard
+            let layout = ControlQueue.outcome(
+                opcode: opcode, capacity: chain.writableLength,
+                revision: device.offer.revision),
+            let offset = ControlQueue.outcomeOffset(layout, writableLength: chain.writableLength)
+        else { return 0 }
         let bytes = layout.encoded(status: status, sessionId: status == .ok ? sessionID : 0)
         guard bytes.withUnsafeBytes({ chain.write(at: offset, from: $0) }) else { return 0 }
         return UInt32(bytes.count)
@@ -52,14 +55,20 @@ final class ControlHandler {
 
     /// The keys of a create request (its vlf), copied out of the chain after a cap by the
     /// key limits (the chain alone does not bound them: descriptors may all alias one buffer).
-    private func withKeys<T>(_ frame: ControlQueue.Frame, readable: Int, limit: Int? = nil, keyCheck: DeviceCheck? = nil,
-                             _ body: (UnsafeRawBufferPointer) throws(SessionError) -> T) throws(Failure) -> T {
+    private func withKeys<T>(
+        _ frame: ControlQueue.Frame, readable: Int, limit: Int? = nil, keyCheck: DeviceCheck? = nil,
+        _ body: (UnsafeRawBufferPointer) throws(SessionError) -> T
+    ) throws(Failure) -> T {
         opcode = frame.header.opcode
         let limits = device.offer.limits
-        guard readable <= limit ?? limits.maxCipherKeyLength + limits.maxAuthKeyLength else { throw Failure(status: .err) }
+        guard readable <= limit ?? limits.maxCipherKeyLength + limits.maxAuthKeyLength else {
+            throw Failure(status: .err)
+        }
         var keys = [UInt8](repeating: 0, count: readable)
         defer { keys.withUnsafeMutableBytes { zeroizeBytes($0) } }
-        guard keys.withUnsafeMutableBytes({ chain.read(at: frame.vlfStart, into: $0) }) else { throw Failure(status: .err) }
+        guard keys.withUnsafeMutableBytes({ chain.read(at: frame.vlfStart, into: $0) }) else {
+            throw Failure(status: .err)
+        }
         let result: Result<T, SessionError> = keys.withUnsafeBytes { raw in
             do throws(SessionError) { return .success(try body(raw)) } catch { return .failure(error) }
         }
@@ -70,11 +79,15 @@ final class ControlHandler {
         }
     }
 
-    private func create(_ frame: ControlQueue.Frame, readable: Int, keyLimit: Int? = nil, keyCheck: DeviceCheck? = nil,
-                        _ make: (UnsafeRawBufferPointer) throws(SessionError) -> Session.Kind) throws(Failure) -> UInt64 {
+    private func create(
+        _ frame: ControlQueue.Frame, readable: Int, keyLimit: Int? = nil, keyCheck: DeviceCheck? = nil,
+        _ make: (UnsafeRawBufferPointer) throws(SessionError) -> Session.Kind
+    ) throws(Failure) -> UInt64 {
         let service = frame.header.opcode.service
-        return try withKeys(frame, readable: readable, limit: keyLimit, keyCheck: keyCheck) { (keys) throws(SessionError) -> UInt64 in
-            try device.sessions.create(service: service) { () throws(SessionError) -> Session.Kind in try make(keys) }.id
+        return try withKeys(frame, readable: readable, limit: keyLimit, keyCheck: keyCheck) {
+            (keys) throws(SessionError) -> UInt64 in
+            try device.sessions.create(service: service) { () throws(SessionError) -> Session.Kind in try make(keys) }
+                .id
         }
     }
 
@@ -104,8 +117,10 @@ extension ControlHandler: ControlQueueHandler {
         return Failure(status: violation.status ?? .err, rule: violation.rule)
     }
 
-    func cipherCreateSession(_ frame: ControlQueue.Frame, _ flf: SymCreateSessionFlf,
-                             _ vlf: SymCreateSessionVlf) throws(Failure) -> UInt64 {
+    func cipherCreateSession(
+        _ frame: ControlQueue.Frame, _ flf: SymCreateSessionFlf,
+        _ vlf: SymCreateSessionVlf
+    ) throws(Failure) -> UInt64 {
         let factory = device.factory
         return try create(frame, readable: vlf.readableLength) { (keys) throws(SessionError) -> Session.Kind in
             switch (flf.opFlf, vlf) {
@@ -118,10 +133,12 @@ extension ControlHandler: ControlQueueHandler {
                 case .auth(let mac): (algorithm, resultLength) = (mac.algo.rawValue, mac.hashResultLen)
                 case .unused: throw .unsupported
                 }
-                return .chain(try factory.chain(order: chain.algChainOrder, cipher: chain.cipherHdr, hashMode: chain.hashMode,
-                                                authAlgorithm: algorithm, resultLength: resultLength,
-                                                cipherKey: keys.segment(segments.cipherKey),
-                                                authKey: keys.segment(segments.authKey)))
+                return .chain(
+                    try factory.chain(
+                        order: chain.algChainOrder, cipher: chain.cipherHdr, hashMode: chain.hashMode,
+                        authAlgorithm: algorithm, resultLength: resultLength,
+                        cipherKey: keys.segment(segments.cipherKey),
+                        authKey: keys.segment(segments.authKey)))
             default:
                 throw .unsupported
             }
@@ -135,16 +152,20 @@ extension ControlHandler: ControlQueueHandler {
         }
     }
 
-    func macCreateSession(_ frame: ControlQueue.Frame, _ flf: MacCreateSessionFlf,
-                          _ vlf: MacCreateSessionVlf) throws(Failure) -> UInt64 {
+    func macCreateSession(
+        _ frame: ControlQueue.Frame, _ flf: MacCreateSessionFlf,
+        _ vlf: MacCreateSessionVlf
+    ) throws(Failure) -> UInt64 {
         let factory = device.factory
         return try create(frame, readable: vlf.readableLength) { (keys) throws(SessionError) -> Session.Kind in
             .mac(try factory.mac(flf.algo, key: keys.segment(vlf.authKey), resultLength: flf.hashResultLen))
         }
     }
 
-    func aeadCreateSession(_ frame: ControlQueue.Frame, _ flf: AeadCreateSessionFlf,
-                           _ vlf: AeadCreateSessionVlf) throws(Failure) -> UInt64 {
+    func aeadCreateSession(
+        _ frame: ControlQueue.Frame, _ flf: AeadCreateSessionFlf,
+        _ vlf: AeadCreateSessionVlf
+    ) throws(Failure) -> UInt64 {
         let factory = device.factory
         return try create(frame, readable: vlf.readableLength) { (keys) throws(SessionError) -> Session.Kind in
             .aead(try factory.aead(flf.algo, key: keys.segment(vlf.key), tagLength: flf.tagLen, op: flf.op))
@@ -168,15 +189,19 @@ extension ControlHandler: ControlQueueHandler {
     }
 
     /// The key is bounded by the AKCIPHER key limit (not a config field) before it is copied.
-    func akcipherCreateSession(_ frame: ControlQueue.Frame, _ flf: AkcipherCreateSessionFlf,
-                               _ vlf: AkcipherCreateSessionVlf) throws(Failure) -> UInt64 {
+    func akcipherCreateSession(
+        _ frame: ControlQueue.Frame, _ flf: AkcipherCreateSessionFlf,
+        _ vlf: AkcipherCreateSessionVlf
+    ) throws(Failure) -> UInt64 {
         let factory = device.factory
         let limit = device.offer.limits.maxAkcipherKeyLength
         let keyCheck = DeviceCheck.akcipherKey(flf.algo, flf.keyType)
         return try create(frame, readable: vlf.readableLength, keyLimit: limit, keyCheck: keyCheck) {
             (keys) throws(SessionError) -> Session.Kind in
-            .akcipher(try factory.akcipher(flf.algo, keyType: flf.keyType, parameters: flf.algoFlf.parameters,
-                                           key: keys.segment(vlf.key)))
+            .akcipher(
+                try factory.akcipher(
+                    flf.algo, keyType: flf.keyType, parameters: flf.algoFlf.parameters,
+                    key: keys.segment(vlf.key)))
         }
     }
 

@@ -86,7 +86,7 @@ public final class DataWorker {
         counters.record(status)
         let byte = UInt8(truncatingIfNeeded: status.rawValue)
         guard let offset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength),
-              withUnsafeBytes(of: byte, { chain.write(at: offset, from: $0) })
+            withUnsafeBytes(of: byte, { chain.write(at: offset, from: $0) })
         else { return 0 }
         return UInt32(clamping: written + DataQueue.Outcome.inhdr.size)
     }
@@ -101,7 +101,10 @@ public final class DataWorker {
         static let err = Failure(status: .err)
         static let notsupp = Failure(status: .notsupp)
         static let badmsg = Failure(status: .badmsg)
-        init(status: Status, rule: RuleID? = nil) { self.status = status; self.rule = rule }
+        init(status: Status, rule: RuleID? = nil) {
+            self.status = status
+            self.rule = rule
+        }
         init(_ error: CryptoError) { status = error.status }
         init(_ error: SessionError, _ features: CryptoFeatures) { status = error.status(features: features) }
         /// A failed device-core check: answered and counted as the YAML binds it.
@@ -122,8 +125,9 @@ public final class DataWorker {
     private func begin(_ frame: DataQueue.Frame, readable: Int, writable: Int) throws(Failure) -> RequestIO {
         opcode = frame.header.opcode
         guard readable + writable <= device.offer.limits.maxRequestSize, let chain else { throw .err }
-        return RequestIO(chain: chain, vlfStart: frame.vlfStart, inputBounce: inputBounce, outputBounce: outputBounce,
-                         small: UnsafeMutableRawBufferPointer(rebasing: small[Self.slotsStart...]))
+        return RequestIO(
+            chain: chain, vlfStart: frame.vlfStart, inputBounce: inputBounce, outputBounce: outputBounce,
+            small: UnsafeMutableRawBufferPointer(rebasing: small[Self.slotsStart...]))
     }
 
     /// This worker's context for a live session of `service`; INVSESS otherwise.
@@ -174,13 +178,16 @@ public final class DataWorker {
 
     /// A session-mode CIPHER request: its op_type must match its session's kind (cipher or
     /// chaining) and its opcode the session's direction.
-    private func runSymmetric(_ member: SymDataFlf.OpTypeFlf, _ vlf: SymDataVlf, context: WorkerContext,
-                              io: RequestIO) throws(Failure) -> Int {
+    private func runSymmetric(
+        _ member: SymDataFlf.OpTypeFlf, _ vlf: SymDataVlf, context: WorkerContext,
+        io: RequestIO
+    ) throws(Failure) -> Int {
         switch (member, vlf, context) {
         case (.cipher(let flf), .cipher(let segments), .cipher(let cipher, let direction)):
             guard direction == opcodeDirection else { throw .failed(.direction) }
-            return try runCipher(cipher, iv: segments.iv, src: segments.srcData, dst: segments.dstData,
-                                 dstLength: Int(flf.dstDataLen), io: io)
+            return try runCipher(
+                cipher, iv: segments.iv, src: segments.srcData, dst: segments.dstData,
+                dstLength: Int(flf.dstDataLen), io: io)
         case (.algorithmChaining(let flf), .algorithmChaining(let segments), .chain(let chain, let direction)):
             guard direction == opcodeDirection else { throw .failed(.direction) }
             return try runChain(chain, flf: ChainParameters(flf), segments: ChainSegments(segments), io: io)
@@ -193,19 +200,24 @@ public final class DataWorker {
         }
     }
 
-    private func runStatelessSymmetric(_ flf: SymDataFlfStateless, _ vlf: SymDataVlfStateless,
-                                       io: RequestIO) throws(Failure) -> Int {
+    private func runStatelessSymmetric(
+        _ flf: SymDataFlfStateless, _ vlf: SymDataVlfStateless,
+        io: RequestIO
+    ) throws(Failure) -> Int {
         let features = device.features
         switch (flf.opTypeFlf, vlf) {
         case (.cipher(let member), .cipher(let segments)):
             guard member.sessPara.op == opcodeDirection else { throw .failed(.direction) }
             let key = try io.input(segments.cipherKey, copy: true)
             let session: CipherSession
-            do throws(SessionError) { session = try device.factory.cipher(member.sessPara.algo, key: key, op: member.sessPara.op) } catch { throw Failure(error, features) }
+            do throws(SessionError) {
+                session = try device.factory.cipher(member.sessPara.algo, key: key, op: member.sessPara.op)
+            } catch { throw Failure(error, features) }
             let context: any CipherContext
             do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
-            return try runCipher(context, iv: segments.iv, src: segments.srcData, dst: segments.dstData,
-                                 dstLength: Int(member.dstDataLen), io: io)
+            return try runCipher(
+                context, iv: segments.iv, src: segments.srcData, dst: segments.dstData,
+                dstLength: Int(member.dstDataLen), io: io)
         case (.algorithmChaining(let member), .algorithmChaining(let segments)):
             let para = member.sessPara
             guard para.cipher.op == opcodeDirection else { throw .failed(.direction) }
@@ -214,9 +226,10 @@ public final class DataWorker {
             let cipherHeader = CipherSessionFlf(algo: para.cipher.algo, keyLen: para.cipher.keyLen, op: para.cipher.op)
             let session: ChainSession
             do throws(SessionError) {
-                session = try device.factory.chain(order: para.algChainOrder, cipher: cipherHeader, hashMode: para.hash.hashMode,
-                                                   authAlgorithm: para.hash.algo, resultLength: member.hashResultLen,
-                                                   cipherKey: cipherKey, authKey: authKey)
+                session = try device.factory.chain(
+                    order: para.algChainOrder, cipher: cipherHeader, hashMode: para.hash.hashMode,
+                    authAlgorithm: para.hash.algo, resultLength: member.hashResultLen,
+                    cipherKey: cipherKey, authKey: authKey)
             } catch { throw Failure(error, features) }
             let context: ChainContext
             do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
@@ -226,13 +239,17 @@ public final class DataWorker {
         }
     }
 
-    private func runCipher(_ cipher: any CipherContext, iv: VlfSegment, src: VlfSegment, dst: VlfSegment, dstLength: Int,
-                           io: RequestIO) throws(Failure) -> Int {
+    private func runCipher(
+        _ cipher: any CipherContext, iv: VlfSegment, src: VlfSegment, dst: VlfSegment, dstLength: Int,
+        io: RequestIO
+    ) throws(Failure) -> Int {
         guard dstLength >= src.length else { throw .failed(.cipherFields) }
         let ivBytes = try io.input(iv, copy: true)
         let output = try io.outputBuffer(dst.offset, count: src.length)
         let input = try io.input(src, avoiding: output)
-        do throws(CryptoError) { try cipher.run(iv: ivBytes, input: input, output: output) } catch { throw Failure(error) }
+        do throws(CryptoError) { try cipher.run(iv: ivBytes, input: input, output: output) } catch {
+            throw Failure(error)
+        }
         try io.commit(output, at: dst.offset)
         return dst.offset + src.length
     }
@@ -240,41 +257,57 @@ public final class DataWorker {
     struct ChainParameters {
         var cipherStart: Int, cipherLength: Int, hashStart: Int, hashLength: Int, resultLength: Int, dstLength: Int
         init(_ flf: AlgChainDataFlf) {
-            cipherStart = Int(flf.cipherStartSrcOffset); cipherLength = Int(flf.lenToCipher)
-            hashStart = Int(flf.hashStartSrcOffset); hashLength = Int(flf.lenToHash)
-            resultLength = Int(flf.hashResultLen); dstLength = Int(flf.dstDataLen)
+            cipherStart = Int(flf.cipherStartSrcOffset)
+            cipherLength = Int(flf.lenToCipher)
+            hashStart = Int(flf.hashStartSrcOffset)
+            hashLength = Int(flf.lenToHash)
+            resultLength = Int(flf.hashResultLen)
+            dstLength = Int(flf.dstDataLen)
         }
         init(_ flf: AlgChainDataFlfStateless) {
-            cipherStart = Int(flf.cipherStartSrcOffset); cipherLength = Int(flf.lenToCipher)
-            hashStart = Int(flf.hashStartSrcOffset); hashLength = Int(flf.lenToHash)
-            resultLength = Int(flf.hashResultLen); dstLength = Int(flf.dstDataLen)
+            cipherStart = Int(flf.cipherStartSrcOffset)
+            cipherLength = Int(flf.lenToCipher)
+            hashStart = Int(flf.hashStartSrcOffset)
+            hashLength = Int(flf.lenToHash)
+            resultLength = Int(flf.hashResultLen)
+            dstLength = Int(flf.dstDataLen)
         }
     }
 
     struct ChainSegments {
         var iv, src, aad, dst, hashResult: VlfSegment
-        init(_ vlf: AlgChainDataVlf) { (iv, src, aad, dst, hashResult) = (vlf.iv, vlf.srcData, vlf.aad, vlf.dstData, vlf.hashResult) }
-        init(_ vlf: AlgChainDataVlfStateless) { (iv, src, aad, dst, hashResult) = (vlf.iv, vlf.srcData, vlf.aad, vlf.dstData, vlf.hashResult) }
+        init(_ vlf: AlgChainDataVlf) {
+            (iv, src, aad, dst, hashResult) = (vlf.iv, vlf.srcData, vlf.aad, vlf.dstData, vlf.hashResult)
+        }
+        init(_ vlf: AlgChainDataVlfStateless) {
+            (iv, src, aad, dst, hashResult) = (vlf.iv, vlf.srcData, vlf.aad, vlf.dstData, vlf.hashResult)
+        }
     }
 
-    private func runChain(_ chain: ChainContext, flf: ChainParameters, segments: ChainSegments, io: RequestIO) throws(Failure) -> Int {
+    private func runChain(_ chain: ChainContext, flf: ChainParameters, segments: ChainSegments, io: RequestIO)
+        throws(Failure) -> Int
+    {
         let source = segments.src.length
         // The result is the session's length, as for a hash or MAC request: the request's
         // hash_result_len only has to leave room for it.
         let resultLength = chain.resultLength
         guard flf.cipherStart <= source, flf.cipherLength <= source - flf.cipherStart,
-              flf.hashStart <= source, flf.hashLength <= source - flf.hashStart,
-              flf.dstLength >= source, flf.resultLength >= resultLength,
-              segments.hashResult.length >= resultLength else { throw .failed(.chainFields) }
+            flf.hashStart <= source, flf.hashLength <= source - flf.hashStart,
+            flf.dstLength >= source, flf.resultLength >= resultLength,
+            segments.hashResult.length >= resultLength
+        else { throw .failed(.chainFields) }
         let ivBytes = try io.input(segments.iv, copy: true)
         // The seed: check aad_len > 0 before parsing the AAD.
-        let aad = segments.aad.length > 0 ? try io.input(segments.aad, copy: true, slot: 1) : UnsafeRawBufferPointer(start: nil, count: 0)
+        let aad =
+            segments.aad.length > 0
+            ? try io.input(segments.aad, copy: true, slot: 1) : UnsafeRawBufferPointer(start: nil, count: 0)
         let output = try io.outputBuffer(segments.dst.offset, count: source)
         let input = try io.input(segments.src, avoiding: output)
         let result = try io.resultBuffer(count: resultLength)
         do throws(CryptoError) {
-            try chain.run(iv: ivBytes, src: input, cipherRange: flf.cipherStart..<flf.cipherStart + flf.cipherLength,
-                          hashRange: flf.hashStart..<flf.hashStart + flf.hashLength, aad: aad, dst: output, hashResult: result)
+            try chain.run(
+                iv: ivBytes, src: input, cipherRange: flf.cipherStart..<flf.cipherStart + flf.cipherLength,
+                hashRange: flf.hashStart..<flf.hashStart + flf.hashLength, aad: aad, dst: output, hashResult: result)
         } catch { throw Failure(error) }
         try io.commit(output, at: segments.dst.offset)
         guard io.chain.write(at: segments.hashResult.offset, from: UnsafeRawBufferPointer(result)) else { throw .err }
@@ -286,7 +319,9 @@ public final class DataWorker {
         case mac(MacContext)
     }
 
-    private func runDigest(context: Digest, resultSpace: Int, src: VlfSegment, result: VlfSegment, io: RequestIO) throws(Failure) -> Int {
+    private func runDigest(context: Digest, resultSpace: Int, src: VlfSegment, result: VlfSegment, io: RequestIO)
+        throws(Failure) -> Int
+    {
         let length: Int
         switch context {
         case .hash(let hash): length = hash.session.resultLength
@@ -306,8 +341,10 @@ public final class DataWorker {
     }
 
     /// A session-mode AKCIPHER request: its session, then `run` with this worker's context.
-    private func akcipherSession(_ frame: DataQueue.Frame, _ readable: Int, _ writable: Int,
-                                 _ run: (AkcipherContext, RequestIO) throws(Failure) -> Int) throws(Failure) -> Int {
+    private func akcipherSession(
+        _ frame: DataQueue.Frame, _ readable: Int, _ writable: Int,
+        _ run: (AkcipherContext, RequestIO) throws(Failure) -> Int
+    ) throws(Failure) -> Int {
         let io = try begin(frame, readable: readable, writable: writable)
         guard case .akcipher(let context) = try sessionContext(frame.header.sessionId, service: .akcipher) else {
             throw .failed(.session)
@@ -317,18 +354,23 @@ public final class DataWorker {
 
     /// A stateless AKCIPHER request: a session keyed for this request only, from its parameters and
     /// key (bounded by the AKCIPHER key limit before the copy; zeroized after).
-    private func akcipherStateless(_ frame: DataQueue.Frame, _ para: AkcipherSessPara, key segment: VlfSegment,
-                                   _ readable: Int, _ writable: Int,
-                                   _ run: (AkcipherContext, RequestIO) throws(Failure) -> Int) throws(Failure) -> Int {
+    private func akcipherStateless(
+        _ frame: DataQueue.Frame, _ para: AkcipherSessPara, key segment: VlfSegment,
+        _ readable: Int, _ writable: Int,
+        _ run: (AkcipherContext, RequestIO) throws(Failure) -> Int
+    ) throws(Failure) -> Int {
         let io = try begin(frame, readable: readable, writable: writable)
         guard segment.length <= device.offer.limits.maxAkcipherKeyLength else { throw .err }
         var key = [UInt8](repeating: 0, count: segment.length)
         defer { key.withUnsafeMutableBytes { zeroizeBytes($0) } }
-        guard key.withUnsafeMutableBytes({ io.chain.read(at: io.vlfStart + segment.offset, into: $0) }) else { throw .err }
+        guard key.withUnsafeMutableBytes({ io.chain.read(at: io.vlfStart + segment.offset, into: $0) }) else {
+            throw .err
+        }
         let factory = device.factory
         let made: Result<AkcipherSession, SessionError> = key.withUnsafeBytes { raw in
             do throws(SessionError) {
-                return .success(try factory.akcipher(para.algo, keyType: para.keyType, parameters: para.u.parameters, key: raw))
+                return .success(
+                    try factory.akcipher(para.algo, keyType: para.keyType, parameters: para.u.parameters, key: raw))
             } catch {
                 return .failure(error)
             }
@@ -346,7 +388,9 @@ public final class DataWorker {
 
     /// ENCRYPT, DECRYPT or SIGN (the opcode says which): the result goes at the start of dst_data and
     /// the written length says how long it is (Linux reads `used_len - 1`).
-    private func runAkcipher(_ context: AkcipherContext, src: VlfSegment, dst: VlfSegment, io: RequestIO) throws(Failure) -> Int {
+    private func runAkcipher(_ context: AkcipherContext, src: VlfSegment, dst: VlfSegment, io: RequestIO)
+        throws(Failure) -> Int
+    {
         if case .rsa(.raw, _) = context.session.parameters {
             if opcode == .akcipherSign { throw .failed(.rsaRawSignature) }
             // RAW pads a short input itself; a longer one is no k-byte integer.
@@ -371,36 +415,46 @@ public final class DataWorker {
 
     /// VERIFY: signature and signed data are both device-readable (Spec/akcipher.yaml); nothing but the
     /// status is written, KEY_REJECTED when the signature does not verify.
-    private func runVerify(_ context: AkcipherContext, signature: VlfSegment, message: VlfSegment,
-                           io: RequestIO) throws(Failure) -> Int {
+    private func runVerify(
+        _ context: AkcipherContext, signature: VlfSegment, message: VlfSegment,
+        io: RequestIO
+    ) throws(Failure) -> Int {
         if case .rsa(.raw, _) = context.session.parameters { throw .failed(.rsaRawSignature) }
         let signatureBytes = try io.input(signature)
         let messageBytes: UnsafeRawBufferPointer
         if signatureBytes.baseAddress == UnsafeRawPointer(inputBounce.baseAddress) && message.length > 0 {
             // The signature took the start of the input bounce buffer; the signed data goes after it
             // (both together are at most max_size, which the buffer holds).
-            let rest = UnsafeMutableRawBufferPointer(rebasing: inputBounce[signature.length..<(signature.length + message.length)])
+            let rest = UnsafeMutableRawBufferPointer(
+                rebasing: inputBounce[signature.length..<(signature.length + message.length)])
             guard io.chain.read(at: io.vlfStart + message.offset, into: rest) else { throw .err }
             messageBytes = UnsafeRawBufferPointer(rest)
         } else {
             messageBytes = try io.input(message)
         }
-        do throws(CryptoError) { try context.verify(signature: signatureBytes, message: messageBytes) } catch { throw Failure(error) }
+        do throws(CryptoError) { try context.verify(signature: signatureBytes, message: messageBytes) } catch {
+            throw Failure(error)
+        }
         return 0
     }
 
-    private func runAead(_ context: AeadContext, iv: VlfSegment, aad: VlfSegment, src: VlfSegment, dst: VlfSegment,
-                         io: RequestIO) throws(Failure) -> Int {
+    private func runAead(
+        _ context: AeadContext, iv: VlfSegment, aad: VlfSegment, src: VlfSegment, dst: VlfSegment,
+        io: RequestIO
+    ) throws(Failure) -> Int {
         let session = context.session
         let encrypt = session.direction == .encrypt
         let outputLength = encrypt ? src.length + session.tagLength : src.length - session.tagLength
         guard outputLength >= 0, dst.length >= outputLength else { throw .err }
         // CCM, whose IV layout the seed leaves ambiguous, is never offered (Spec/constants.yaml).
         let ivBytes = try io.input(iv, copy: true)
-        let aadBytes = aad.length > 0 ? try io.input(aad, copy: true, slot: 1) : UnsafeRawBufferPointer(start: nil, count: 0)
+        let aadBytes =
+            aad.length > 0 ? try io.input(aad, copy: true, slot: 1) : UnsafeRawBufferPointer(start: nil, count: 0)
         let output = try io.outputBuffer(dst.offset, count: outputLength)
         let input = try io.input(src, avoiding: output)
-        do throws(CryptoError) { try context.run(iv: ivBytes, aad: aadBytes, input: input, output: output) } catch { throw Failure(error) }
+        do throws(CryptoError) { try context.run(iv: ivBytes, aad: aadBytes, input: input, output: output) } catch {
+            throw Failure(error)
+        }
         try io.commit(output, at: dst.offset)
         return dst.offset + outputLength
     }
@@ -420,65 +474,83 @@ extension DataWorker: DataQueueHandler {
         throw .notsupp
     }
 
-    public func akcipherEncrypt(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf) throws(Failure) -> Int {
+    public func akcipherEncrypt(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf)
+        throws(Failure) -> Int
+    {
         try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
             try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
         }
     }
 
-    public func akcipherDecrypt(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf) throws(Failure) -> Int {
+    public func akcipherDecrypt(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf)
+        throws(Failure) -> Int
+    {
         try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
             try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
         }
     }
 
-    public func akcipherSign(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf) throws(Failure) -> Int {
+    public func akcipherSign(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf) throws(Failure)
+        -> Int
+    {
         try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
             try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
         }
     }
 
-    public func akcipherVerify(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf,
-                               _ vlf: AkcipherVerifyDataVlf) throws(Failure) -> Int {
+    public func akcipherVerify(
+        _ frame: DataQueue.Frame, _ flf: AkcipherDataFlf,
+        _ vlf: AkcipherVerifyDataVlf
+    ) throws(Failure) -> Int {
         try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
             try runVerify(context, signature: vlf.signature, message: vlf.signedData, io: io)
         }
     }
 
-    public func akcipherEncryptStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
-                                         _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
+    public func akcipherEncryptStateless(
+        _ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
+        _ vlf: AkcipherDataVlfStateless
+    ) throws(Failure) -> Int {
         try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
             (context, io) throws(Failure) in try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
         }
     }
 
-    public func akcipherDecryptStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
-                                         _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
+    public func akcipherDecryptStateless(
+        _ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
+        _ vlf: AkcipherDataVlfStateless
+    ) throws(Failure) -> Int {
         try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
             (context, io) throws(Failure) in try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
         }
     }
 
-    public func akcipherSignStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
-                                      _ vlf: AkcipherDataVlfStateless) throws(Failure) -> Int {
+    public func akcipherSignStateless(
+        _ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
+        _ vlf: AkcipherDataVlfStateless
+    ) throws(Failure) -> Int {
         try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
             (context, io) throws(Failure) in try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
         }
     }
 
-    public func akcipherVerifyStateless(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
-                                        _ vlf: AkcipherVerifyDataVlfStateless) throws(Failure) -> Int {
+    public func akcipherVerifyStateless(
+        _ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
+        _ vlf: AkcipherVerifyDataVlfStateless
+    ) throws(Failure) -> Int {
         try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
             (context, io) throws(Failure) in
             try runVerify(context, signature: vlf.signature, message: vlf.signedData, io: io)
         }
     }
 
-    public func ipsecOutbound(_ frame: DataQueue.Frame, _ flf: IpsecDataFlf, _ vlf: IpsecDataVlf) throws(Failure) -> Int {
+    public func ipsecOutbound(_ frame: DataQueue.Frame, _ flf: IpsecDataFlf, _ vlf: IpsecDataVlf) throws(Failure) -> Int
+    {
         try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
     }
 
-    public func ipsecInbound(_ frame: DataQueue.Frame, _ flf: IpsecDataFlf, _ vlf: IpsecDataVlf) throws(Failure) -> Int {
+    public func ipsecInbound(_ frame: DataQueue.Frame, _ flf: IpsecDataFlf, _ vlf: IpsecDataVlf) throws(Failure) -> Int
+    {
         try unsupported(frame, readable: vlf.readableLength, writable: vlf.writableLength)
     }
 
@@ -490,14 +562,20 @@ extension DataWorker: DataQueueHandler {
         try symmetric(frame, flf, vlf)
     }
 
-    public func cipherEncryptStateless(_ frame: DataQueue.Frame, _ flf: SymDataFlfStateless,
-                                _ vlf: SymDataVlfStateless) throws(Failure) -> Int {
-        try runStatelessSymmetric(flf, vlf, io: begin(frame, readable: vlf.readableLength, writable: vlf.writableLength))
+    public func cipherEncryptStateless(
+        _ frame: DataQueue.Frame, _ flf: SymDataFlfStateless,
+        _ vlf: SymDataVlfStateless
+    ) throws(Failure) -> Int {
+        try runStatelessSymmetric(
+            flf, vlf, io: begin(frame, readable: vlf.readableLength, writable: vlf.writableLength))
     }
 
-    public func cipherDecryptStateless(_ frame: DataQueue.Frame, _ flf: SymDataFlfStateless,
-                                _ vlf: SymDataVlfStateless) throws(Failure) -> Int {
-        try runStatelessSymmetric(flf, vlf, io: begin(frame, readable: vlf.readableLength, writable: vlf.writableLength))
+    public func cipherDecryptStateless(
+        _ frame: DataQueue.Frame, _ flf: SymDataFlfStateless,
+        _ vlf: SymDataVlfStateless
+    ) throws(Failure) -> Int {
+        try runStatelessSymmetric(
+            flf, vlf, io: begin(frame, readable: vlf.readableLength, writable: vlf.writableLength))
     }
 
     private func symmetric(_ frame: DataQueue.Frame, _ flf: SymDataFlf, _ vlf: SymDataVlf) throws(Failure) -> Int {
@@ -511,12 +589,15 @@ extension DataWorker: DataQueueHandler {
         guard case .hash(let context) = try sessionContext(frame.header.sessionId, service: .hash) else {
             throw .failed(.session)
         }
-        return try runDigest(context: .hash(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData,
-                             result: vlf.hashResult, io: io)
+        return try runDigest(
+            context: .hash(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData,
+            result: vlf.hashResult, io: io)
     }
 
-    public func hashStateless(_ frame: DataQueue.Frame, _ flf: HashDataFlfStateless,
-                       _ vlf: HashDataVlfStateless) throws(Failure) -> Int {
+    public func hashStateless(
+        _ frame: DataQueue.Frame, _ flf: HashDataFlfStateless,
+        _ vlf: HashDataVlfStateless
+    ) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
         let session: HashSession
         do throws(SessionError) {
@@ -524,8 +605,9 @@ extension DataWorker: DataQueueHandler {
         } catch { throw Failure(error, device.features) }
         let context: HashContext
         do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
-        return try runDigest(context: .hash(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData,
-                             result: vlf.hashResult, io: io)
+        return try runDigest(
+            context: .hash(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData,
+            result: vlf.hashResult, io: io)
     }
 
     public func mac(_ frame: DataQueue.Frame, _ flf: MacDataFlf, _ vlf: MacDataVlf) throws(Failure) -> Int {
@@ -533,12 +615,15 @@ extension DataWorker: DataQueueHandler {
         guard case .mac(let context) = try sessionContext(frame.header.sessionId, service: .mac) else {
             throw .failed(.session)
         }
-        return try runDigest(context: .mac(context), resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData,
-                             result: vlf.hashResult, io: io)
+        return try runDigest(
+            context: .mac(context), resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData,
+            result: vlf.hashResult, io: io)
     }
 
-    public func macStateless(_ frame: DataQueue.Frame, _ flf: MacDataFlfStateless,
-                      _ vlf: MacDataVlfStateless) throws(Failure) -> Int {
+    public func macStateless(
+        _ frame: DataQueue.Frame, _ flf: MacDataFlfStateless,
+        _ vlf: MacDataVlfStateless
+    ) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
         let key = try io.input(vlf.authKey, copy: true)
         let session: MacSession
@@ -547,8 +632,9 @@ extension DataWorker: DataQueueHandler {
         } catch { throw Failure(error, device.features) }
         let context: MacContext
         do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
-        return try runDigest(context: .mac(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData,
-                             result: vlf.hashResult, io: io)
+        return try runDigest(
+            context: .mac(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData,
+            result: vlf.hashResult, io: io)
     }
 
     public func aeadEncrypt(_ frame: DataQueue.Frame, _ flf: AeadDataFlf, _ vlf: AeadDataVlf) throws(Failure) -> Int {
@@ -566,22 +652,29 @@ extension DataWorker: DataQueueHandler {
         }
         guard context.session.direction == opcodeDirection else { throw .failed(.direction) }
         guard Int(flf.tagLen) == context.session.tagLength else { throw .err }
-        return try runAead(context, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData,
-                           dst: vlf.dstData, io: io)
+        return try runAead(
+            context, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData,
+            dst: vlf.dstData, io: io)
     }
 
-    public func aeadEncryptStateless(_ frame: DataQueue.Frame, _ flf: AeadDataFlfStateless,
-                              _ vlf: AeadDataVlfStateless) throws(Failure) -> Int {
+    public func aeadEncryptStateless(
+        _ frame: DataQueue.Frame, _ flf: AeadDataFlfStateless,
+        _ vlf: AeadDataVlfStateless
+    ) throws(Failure) -> Int {
         try aeadStateless(frame, flf, vlf)
     }
 
-    public func aeadDecryptStateless(_ frame: DataQueue.Frame, _ flf: AeadDataFlfStateless,
-                              _ vlf: AeadDataVlfStateless) throws(Failure) -> Int {
+    public func aeadDecryptStateless(
+        _ frame: DataQueue.Frame, _ flf: AeadDataFlfStateless,
+        _ vlf: AeadDataVlfStateless
+    ) throws(Failure) -> Int {
         try aeadStateless(frame, flf, vlf)
     }
 
-    private func aeadStateless(_ frame: DataQueue.Frame, _ flf: AeadDataFlfStateless,
-                               _ vlf: AeadDataVlfStateless) throws(Failure) -> Int {
+    private func aeadStateless(
+        _ frame: DataQueue.Frame, _ flf: AeadDataFlfStateless,
+        _ vlf: AeadDataVlfStateless
+    ) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
         guard flf.sessPara.op == opcodeDirection else { throw .failed(.direction) }
         let key = try io.input(vlf.key, copy: true)
@@ -591,10 +684,10 @@ extension DataWorker: DataQueueHandler {
         } catch { throw Failure(error, device.features) }
         let context: AeadContext
         do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
-        return try runAead(context, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData,
-                           dst: vlf.dstData, io: io)
+        return try runAead(
+            context, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData,
+            dst: vlf.dstData, io: io)
     }
 }
 
 extension DescriptorChain: RequestBytes {}
-

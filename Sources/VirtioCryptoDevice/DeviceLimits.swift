@@ -41,8 +41,10 @@ public struct DeviceOffer: Sendable {
     /// one, so the device serves them in no request and does not advertise them.
     public static let macsNeedingIV: Set<MacAlgorithm> = [.gmacAes, .gmacTwofish, .kasumiF9, .snow3gUia2, .zucEia3]
 
-    public init(capabilities: EngineCapabilities = .probe(), limits: DeviceLimits = DeviceLimits(),
-                revision: SpecRevision = .newest) {
+    public init(
+        capabilities: EngineCapabilities = .probe(), limits: DeviceLimits = DeviceLimits(),
+        revision: SpecRevision = .newest
+    ) {
         self.revision = revision
         ciphers = capabilities.ciphers.filter { $0.isDefined(in: revision) }
         hashes = capabilities.hashes.filter { $0.isDefined(in: revision) }
@@ -59,9 +61,11 @@ public struct DeviceOffer: Sendable {
     }
 
     /// Restricts the offer to the given algorithms (the daemon's allow-lists).
-    public func restricted(ciphers: Set<CipherAlgorithm>? = nil, hashes: Set<HashAlgorithm>? = nil,
-                           macs: Set<MacAlgorithm>? = nil, aeads: Set<AeadAlgorithm>? = nil,
-                           akciphers: Set<AkcipherAlgorithm>? = nil) -> DeviceOffer {
+    public func restricted(
+        ciphers: Set<CipherAlgorithm>? = nil, hashes: Set<HashAlgorithm>? = nil,
+        macs: Set<MacAlgorithm>? = nil, aeads: Set<AeadAlgorithm>? = nil,
+        akciphers: Set<AkcipherAlgorithm>? = nil
+    ) -> DeviceOffer {
         var copy = self
         if let akciphers { copy.akciphers = copy.akciphers.filter(akciphers.contains) }
         if let ciphers { copy.ciphers = copy.ciphers.filter(ciphers.contains) }
@@ -93,22 +97,26 @@ public struct DeviceOffer: Sendable {
         }
         let cipherMask = mask(ciphers, \.maskBit)
         let macMask = mask(macs, \.maskBit)
-        return Config(status: .hwReady, maxDataqueues: UInt32(limits.dataQueues),
-                      cryptoServices: mask(services, \.maskBit).0,
-                      cipherAlgoL: cipherMask.0, cipherAlgoH: cipherMask.1, hashAlgo: mask(hashes, \.maskBit).0,
-                      macAlgoL: macMask.0, macAlgoH: macMask.1, aeadAlgo: mask(aeads, \.maskBit).0,
-                      maxCipherKeyLen: ciphers.isEmpty && aeads.isEmpty ? 0 : UInt32(limits.maxCipherKeyLength),
-                      maxAuthKeyLen: macs.isEmpty ? 0 : UInt32(limits.maxAuthKeyLength),
-                      akcipherAlgo: mask(akciphers, \.maskBit).0,
-                      maxSize: UInt64(limits.maxRequestSize))
-            .restricted(to: revision)
+        return Config(
+            status: .hwReady, maxDataqueues: UInt32(limits.dataQueues),
+            cryptoServices: mask(services, \.maskBit).0,
+            cipherAlgoL: cipherMask.0, cipherAlgoH: cipherMask.1, hashAlgo: mask(hashes, \.maskBit).0,
+            macAlgoL: macMask.0, macAlgoH: macMask.1, aeadAlgo: mask(aeads, \.maskBit).0,
+            maxCipherKeyLen: ciphers.isEmpty && aeads.isEmpty ? 0 : UInt32(limits.maxCipherKeyLength),
+            maxAuthKeyLen: macs.isEmpty ? 0 : UInt32(limits.maxAuthKeyLength),
+            akcipherAlgo: mask(akciphers, \.maskBit).0,
+            maxSize: UInt64(limits.maxRequestSize)
+        )
+        .restricted(to: revision)
     }
 
     /// Device features offered: REVISION_1 and the stateless mode of every offered service, as far as the
     /// revision defines them.
     public var features: CryptoFeatures {
         var features: CryptoFeatures = [.revision1]
-        for service in services { if let stateless = CryptoFeatures.statelessMode(for: service) { features.insert(stateless) } }
+        for service in services {
+            if let stateless = CryptoFeatures.statelessMode(for: service) { features.insert(stateless) }
+        }
         return features.intersection(.defined(in: revision))
     }
 }

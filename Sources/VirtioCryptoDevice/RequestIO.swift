@@ -17,12 +17,15 @@ struct RequestIO {
 
     /// A readable segment: in place, or copied (`copy`, or when split over buffers, or when
     /// it overlaps `avoiding` without being the same bytes).
-    func input(_ segment: VlfSegment, copy: Bool = false, slot: Int = 0,
-               avoiding output: UnsafeMutableRawBufferPointer? = nil) throws(DataWorker.Failure) -> UnsafeRawBufferPointer {
+    func input(
+        _ segment: VlfSegment, copy: Bool = false, slot: Int = 0,
+        avoiding output: UnsafeMutableRawBufferPointer? = nil
+    ) throws(DataWorker.Failure) -> UnsafeRawBufferPointer {
         let offset = vlfStart + segment.offset
         if copy {
             guard segment.length <= slotSize else { throw .err }
-            let target = UnsafeMutableRawBufferPointer(rebasing: small[(slot * slotSize)..<(slot * slotSize + segment.length)])
+            let target = UnsafeMutableRawBufferPointer(
+                rebasing: small[(slot * slotSize)..<(slot * slotSize + segment.length)])
             guard chain.read(at: offset, into: target) else { throw .err }
             return UnsafeRawBufferPointer(target)
         }
@@ -38,8 +41,10 @@ struct RequestIO {
     /// True when two ranges share bytes but do not start at the same address: engines can
     /// work in place, not on shifted overlaps.
     static func overlapsPartially(_ input: UnsafeRawBufferPointer, _ output: UnsafeMutableRawBufferPointer?) -> Bool {
-        guard let output, let a = input.baseAddress, let b = output.baseAddress, input.count > 0, output.count > 0 else { return false }
-        let aEnd = a + input.count, bEnd = UnsafeRawPointer(b) + output.count
+        guard let output, let a = input.baseAddress, let b = output.baseAddress, input.count > 0, output.count > 0
+        else { return false }
+        let aEnd = a + input.count
+        let bEnd = UnsafeRawPointer(b) + output.count
         let overlap = a < bEnd && UnsafeRawPointer(b) < aEnd
         return overlap && a != UnsafeRawPointer(b)
     }

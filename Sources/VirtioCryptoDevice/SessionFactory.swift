@@ -14,7 +14,8 @@ struct SessionFactory {
         }
     }
 
-    func cipher(_ algorithm: CipherAlgorithm, key: UnsafeRawBufferPointer, op: Op) throws(SessionError) -> CipherSession {
+    func cipher(_ algorithm: CipherAlgorithm, key: UnsafeRawBufferPointer, op: Op) throws(SessionError) -> CipherSession
+    {
         guard offer.ciphers.contains(algorithm) else { throw .unsupported }
         guard key.count <= offer.limits.maxCipherKeyLength else { throw .invalid }
         guard op == .encrypt || op == .decrypt else { throw .invalid }
@@ -23,50 +24,71 @@ struct SessionFactory {
 
     func hash(_ algorithm: HashAlgorithm, resultLength: UInt32) throws(SessionError) -> HashSession {
         guard offer.hashes.contains(algorithm) else { throw .unsupported }
-        do { return try HashSession(algorithm: algorithm, resultLength: Int(resultLength)) } catch { throw Self.map(error) }
+        do { return try HashSession(algorithm: algorithm, resultLength: Int(resultLength)) } catch {
+            throw Self.map(error)
+        }
     }
 
-    func mac(_ algorithm: MacAlgorithm, key: UnsafeRawBufferPointer, resultLength: UInt32) throws(SessionError) -> MacSession {
+    func mac(_ algorithm: MacAlgorithm, key: UnsafeRawBufferPointer, resultLength: UInt32) throws(SessionError)
+        -> MacSession
+    {
         guard offer.macs.contains(algorithm) else { throw .unsupported }
         guard key.count <= offer.limits.maxAuthKeyLength else { throw .invalid }
-        do { return try MacSession(algorithm: algorithm, key: key, resultLength: Int(resultLength)) } catch { throw Self.map(error) }
+        do { return try MacSession(algorithm: algorithm, key: key, resultLength: Int(resultLength)) } catch {
+            throw Self.map(error)
+        }
     }
 
-    func aead(_ algorithm: AeadAlgorithm, key: UnsafeRawBufferPointer, tagLength: UInt32, op: Op) throws(SessionError) -> AeadSession {
+    func aead(_ algorithm: AeadAlgorithm, key: UnsafeRawBufferPointer, tagLength: UInt32, op: Op) throws(SessionError)
+        -> AeadSession
+    {
         guard offer.aeads.contains(algorithm) else { throw .unsupported }
         guard key.count <= offer.limits.maxCipherKeyLength else { throw .invalid }
         guard op == .encrypt || op == .decrypt else { throw .invalid }
-        do { return try AeadSession(algorithm: algorithm, key: key, tagLength: Int(tagLength), direction: op) } catch { throw Self.map(error) }
+        do { return try AeadSession(algorithm: algorithm, key: key, tagLength: Int(tagLength), direction: op) } catch {
+            throw Self.map(error)
+        }
     }
 
     /// An AKCIPHER session (control queue or stateless parameters): the algorithm, its RSA or ECDSA
     /// member and the key, which `AkcipherSession` decodes once. The key length is bounded first.
-    func akcipher(_ algorithm: AkcipherAlgorithm, keyType: AkcipherKeyType, parameters: AkcipherParameters?,
-                  key: UnsafeRawBufferPointer) throws(SessionError) -> AkcipherSession {
-        guard offer.akciphers.contains(algorithm), let parameters, parameters.algorithm == algorithm else { throw .unsupported }
+    func akcipher(
+        _ algorithm: AkcipherAlgorithm, keyType: AkcipherKeyType, parameters: AkcipherParameters?,
+        key: UnsafeRawBufferPointer
+    ) throws(SessionError) -> AkcipherSession {
+        guard offer.akciphers.contains(algorithm), let parameters, parameters.algorithm == algorithm else {
+            throw .unsupported
+        }
         // hash_algo is checked when a request signs or verifies: ENCRYPT and DECRYPT ignore it, and RAW always.
         if case .ecdsa(let curve) = parameters, !offer.curves.contains(curve) { throw .unsupported }
         guard key.count <= offer.limits.maxAkcipherKeyLength else { throw .invalid }
         do {
-            return try AkcipherSession(keyType: keyType, key: key, parameters: parameters,
-                                       maxKeyLength: offer.limits.maxAkcipherKeyLength)
+            return try AkcipherSession(
+                keyType: keyType, key: key, parameters: parameters,
+                maxKeyLength: offer.limits.maxAkcipherKeyLength)
         } catch {
             throw Self.map(error)
         }
     }
 
     /// A chain: `cipherKey` for the cipher, `authKey` for a MAC (empty for a plain hash).
-    func chain(order: ChainOrder, cipher: CipherSessionFlf, hashMode: HashMode, authAlgorithm: UInt32, resultLength: UInt32,
-               cipherKey: UnsafeRawBufferPointer, authKey: UnsafeRawBufferPointer) throws(SessionError) -> ChainSession {
+    func chain(
+        order: ChainOrder, cipher: CipherSessionFlf, hashMode: HashMode, authAlgorithm: UInt32, resultLength: UInt32,
+        cipherKey: UnsafeRawBufferPointer, authKey: UnsafeRawBufferPointer
+    ) throws(SessionError) -> ChainSession {
         guard order == .hashThenCipher || order == .cipherThenHash else { throw .unsupported }
         let cipherSession = try self.cipher(cipher.algo, key: cipherKey, op: cipher.op)
         let authenticator: ChainSession.Authenticator
         switch hashMode {
         case .plain: authenticator = .hash(try hash(HashAlgorithm(rawValue: authAlgorithm), resultLength: resultLength))
-        case .auth: authenticator = .mac(try mac(MacAlgorithm(rawValue: authAlgorithm), key: authKey, resultLength: resultLength))
+        case .auth:
+            authenticator = .mac(
+                try mac(MacAlgorithm(rawValue: authAlgorithm), key: authKey, resultLength: resultLength))
         default: throw .unsupported  // NESTED has no defined structure in the seed
         }
-        do { return try ChainSession(cipher: cipherSession, authenticator: authenticator, order: order) } catch { throw Self.map(error) }
+        do { return try ChainSession(cipher: cipherSession, authenticator: authenticator, order: order) } catch {
+            throw Self.map(error)
+        }
     }
 }
 

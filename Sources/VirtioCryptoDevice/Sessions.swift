@@ -61,7 +61,9 @@ public final class SessionTable: @unchecked Sendable {
     }
 
     /// Adds a session built by `make` under a fresh, never reused ID.
-    public func create(service: Service, _ make: () throws(SessionError) -> Session.Kind) throws(SessionError) -> Session {
+    public func create(service: Service, _ make: () throws(SessionError) -> Session.Kind) throws(SessionError)
+        -> Session
+    {
         guard count < capacity else { throw .noSpace }
         let kind = try make()  // keying happens outside the lock
         lock.lock()

@@ -15,8 +15,10 @@ public struct SymmetricSessionRequest: Sendable {
     public var authKey: [UInt8]
     public var chainOrder: ChainOrder
 
-    public init(opType: SymOp, cipher: CipherAlgorithm, cipherKey: [UInt8], direction: Op, hashMode: HashMode = .unknown(0),
-                authAlgorithm: UInt32 = 0, resultLength: UInt32 = 0, authKey: [UInt8] = [], chainOrder: ChainOrder = .unknown(0)) {
+    public init(
+        opType: SymOp, cipher: CipherAlgorithm, cipherKey: [UInt8], direction: Op, hashMode: HashMode = .unknown(0),
+        authAlgorithm: UInt32 = 0, resultLength: UInt32 = 0, authKey: [UInt8] = [], chainOrder: ChainOrder = .unknown(0)
+    ) {
         self.opType = opType
         self.cipher = cipher
         self.cipherKey = cipherKey
@@ -40,10 +42,13 @@ extension VirtioCryptoDevice {
                     return .cipher(try factory.cipher(request.cipher, key: cipherKey, op: request.direction))
                 case .algorithmChaining:
                     return try withBytes(request.authKey) { (authKey) throws(SessionError) -> Session.Kind in
-                        .chain(try factory.chain(order: request.chainOrder,
-                                                 cipher: CipherSessionFlf(algo: request.cipher, keyLen: UInt32(cipherKey.count), op: request.direction),
-                                                 hashMode: request.hashMode, authAlgorithm: request.authAlgorithm,
-                                                 resultLength: request.resultLength, cipherKey: cipherKey, authKey: authKey))
+                        .chain(
+                            try factory.chain(
+                                order: request.chainOrder,
+                                cipher: CipherSessionFlf(
+                                    algo: request.cipher, keyLen: UInt32(cipherKey.count), op: request.direction),
+                                hashMode: request.hashMode, authAlgorithm: request.authAlgorithm,
+                                resultLength: request.resultLength, cipherKey: cipherKey, authKey: authKey))
                     }
                 default:
                     throw .unsupported
@@ -63,7 +68,9 @@ extension VirtioCryptoDevice {
 }
 
 /// `withUnsafeBytes` keeping a typed error (the standard one only rethrows untyped).
-func withBytes<T>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(SessionError) -> T) throws(SessionError) -> T {
+func withBytes<T>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(SessionError) -> T) throws(SessionError)
+    -> T
+{
     let result: Result<T, SessionError> = bytes.withUnsafeBytes { raw in
         do throws(SessionError) { return .success(try body(raw)) } catch { return .failure(error) }
     }

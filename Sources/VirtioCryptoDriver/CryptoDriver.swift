@@ -14,8 +14,10 @@ public struct CryptoSession: Hashable, Sendable {
     public let aadLength: Int
     let epoch: UInt64
 
-    init(id: UInt64, service: Service, op: Op? = nil, resultLength: Int = 0, tagLength: Int = 0, aadLength: Int = 0,
-         epoch: UInt64) {
+    init(
+        id: UInt64, service: Service, op: Op? = nil, resultLength: Int = 0, tagLength: Int = 0, aadLength: Int = 0,
+        epoch: UInt64
+    ) {
         self.id = id
         self.service = service
         self.op = op
@@ -249,7 +251,8 @@ public final class CryptoDriver {
         let header = CtrlHeader(opcode: request.opcode, algo: request.algorithm)
         let head = Self.encode(header, request, requestLayout)
         let out = try transported { () throws(TransportError) in
-            try transport.submitControl(readable: [head, vlf].filter { !$0.isEmpty }, writable: [CreateSessionInput.size])
+            try transport.submitControl(
+                readable: [head, vlf].filter { !$0.isEmpty }, writable: [CreateSessionInput.size])
         }
         guard let input = try? CreateSessionInput.decode(out.bytes) else { throw .malformedReply }
         guard input.status == .ok else { throw .device(input.status) }
@@ -258,7 +261,8 @@ public final class CryptoDriver {
     }
 
     public func createCipherSession(_ algorithm: CipherAlgorithm, key: [UInt8], op: Op) throws(DriverError)
-        -> CryptoSession {
+        -> CryptoSession
+    {
         let cipher = CipherSessionFlf(algo: algorithm, keyLen: try length(key), op: op)
         let flf = SymCreateSessionFlf(opFlf: .cipher(cipher), opType: .cipher)
         return try createSession(.cipherCreateSession(flf, SymCreateSessionVlf(flf)), vlf: key)
@@ -270,16 +274,21 @@ public final class CryptoDriver {
     }
 
     public func createMacSession(_ algorithm: MacAlgorithm, key: [UInt8], resultLength: Int) throws(DriverError)
-        -> CryptoSession {
-        let flf = MacCreateSessionFlf(algo: algorithm, hashResultLen: try length(resultLength),
-                                      authKeyLen: try length(key))
+        -> CryptoSession
+    {
+        let flf = MacCreateSessionFlf(
+            algo: algorithm, hashResultLen: try length(resultLength),
+            authKeyLen: try length(key))
         return try createSession(.macCreateSession(flf, MacCreateSessionVlf(flf)), vlf: key)
     }
 
-    public func createAeadSession(_ algorithm: AeadAlgorithm, key: [UInt8], tagLength: Int, aadLength: Int = 0,
-                                  op: Op) throws(DriverError) -> CryptoSession {
-        let flf = AeadCreateSessionFlf(algo: algorithm, keyLen: try length(key), tagLen: try length(tagLength),
-                                       aadLen: try length(aadLength), op: op)
+    public func createAeadSession(
+        _ algorithm: AeadAlgorithm, key: [UInt8], tagLength: Int, aadLength: Int = 0,
+        op: Op
+    ) throws(DriverError) -> CryptoSession {
+        let flf = AeadCreateSessionFlf(
+            algo: algorithm, keyLen: try length(key), tagLen: try length(tagLength),
+            aadLen: try length(aadLength), op: op)
         return try createSession(.aeadCreateSession(flf, AeadCreateSessionVlf(flf)), vlf: key)
     }
 
@@ -311,7 +320,8 @@ public final class CryptoDriver {
     /// Sends one session-mode data request on data queue `queue`; `vlf` is its
     /// device-readable variable-length part in the seed's order. Every check runs first.
     public func submit(_ request: DataQueueRequest, session: CryptoSession, vlf: [UInt8], queue: Int = 0)
-        throws(DriverError) -> DataResult {
+        throws(DriverError) -> DataResult
+    {
         do { try check(request, queue: queue) } catch { throw .refused(error) }
         let opcode = request.opcode
         guard isLive(session), session.service == opcode.service else {
@@ -325,37 +335,49 @@ public final class CryptoDriver {
 
     /// Sends one stateless data request (flag 0: its parameters and key travel with it); the
     /// service's stateless feature must be negotiated.
-    public func submitStateless(_ request: DataQueueRequest, vlf: [UInt8], queue: Int = 0) throws(DriverError) -> DataResult {
+    public func submitStateless(_ request: DataQueueRequest, vlf: [UInt8], queue: Int = 0) throws(DriverError)
+        -> DataResult
+    {
         do { try check(request, queue: queue) } catch { throw .refused(error) }
         guard request.isStateless, let feature = CryptoFeatures.statelessMode(for: request.opcode.service),
-              features.contains(feature) else {
+            features.contains(feature)
+        else {
             throw .invalidRequest("\(request.opcode) is not a stateless request the negotiated features allow")
         }
         return try send(request, header: OpHeader(opcode: request.opcode), layout: .stateless, vlf: vlf, queue: queue)
     }
 
     private func send(_ request: DataQueueRequest, header: OpHeader, layout: RequestLayout, vlf: [UInt8], queue: Int)
-        throws(DriverError) -> DataResult {
+        throws(DriverError) -> DataResult
+    {
         guard vlf.count == request.readableLength else {
             throw .invalidRequest("vlf has \(vlf.count) bytes; the fixed part says \(request.readableLength)")
         }
         let head = Self.encode(header, request, layout)
         let writableLength = request.writableLength
         let out = try transported { () throws(TransportError) in
-            try transport.submitData(queue: queue, readable: [head, vlf].filter { !$0.isEmpty },
-                                     writable: [writableLength, Inhdr.size].filter { $0 > 0 })
+            try transport.submitData(
+                queue: queue, readable: [head, vlf].filter { !$0.isEmpty },
+                writable: [writableLength, Inhdr.size].filter { $0 > 0 })
         }
-        guard out.bytes.count == writableLength + Inhdr.size, let inhdr = try? Inhdr.decode(Array(out.bytes.suffix(Inhdr.size)))
+        guard out.bytes.count == writableLength + Inhdr.size,
+            let inhdr = try? Inhdr.decode(Array(out.bytes.suffix(Inhdr.size)))
         else { throw .malformedReply }
-        return DataResult(status: inhdr.status, output: Array(out.bytes.prefix(writableLength)), usedLength: out.usedLength)
+        return DataResult(
+            status: inhdr.status, output: Array(out.bytes.prefix(writableLength)), usedLength: out.usedLength)
     }
 
     /// Encrypts or decrypts (as the session's op says) `input` with `iv`.
     public func cipher(_ session: CryptoSession, iv: [UInt8], input: [UInt8], queue: Int = 0) throws(DriverError)
-        -> [UInt8] {
-        let flf = SymDataFlf(opTypeFlf: .cipher(CipherDataFlf(ivLen: try length(iv), srcDataLen: try length(input),
-                                                               dstDataLen: try length(input))), opType: .cipher)
-        let request: DataQueueRequest = session.op == .decrypt
+        -> [UInt8]
+    {
+        let flf = SymDataFlf(
+            opTypeFlf: .cipher(
+                CipherDataFlf(
+                    ivLen: try length(iv), srcDataLen: try length(input),
+                    dstDataLen: try length(input))), opType: .cipher)
+        let request: DataQueueRequest =
+            session.op == .decrypt
             ? .cipherDecrypt(flf, SymDataVlf(flf)) : .cipherEncrypt(flf, SymDataVlf(flf))
         return try output(submit(request, session: session, vlf: iv + input, queue: queue))
     }
@@ -376,13 +398,16 @@ public final class CryptoDriver {
     /// Encrypts (ciphertext then tag) or decrypts and checks (input is ciphertext then tag)
     /// as the session's op says.
     public func aead(_ session: CryptoSession, iv: [UInt8], aad: [UInt8] = [], input: [UInt8], queue: Int = 0)
-        throws(DriverError) -> [UInt8] {
+        throws(DriverError) -> [UInt8]
+    {
         let decrypt = session.op == .decrypt
         let outputLength = decrypt ? input.count - session.tagLength : input.count + session.tagLength
         guard outputLength >= 0 else { throw .invalidRequest("input is shorter than the tag") }
-        let flf = AeadDataFlf(ivLen: try length(iv), aadLen: try length(aad), srcDataLen: try length(input),
-                              dstDataLen: try length(outputLength), tagLen: try length(session.tagLength))
-        let request: DataQueueRequest = decrypt
+        let flf = AeadDataFlf(
+            ivLen: try length(iv), aadLen: try length(aad), srcDataLen: try length(input),
+            dstDataLen: try length(outputLength), tagLen: try length(session.tagLength))
+        let request: DataQueueRequest =
+            decrypt
             ? .aeadDecrypt(flf, AeadDataVlf(flf)) : .aeadEncrypt(flf, AeadDataVlf(flf))
         // The AEAD vlf order is iv, src_data, aad.
         return try output(submit(request, session: session, vlf: iv + input + aad, queue: queue))
@@ -392,17 +417,22 @@ public final class CryptoDriver {
 
     /// An RSA or ECDSA session: `parameters` is the RSA or ECDSA member; `key` is encoded as the spec
     /// says (DER RSAPublicKey / RSAPrivateKey, DER ECPrivateKey, or a SEC 1 point).
-    public func createAkcipherSession(_ algorithm: AkcipherAlgorithm, keyType: AkcipherKeyType,
-                                      parameters: AkcipherCreateSessionFlf.AlgoFlf, key: [UInt8]) throws(DriverError)
-        -> CryptoSession {
-        let flf = AkcipherCreateSessionFlf(algo: algorithm, keyType: keyType, keyLen: try length(key), algoFlf: parameters)
+    public func createAkcipherSession(
+        _ algorithm: AkcipherAlgorithm, keyType: AkcipherKeyType,
+        parameters: AkcipherCreateSessionFlf.AlgoFlf, key: [UInt8]
+    ) throws(DriverError)
+        -> CryptoSession
+    {
+        let flf = AkcipherCreateSessionFlf(
+            algo: algorithm, keyType: keyType, keyLen: try length(key), algoFlf: parameters)
         return try createSession(.akcipherCreateSession(flf, AkcipherCreateSessionVlf(flf)), vlf: key)
     }
 
     /// ENCRYPT, DECRYPT or SIGN `input` (`opcode` says which) into at most `capacity` bytes; the result
     /// is as long as the device says it wrote (its used length, less the status byte).
     public func akcipher(_ session: CryptoSession, _ opcode: Opcode, input: [UInt8], capacity: Int, queue: Int = 0)
-        throws(DriverError) -> [UInt8] {
+        throws(DriverError) -> [UInt8]
+    {
         let flf = AkcipherDataFlf(srcDataLen: try length(input), dstDataLen: try length(capacity))
         let vlf = AkcipherDataVlf(flf)
         let request: DataQueueRequest
@@ -416,11 +446,14 @@ public final class CryptoDriver {
     }
 
     /// A stateless ENCRYPT, DECRYPT or SIGN: the session parameters and key travel with the request.
-    public func akcipherStateless(_ opcode: Opcode, parameters: AkcipherSessPara, key: [UInt8], input: [UInt8],
-                                  capacity: Int, queue: Int = 0) throws(DriverError) -> [UInt8] {
+    public func akcipherStateless(
+        _ opcode: Opcode, parameters: AkcipherSessPara, key: [UInt8], input: [UInt8],
+        capacity: Int, queue: Int = 0
+    ) throws(DriverError) -> [UInt8] {
         var para = parameters
         para.keyLen = try length(key)
-        let flf = AkcipherDataFlfStateless(sessPara: para, srcDataLen: try length(input), dstDataLen: try length(capacity))
+        let flf = AkcipherDataFlfStateless(
+            sessPara: para, srcDataLen: try length(input), dstDataLen: try length(capacity))
         let vlf = AkcipherDataVlfStateless(flf)
         let request: DataQueueRequest
         switch opcode {
@@ -433,11 +466,14 @@ public final class CryptoDriver {
     }
 
     /// A stateless VERIFY: the status the device answers.
-    public func akcipherVerifyStateless(parameters: AkcipherSessPara, key: [UInt8], signature: [UInt8], message: [UInt8],
-                                        queue: Int = 0) throws(DriverError) -> Status {
+    public func akcipherVerifyStateless(
+        parameters: AkcipherSessPara, key: [UInt8], signature: [UInt8], message: [UInt8],
+        queue: Int = 0
+    ) throws(DriverError) -> Status {
         var para = parameters
         para.keyLen = try length(key)
-        let flf = AkcipherDataFlfStateless(sessPara: para, srcDataLen: try length(signature), dstDataLen: try length(message))
+        let flf = AkcipherDataFlfStateless(
+            sessPara: para, srcDataLen: try length(signature), dstDataLen: try length(message))
         let request = DataQueueRequest.akcipherVerifyStateless(flf, AkcipherVerifyDataVlfStateless(flf))
         return try submitStateless(request, vlf: key + signature + message, queue: queue).status
     }
@@ -452,10 +488,12 @@ public final class CryptoDriver {
 
     /// VERIFY: the status the device answers for `signature` over `message` (OK, or KEY_REJECTED).
     public func akcipherVerify(_ session: CryptoSession, signature: [UInt8], message: [UInt8], queue: Int = 0)
-        throws(DriverError) -> Status {
+        throws(DriverError) -> Status
+    {
         let flf = AkcipherDataFlf(srcDataLen: try length(signature), dstDataLen: try length(message))
-        let result = try submit(.akcipherVerify(flf, AkcipherVerifyDataVlf(flf)), session: session,
-                                vlf: signature + message, queue: queue)
+        let result = try submit(
+            .akcipherVerify(flf, AkcipherVerifyDataVlf(flf)), session: session,
+            vlf: signature + message, queue: queue)
         return result.status
     }
 
@@ -525,8 +563,9 @@ extension ControlQueueRequest {
                 case .auth(let mac): resultLength = mac.hashResultLen
                 case .unused: resultLength = 0
                 }
-                return CryptoSession(id: id, service: .cipher, op: chain.cipherHdr.op, resultLength: Int(resultLength),
-                                     aadLength: Int(chain.aadLen), epoch: epoch)
+                return CryptoSession(
+                    id: id, service: .cipher, op: chain.cipherHdr.op, resultLength: Int(resultLength),
+                    aadLength: Int(chain.aadLen), epoch: epoch)
             case .unused:
                 return CryptoSession(id: id, service: .cipher, epoch: epoch)
             }
@@ -535,11 +574,11 @@ extension ControlQueueRequest {
         case .macCreateSession(let flf, _):
             return CryptoSession(id: id, service: .mac, resultLength: Int(flf.hashResultLen), epoch: epoch)
         case .aeadCreateSession(let flf, _):
-            return CryptoSession(id: id, service: .aead, op: flf.op, tagLength: Int(flf.tagLen),
-                                 aadLength: Int(flf.aadLen), epoch: epoch)
+            return CryptoSession(
+                id: id, service: .aead, op: flf.op, tagLength: Int(flf.tagLen),
+                aadLength: Int(flf.aadLen), epoch: epoch)
         default:
             return CryptoSession(id: id, service: opcode.service, epoch: epoch)
         }
     }
 }
-

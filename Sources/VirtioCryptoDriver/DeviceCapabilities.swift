@@ -30,13 +30,16 @@ public struct DeviceCapabilities: Equatable, Sendable {
         maxDataQueues = Int(config.maxDataqueues)
         let services = Self.decode(Service.known, \.maskBit, (config.cryptoServices, 0))
         self.services = services
-        ciphers = services.contains(.cipher)
+        ciphers =
+            services.contains(.cipher)
             ? Self.decode(CipherAlgorithm.known, \.maskBit, (config.cipherAlgoL, config.cipherAlgoH)) : []
         hashes = services.contains(.hash) ? Self.decode(HashAlgorithm.known, \.maskBit, (config.hashAlgo, 0)) : []
-        macs = services.contains(.mac)
+        macs =
+            services.contains(.mac)
             ? Self.decode(MacAlgorithm.known, \.maskBit, (config.macAlgoL, config.macAlgoH)) : []
         aeads = services.contains(.aead) ? Self.decode(AeadAlgorithm.known, \.maskBit, (config.aeadAlgo, 0)) : []
-        akciphers = services.contains(.akcipher)
+        akciphers =
+            services.contains(.akcipher)
             ? Self.decode(AkcipherAlgorithm.known, \.maskBit, (config.akcipherAlgo, 0)) : []
         maxCipherKeyLength = Int(config.maxCipherKeyLen)
         maxAuthKeyLength = Int(config.maxAuthKeyLen)
@@ -44,12 +47,15 @@ public struct DeviceCapabilities: Equatable, Sendable {
     }
 
     /// The known values whose bit is set in the two mask words.
-    private static func decode<T: Hashable>(_ known: [T], _ maskBit: KeyPath<T, (word: Int, bit: UInt32)?>,
-                                            _ words: (UInt32, UInt32)) -> Set<T> {
-        Set(known.filter { value in
-            guard let position = value[keyPath: maskBit] else { return false }
-            return (position.word == 0 ? words.0 : words.1) & position.bit != 0
-        })
+    private static func decode<T: Hashable>(
+        _ known: [T], _ maskBit: KeyPath<T, (word: Int, bit: UInt32)?>,
+        _ words: (UInt32, UInt32)
+    ) -> Set<T> {
+        Set(
+            known.filter { value in
+                guard let position = value[keyPath: maskBit] else { return false }
+                return (position.word == 0 ? words.0 : words.1) & position.bit != 0
+            })
     }
 
     /// Whether the algorithm's service is advertised and its mask bit is set.

@@ -32,7 +32,9 @@ public final class DriverRing {
         bytes = region
         self.guestBase = guestBase
         ownsBytes = owned
-        memory = RegionMemory(regions: [MemoryRegion(guestAddress: guestBase, size: UInt64(region.count), host: region.baseAddress!)])!
+        memory = RegionMemory(regions: [
+            MemoryRegion(guestAddress: guestBase, size: UInt64(region.count), host: region.baseAddress!)
+        ])!
         let descriptors = guestBase
         let avail = descriptors + 16 * UInt64(size)
         let used = (avail + 6 + 2 * UInt64(size) + 3) & ~3
@@ -63,7 +65,9 @@ public final class DriverRing {
     public func allocate(count: Int) -> UInt64 { allocate([UInt8](repeating: 0, count: count)) }
 
     /// Writes descriptor `index` of the table at `table` (the main table by default).
-    public func setDescriptor(_ index: Int, address: UInt64, length: UInt32, flags: UInt16, next: UInt16 = 0, table: UInt64? = nil) {
+    public func setDescriptor(
+        _ index: Int, address: UInt64, length: UInt32, flags: UInt16, next: UInt16 = 0, table: UInt64? = nil
+    ) {
         let entry = host(table ?? layout.descriptorTable) + 16 * index
         entry.storeBytes(of: address.littleEndian, as: UInt64.self)
         entry.storeBytes(of: length.littleEndian, toByteOffset: 8, as: UInt32.self)
@@ -101,7 +105,9 @@ public final class DriverRing {
         return UInt16(littleEndian: vq_load_relaxed_u16(host(layout.usedRing))) & 1 == 0
     }
 
-    public func bytes(at address: UInt64, count: Int) -> [UInt8] { Array(UnsafeRawBufferPointer(start: host(address), count: count)) }
+    public func bytes(at address: UInt64, count: Int) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: host(address), count: count))
+    }
 }
 
 extension DriverRing {
@@ -115,15 +121,17 @@ extension DriverRing {
     /// (through an indirect table when `indirect`).
     @discardableResult
     public func submit(readable: [[UInt8]], writable: [Int], indirect: Bool = false) -> Submission {
-        let parts: [(UInt64, Int, UInt16)] = readable.map { (allocate($0), $0.count, 0) }
+        let parts: [(UInt64, Int, UInt16)] =
+            readable.map { (allocate($0), $0.count, 0) }
             + writable.map { (allocate(count: $0), $0, UInt16.write) }
         let writableParts = parts.filter { $0.2 == UInt16.write }.map { (address: $0.0, count: $0.1) }
         if indirect {
             let table = allocate(count: 16 * parts.count)
             for (index, part) in parts.enumerated() {
                 let last = index == parts.count - 1
-                setDescriptor(index, address: part.0, length: UInt32(part.1), flags: part.2 | (last ? 0 : .next),
-                              next: UInt16(index + 1), table: table)
+                setDescriptor(
+                    index, address: part.0, length: UInt32(part.1), flags: part.2 | (last ? 0 : .next),
+                    next: UInt16(index + 1), table: table)
             }
             let head = takeDescriptors(1)
             setDescriptor(Int(head), address: table, length: UInt32(16 * parts.count), flags: .indirect)
@@ -134,8 +142,9 @@ extension DriverRing {
         for (index, part) in parts.enumerated() {
             let slot = (Int(head) + index) % Int(size)
             let last = index == parts.count - 1
-            setDescriptor(slot, address: part.0, length: UInt32(part.1), flags: part.2 | (last ? 0 : .next),
-                          next: UInt16((slot + 1) % Int(size)))
+            setDescriptor(
+                slot, address: part.0, length: UInt32(part.1), flags: part.2 | (last ? 0 : .next),
+                next: UInt16((slot + 1) % Int(size)))
         }
         post(head)
         return Submission(head: head, writable: writableParts)

@@ -4,7 +4,9 @@ import VirtioCryptoWire
 /// the layout says) from the generated codecs.
 public enum RequestBuilder {
     /// A control queue request head: `virtio_crypto_ctrl_header` + `op_flf`.
-    public static func control(opcode: Opcode, algo: UInt32 = 0, flf: some WireStruct, layout: RequestLayout = .legacy) -> [UInt8] {
+    public static func control(opcode: Opcode, algo: UInt32 = 0, flf: some WireStruct, layout: RequestLayout = .legacy)
+        -> [UInt8]
+    {
         var writer = WireWriter(capacity: 72)
         CtrlHeader(opcode: opcode, algo: algo).encode(into: &writer)
         append(flf, layout == .legacy ? ControlQueue.legacyFLFSize : nil, &writer)
@@ -12,8 +14,10 @@ public enum RequestBuilder {
     }
 
     /// A data queue request head: `virtio_crypto_op_header` + `op_flf`.
-    public static func data(opcode: Opcode, sessionID: UInt64 = 0, flag: RequestFlag = [], algo: UInt32 = 0,
-                            flf: some WireStruct, layout: RequestLayout = .legacy) -> [UInt8] {
+    public static func data(
+        opcode: Opcode, sessionID: UInt64 = 0, flag: RequestFlag = [], algo: UInt32 = 0,
+        flf: some WireStruct, layout: RequestLayout = .legacy
+    ) -> [UInt8] {
         var writer = WireWriter(capacity: 72)
         OpHeader(opcode: opcode, algo: algo, sessionId: sessionID, flag: flag).encode(into: &writer)
         append(flf, layout == .legacy ? DataQueue.legacyFLFSize : nil, &writer)
@@ -28,12 +32,16 @@ public enum RequestBuilder {
 
     /// The fixed part of a cipher-only symmetric session.
     public static func cipherSession(_ algorithm: CipherAlgorithm, keyLength: Int, op: Op) -> SymCreateSessionFlf {
-        SymCreateSessionFlf(opFlf: .cipher(CipherSessionFlf(algo: algorithm, keyLen: UInt32(keyLength), op: op)), opType: .cipher)
+        SymCreateSessionFlf(
+            opFlf: .cipher(CipherSessionFlf(algo: algorithm, keyLen: UInt32(keyLength), op: op)), opType: .cipher)
     }
 
     /// The fixed part of a cipher-only data request.
     public static func cipherData(ivLength: Int, sourceLength: Int, destinationLength: Int? = nil) -> SymDataFlf {
-        SymDataFlf(opTypeFlf: .cipher(CipherDataFlf(ivLen: UInt32(ivLength), srcDataLen: UInt32(sourceLength),
-                                                     dstDataLen: UInt32(destinationLength ?? sourceLength))), opType: .cipher)
+        SymDataFlf(
+            opTypeFlf: .cipher(
+                CipherDataFlf(
+                    ivLen: UInt32(ivLength), srcDataLen: UInt32(sourceLength),
+                    dstDataLen: UInt32(destinationLength ?? sourceLength))), opType: .cipher)
     }
 }

@@ -9,7 +9,13 @@ import VirtioCryptoWire
 /// backend, sets up rings with kick/call eventfds, and sends requests through them.
 /// For integration tests, the benchmark and fuzzers (including hostile messages).
 public final class VhostUserFrontend {
-    public enum FrontendError: Error, Equatable { case connect(Int32), memory, unexpectedReply(UInt32), timeout, backend(UInt64) }
+    public enum FrontendError: Error, Equatable {
+        case connect(Int32)
+        case memory
+        case unexpectedReply(UInt32)
+        case timeout
+        case backend(UInt64)
+    }
 
     public let connection: VhostUserConnection
     public let memory: UnsafeMutableRawBufferPointer
@@ -21,17 +27,22 @@ public final class VhostUserFrontend {
 
     /// Connects to a backend at `path` (or wraps a connected socket `fd`), with `slices`
     /// × 4 MiB of shared guest memory: one slice per ring.
-    public init(path: String? = nil, fd: Int32? = nil, slices: Int = 4, sliceSize: Int = 4 << 20) throws(FrontendError) {
+    public init(path: String? = nil, fd: Int32? = nil, slices: Int = 4, sliceSize: Int = 4 << 20) throws(FrontendError)
+    {
         self.sliceSize = sliceSize
         let socket: Int32
-        if let fd { socket = fd } else {
+        if let fd {
+            socket = fd
+        } else {
             socket = vu_connect(path ?? "")
             guard socket >= 0 else { throw .connect(errno) }
         }
         connection = VhostUserConnection(fd: socket)
         let size = slices * sliceSize
         memoryFD = vu_memfd("guest-ram", size)
-        guard memoryFD >= 0, let pointer = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, memoryFD, 0), pointer != MAP_FAILED else {
+        guard memoryFD >= 0, let pointer = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, memoryFD, 0),
+            pointer != MAP_FAILED
+        else {
             throw .memory
         }
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
@@ -46,16 +57,21 @@ public final class VhostUserFrontend {
 
     // MARK: messages
 
-    public func send(_ request: VhostUserRequest, payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false) throws {
+    public func send(_ request: VhostUserRequest, payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false)
+        throws
+    {
         let flags = VhostUserMessage.version | (needReply ? VhostUserMessage.needReplyFlag : 0)
         try connection.send(VhostUserMessage(request: request.rawValue, flags: flags, payload: payload, fds: fds))
     }
 
     /// Sends and waits for the reply to the same request.
-    public func call(_ request: VhostUserRequest, payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false) throws -> VhostUserMessage {
+    public func call(_ request: VhostUserRequest, payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false)
+        throws -> VhostUserMessage
+    {
         try send(request, payload: payload, fds: fds, needReply: needReply)
         let reply = try connection.receive()
-        guard reply.request == request.rawValue, reply.flags == VhostUserMessage.replyFlag | VhostUserMessage.version else {
+        guard reply.request == request.rawValue, reply.flags == VhostUserMessage.replyFlag | VhostUserMessage.version
+        else {
             throw FrontendError.unexpectedReply(reply.request)
         }
         return reply
@@ -69,12 +85,16 @@ public final class VhostUserFrontend {
     }
 
     static func u64(_ value: UInt64) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
-    static func u32s(_ values: UInt32...) -> [UInt8] { values.flatMap { value in withUnsafeBytes(of: value.littleEndian) { Array($0) } } }
+    static func u32s(_ values: UInt32...) -> [UInt8] {
+        values.flatMap { value in withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+    }
 
     /// Feature and protocol-feature negotiation, as QEMU does it. Returns the backend's
     /// feature bits.
     @discardableResult
-    public func handshake(features: UInt64 = 1 << 30, protocolFeatures: UInt64 = (1 << 0) | (1 << 3) | (1 << 7) | (1 << 9)) throws -> UInt64 {
+    public func handshake(
+        features: UInt64 = 1 << 30, protocolFeatures: UInt64 = (1 << 0) | (1 << 3) | (1 << 7) | (1 << 9)
+    ) throws -> UInt64 {
         let offered = try call(.getFeatures).u64(at: 0) ?? 0
         _ = try call(.getProtocolFeatures)
         try send(.setProtocolFeatures, payload: Self.u64(protocolFeatures))
@@ -102,12 +122,16 @@ public final class VhostUserFrontend {
         precondition(sliceIndex >= 0 && sliceIndex < slices, "no memory slice \(sliceIndex) for ring \(index)")
         let start = sliceIndex * sliceSize
         let slice = UnsafeMutableRawBufferPointer(rebasing: memory[start..<start + sliceSize])
-        let ring = FrontendRing(index: index, ring: DriverRing(size: size, region: slice, guestBase: Self.guestBase + UInt64(start)))
+        let ring = FrontendRing(
+            index: index, ring: DriverRing(size: size, region: slice, guestBase: Self.guestBase + UInt64(start)))
         func address(_ guest: UInt64) -> UInt64 { UInt64(UInt(bitPattern: ring.ring.host(guest))) }
         try acked(.setVringNum, payload: Self.u32s(UInt32(index), UInt32(size)))
         try acked(.setVringBase, payload: Self.u32s(UInt32(index), 0))
-        try acked(.setVringAddr, payload: Self.u32s(UInt32(index), 0) + Self.u64(address(ring.ring.layout.descriptorTable))
-                  + Self.u64(address(ring.ring.layout.usedRing)) + Self.u64(address(ring.ring.layout.availRing)) + Self.u64(0))
+        try acked(
+            .setVringAddr,
+            payload: Self.u32s(UInt32(index), 0) + Self.u64(address(ring.ring.layout.descriptorTable))
+                + Self.u64(address(ring.ring.layout.usedRing)) + Self.u64(address(ring.ring.layout.availRing))
+                + Self.u64(0))
         try acked(.setVringCall, payload: Self.u64(UInt64(index)), fds: [ring.call])
         try acked(.setVringKick, payload: Self.u64(UInt64(index)), fds: [ring.kick])
         rings[index]?.close()  // the backend now holds the new eventfds
@@ -116,12 +140,20 @@ public final class VhostUserFrontend {
     }
 
     /// CREATE_CRYPTO_SESSION in QEMU 7.2's 632-byte layout (or 8.1's 1072-byte one).
-    public func createSession(cipher: CipherAlgorithm, key: [UInt8], op: Op, layoutC: Bool = false, opType: UInt8 = 1,
-                              hashMode: UInt8 = 0, authAlgorithm: UInt32 = 0, resultLength: UInt32 = 0, authKey: [UInt8] = [],
-                              chainOrder: UInt8 = 0) throws -> Int64 {
+    public func createSession(
+        cipher: CipherAlgorithm, key: [UInt8], op: Op, layoutC: Bool = false, opType: UInt8 = 1,
+        hashMode: UInt8 = 0, authAlgorithm: UInt32 = 0, resultLength: UInt32 = 0, authKey: [UInt8] = [],
+        chainOrder: UInt8 = 0
+    ) throws -> Int64 {
         var payload = [UInt8](repeating: 0, count: layoutC ? 1072 : 632)
-        func put(_ value: UInt32, _ offset: Int) { withUnsafeBytes(of: value.littleEndian) { payload.replaceSubrange(offset..<offset + 4, with: $0) } }
-        if layoutC { withUnsafeBytes(of: UInt64(Opcode.cipherCreateSession.rawValue).littleEndian) { payload.replaceSubrange(0..<8, with: $0) } }
+        func put(_ value: UInt32, _ offset: Int) {
+            withUnsafeBytes(of: value.littleEndian) { payload.replaceSubrange(offset..<offset + 4, with: $0) }
+        }
+        if layoutC {
+            withUnsafeBytes(of: UInt64(Opcode.cipherCreateSession.rawValue).littleEndian) {
+                payload.replaceSubrange(0..<8, with: $0)
+            }
+        }
         put(cipher.rawValue, 8)
         put(UInt32(key.count), 12)
         put(authAlgorithm, 16)
@@ -136,7 +168,9 @@ public final class VhostUserFrontend {
         let reply = try call(.createCryptoSession, payload: payload)
         guard reply.payload.count == payload.count else { throw FrontendError.unexpectedReply(reply.request) }
         let offset = layoutC ? 1064 : 0
-        return reply.payload.withUnsafeBytes { Int64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: Int64.self)) }
+        return reply.payload.withUnsafeBytes {
+            Int64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: Int64.self))
+        }
     }
 
     /// CLOSE_CRYPTO_SESSION: never answered.
@@ -144,7 +178,8 @@ public final class VhostUserFrontend {
 
     /// The device config space (generic frontends).
     public func config() throws -> Config {
-        let reply = try call(.getConfig, payload: Self.u32s(0, UInt32(Config.size), 0) + [UInt8](repeating: 0, count: Config.size))
+        let reply = try call(
+            .getConfig, payload: Self.u32s(0, UInt32(Config.size), 0) + [UInt8](repeating: 0, count: Config.size))
         return try Config.decode(Array(reply.payload.dropFirst(12)))
     }
 
@@ -176,7 +211,9 @@ public final class FrontendRing {
 
     /// Submits one chain, kicks, and waits (up to `timeout` ms) for the backend to use it;
     /// returns the bytes of the writable buffers.
-    public func run(readable: [[UInt8]], writable: [Int], indirect: Bool = true, timeout: Int32 = 5000) throws -> [UInt8] {
+    public func run(readable: [[UInt8]], writable: [Int], indirect: Bool = true, timeout: Int32 = 5000) throws
+        -> [UInt8]
+    {
         ring.resetData()
         let before = ring.usedIndex
         let submission = ring.submit(readable: readable, writable: writable, indirect: indirect)

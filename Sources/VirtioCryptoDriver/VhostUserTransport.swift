@@ -23,7 +23,8 @@ public final class VhostUserTransport: CryptoTransport {
     static let virtioVersion1: UInt64 = 1 << 32
     /// What this transport needs of the backend: REPLY_ACK for every setup step, CONFIG
     /// for the config space, MQ for more than one data queue.
-    static let protocolFeatures = ProtocolFeature.replyAck.mask | ProtocolFeature.config.mask
+    static let protocolFeatures =
+        ProtocolFeature.replyAck.mask | ProtocolFeature.config.mask
         | ProtocolFeature.multiQueue.mask
 
     public init(frontend: VhostUserFrontend, ringSize: UInt16 = 256) {
@@ -51,7 +52,8 @@ public final class VhostUserTransport: CryptoTransport {
             let offered = try frontend.call(.getFeatures).u64(at: 0) ?? 0
             let protocolOffered = try frontend.call(.getProtocolFeatures).u64(at: 0) ?? 0
             guard offered & Self.protocolFeaturesBit != 0,
-                  protocolOffered & Self.protocolFeatures == Self.protocolFeatures else {
+                protocolOffered & Self.protocolFeatures == Self.protocolFeatures
+            else {
                 throw TransportError("the backend lacks protocol features \(Self.protocolFeatures & ~protocolOffered)")
             }
             try frontend.send(.setProtocolFeatures, payload: VhostUserFrontend.u64(Self.protocolFeatures))
@@ -89,8 +91,9 @@ public final class VhostUserTransport: CryptoTransport {
     public func configureQueues(dataQueues: Int, controlQueue: Int) throws(TransportError) {
         guard dataQueues + 1 <= frontend.slices else {
             let needed = dataQueues + 1
-            throw TransportError("\(dataQueues) data queues and the control queue need \(needed) memory slices; "
-                                 + "the frontend has \(frontend.slices)")
+            throw TransportError(
+                "\(dataQueues) data queues and the control queue need \(needed) memory slices; "
+                    + "the frontend has \(frontend.slices)")
         }
         for index in 0..<dataQueues { try start(index, slice: index) }
         try start(controlQueue, slice: dataQueues)

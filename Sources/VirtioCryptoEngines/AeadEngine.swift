@@ -13,7 +13,9 @@ public final class AeadSession: @unchecked Sendable {
     public let direction: Op
     let key: SecretBytes
 
-    public init(algorithm: AeadAlgorithm, key: UnsafeRawBufferPointer, tagLength: Int, direction: Op) throws(CryptoError) {
+    public init(algorithm: AeadAlgorithm, key: UnsafeRawBufferPointer, tagLength: Int, direction: Op)
+        throws(CryptoError)
+    {
         guard direction == .encrypt || direction == .decrypt else { throw .unsupported }
         switch algorithm {
         case .gcm:
@@ -63,9 +65,13 @@ public final class AeadContext {
         let encrypt: Int32 = session.direction == .encrypt ? 1 : 0
         // CCM must know its tag length before the key; the others take the key now.
         if session.algorithm == .ccm {
-            guard OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, cipher, nil, nil, encrypt, nil)) else { throw .backendFailure }
+            guard OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, cipher, nil, nil, encrypt, nil)) else {
+                throw .backendFailure
+            }
         } else {
-            guard OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, cipher, session.key.bytes.basePointer, nil, encrypt, nil)) else {
+            guard
+                OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, cipher, session.key.bytes.basePointer, nil, encrypt, nil))
+            else {
                 OpenSSLRuntime.clearErrors()
                 throw .invalidKeyLength
             }
@@ -80,13 +86,16 @@ public final class AeadContext {
     /// Encrypts (`output` = ciphertext ‖ tag, `input.count + tagLength` bytes) or decrypts
     /// (`input` = ciphertext ‖ tag, `output` = plaintext) as the session's direction says.
     /// On a tag mismatch the output is zeroed and `.authenticationFailed` thrown.
-    public func run(iv: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer,
-                    output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    public func run(
+        iv: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer,
+        output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         let tagLength = session.tagLength
         let encrypt = session.direction == .encrypt
         let textLength = encrypt ? input.count : input.count - tagLength
         guard textLength >= 0, output.count >= (encrypt ? input.count + tagLength : textLength),
-              textLength <= Int(Int32.max), aad.count <= Int(Int32.max) else { throw .invalidLength }
+            textLength <= Int(Int32.max), aad.count <= Int(Int32.max)
+        else { throw .invalidLength }
         let text = UnsafeRawBufferPointer(rebasing: input[0..<textLength])
         let tagIn = UnsafeRawBufferPointer(rebasing: input[textLength...])
         let textOut = UnsafeMutableRawBufferPointer(rebasing: output[0..<textLength])
@@ -100,15 +109,19 @@ public final class AeadContext {
         if encrypt {
             (output.baseAddress! + textLength).copyMemory(from: tagScratch.baseAddress!, byteCount: tagLength)
         } else if session.algorithm == .gcm && iv.count == 16 {
-            if !constantTimeEqual(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(tagScratch)[0..<tagLength]), tagIn) {
+            if !constantTimeEqual(
+                UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(tagScratch)[0..<tagLength]), tagIn)
+            {
                 zeroize(textOut)
                 throw .authenticationFailed
             }
         }
     }
 
-    private func evpRun(iv: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, text: UnsafeRawBufferPointer,
-                        textOut: UnsafeMutableRawBufferPointer, tagIn: UnsafeRawBufferPointer, encrypt: Bool) throws(CryptoError) {
+    private func evpRun(
+        iv: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, text: UnsafeRawBufferPointer,
+        textOut: UnsafeMutableRawBufferPointer, tagIn: UnsafeRawBufferPointer, encrypt: Bool
+    ) throws(CryptoError) {
         let algorithm = session.algorithm
         let tagLength = session.tagLength
         switch algorithm {
@@ -119,16 +132,27 @@ public final class AeadContext {
         var ok = true
         if algorithm == .ccm {
             ok = ok && OpenSSLRuntime.ok(EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(iv.count), nil))
-            ok = ok && OpenSSLRuntime.ok(EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(tagLength),
-                                                             encrypt ? nil : UnsafeMutableRawPointer(mutating: tagIn.baseAddress)))
-            ok = ok && OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, nil, session.key.bytes.basePointer, iv.basePointer, -1, nil))
+            ok =
+                ok
+                && OpenSSLRuntime.ok(
+                    EVP_CIPHER_CTX_ctrl(
+                        context, EVP_CTRL_AEAD_SET_TAG, Int32(tagLength),
+                        encrypt ? nil : UnsafeMutableRawPointer(mutating: tagIn.baseAddress)))
+            ok =
+                ok
+                && OpenSSLRuntime.ok(
+                    EVP_CipherInit_ex2(context, nil, session.key.bytes.basePointer, iv.basePointer, -1, nil))
             var unused: Int32 = 0
             ok = ok && OpenSSLRuntime.ok(EVP_CipherUpdate(context, nil, &unused, nil, Int32(text.count)))
         } else {
             ok = ok && OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, nil, nil, iv.basePointer, -1, nil))
             if !encrypt {
-                ok = ok && OpenSSLRuntime.ok(EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(tagLength),
-                                                                 UnsafeMutableRawPointer(mutating: tagIn.baseAddress)))
+                ok =
+                    ok
+                    && OpenSSLRuntime.ok(
+                        EVP_CIPHER_CTX_ctrl(
+                            context, EVP_CTRL_AEAD_SET_TAG, Int32(tagLength),
+                            UnsafeMutableRawPointer(mutating: tagIn.baseAddress)))
             }
         }
         var written: Int32 = 0
@@ -136,7 +160,8 @@ public final class AeadContext {
             ok = OpenSSLRuntime.ok(EVP_CipherUpdate(context, nil, &written, aad.basePointer, Int32(aad.count)))
         }
         if ok && (!text.isEmpty || algorithm == .ccm) {
-            ok = OpenSSLRuntime.ok(EVP_CipherUpdate(context, textOut.basePointer, &written, text.basePointer, Int32(text.count)))
+            ok = OpenSSLRuntime.ok(
+                EVP_CipherUpdate(context, textOut.basePointer, &written, text.basePointer, Int32(text.count)))
         }
         guard ok else {
             OpenSSLRuntime.clearErrors()
@@ -147,7 +172,8 @@ public final class AeadContext {
         }
         if algorithm != .ccm {
             var finalWritten: Int32 = 0
-            guard OpenSSLRuntime.ok(EVP_CipherFinal_ex(context, textOut.basePointer + Int(written), &finalWritten)) else {
+            guard OpenSSLRuntime.ok(EVP_CipherFinal_ex(context, textOut.basePointer + Int(written), &finalWritten))
+            else {
                 OpenSSLRuntime.clearErrors()
                 zeroize(textOut)
                 if !encrypt { throw .authenticationFailed }
@@ -155,7 +181,10 @@ public final class AeadContext {
             }
         }
         if encrypt {
-            guard OpenSSLRuntime.ok(EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(tagLength), tagScratch.baseAddress)) else {
+            guard
+                OpenSSLRuntime.ok(
+                    EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(tagLength), tagScratch.baseAddress))
+            else {
                 throw .backendFailure
             }
         }

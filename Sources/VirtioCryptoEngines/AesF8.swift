@@ -26,17 +26,22 @@ final class AesF8Context: CipherContext, ContextCopying {
         self.key = key
         let ecb = CipherParameters(keyLengths: [], ivLength: nil, dataBlock: 16)
         let masked = UnsafeMutableRawBufferPointer.allocate(byteCount: aesLength, alignment: 16)
-        defer { zeroize(masked); masked.deallocate() }
+        defer {
+            zeroize(masked)
+            masked.deallocate()
+        }
         let salt = key.count - aesLength
         for index in 0..<aesLength {
             let mask: UInt8 = index < salt ? key.bytes[aesLength + index] : 0x55
             masked[index] = key.bytes[index] ^ mask
         }
-        keystreamCipher = try EVPCipherContext(name: "AES-\(aesLength * 8)-ECB",
-                                               key: SecretBytes(UnsafeRawBufferPointer(rebasing: key.bytes[0..<aesLength])),
-                                               encrypt: true, parameters: ecb)
-        ivCipher = try EVPCipherContext(name: "AES-\(aesLength * 8)-ECB", key: SecretBytes(UnsafeRawBufferPointer(masked)),
-                                        encrypt: true, parameters: ecb)
+        keystreamCipher = try EVPCipherContext(
+            name: "AES-\(aesLength * 8)-ECB",
+            key: SecretBytes(UnsafeRawBufferPointer(rebasing: key.bytes[0..<aesLength])),
+            encrypt: true, parameters: ecb)
+        ivCipher = try EVPCipherContext(
+            name: "AES-\(aesLength * 8)-ECB", key: SecretBytes(UnsafeRawBufferPointer(masked)),
+            encrypt: true, parameters: ecb)
         state = .allocate(byteCount: 48, alignment: 16)
     }
 
@@ -47,7 +52,9 @@ final class AesF8Context: CipherContext, ContextCopying {
 
     func copy() throws(CryptoError) -> any CipherContext & ContextCopying { try AesF8Context(key: key) }
 
-    func run(iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    func run(iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer)
+        throws(CryptoError)
+    {
         guard iv.count == 16 else { throw .invalidIVLength }
         guard output.count >= input.count else { throw .invalidLength }
         let ivPrime = UnsafeMutableRawBufferPointer(rebasing: state[0..<16])
@@ -62,7 +69,9 @@ final class AesF8Context: CipherContext, ContextCopying {
             // j is a 128-bit big-endian counter; its high 64 bits stay zero for any real input.
             let low = UInt64(bigEndian: block.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) ^ j
             block.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
-            guard keystreamCipher.encryptBlock(block.baseAddress!, keystream.baseAddress!, length: 16) else { throw .backendFailure }
+            guard keystreamCipher.encryptBlock(block.baseAddress!, keystream.baseAddress!, length: 16) else {
+                throw .backendFailure
+            }
             let count = min(16, input.count - offset)
             for index in 0..<count { output[offset + index] = input[offset + index] ^ keystream[index] }
             offset += count

@@ -53,7 +53,9 @@ public final class AkcipherContext {
     /// RSA ENCRYPT. RAW: `input` is a big-endian integer of at most k bytes (left-padded with
     /// zeros, as Linux's raw RSA passes it) below n; PKCS1: a message of at most k − 11 bytes
     /// (RFC 8017 §7.2.1). Writes exactly k bytes.
-    public func encrypt(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
+    public func encrypt(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError)
+        -> Int
+    {
         let context = try context(.encrypt)
         guard output.count >= k else { throw .invalidLength }
         if session.padding == .raw {
@@ -62,14 +64,17 @@ public final class AkcipherContext {
             return try run(EVP_PKEY_encrypt, context, padded, k, into: output.basePointer, capacity: output.count)
         }
         guard input.count <= k - 11 else { throw .invalidLength }
-        return try run(EVP_PKEY_encrypt, context, input.basePointer, input.count, into: output.basePointer, capacity: output.count)
+        return try run(
+            EVP_PKEY_encrypt, context, input.basePointer, input.count, into: output.basePointer, capacity: output.count)
     }
 
     /// RSA DECRYPT. RAW: as `encrypt`, writing the k-byte integer with its leading zeros (rule
     /// dev.akcipher-session.rsa-raw-output-leading-zeros); PKCS1: a k-byte ciphertext, writing the
     /// message. A PKCS#1 block that does not decode is `.invalidInput` (ERR), like any other
     /// failure, so the status tells a guest no more than RFC 8017's single "decryption error".
-    public func decrypt(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
+    public func decrypt(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError)
+        -> Int
+    {
         let context = try context(.decrypt)
         if session.padding == .raw {
             guard output.count >= k else { throw .invalidLength }
@@ -82,7 +87,8 @@ public final class AkcipherContext {
         defer { zeroize(resultArea) }
         let written: Int
         do throws(CryptoError) {
-            written = try run(EVP_PKEY_decrypt, context, input.basePointer, k, into: resultArea.basePointer, capacity: k)
+            written = try run(
+                EVP_PKEY_decrypt, context, input.basePointer, k, into: resultArea.basePointer, capacity: k)
         } catch {
             throw .invalidInput
         }
@@ -93,18 +99,25 @@ public final class AkcipherContext {
     /// dev.akcipher.src-data-used-as-given). RSA PKCS1: `digest` has the length of hash_algo's
     /// digest, or at most k − 11 bytes for NO_HASH; writes k bytes. ECDSA: any length (FIPS 186
     /// uses the leftmost bits of the order's length); writes a DER ECDSA-Sig-Value.
-    public func sign(_ digest: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Int {
+    public func sign(_ digest: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError)
+        -> Int
+    {
         let context = try context(.sign)
         if session.padding != nil {
             try checkSignedData(digest)
             guard output.count >= k else { throw .invalidLength }
-            return try run(EVP_PKEY_sign, context, digest.basePointer, digest.count, into: output.basePointer, capacity: output.count)
+            return try run(
+                EVP_PKEY_sign, context, digest.basePointer, digest.count, into: output.basePointer,
+                capacity: output.count)
         }
         // OpenSSL wants room for the longest DER signature; a shorter buffer may still hold this one.
         if output.count >= k {
-            return try run(EVP_PKEY_sign, context, digest.basePointer, digest.count, into: output.basePointer, capacity: output.count)
+            return try run(
+                EVP_PKEY_sign, context, digest.basePointer, digest.count, into: output.basePointer,
+                capacity: output.count)
         }
-        let written = try run(EVP_PKEY_sign, context, digest.basePointer, digest.count, into: resultArea.basePointer, capacity: k)
+        let written = try run(
+            EVP_PKEY_sign, context, digest.basePointer, digest.count, into: resultArea.basePointer, capacity: k)
         return try copyResult(written, into: output)
     }
 
@@ -122,7 +135,8 @@ public final class AkcipherContext {
             // a digest is set; without one (NO_HASH) it would accept a signature shorter than k.
             guard signature.count == session.maxOutputLength else { throw .verificationFailed }
         }
-        let result = EVP_PKEY_verify(context, signature.basePointer, signature.count, message.basePointer, message.count)
+        let result = EVP_PKEY_verify(
+            context, signature.basePointer, signature.count, message.basePointer, message.count)
         guard OpenSSLRuntime.ok(result) else {
             OpenSSLRuntime.clearErrors()
             throw .verificationFailed
@@ -132,7 +146,9 @@ public final class AkcipherContext {
     // MARK: - helpers
 
     private var inputArea: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(rebasing: scratch[0..<k]) }
-    private var resultArea: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(rebasing: scratch[k..<(2 * k)]) }
+    private var resultArea: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(rebasing: scratch[k..<(2 * k)])
+    }
 
     /// The k-byte big-endian form of a textbook-RSA input, refused when longer than k bytes or
     /// not below the modulus (rule drv.akcipher-session.rsa-raw-input-leading-zeros, as the brief
@@ -172,11 +188,15 @@ public final class AkcipherContext {
         return written
     }
 
-    private typealias Operation = (OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<Int>?,
-                                   UnsafePointer<UInt8>?, Int) -> Int32
+    private typealias Operation = (
+        OpaquePointer?, UnsafeMutablePointer<UInt8>?, UnsafeMutablePointer<Int>?,
+        UnsafePointer<UInt8>?, Int
+    ) -> Int32
 
-    private func run(_ operation: Operation, _ context: OpaquePointer, _ input: UnsafePointer<UInt8>, _ count: Int,
-                     into output: UnsafeMutablePointer<UInt8>, capacity: Int) throws(CryptoError) -> Int {
+    private func run(
+        _ operation: Operation, _ context: OpaquePointer, _ input: UnsafePointer<UInt8>, _ count: Int,
+        into output: UnsafeMutablePointer<UInt8>, capacity: Int
+    ) throws(CryptoError) -> Int {
         var written = capacity
         guard OpenSSLRuntime.ok(operation(context, output, &written, input, count)) else {
             OpenSSLRuntime.clearErrors()

@@ -57,14 +57,17 @@ public final class AkcipherSession: @unchecked Sendable {
     let templates: [Slot]
 
     /// Creates the session. `maxKeyLength` bounds `key.count` before anything parses it.
-    public init(keyType: AkcipherKeyType, key: UnsafeRawBufferPointer, parameters: AkcipherParameters,
-                maxKeyLength: Int = AkcipherSession.defaultMaxKeyLength) throws(CryptoError) {
+    public init(
+        keyType: AkcipherKeyType, key: UnsafeRawBufferPointer, parameters: AkcipherParameters,
+        maxKeyLength: Int = AkcipherSession.defaultMaxKeyLength
+    ) throws(CryptoError) {
         guard keyType == .publicKey || keyType == .privateKey else { throw .unsupported }
         var digest: AkcipherNames.Digest?
         switch parameters {
         case .rsa(let padding, let hash):
             switch padding {
-            case .raw: break  // hash_algo is ignored, whatever its value (dev.akcipher-session.rsa-raw-hash-algo-ignored)
+            // hash_algo is ignored, whatever its value (dev.akcipher-session.rsa-raw-hash-algo-ignored)
+            case .raw: break
             case .pkcs1:
                 guard let named = AkcipherNames.digest(hash) else { throw .unsupported }
                 digest = named
@@ -86,7 +89,8 @@ public final class AkcipherSession: @unchecked Sendable {
         switch digest {
         case .named(let name):
             if case .rsa(_, let hash) = parameters, AkcipherProbe.rsaSigningHashes.contains(hash),
-               let md = OpenSSLRuntime.digest(name) {
+                let md = OpenSSLRuntime.digest(name)
+            {
                 length = Int(EVP_MD_get_size(md))
                 EVP_MD_free(md)
                 signing = .success(name)
@@ -100,8 +104,9 @@ public final class AkcipherSession: @unchecked Sendable {
             signing = .failure(.unsupported)
         }
         do throws(CryptoError) {
-            templates = try Self.prepare(pkey: decoded.pkey, parameters: parameters, privateKey: keyType == .privateKey,
-                                         signing: signing)
+            templates = try Self.prepare(
+                pkey: decoded.pkey, parameters: parameters, privateKey: keyType == .privateKey,
+                signing: signing)
         } catch {
             EVP_PKEY_free(decoded.pkey)
             throw error
@@ -136,16 +141,21 @@ public final class AkcipherSession: @unchecked Sendable {
 
     /// Sets up one EVP_PKEY_CTX per operation the session serves. `signing` is the digest name
     /// for PKCS#1 signatures (nil: NO_HASH), or why RSA cannot sign here.
-    private static func prepare(pkey: OpaquePointer, parameters: AkcipherParameters, privateKey: Bool,
-                                signing: Result<String?, CryptoError>) throws(CryptoError) -> [Slot] {
+    private static func prepare(
+        pkey: OpaquePointer, parameters: AkcipherParameters, privateKey: Bool,
+        signing: Result<String?, CryptoError>
+    ) throws(CryptoError) -> [Slot] {
         var slots: [Slot] = []
         do throws(CryptoError) {
             for operation in Operation.allCases {
                 if case .ecdsa = parameters, operation == .encrypt || operation == .decrypt {
-                    slots.append(.refused(.unsupported))  // ECDSA is a signature scheme only (errata of akcipher-algorithm.ecdsa)
+                    // ECDSA is a signature scheme only (errata of akcipher-algorithm.ecdsa)
+                    slots.append(.refused(.unsupported))
                     continue
                 }
-                if case .rsa = parameters, operation == .sign || operation == .verify, case .failure(let error) = signing {
+                if case .rsa = parameters, operation == .sign || operation == .verify,
+                    case .failure(let error) = signing
+                {
                     slots.append(.refused(error))
                     continue
                 }
@@ -170,8 +180,10 @@ public final class AkcipherSession: @unchecked Sendable {
     }
 
     /// A fresh EVP_PKEY_CTX initialised for `operation`, with `settings` ("pad-mode", "digest") set.
-    static func context(_ pkey: OpaquePointer, _ operation: Operation,
-                        _ settings: [(StaticString, String)]) throws(CryptoError) -> OpaquePointer {
+    static func context(
+        _ pkey: OpaquePointer, _ operation: Operation,
+        _ settings: [(StaticString, String)]
+    ) throws(CryptoError) -> OpaquePointer {
         guard let context = EVP_PKEY_CTX_new_from_pkey(nil, pkey, nil) else { throw .backendFailure }
         let initialised: Int32
         switch operation {
@@ -205,7 +217,8 @@ public final class AkcipherSession: @unchecked Sendable {
     static func rsaPrivateKeyBound(modulusBits: Int) -> Int {
         func element(_ contentLength: Int) -> Int { DERScan.headerLength(contentLength) + contentLength }
         func integer(bits: Int) -> Int { element((bits + 7) / 8 + 1) }
-        let content = element(1) + integer(bits: modulusBits) + integer(bits: 32) + integer(bits: modulusBits)
+        let content =
+            element(1) + integer(bits: modulusBits) + integer(bits: 32) + integer(bits: modulusBits)
             + 5 * integer(bits: modulusBits / 2)
         return element(content)
     }

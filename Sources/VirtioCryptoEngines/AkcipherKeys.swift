@@ -21,8 +21,9 @@ import VirtioCryptoWire
 /// ECPrivateKey without parameters is on the session's curve.
 enum AkcipherKeyDecoder {
     /// EVP_PKEY_PUBLIC_KEY of evp.h (the public key and its parameters), a macro Swift does not import.
-    static let publicSelection = Int32(OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS | OSSL_KEYMGMT_SELECT_OTHER_PARAMETERS
-        | OSSL_KEYMGMT_SELECT_PUBLIC_KEY)
+    static let publicSelection = Int32(
+        OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS | OSSL_KEYMGMT_SELECT_OTHER_PARAMETERS
+            | OSSL_KEYMGMT_SELECT_PUBLIC_KEY)
     /// EVP_PKEY_KEYPAIR of evp.h: the public selection and the private key.
     static let keyPairSelection = publicSelection | Int32(OSSL_KEYMGMT_SELECT_PRIVATE_KEY)
 
@@ -33,15 +34,18 @@ enum AkcipherKeyDecoder {
         let modulus: [UInt8]
     }
 
-    static func decode(_ parameters: AkcipherParameters, keyType: AkcipherKeyType,
-                       key: UnsafeRawBufferPointer) throws(CryptoError) -> Decoded {
+    static func decode(
+        _ parameters: AkcipherParameters, keyType: AkcipherKeyType,
+        key: UnsafeRawBufferPointer
+    ) throws(CryptoError) -> Decoded {
         _ = OpenSSLRuntime.legacyLoaded  // the providers are loaded before the first OpenSSL call
         defer { OpenSSLRuntime.clearErrors() }
         switch (parameters, keyType) {
         case (.rsa, .publicKey):
             // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }, in DER.
             guard var fields = DERScan.sequence(key), fields.next()?.tag == DERScan.integer,
-                  fields.next()?.tag == DERScan.integer, fields.isAtEnd else { throw .invalidKey }
+                fields.next()?.tag == DERScan.integer, fields.isAtEnd
+            else { throw .invalidKey }
             return try rsa(d2i(key) { cursor, length in d2i_PublicKey(EVP_PKEY_RSA, nil, cursor, length) })
         case (.rsa, .privateKey):
             return try rsa(rsaPrivate(key))
@@ -58,8 +62,10 @@ enum AkcipherKeyDecoder {
 
     /// Runs a d2i function over all of `key` and refuses the result unless every byte was read.
     /// For public keys only (see the type's comment).
-    private static func d2i(_ key: UnsafeRawBufferPointer,
-                            _ body: (UnsafeMutablePointer<UnsafePointer<UInt8>?>, Int) -> OpaquePointer?) throws(CryptoError) -> OpaquePointer {
+    private static func d2i(
+        _ key: UnsafeRawBufferPointer,
+        _ body: (UnsafeMutablePointer<UnsafePointer<UInt8>?>, Int) -> OpaquePointer?
+    ) throws(CryptoError) -> OpaquePointer {
         guard !key.isEmpty else { throw .invalidKey }
         let start = key.basePointer
         var cursor: UnsafePointer<UInt8>? = UnsafePointer(start)
@@ -79,7 +85,8 @@ enum AkcipherKeyDecoder {
     private static func rsa(_ pkey: OpaquePointer) throws(CryptoError) -> Decoded {
         let size = Int(EVP_PKEY_get_size(pkey))
         guard EVP_PKEY_get_id(pkey) == EVP_PKEY_RSA, size > 0, EVP_PKEY_get_bits(pkey) <= maxModulusBits,
-              let modulus = bigEndianModulus(pkey, size: size) else {
+            let modulus = bigEndianModulus(pkey, size: size)
+        else {
             EVP_PKEY_free(pkey)
             throw .invalidKey
         }
@@ -104,9 +111,11 @@ enum AkcipherKeyDecoder {
         var others: [Range<Int>] = []  // r, d, t of each OtherPrimeInfo, in order
         if !fields.isAtEnd {
             guard let infos = fields.next(), infos.tag == DERScan.sequence, fields.isAtEnd,
-                  var list = DERScan(key, infos.content) else { throw .invalidKey }
+                var list = DERScan(key, infos.content)
+            else { throw .invalidKey }
             while !list.isAtEnd {
-                guard let info = list.next(), info.tag == DERScan.sequence, var triple = DERScan(key, info.content) else {
+                guard let info = list.next(), info.tag == DERScan.sequence, var triple = DERScan(key, info.content)
+                else {
                     throw .invalidKey
                 }
                 for _ in 0..<3 {
@@ -139,14 +148,20 @@ enum AkcipherKeyDecoder {
     }
 
     /// OSSL_PKEY_PARAM_RSA_FACTOR1…10, _EXPONENT1…10 and _COEFFICIENT1…9 of core_names.h.
-    private static let factorNames: [StaticString] = ["rsa-factor1", "rsa-factor2", "rsa-factor3", "rsa-factor4", "rsa-factor5",
-                                                      "rsa-factor6", "rsa-factor7", "rsa-factor8", "rsa-factor9", "rsa-factor10"]
-    private static let exponentNames: [StaticString] = ["rsa-exponent1", "rsa-exponent2", "rsa-exponent3", "rsa-exponent4",
-                                                        "rsa-exponent5", "rsa-exponent6", "rsa-exponent7", "rsa-exponent8",
-                                                        "rsa-exponent9", "rsa-exponent10"]
-    private static let coefficientNames: [StaticString] = ["rsa-coefficient1", "rsa-coefficient2", "rsa-coefficient3",
-                                                           "rsa-coefficient4", "rsa-coefficient5", "rsa-coefficient6",
-                                                           "rsa-coefficient7", "rsa-coefficient8", "rsa-coefficient9"]
+    private static let factorNames: [StaticString] = [
+        "rsa-factor1", "rsa-factor2", "rsa-factor3", "rsa-factor4", "rsa-factor5",
+        "rsa-factor6", "rsa-factor7", "rsa-factor8", "rsa-factor9", "rsa-factor10",
+    ]
+    private static let exponentNames: [StaticString] = [
+        "rsa-exponent1", "rsa-exponent2", "rsa-exponent3", "rsa-exponent4",
+        "rsa-exponent5", "rsa-exponent6", "rsa-exponent7", "rsa-exponent8",
+        "rsa-exponent9", "rsa-exponent10",
+    ]
+    private static let coefficientNames: [StaticString] = [
+        "rsa-coefficient1", "rsa-coefficient2", "rsa-coefficient3",
+        "rsa-coefficient4", "rsa-coefficient5", "rsa-coefficient6",
+        "rsa-coefficient7", "rsa-coefficient8", "rsa-coefficient9",
+    ]
 
     /// A DER INTEGER that must fit an int32, as d2i reads RSAPrivateKey's version: not empty,
     /// no leading byte that only repeats the sign (X.690 §8.3.2).
@@ -166,23 +181,27 @@ enum AkcipherKeyDecoder {
     /// big-endian number, plus `extra` parameters. OSSL_PARAM_construct_BN takes numbers in the
     /// host's byte order, so each is copied reversed into one temporary buffer, zeroized before
     /// it is released (OpenSSL reads the numbers into its own BIGNUMs during EVP_PKEY_fromdata).
-    private static func fromNumbers(_ key: UnsafeRawBufferPointer, _ type: String, _ numbers: [(StaticString, Range<Int>)],
-                                    extra: [OSSL_PARAM] = []) -> OpaquePointer? {
+    private static func fromNumbers(
+        _ key: UnsafeRawBufferPointer, _ type: String, _ numbers: [(StaticString, Range<Int>)],
+        extra: [OSSL_PARAM] = []
+    ) -> OpaquePointer? {
         let total = numbers.reduce(0) { $0 + $1.1.count }
         return withUnsafeTemporaryAllocation(byteCount: max(total, 1), alignment: 16) { buffer in
             defer { zeroize(buffer) }
-            return withUnsafeTemporaryAllocation(of: OSSL_PARAM.self, capacity: numbers.count + extra.count + 1) { params in
+            return withUnsafeTemporaryAllocation(of: OSSL_PARAM.self, capacity: numbers.count + extra.count + 1) {
+                params in
                 var offset = 0
                 for (index, (name, range)) in numbers.enumerated() {
                     for byte in 0..<range.count {
                         #if _endian(little)
-                        buffer[offset + byte] = key[range.upperBound - 1 - byte]
+                            buffer[offset + byte] = key[range.upperBound - 1 - byte]
                         #else
-                        buffer[offset + byte] = key[range.lowerBound + byte]
+                            buffer[offset + byte] = key[range.lowerBound + byte]
                         #endif
                     }
-                    params[index] = OSSL_PARAM_construct_BN(cString(name), (buffer.baseAddress! + offset).assumingMemoryBound(to: UInt8.self),
-                                                            range.count)
+                    params[index] = OSSL_PARAM_construct_BN(
+                        cString(name), (buffer.baseAddress! + offset).assumingMemoryBound(to: UInt8.self),
+                        range.count)
                     offset += range.count
                 }
                 for (index, param) in extra.enumerated() { params[numbers.count + index] = param }
@@ -197,8 +216,10 @@ enum AkcipherKeyDecoder {
     /// implementation (virtio-crypto's included), have such keys, and QEMU accepts them ("in the
     /// kernel's unit test, the p, q, a, b, c of some private keys is 0", its akcipher-nettle). OpenSSL takes the zero CRT
     /// values but then fails every private operation on them; built without them it uses d.
-    private static func withoutFactors(_ key: UnsafeRawBufferPointer, n: Range<Int>, e: Range<Int>,
-                                       d: Range<Int>) throws(CryptoError) -> OpaquePointer {
+    private static func withoutFactors(
+        _ key: UnsafeRawBufferPointer, n: Range<Int>, e: Range<Int>,
+        d: Range<Int>
+    ) throws(CryptoError) -> OpaquePointer {
         // DER INTEGERs are two's complement: a set top bit would make the number negative.
         guard [n, e, d].allSatisfy({ !$0.isEmpty && key[$0.lowerBound] < 0x80 }) else { throw .invalidKey }
         guard let pkey = fromNumbers(key, "RSA", [("n", n), ("e", e), ("d", d)]) else { throw .invalidKey }
@@ -212,16 +233,18 @@ enum AkcipherKeyDecoder {
         var exported: UnsafeMutablePointer<OSSL_PARAM>?
         guard OpenSSLRuntime.ok(EVP_PKEY_todata(pkey, publicSelection, &exported)), let exported else { return nil }
         defer { OSSL_PARAM_free(exported) }
-        guard let n = OSSL_PARAM_locate(exported, cString("n")), n.pointee.data_type == UInt32(OSSL_PARAM_UNSIGNED_INTEGER),
-              let data = n.pointee.data, n.pointee.data_size <= size else { return nil }
+        guard let n = OSSL_PARAM_locate(exported, cString("n")),
+            n.pointee.data_type == UInt32(OSSL_PARAM_UNSIGNED_INTEGER),
+            let data = n.pointee.data, n.pointee.data_size <= size
+        else { return nil }
         // OSSL_PARAM integers are in the host's byte order (params.h: "native" unsigned integers).
         let native = UnsafeRawBufferPointer(start: data, count: n.pointee.data_size)
         var modulus = [UInt8](repeating: 0, count: size)
         for index in 0..<native.count {
             #if _endian(little)
-            modulus[size - 1 - index] = native[index]
+                modulus[size - 1 - index] = native[index]
             #else
-            modulus[size - native.count + index] = native[index]
+                modulus[size - native.count + index] = native[index]
             #endif
         }
         return modulus
@@ -235,7 +258,8 @@ enum AkcipherKeyDecoder {
         let pkey: OpaquePointer? = group.withCString { name in
             withUnsafeTemporaryAllocation(of: OSSL_PARAM.self, capacity: 3) { params in
                 params[0] = OSSL_PARAM_construct_utf8_string(cString("group"), UnsafeMutablePointer(mutating: name), 0)
-                params[1] = OSSL_PARAM_construct_octet_string(cString("pub"), UnsafeMutableRawPointer(mutating: key.baseAddress), key.count)
+                params[1] = OSSL_PARAM_construct_octet_string(
+                    cString("pub"), UnsafeMutableRawPointer(mutating: key.baseAddress), key.count)
                 params[2] = OSSL_PARAM_construct_end()
                 return fromData("EC", params.baseAddress!, selection: publicSelection)
             }
@@ -248,12 +272,15 @@ enum AkcipherKeyDecoder {
         return pkey
     }
 
-    private static func fromData(_ type: String, _ params: UnsafeMutablePointer<OSSL_PARAM>, selection: Int32) -> OpaquePointer? {
+    private static func fromData(_ type: String, _ params: UnsafeMutablePointer<OSSL_PARAM>, selection: Int32)
+        -> OpaquePointer?
+    {
         guard let context = EVP_PKEY_CTX_new_from_name(nil, type, nil) else { return nil }
         defer { EVP_PKEY_CTX_free(context) }
         var pkey: OpaquePointer?
         guard OpenSSLRuntime.ok(EVP_PKEY_fromdata_init(context)),
-              OpenSSLRuntime.ok(EVP_PKEY_fromdata(context, &pkey, selection, params)) else { return nil }
+            OpenSSLRuntime.ok(EVP_PKEY_fromdata(context, &pkey, selection, params))
+        else { return nil }
         return pkey
     }
 
@@ -274,15 +301,21 @@ enum AkcipherKeyDecoder {
     /// the point, and that the two belong together.
     private static func ecPrivate(_ key: UnsafeRawBufferPointer, group: String) throws(CryptoError) -> OpaquePointer {
         guard var fields = DERScan.sequence(key),
-              let version = fields.next(), version.tag == DERScan.integer, key[version.content].elementsEqual([1]),
-              let scalar = fields.next(), scalar.tag == DERScan.octetString, !scalar.content.isEmpty else { throw .invalidKey }
-        guard let object = OBJ_nid2obj(OBJ_sn2nid(group)), let oid = OBJ_get0_data(object) else { throw .backendFailure }
+            let version = fields.next(), version.tag == DERScan.integer, key[version.content].elementsEqual([1]),
+            let scalar = fields.next(), scalar.tag == DERScan.octetString, !scalar.content.isEmpty
+        else { throw .invalidKey }
+        guard let object = OBJ_nid2obj(OBJ_sn2nid(group)), let oid = OBJ_get0_data(object) else {
+            throw .backendFailure
+        }
         var element = fields.next()
         if let parameters = element, parameters.tag == DERScan.explicit0 {
-            guard var inner = DERScan(key, parameters.content), let named = inner.next(), named.tag == DERScan.objectIdentifier,
-                  inner.isAtEnd else { throw .invalidKey }
+            guard var inner = DERScan(key, parameters.content), let named = inner.next(),
+                named.tag == DERScan.objectIdentifier,
+                inner.isAtEnd
+            else { throw .invalidKey }
             // Another curve's OID, or one OpenSSL does not know, is not the session's curve.
-            guard key[named.content].elementsEqual(UnsafeBufferPointer(start: oid, count: Int(OBJ_length(object)))) else {
+            guard key[named.content].elementsEqual(UnsafeBufferPointer(start: oid, count: Int(OBJ_length(object))))
+            else {
                 throw .invalidKey
             }
             element = fields.next()
@@ -290,7 +323,8 @@ enum AkcipherKeyDecoder {
         var bitString: Range<Int>?
         if let publicKey = element, publicKey.tag == DERScan.explicit1 {
             guard var inner = DERScan(key, publicKey.content), let bits = inner.next(), bits.tag == DERScan.bitString,
-                  inner.isAtEnd else { throw .invalidKey }
+                inner.isAtEnd
+            else { throw .invalidKey }
             bitString = bits.content
             element = fields.next()
         }
@@ -307,10 +341,13 @@ enum AkcipherKeyDecoder {
 
         let pkey: OpaquePointer? = group.withCString { name in
             point.withUnsafeMutableBytes { pub in
-                fromNumbers(key, "EC", [("priv", scalar.content)], extra: [
-                    OSSL_PARAM_construct_utf8_string(cString("group"), UnsafeMutablePointer(mutating: name), 0),
-                    OSSL_PARAM_construct_octet_string(cString("pub"), UnsafeMutableRawPointer(pub.basePointer), pub.count),
-                ])
+                fromNumbers(
+                    key, "EC", [("priv", scalar.content)],
+                    extra: [
+                        OSSL_PARAM_construct_utf8_string(cString("group"), UnsafeMutablePointer(mutating: name), 0),
+                        OSSL_PARAM_construct_octet_string(
+                            cString("pub"), UnsafeMutableRawPointer(pub.basePointer), pub.count),
+                    ])
             }
         }
         guard let pkey else { throw .invalidKey }
@@ -325,7 +362,9 @@ enum AkcipherKeyDecoder {
     /// derive it (a key made from "priv" alone fails EVP_PKEY_check). The scalar goes into a
     /// BIGNUM straight from the DER (big-endian, no other copy), flagged constant-time and
     /// freed with BN_clear_free.
-    private static func derivedPoint(_ key: UnsafeRawBufferPointer, scalar: Range<Int>, group: String) throws(CryptoError) -> [UInt8] {
+    private static func derivedPoint(_ key: UnsafeRawBufferPointer, scalar: Range<Int>, group: String)
+        throws(CryptoError) -> [UInt8]
+    {
         guard let ecGroup = EC_GROUP_new_by_curve_name(OBJ_sn2nid(group)) else { throw .backendFailure }
         defer { EC_GROUP_free(ecGroup) }
         guard let point = EC_POINT_new(ecGroup) else { throw .backendFailure }
@@ -334,20 +373,24 @@ enum AkcipherKeyDecoder {
         defer { BN_clear_free(number) }
         BN_set_flags(number, BN_FLG_CONSTTIME)
         guard BN_bin2bn(key.basePointer + scalar.lowerBound, Int32(scalar.count), number) != nil,
-              EC_POINT_mul(ecGroup, point, number, nil, nil, nil) == 1 else { throw .invalidKey }
+            EC_POINT_mul(ecGroup, point, number, nil, nil, nil) == 1
+        else { throw .invalidKey }
         let length = EC_POINT_point2oct(ecGroup, point, POINT_CONVERSION_UNCOMPRESSED, nil, 0, nil)
         guard length > 0 else { throw .invalidKey }
         var encoded = [UInt8](repeating: 0, count: length)
-        guard encoded.withUnsafeMutableBufferPointer({
-            EC_POINT_point2oct(ecGroup, point, POINT_CONVERSION_UNCOMPRESSED, $0.baseAddress, length, nil)
-        }) == length else { throw .invalidKey }
+        guard
+            encoded.withUnsafeMutableBufferPointer({
+                EC_POINT_point2oct(ecGroup, point, POINT_CONVERSION_UNCOMPRESSED, $0.baseAddress, length, nil)
+            }) == length
+        else { throw .invalidKey }
         return encoded
     }
 
     private static func groupName(_ pkey: OpaquePointer) -> String? {
         var name = [CChar](repeating: 0, count: 64)
         var length = 0
-        guard OpenSSLRuntime.ok(EVP_PKEY_get_utf8_string_param(pkey, cString("group"), &name, name.count, &length)) else { return nil }
+        guard OpenSSLRuntime.ok(EVP_PKEY_get_utf8_string_param(pkey, cString("group"), &name, name.count, &length))
+        else { return nil }
         return String(decoding: name[..<min(length, name.count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -22,7 +22,8 @@ enum AkcipherProbe {
         found.rsaHashes = RsaHashAlgorithm.known.filter { rsaSigningHashes.contains($0) }
         found.curves = EccCurve.known.filter { curve in
             guard let group = AkcipherNames.group(curve),
-                  let key = generate("EC", parameter: .group(group)).flatMap(privateKeyDER) else { return false }
+                let key = generate("EC", parameter: .group(group)).flatMap(privateKeyDER)
+            else { return false }
             return key.withUnsafeBytes { signsAndVerifies($0, curve: curve) }
         }
         if !found.curves.isEmpty { found.algorithms.append(.ecdsa) }
@@ -43,13 +44,14 @@ enum AkcipherProbe {
     static let rsaSigningHashes: Set<RsaHashAlgorithm> = {
         guard let pkey = generate("RSA", parameter: .bits(probeBits)) else { return [] }
         defer { EVP_PKEY_free(pkey) }
-        return Set(RsaHashAlgorithm.known.filter { hash in
-            switch AkcipherNames.digest(hash) {
-            case .noDigestInfo?: return encodesCorrectly(pkey, digest: nil)
-            case .named(let name)?: return encodesCorrectly(pkey, digest: name)
-            case nil: return false
-            }
-        })
+        return Set(
+            RsaHashAlgorithm.known.filter { hash in
+                switch AkcipherNames.digest(hash) {
+                case .noDigestInfo?: return encodesCorrectly(pkey, digest: nil)
+                case .named(let name)?: return encodesCorrectly(pkey, digest: name)
+                case nil: return false
+                }
+            })
     }()
 
     private static func encodesCorrectly(_ pkey: OpaquePointer, digest name: String?) -> Bool {
@@ -81,10 +83,13 @@ enum AkcipherProbe {
         guard let opener = try? AkcipherSession.context(pkey, .encrypt, [("pad-mode", "none")]) else { return false }
         defer { EVP_PKEY_CTX_free(opener) }
         let digest = [UInt8](repeating: 0x5c, count: length)
-        var signature = [UInt8](repeating: 0, count: k), encoded = [UInt8](repeating: 0, count: k)
-        var signed = k, opened = k
+        var signature = [UInt8](repeating: 0, count: k)
+        var encoded = [UInt8](repeating: 0, count: k)
+        var signed = k
+        var opened = k
         guard OpenSSLRuntime.ok(EVP_PKEY_sign(signer, &signature, &signed, digest, digest.count)), signed == k,
-              OpenSSLRuntime.ok(EVP_PKEY_encrypt(opener, &encoded, &opened, signature, k)), opened == k else { return false }
+            OpenSSLRuntime.ok(EVP_PKEY_encrypt(opener, &encoded, &opened, signature, k)), opened == k
+        else { return false }
         var expected: [UInt8] = [0x00, 0x01]
         expected += [UInt8](repeating: 0xff, count: k - 3 - prefix.count - length)
         expected += [0x00]
@@ -94,8 +99,11 @@ enum AkcipherProbe {
     }
 
     private static func roundTrips(_ der: UnsafeRawBufferPointer, _ padding: RsaPadding) -> Bool {
-        guard let session = try? AkcipherSession(keyType: .privateKey, key: der, parameters: .rsa(padding: padding, hash: .sha1)),
-              let context = try? session.makeContext() else { return false }
+        guard
+            let session = try? AkcipherSession(
+                keyType: .privateKey, key: der, parameters: .rsa(padding: padding, hash: .sha1)),
+            let context = try? session.makeContext()
+        else { return false }
         let message = [UInt8](repeating: 0x5a, count: 16)
         var ciphertext = [UInt8](repeating: 0, count: session.maxOutputLength)
         var plaintext = [UInt8](repeating: 0, count: session.maxOutputLength)
@@ -103,9 +111,11 @@ enum AkcipherProbe {
             ciphertext.withUnsafeMutableBytes { encrypted in
                 plaintext.withUnsafeMutableBytes { decrypted in
                     guard let sealed = try? context.encrypt(input, into: encrypted),
-                          let opened = try? context.decrypt(UnsafeRawBufferPointer(rebasing: encrypted[0..<sealed]), into: decrypted)
+                        let opened = try? context.decrypt(
+                            UnsafeRawBufferPointer(rebasing: encrypted[0..<sealed]), into: decrypted)
                     else { return false }
-                    return opened >= message.count && decrypted[(opened - message.count)..<opened].elementsEqual(message)
+                    return opened >= message.count
+                        && decrypted[(opened - message.count)..<opened].elementsEqual(message)
                 }
             }
         }
@@ -113,13 +123,16 @@ enum AkcipherProbe {
 
     private static func signsAndVerifies(_ der: UnsafeRawBufferPointer, curve: EccCurve) -> Bool {
         guard let session = try? AkcipherSession(keyType: .privateKey, key: der, parameters: .ecdsa(curve: curve)),
-              let context = try? session.makeContext() else { return false }
+            let context = try? session.makeContext()
+        else { return false }
         let digest = [UInt8](repeating: 0xa5, count: 32)
         var signature = [UInt8](repeating: 0, count: session.maxOutputLength)
         return digest.withUnsafeBytes { input in
             signature.withUnsafeMutableBytes { output in
                 guard let written = try? context.sign(input, into: output) else { return false }
-                return (try? context.verify(signature: UnsafeRawBufferPointer(rebasing: output[0..<written]), message: input)) != nil
+                return
+                    (try? context.verify(
+                        signature: UnsafeRawBufferPointer(rebasing: output[0..<written]), message: input)) != nil
             }
         }
     }
@@ -147,7 +160,8 @@ enum AkcipherProbe {
         case .group(let group):
             configured = group.withCString { name in
                 withUnsafeTemporaryAllocation(of: OSSL_PARAM.self, capacity: 2) { params in
-                    params[0] = OSSL_PARAM_construct_utf8_string(cString("group"), UnsafeMutablePointer(mutating: name), 0)
+                    params[0] = OSSL_PARAM_construct_utf8_string(
+                        cString("group"), UnsafeMutablePointer(mutating: name), 0)
                     params[1] = OSSL_PARAM_construct_end()
                     return OpenSSLRuntime.ok(EVP_PKEY_CTX_set_params(context, params.baseAddress))
                 }

@@ -24,10 +24,14 @@ public struct EngineCapabilities: Sendable {
     public static func probe() -> EngineCapabilities {
         func pattern(_ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) } }
         let ciphers = CipherAlgorithm.known.filter { !CipherAlgorithm.unsupported.contains($0) }.filter { algorithm in
-            guard let parameters = CipherSession.parameters(algorithm), let length = parameters.keyLengths.first else { return false }
+            guard let parameters = CipherSession.parameters(algorithm), let length = parameters.keyLengths.first else {
+                return false
+            }
             let key = pattern(length)
             return key.withUnsafeBytes { raw in
-                guard let session = try? CipherSession(algorithm: algorithm, key: raw, direction: .encrypt) else { return false }
+                guard let session = try? CipherSession(algorithm: algorithm, key: raw, direction: .encrypt) else {
+                    return false
+                }
                 return (try? session.makeContext()) != nil
             }
         }
@@ -44,16 +48,19 @@ public struct EngineCapabilities: Sendable {
         let aeads = AeadAlgorithm.known.filter { !AeadAlgorithm.unsupported.contains($0) }.filter { algorithm in
             let key = pattern(32)
             return key.withUnsafeBytes { raw in
-                (try? AeadSession(algorithm: algorithm, key: raw, tagLength: 16, direction: .encrypt).makeContext()) != nil
+                (try? AeadSession(algorithm: algorithm, key: raw, tagLength: 16, direction: .encrypt).makeContext())
+                    != nil
             }
         }
-        let cipherKeys = ciphers.compactMap { CipherSession.parameters($0)?.keyLengths.max() }
+        let cipherKeys =
+            ciphers.compactMap { CipherSession.parameters($0)?.keyLengths.max() }
             + aeads.map { _ in 32 }
         let authKeys = macs.compactMap { MacSession.keyLengths($0)?.upperBound }
         let akcipher = AkcipherProbe.run()
-        return EngineCapabilities(ciphers: ciphers, hashes: hashes, macs: macs, aeads: aeads,
-                                  maxCipherKeyLength: cipherKeys.max() ?? 0, maxAuthKeyLength: authKeys.max() ?? 0,
-                                  akciphers: akcipher.algorithms, rsaHashes: akcipher.rsaHashes, curves: akcipher.curves,
-                                  maxAkcipherKeyLength: AkcipherSession.defaultMaxKeyLength)
+        return EngineCapabilities(
+            ciphers: ciphers, hashes: hashes, macs: macs, aeads: aeads,
+            maxCipherKeyLength: cipherKeys.max() ?? 0, maxAuthKeyLength: authKeys.max() ?? 0,
+            akciphers: akcipher.algorithms, rsaHashes: akcipher.rsaHashes, curves: akcipher.curves,
+            maxAkcipherKeyLength: AkcipherSession.defaultMaxKeyLength)
     }
 }

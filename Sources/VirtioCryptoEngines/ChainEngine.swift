@@ -55,9 +55,11 @@ public final class ChainContext {
     /// Bytes of hash or MAC result a request produces (the session's result length).
     public var resultLength: Int { hash?.session.resultLength ?? mac?.resultLength ?? 0 }
 
-    public func run(iv: UnsafeRawBufferPointer, src: UnsafeRawBufferPointer, cipherRange: Range<Int>, hashRange: Range<Int>,
-                    aad: UnsafeRawBufferPointer, dst: UnsafeMutableRawBufferPointer,
-                    hashResult: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    public func run(
+        iv: UnsafeRawBufferPointer, src: UnsafeRawBufferPointer, cipherRange: Range<Int>, hashRange: Range<Int>,
+        aad: UnsafeRawBufferPointer, dst: UnsafeMutableRawBufferPointer,
+        hashResult: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         guard cipherRange.upperBound <= src.count, hashRange.upperBound <= src.count, dst.count >= src.count else {
             throw .invalidLength
         }
@@ -70,19 +72,23 @@ public final class ChainContext {
                 dst.baseAddress!.copyMemory(from: src.baseAddress!, byteCount: cipherRange.lowerBound)
             }
             if cipherRange.upperBound < src.count {
-                (dst.baseAddress! + cipherRange.upperBound).copyMemory(from: src.baseAddress! + cipherRange.upperBound,
-                                                                     byteCount: src.count - cipherRange.upperBound)
+                (dst.baseAddress! + cipherRange.upperBound).copyMemory(
+                    from: src.baseAddress! + cipherRange.upperBound,
+                    byteCount: src.count - cipherRange.upperBound)
             }
         }
-        try cipher.run(iv: iv, input: UnsafeRawBufferPointer(rebasing: src[cipherRange]),
-                       output: UnsafeMutableRawBufferPointer(rebasing: dst[cipherRange]))
+        try cipher.run(
+            iv: iv, input: UnsafeRawBufferPointer(rebasing: src[cipherRange]),
+            output: UnsafeMutableRawBufferPointer(rebasing: dst[cipherRange]))
         if session.order == .cipherThenHash {
             try authenticate(aad, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(dst)[hashRange]), hashResult)
         }
     }
 
-    private func authenticate(_ aad: UnsafeRawBufferPointer, _ region: UnsafeRawBufferPointer,
-                              _ output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    private func authenticate(
+        _ aad: UnsafeRawBufferPointer, _ region: UnsafeRawBufferPointer,
+        _ output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         if let hash {
             try hash.digest(parts: aad, region, into: output)
         } else if let mac {

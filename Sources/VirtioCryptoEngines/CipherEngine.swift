@@ -5,7 +5,8 @@ import VirtioCryptoWire
 /// `input` and `output` have the same length; they may be the same memory but must not
 /// overlap partially.
 public protocol CipherContext: AnyObject {
-    func run(iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) throws(CryptoError)
+    func run(iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer)
+        throws(CryptoError)
 }
 
 /// A cipher keyed once at session creation. Each data-queue worker takes its own
@@ -28,7 +29,9 @@ public final class CipherSession: @unchecked Sendable {
     public func makeContext() throws(CryptoError) -> any CipherContext { try template.copy() }
 
     /// Valid key lengths, IV length and block size of each supported algorithm.
-    public static func parameters(_ algorithm: CipherAlgorithm) -> CipherParameters? { CipherFactory.parameters(algorithm) }
+    public static func parameters(_ algorithm: CipherAlgorithm) -> CipherParameters? {
+        CipherFactory.parameters(algorithm)
+    }
 }
 
 /// What a cipher accepts: key lengths, IV length (nil: no IV), the block size that data
@@ -66,9 +69,14 @@ enum CipherFactory {
         case .tripleDesEcb: return CipherParameters(keyLengths: [16, 24], ivLength: nil, dataBlock: 8)
         case .tripleDesCbc: return CipherParameters(keyLengths: [16, 24], ivLength: 8, dataBlock: 8)
         case .tripleDesCtr: return CipherParameters(keyLengths: [16, 24], ivLength: 8, dataBlock: 1)
-        case .kasumiF8: return CipherParameters(keyLengths: [16], ivLength: 8, dataBlock: 1, maxDataLength: ThreeGPPLimits.kasumiBytes)
-        case .snow3gUea2: return CipherParameters(keyLengths: [16], ivLength: 16, dataBlock: 1, maxDataLength: Int(UInt32.max / 8))
-        case .zucEea3: return CipherParameters(keyLengths: [16], ivLength: 16, dataBlock: 1, maxDataLength: ThreeGPPLimits.zucBytes)
+        case .kasumiF8:
+            return CipherParameters(
+                keyLengths: [16], ivLength: 8, dataBlock: 1, maxDataLength: ThreeGPPLimits.kasumiBytes)
+        case .snow3gUea2:
+            return CipherParameters(keyLengths: [16], ivLength: 16, dataBlock: 1, maxDataLength: Int(UInt32.max / 8))
+        case .zucEea3:
+            return CipherParameters(
+                keyLengths: [16], ivLength: 16, dataBlock: 1, maxDataLength: ThreeGPPLimits.zucBytes)
         default: return nil
         }
     }
@@ -90,21 +98,26 @@ enum CipherFactory {
         }
     }
 
-    static func make(_ algorithm: CipherAlgorithm, key: SecretBytes, encrypt: Bool) throws(CryptoError) -> any CipherContext & ContextCopying {
+    static func make(_ algorithm: CipherAlgorithm, key: SecretBytes, encrypt: Bool) throws(CryptoError)
+        -> any CipherContext & ContextCopying
+    {
         guard let parameters = parameters(algorithm) else { throw .unsupported }
         guard parameters.keyLengths.contains(key.count) else { throw .invalidKeyLength }
         switch algorithm {
         case .tripleDesCtr:
-            return try CounterModeContext(blockCipher: EVPCipherContext(name: key.count == 16 ? "DES-EDE-ECB" : "DES-EDE3-ECB",
-                                                                         key: key, encrypt: true, parameters: CipherParameters(keyLengths: [], ivLength: nil, dataBlock: 8)))
+            return try CounterModeContext(
+                blockCipher: EVPCipherContext(
+                    name: key.count == 16 ? "DES-EDE-ECB" : "DES-EDE3-ECB",
+                    key: key, encrypt: true, parameters: CipherParameters(keyLengths: [], ivLength: nil, dataBlock: 8)))
         case .kasumiF8, .snow3gUea2, .zucEea3:
             return try ThreeGPPCipherContext(algorithm: algorithm, key: key)
         case .aesF8:
             return try AesF8Context(key: key)
         default:
             guard let name = evpName(algorithm, keyLength: key.count) else { throw .unsupported }
-            return try EVPCipherContext(name: name, key: key, encrypt: encrypt, parameters: parameters,
-                                        rekeyEachRequest: algorithm == .arc4)
+            return try EVPCipherContext(
+                name: name, key: key, encrypt: encrypt, parameters: parameters,
+                rekeyEachRequest: algorithm == .arc4)
         }
     }
 }
@@ -118,7 +131,9 @@ final class EVPCipherContext: CipherContext, ContextCopying {
     /// Stream ciphers without an IV (ARC4) restart their keystream per request by re-keying.
     let rekeyEachRequest: Bool
 
-    init(name: String, key: SecretBytes, encrypt: Bool, parameters: CipherParameters, rekeyEachRequest: Bool = false) throws(CryptoError) {
+    init(name: String, key: SecretBytes, encrypt: Bool, parameters: CipherParameters, rekeyEachRequest: Bool = false)
+        throws(CryptoError)
+    {
         guard let cipher = OpenSSLRuntime.cipher(name) else { throw .unsupported }
         defer { EVP_CIPHER_free(cipher) }
         guard let context = EVP_CIPHER_CTX_new() else { throw .backendFailure }
@@ -128,8 +143,9 @@ final class EVPCipherContext: CipherContext, ContextCopying {
         self.encrypt = encrypt
         self.rekeyEachRequest = rekeyEachRequest
         guard OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, cipher, nil, nil, encrypt ? 1 : 0, nil)),
-              OpenSSLRuntime.ok(EVP_CIPHER_CTX_set_key_length(context, Int32(key.count))),
-              OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, nil, key.bytes.basePointer, nil, encrypt ? 1 : 0, nil)) else {
+            OpenSSLRuntime.ok(EVP_CIPHER_CTX_set_key_length(context, Int32(key.count))),
+            OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, nil, key.bytes.basePointer, nil, encrypt ? 1 : 0, nil))
+        else {
             OpenSSLRuntime.clearErrors()
             throw .invalidKeyLength  // e.g. XTS with two equal key halves
         }
@@ -153,9 +169,12 @@ final class EVPCipherContext: CipherContext, ContextCopying {
 
     func copy() throws(CryptoError) -> any CipherContext & ContextCopying { try EVPCipherContext(copying: self) }
 
-    func run(iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    func run(iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer)
+        throws(CryptoError)
+    {
         guard output.count >= input.count, input.count % parameters.dataBlock == 0,
-              input.count <= parameters.maxDataLength else { throw .invalidLength }
+            input.count <= parameters.maxDataLength
+        else { throw .invalidLength }
         if let ivLength = parameters.ivLength, iv.count != ivLength { throw .invalidIVLength }
         let keyPointer = rekeyEachRequest ? key.bytes.basePointer : nil
         let ivPointer = parameters.ivLength == nil ? nil : iv.basePointer
@@ -166,9 +185,11 @@ final class EVPCipherContext: CipherContext, ContextCopying {
         var written: Int32 = 0
         var finalWritten: Int32 = 0
         guard input.count <= Int(Int32.max),
-              OpenSSLRuntime.ok(EVP_CipherUpdate(context, output.basePointer, &written, input.basePointer, Int32(input.count))),
-              OpenSSLRuntime.ok(EVP_CipherFinal_ex(context, output.basePointer + Int(written), &finalWritten)),
-              Int(written + finalWritten) == input.count else {
+            OpenSSLRuntime.ok(
+                EVP_CipherUpdate(context, output.basePointer, &written, input.basePointer, Int32(input.count))),
+            OpenSSLRuntime.ok(EVP_CipherFinal_ex(context, output.basePointer + Int(written), &finalWritten)),
+            Int(written + finalWritten) == input.count
+        else {
             OpenSSLRuntime.clearErrors()
             throw .backendFailure
         }
@@ -177,8 +198,10 @@ final class EVPCipherContext: CipherContext, ContextCopying {
     /// Encrypts exactly one block (for modes built on ECB); no IV, no checks.
     func encryptBlock(_ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer, length: Int) -> Bool {
         var written: Int32 = 0
-        return OpenSSLRuntime.ok(EVP_CipherUpdate(context, output.assumingMemoryBound(to: UInt8.self), &written,
-                                                   input.assumingMemoryBound(to: UInt8.self), Int32(length)))
+        return OpenSSLRuntime.ok(
+            EVP_CipherUpdate(
+                context, output.assumingMemoryBound(to: UInt8.self), &written,
+                input.assumingMemoryBound(to: UInt8.self), Int32(length)))
     }
 }
 
@@ -201,7 +224,9 @@ final class CounterModeContext: CipherContext, ContextCopying {
         try CounterModeContext(blockCipher: blockCipher.copy() as! EVPCipherContext)
     }
 
-    func run(iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    func run(iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer)
+        throws(CryptoError)
+    {
         guard iv.count == blockSize else { throw .invalidIVLength }
         guard output.count >= input.count else { throw .invalidLength }
         let counter = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<blockSize])

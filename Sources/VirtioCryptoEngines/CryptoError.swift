@@ -34,7 +34,8 @@ public enum CryptoError: Error, Equatable, Sendable {
         case .authenticationFailed: return .badmsg
         case .verificationFailed: return .keyRejected
         case .invalidKeyLength, .invalidIVLength, .invalidLength, .invalidKey, .privateKeyRequired, .invalidInput,
-             .backendFailure: return .err
+            .backendFailure:
+            return .err
         }
     }
 }

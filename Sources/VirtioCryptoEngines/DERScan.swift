@@ -32,7 +32,8 @@ struct DERScan {
     /// A scanner over the fields of the SEQUENCE that makes up all of `bytes`, nil otherwise.
     static func sequence(_ bytes: UnsafeRawBufferPointer) -> DERScan? {
         guard var outer = DERScan(bytes, 0..<bytes.count), let element = outer.next(), element.tag == sequence,
-              outer.isAtEnd else { return nil }
+            outer.isAtEnd
+        else { return nil }
         return DERScan(bytes, element.content)
     }
 

@@ -7,8 +7,9 @@ final class GCMWithJ0 {
     private let block: UnsafeMutableRawBufferPointer
 
     init(key: SecretBytes) throws(CryptoError) {
-        ecb = try EVPCipherContext(name: "AES-\(key.count * 8)-ECB", key: key, encrypt: true,
-                                   parameters: CipherParameters(keyLengths: [], ivLength: nil, dataBlock: 16))
+        ecb = try EVPCipherContext(
+            name: "AES-\(key.count * 8)-ECB", key: key, encrypt: true,
+            parameters: CipherParameters(keyLengths: [], ivLength: nil, dataBlock: 16))
         block = .allocate(byteCount: 64, alignment: 16)
         let zero = UnsafeMutableRawBufferPointer(rebasing: block[0..<16])
         zero.initializeMemory(as: UInt8.self, repeating: 0)
@@ -21,8 +22,10 @@ final class GCMWithJ0 {
         block.deallocate()
     }
 
-    func run(j0: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer,
-             output: UnsafeMutableRawBufferPointer, encrypt: Bool, tag: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    func run(
+        j0: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer,
+        output: UnsafeMutableRawBufferPointer, encrypt: Bool, tag: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         let counter = UnsafeMutableRawBufferPointer(rebasing: block[0..<16])
         let keystream = UnsafeMutableRawBufferPointer(rebasing: block[16..<32])
         var y: (UInt64, UInt64) = (0, 0)
@@ -34,12 +37,16 @@ final class GCMWithJ0 {
             // inc32: only the low 32 bits count, wrapping.
             let low = UInt32(bigEndian: counter.loadUnaligned(fromByteOffset: 12, as: UInt32.self)) &+ 1
             counter.storeBytes(of: low.bigEndian, toByteOffset: 12, as: UInt32.self)
-            guard ecb.encryptBlock(counter.baseAddress!, keystream.baseAddress!, length: 16) else { throw .backendFailure }
+            guard ecb.encryptBlock(counter.baseAddress!, keystream.baseAddress!, length: 16) else {
+                throw .backendFailure
+            }
             let count = min(16, input.count - offset)
             for index in 0..<count { output[offset + index] = input[offset + index] ^ keystream[index] }
             offset += count
         }
-        if encrypt { hash.absorb(&y, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(output)[0..<input.count])) }
+        if encrypt {
+            hash.absorb(&y, UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(output)[0..<input.count]))
+        }
         hash.finish(&y, aadLength: aad.count, textLength: input.count)
         counter.copyMemory(from: j0)
         guard ecb.encryptBlock(counter.baseAddress!, keystream.baseAddress!, length: 16) else { throw .backendFailure }
@@ -80,7 +87,9 @@ struct GHash {
     func absorb(_ y: inout (UInt64, UInt64), _ data: UnsafeRawBufferPointer) {
         var offset = 0
         while offset < data.count {
-            y = multiply((y.0 ^ Self.word(data, offset, count: data.count), y.1 ^ Self.word(data, offset + 8, count: data.count)))
+            y = multiply(
+                (y.0 ^ Self.word(data, offset, count: data.count), y.1 ^ Self.word(data, offset + 8, count: data.count))
+            )
             offset += 16
         }
     }
@@ -91,7 +100,9 @@ struct GHash {
     }
 
     /// `tag = E(K, J0) ⊕ S`, written as 16 bytes.
-    static func mask(_ y: (UInt64, UInt64), with keystream: UnsafeRawBufferPointer, into tag: UnsafeMutableRawBufferPointer) {
+    static func mask(
+        _ y: (UInt64, UInt64), with keystream: UnsafeRawBufferPointer, into tag: UnsafeMutableRawBufferPointer
+    ) {
         for index in 0..<16 {
             let word = index < 8 ? y.0 : y.1
             tag[index] = keystream[index] ^ UInt8(truncatingIfNeeded: word >> UInt64(56 - (index % 8) * 8))

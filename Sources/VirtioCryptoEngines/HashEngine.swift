@@ -104,33 +104,41 @@ public final class HashContext {
     }
 
     /// Hashes `input` into `output` (exactly `resultLength` bytes).
-    public func digest(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    public func digest(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) throws(CryptoError)
+    {
         try digest(parts: input, UnsafeRawBufferPointer(start: nil, count: 0), into: output)
     }
 
     /// Hashes `first ‖ second` (AAD then data in algorithm chaining) without copying them together.
-    public func digest(parts first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
-                       into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    public func digest(
+        parts first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         let length = session.resultLength
         guard output.count >= length else { throw .invalidLength }
         switch engine {
         case .state(let state, let kind):
             guard vc_digest_init(state, kind) == 1, vc_digest_update(state, first.baseAddress, first.count) == 1,
-                  vc_digest_update(state, second.baseAddress, second.count) == 1,
-                  vc_digest_final(state, scratch.basePointer) == 1 else { throw .backendFailure }
+                vc_digest_update(state, second.baseAddress, second.count) == 1,
+                vc_digest_final(state, scratch.basePointer) == 1
+            else { throw .backendFailure }
         case .evp(let context):
             guard OpenSSLRuntime.ok(EVP_DigestInit_ex2(context, session.digest, nil)),
-                  first.isEmpty || OpenSSLRuntime.ok(EVP_DigestUpdate(context, first.baseAddress, first.count)),
-                  second.isEmpty || OpenSSLRuntime.ok(EVP_DigestUpdate(context, second.baseAddress, second.count)) else {
+                first.isEmpty || OpenSSLRuntime.ok(EVP_DigestUpdate(context, first.baseAddress, first.count)),
+                second.isEmpty || OpenSSLRuntime.ok(EVP_DigestUpdate(context, second.baseAddress, second.count))
+            else {
                 OpenSSLRuntime.clearErrors()
                 throw .backendFailure
             }
             if session.isXOF {
-                guard OpenSSLRuntime.ok(EVP_DigestFinalXOF(context, output.basePointer, length)) else { throw .backendFailure }
+                guard OpenSSLRuntime.ok(EVP_DigestFinalXOF(context, output.basePointer, length)) else {
+                    throw .backendFailure
+                }
                 return
             }
             var written: UInt32 = 0
-            guard OpenSSLRuntime.ok(EVP_DigestFinal_ex(context, scratch.basePointer, &written)), Int(written) >= length else {
+            guard OpenSSLRuntime.ok(EVP_DigestFinal_ex(context, scratch.basePointer, &written)), Int(written) >= length
+            else {
                 throw .backendFailure
             }
         }

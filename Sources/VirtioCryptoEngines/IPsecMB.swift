@@ -55,30 +55,37 @@ final class ThreeGPPCipherContext: CipherContext, ContextCopying {
     init(algorithm: CipherAlgorithm, key: SecretBytes) throws(CryptoError) {
         self.algorithm = algorithm
         self.key = key
-        keying = try ThreeGPPKeying(algorithm == .kasumiF8 ? .kasumiF8 : algorithm == .snow3gUea2 ? .snow3g : .zuc, key: key)
+        keying = try ThreeGPPKeying(
+            algorithm == .kasumiF8 ? .kasumiF8 : algorithm == .snow3gUea2 ? .snow3g : .zuc, key: key)
     }
 
     func copy() throws(CryptoError) -> any CipherContext & ContextCopying {
         try ThreeGPPCipherContext(algorithm: algorithm, key: key)
     }
 
-    func run(iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    func run(iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer)
+        throws(CryptoError)
+    {
         guard output.count >= input.count,
-              input.count <= CipherFactory.parameters(algorithm)?.maxDataLength ?? 0 else { throw .invalidLength }
+            input.count <= CipherFactory.parameters(algorithm)?.maxDataLength ?? 0
+        else { throw .invalidLength }
         if input.isEmpty { return }
         let length = UInt32(input.count)
         let manager = try IPsecMB.manager()
         switch algorithm {
         case .kasumiF8:
             guard iv.count == 8 else { throw .invalidIVLength }
-            vc_imb_kasumi_f8(manager, schedule.baseAddress, iv.loadUnaligned(as: UInt64.self),
-                             input.basePointer, output.basePointer, length)
+            vc_imb_kasumi_f8(
+                manager, schedule.baseAddress, iv.loadUnaligned(as: UInt64.self),
+                input.basePointer, output.basePointer, length)
         case .snow3gUea2:
             guard iv.count == 16 else { throw .invalidIVLength }
-            vc_imb_snow3g_f8(manager, schedule.baseAddress, iv.baseAddress, input.basePointer, output.basePointer, length)
+            vc_imb_snow3g_f8(
+                manager, schedule.baseAddress, iv.baseAddress, input.basePointer, output.basePointer, length)
         default:
             guard iv.count == 16 else { throw .invalidIVLength }
-            vc_imb_zuc_eea3(manager, key.bytes.baseAddress, iv.baseAddress, input.basePointer, output.basePointer, length)
+            vc_imb_zuc_eea3(
+                manager, key.bytes.baseAddress, iv.baseAddress, input.basePointer, output.basePointer, length)
         }
     }
 }

@@ -72,23 +72,28 @@ public final class MacContext {
 
     /// MAC over `first ‖ second` (AAD then data in chaining; `first` is usually empty),
     /// writing `resultLength` bytes (a truncation of the full MAC) to `output`.
-    public func mac(iv: UnsafeRawBufferPointer, parts first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
-                    into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    public func mac(
+        iv: UnsafeRawBufferPointer, parts first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         guard output.count >= resultLength else { throw .invalidLength }
         try backend.compute(iv: iv, first, second, into: scratch)
         output.baseAddress!.copyMemory(from: scratch.baseAddress!, byteCount: resultLength)
     }
 
-    public func mac(iv: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), _ input: UnsafeRawBufferPointer,
-                    into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    public func mac(
+        iv: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), _ input: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         try mac(iv: iv, parts: UnsafeRawBufferPointer(start: nil, count: 0), input, into: output)
     }
 }
 
 protocol MacBackend: AnyObject {
     /// Writes the full MAC to `output` (at least 64 bytes).
-    func compute(iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
-                 into output: UnsafeMutableRawBufferPointer) throws(CryptoError)
+    func compute(
+        iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer) throws(CryptoError)
     func copy() throws(CryptoError) -> any MacBackend
 }
 
@@ -96,7 +101,9 @@ enum MacFactory {
     static let maxHMACKey = 1024
 
     static func make(_ algorithm: MacAlgorithm, key: SecretBytes) throws(CryptoError) -> any MacBackend {
-        guard let lengths = MacSession.keyLengths(algorithm), lengths.contains(key.count) else { throw .invalidKeyLength }
+        guard let lengths = MacSession.keyLengths(algorithm), lengths.contains(key.count) else {
+            throw .invalidKeyLength
+        }
         switch algorithm {
         case .hmacMd5: return try PreparedHMACBackend(kind: VC_DIGEST_MD5, key: key)
         case .hmacSha1: return try PreparedHMACBackend(kind: VC_DIGEST_SHA1, key: key)
@@ -108,10 +115,12 @@ enum MacFactory {
             guard [16, 24, 32].contains(key.count) else { throw .invalidKeyLength }
             return try EVPMacBackend(mac: "CMAC", parameter: ("cipher", "AES-\(key.count * 8)-CBC"), key: key)
         case .cmac3des:
-            return try EVPMacBackend(mac: "CMAC", parameter: ("cipher", key.count == 16 ? "DES-EDE-CBC" : "DES-EDE3-CBC"), key: key)
+            return try EVPMacBackend(
+                mac: "CMAC", parameter: ("cipher", key.count == 16 ? "DES-EDE-CBC" : "DES-EDE3-CBC"), key: key)
         case .gmacAes:
             guard [16, 24, 32].contains(key.count) else { throw .invalidKeyLength }
-            return try EVPMacBackend(mac: "GMAC", parameter: ("cipher", "AES-\(key.count * 8)-GCM"), key: key, takesIV: true)
+            return try EVPMacBackend(
+                mac: "GMAC", parameter: ("cipher", "AES-\(key.count * 8)-GCM"), key: key, takesIV: true)
         case .gmacTwofish:
             guard [16, 24, 32].contains(key.count) else { throw .invalidKeyLength }
             return try TwofishGMACBackend(key: key)
@@ -150,10 +159,15 @@ final class PreparedHMACBackend: MacBackend {
 
     func copy() throws(CryptoError) -> any MacBackend { PreparedHMACBackend(copying: self) }
 
-    func compute(iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
-                 into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
-        guard output.count >= 64, vc_hmac_compute(prepared, first.baseAddress, first.count, second.baseAddress, second.count,
-                                                  output.basePointer) == 1 else { throw .backendFailure }
+    func compute(
+        iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
+        guard output.count >= 64,
+            vc_hmac_compute(
+                prepared, first.baseAddress, first.count, second.baseAddress, second.count,
+                output.basePointer) == 1
+        else { throw .backendFailure }
     }
 }
 
@@ -171,8 +185,10 @@ final class EVPMacBackend: MacBackend {
         self.takesIV = takesIV
         let keyed: Bool = parameter.0.withCString { paramName in
             parameter.1.withCString { value in
-                var params = [OSSL_PARAM_construct_utf8_string(paramName, UnsafeMutablePointer(mutating: value), 0),
-                              OSSL_PARAM_construct_end()]
+                var params = [
+                    OSSL_PARAM_construct_utf8_string(paramName, UnsafeMutablePointer(mutating: value), 0),
+                    OSSL_PARAM_construct_end(),
+                ]
                 if takesIV {
                     // GMAC needs an IV before its key; a placeholder, replaced per request.
                     var placeholder = [UInt8](repeating: 0, count: 12)
@@ -200,13 +216,16 @@ final class EVPMacBackend: MacBackend {
 
     func copy() throws(CryptoError) -> any MacBackend { try EVPMacBackend(copying: self) }
 
-    func compute(iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
-                 into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    func compute(
+        iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         let restarted: Bool
         if takesIV {
             guard !iv.isEmpty else { throw .invalidIVLength }
             restarted = withUnsafeTemporaryAllocation(of: OSSL_PARAM.self, capacity: 2) { params in
-                params[0] = OSSL_PARAM_construct_octet_string(cString("iv"), UnsafeMutableRawPointer(mutating: iv.baseAddress), iv.count)
+                params[0] = OSSL_PARAM_construct_octet_string(
+                    cString("iv"), UnsafeMutableRawPointer(mutating: iv.baseAddress), iv.count)
                 params[1] = OSSL_PARAM_construct_end()
                 return OpenSSLRuntime.ok(EVP_MAC_init(context, nil, 0, params.baseAddress))
             }
@@ -215,9 +234,10 @@ final class EVPMacBackend: MacBackend {
         }
         var written = 0
         guard restarted,
-              first.isEmpty || OpenSSLRuntime.ok(EVP_MAC_update(context, first.basePointer, first.count)),
-              second.isEmpty || OpenSSLRuntime.ok(EVP_MAC_update(context, second.basePointer, second.count)),
-              OpenSSLRuntime.ok(EVP_MAC_final(context, output.basePointer, &written, output.count)) else {
+            first.isEmpty || OpenSSLRuntime.ok(EVP_MAC_update(context, first.basePointer, first.count)),
+            second.isEmpty || OpenSSLRuntime.ok(EVP_MAC_update(context, second.basePointer, second.count)),
+            OpenSSLRuntime.ok(EVP_MAC_final(context, output.basePointer, &written, output.count))
+        else {
             OpenSSLRuntime.clearErrors()
             throw .backendFailure
         }
@@ -249,15 +269,21 @@ final class BlockMacBackend: MacBackend {
             cipher = base
         case .xcbc:
             let derived = UnsafeMutableRawBufferPointer.allocate(byteCount: 48, alignment: 16)
-            defer { zeroize(derived); derived.deallocate() }
+            defer {
+                zeroize(derived)
+                derived.deallocate()
+            }
             for (index, constant) in [UInt8(1), 2, 3].enumerated() {
                 let block = UnsafeMutableRawBufferPointer(rebasing: derived[index * 16..<index * 16 + 16])
                 block.initializeMemory(as: UInt8.self, repeating: constant)
-                guard base.encryptBlock(block.baseAddress!, block.baseAddress!, length: 16) else { throw .backendFailure }
+                guard base.encryptBlock(block.baseAddress!, block.baseAddress!, length: 16) else {
+                    throw .backendFailure
+                }
             }
             subkeys.copyMemory(from: UnsafeRawBufferPointer(rebasing: derived[16..<48]))
-            cipher = try EVPCipherContext(name: "AES-128-ECB", key: SecretBytes(UnsafeRawBufferPointer(rebasing: derived[0..<16])),
-                                          encrypt: true, parameters: ecb)
+            cipher = try EVPCipherContext(
+                name: "AES-128-ECB", key: SecretBytes(UnsafeRawBufferPointer(rebasing: derived[0..<16])),
+                encrypt: true, parameters: ecb)
         }
     }
 
@@ -270,8 +296,10 @@ final class BlockMacBackend: MacBackend {
 
     func copy() throws(CryptoError) -> any MacBackend { try BlockMacBackend(kind: kind, key: key) }
 
-    func compute(iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
-                 into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    func compute(
+        iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         let total = first.count + second.count
         let chain = UnsafeMutableRawBufferPointer(rebasing: state[0..<16])
         chain.initializeMemory(as: UInt8.self, repeating: 0)
@@ -309,7 +337,8 @@ final class ThreeGPPMacBackend: MacBackend {
     init(algorithm: MacAlgorithm, key: SecretBytes) throws(CryptoError) {
         self.algorithm = algorithm
         self.key = key
-        keying = try ThreeGPPKeying(algorithm == .kasumiF9 ? .kasumiF9 : algorithm == .snow3gUia2 ? .snow3g : .zuc, key: key)
+        keying = try ThreeGPPKeying(
+            algorithm == .kasumiF9 ? .kasumiF9 : algorithm == .snow3gUia2 ? .snow3g : .zuc, key: key)
         joined = .allocate(byteCount: 0, alignment: 16)
     }
 
@@ -317,8 +346,10 @@ final class ThreeGPPMacBackend: MacBackend {
 
     func copy() throws(CryptoError) -> any MacBackend { try ThreeGPPMacBackend(algorithm: algorithm, key: key) }
 
-    func compute(iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
-                 into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    func compute(
+        iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         var message = second
         if !first.isEmpty {
             let total = first.count + second.count
@@ -327,10 +358,14 @@ final class ThreeGPPMacBackend: MacBackend {
                 joined = .allocate(byteCount: total, alignment: 16)
             }
             joined.baseAddress!.copyMemory(from: first.baseAddress!, byteCount: first.count)
-            if !second.isEmpty { (joined.baseAddress! + first.count).copyMemory(from: second.baseAddress!, byteCount: second.count) }
+            if !second.isEmpty {
+                (joined.baseAddress! + first.count).copyMemory(from: second.baseAddress!, byteCount: second.count)
+            }
             message = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(joined)[0..<total])
         }
-        let limit = algorithm == .kasumiF9 ? ThreeGPPLimits.kasumiBytes
+        let limit =
+            algorithm == .kasumiF9
+            ? ThreeGPPLimits.kasumiBytes
             : algorithm == .zucEia3 ? ThreeGPPLimits.zucBytes : Int(UInt32.max / 8)
         guard !message.isEmpty, message.count <= limit else { throw .invalidLength }
         let bits = UInt32(message.count * 8)
@@ -338,15 +373,18 @@ final class ThreeGPPMacBackend: MacBackend {
         switch algorithm {
         case .kasumiF9:
             guard iv.count == 9 else { throw .invalidIVLength }
-            vc_imb_kasumi_f9(manager, schedule.baseAddress, iv.loadUnaligned(as: UInt64.self), message.basePointer,
-                             bits, output.baseAddress, UInt32(iv[8] & 1))
+            vc_imb_kasumi_f9(
+                manager, schedule.baseAddress, iv.loadUnaligned(as: UInt64.self), message.basePointer,
+                bits, output.baseAddress, UInt32(iv[8] & 1))
         case .snow3gUia2:
             guard iv.count == 16 else { throw .invalidIVLength }
-            vc_imb_snow3g_f9(manager, schedule.baseAddress, iv.baseAddress, message.basePointer, UInt64(bits), output.baseAddress)
+            vc_imb_snow3g_f9(
+                manager, schedule.baseAddress, iv.baseAddress, message.basePointer, UInt64(bits), output.baseAddress)
         default:
             guard iv.count == 16 else { throw .invalidIVLength }
-            vc_imb_zuc_eia3(manager, key.bytes.baseAddress, iv.baseAddress, message.basePointer, bits,
-                            output.baseAddress!.assumingMemoryBound(to: UInt32.self))
+            vc_imb_zuc_eia3(
+                manager, key.bytes.baseAddress, iv.baseAddress, message.basePointer, bits,
+                output.baseAddress!.assumingMemoryBound(to: UInt32.self))
         }
     }
 }
@@ -375,8 +413,10 @@ final class TwofishGMACBackend: MacBackend {
 
     func copy() throws(CryptoError) -> any MacBackend { try TwofishGMACBackend(key: key) }
 
-    func compute(iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
-                 into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    func compute(
+        iv: UnsafeRawBufferPointer, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         guard !iv.isEmpty else { throw .invalidIVLength }
         let j0 = UnsafeMutableRawBufferPointer(rebasing: block[0..<16])
         let keystream = UnsafeMutableRawBufferPointer(rebasing: block[16..<32])

@@ -36,8 +36,10 @@ enum OpenSSLRuntime {
         private let lock = NSLock()
         private var fetched: [String: OpaquePointer] = [:]
 
-        func fetch(_ name: String, _ fetch: (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> OpaquePointer?,
-                   _ upRef: (OpaquePointer?) -> Int32) -> OpaquePointer? {
+        func fetch(
+            _ name: String, _ fetch: (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> OpaquePointer?,
+            _ upRef: (OpaquePointer?) -> Int32
+        ) -> OpaquePointer? {
             _ = legacyLoaded
             lock.lock()
             defer { lock.unlock() }

@@ -39,7 +39,8 @@ public struct VlfSegment: Equatable, Sendable {
     }
 
     public static func == (lhs: VlfSegment, rhs: VlfSegment) -> Bool {
-        lhs.direction == rhs.direction && lhs.offset == rhs.offset && lhs.length == rhs.length && lhs.name.description == rhs.name.description
+        lhs.direction == rhs.direction && lhs.offset == rhs.offset && lhs.length == rhs.length
+            && lhs.name.description == rhs.name.description
     }
 
     public var range: Range<Int> { offset..<offset + length }

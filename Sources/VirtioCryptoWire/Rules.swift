@@ -14,7 +14,11 @@ public struct RuleViolation: Error, Equatable, Sendable {
 }
 
 public enum RuleLevel: String, Sendable {
-    case must = "MUST", mustNot = "MUST NOT", should = "SHOULD", shouldNot = "SHOULD NOT", may = "MAY"
+    case must = "MUST"
+    case mustNot = "MUST NOT"
+    case should = "SHOULD"
+    case shouldNot = "SHOULD NOT"
+    case may = "MAY"
 }
 
 public enum RuleActor: String, Sendable {

@@ -14,7 +14,9 @@ enum AlgorithmFilter {
         if list == "none" { return [] }
         var result: Set<T> = []
         for item in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
-            guard let value = known.first(where: { name($0) == item }) else { throw ValidationError("unknown algorithm '\(item)'") }
+            guard let value = known.first(where: { name($0) == item }) else {
+                throw ValidationError("unknown algorithm '\(item)'")
+            }
             result.insert(value)
         }
         return result
@@ -26,14 +28,18 @@ enum AlgorithmFilter {
         return cName.dropFirst(prefix.count).lowercased().replacingOccurrences(of: "_", with: "-")
     }
 
-    static func apply(to offer: DeviceOffer, ciphers: String?, hashes: String?, macs: String?, aeads: String?,
-                      akciphers: String? = nil) throws -> DeviceOffer {
+    static func apply(
+        to offer: DeviceOffer, ciphers: String?, hashes: String?, macs: String?, aeads: String?,
+        akciphers: String? = nil
+    ) throws -> DeviceOffer {
         offer.restricted(
             ciphers: try parse(ciphers, CipherAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_CIPHER_") },
             hashes: try parse(hashes, HashAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_HASH_") },
             macs: try parse(macs, MacAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_MAC_") },
             aeads: try parse(aeads, AeadAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_AEAD_") },
-            akciphers: try parse(akciphers, AkcipherAlgorithm.known) { specName($0.cName, prefix: "VIRTIO_CRYPTO_AKCIPHER_") })
+            akciphers: try parse(akciphers, AkcipherAlgorithm.known) {
+                specName($0.cName, prefix: "VIRTIO_CRYPTO_AKCIPHER_")
+            })
     }
 }
 
@@ -44,13 +50,29 @@ final class Counters: @unchecked Sendable {
     static let statuses = Status.known.filter { $0 != .max }
     private var totals = [Int](repeating: 0, count: Counters.statuses.count)
     var current: VirtioCryptoDevice? {
-        get { lock.lock(); defer { lock.unlock() }; return _current }
-        set { lock.lock(); _current = newValue; lock.unlock() }
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return _current
+        }
+        set {
+            lock.lock()
+            _current = newValue
+            lock.unlock()
+        }
     }
     private var _current: VirtioCryptoDevice?
     var backend: VhostUserBackend? {
-        get { lock.lock(); defer { lock.unlock() }; return _backend }
-        set { lock.lock(); _backend = newValue; lock.unlock() }
+        get {
+            lock.lock()
+            defer { lock.unlock() }
+            return _backend
+        }
+        set {
+            lock.lock()
+            _backend = newValue
+            lock.unlock()
+        }
     }
     private var _backend: VhostUserBackend?
     private var perRing: [Int: Int] = [:]

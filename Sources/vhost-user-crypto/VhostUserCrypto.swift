@@ -42,9 +42,10 @@ struct VhostUserCrypto: ParsableCommand {
     @Option(help: "Only these AKCIPHER algorithms (rsa, ecdsa); 'none' for no AKCIPHER service.")
     var akciphers: String?
 
-    @Option(help: ArgumentHelp(
-        "Longest AKCIPHER key accepted, in bytes (DER RSA keys, ECPrivateKey, SEC 1 points; no config field carries it). "
-            + "Default: \(AkcipherSession.defaultMaxKeyLength), an RSA-4096 private key."))
+    @Option(
+        help: ArgumentHelp(
+            "Longest AKCIPHER key accepted, in bytes (DER RSA keys, ECPrivateKey, SEC 1 points; no config field carries it). "
+                + "Default: \(AkcipherSession.defaultMaxKeyLength), an RSA-4096 private key."))
     var maxAkcipherKeySize = AkcipherSession.defaultMaxKeyLength
 
     @Option(help: "Busy-poll each ring this many microseconds after a batch before sleeping on its kick (0–1000000).")
@@ -53,16 +54,21 @@ struct VhostUserCrypto: ParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
-    @Option(help: ArgumentHelp(
-        "The spec revision the device is a device of (\(SpecRevision.allCases.map(\.id).joined(separator: ", "))): "
-            + "which services, algorithms, features and config fields it offers and how it frames outcomes."))
+    @Option(
+        help: ArgumentHelp(
+            "The spec revision the device is a device of (\(SpecRevision.allCases.map(\.id).joined(separator: ", "))): "
+                + "which services, algorithms, features and config fields it offers and how it frames outcomes."))
     var specRevision = SpecRevision.newest.id
 
     func validate() throws {
         guard (1...64).contains(queues) else { throw ValidationError("--queues must be 1…64") }
         guard maxSessions >= 1 else { throw ValidationError("--max-sessions must be at least 1") }
-        guard (4096...(64 << 20)).contains(maxRequestSize) else { throw ValidationError("--max-request-size must be 4 KiB…64 MiB") }
-        guard (1...(64 << 10)).contains(maxAkcipherKeySize) else { throw ValidationError("--max-akcipher-key-size must be 1…65536") }
+        guard (4096...(64 << 20)).contains(maxRequestSize) else {
+            throw ValidationError("--max-request-size must be 4 KiB…64 MiB")
+        }
+        guard (1...(64 << 10)).contains(maxAkcipherKeySize) else {
+            throw ValidationError("--max-akcipher-key-size must be 1…65536")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard SpecRevision(id: specRevision) != nil else {
             let known = SpecRevision.allCases.map(\.id).joined(separator: ", ")
@@ -81,24 +87,29 @@ struct VhostUserCrypto: ParsableCommand {
         limits.maxRequestSize = maxRequestSize
         limits.maxAkcipherKeyLength = maxAkcipherKeySize
         let revision = SpecRevision(id: specRevision) ?? .newest
-        let offer = try AlgorithmFilter.apply(to: DeviceOffer(limits: limits, revision: revision), ciphers: ciphers,
-                                              hashes: hashes, macs: macs, aeads: aeads, akciphers: akciphers)
+        let offer = try AlgorithmFilter.apply(
+            to: DeviceOffer(limits: limits, revision: revision), ciphers: ciphers,
+            hashes: hashes, macs: macs, aeads: aeads, akciphers: akciphers)
         let path = socketPath ?? Self.defaultSocketPath
         let listener = vu_listen(path, 1)
-        guard listener >= 0 else { throw ValidationError("cannot listen on \(path): \(String(cString: strerror(errno)))") }
+        guard listener >= 0 else {
+            throw ValidationError("cannot listen on \(path): \(String(cString: strerror(errno)))")
+        }
         Shutdown.install(socketPath: path)
 
         logger.info("listening on \(path)")
         logger.info("a device of \(revision.title) (\(revision.id))")
-        logger.info("offering \(offer.ciphers.count) ciphers, \(offer.hashes.count) hashes, \(offer.macs.count) MACs, \(offer.aeads.count) AEADs, \(offer.akciphers.count) AKCIPHERs; \(queues) data queue(s)")
+        logger.info(
+            "offering \(offer.ciphers.count) ciphers, \(offer.hashes.count) hashes, \(offer.macs.count) MACs, \(offer.aeads.count) AEADs, \(offer.akciphers.count) AKCIPHERs; \(queues) data queue(s)"
+        )
         let attach = """
-        Attach QEMU with:
-          -object memory-backend-memfd,id=mem,size=1G,share=on -machine memory-backend=mem \\
-          -chardev socket,id=vuc0,path=\(path) \\
-          -object cryptodev-vhost-user,id=cryptodev0,chardev=vuc0,queues=1 \\
-          -device virtio-crypto-pci,id=crypto0,cryptodev=cryptodev0
+            Attach QEMU with:
+              -object memory-backend-memfd,id=mem,size=1G,share=on -machine memory-backend=mem \\
+              -chardev socket,id=vuc0,path=\(path) \\
+              -object cryptodev-vhost-user,id=cryptodev0,chardev=vuc0,queues=1 \\
+              -device virtio-crypto-pci,id=crypto0,cryptodev=cryptodev0
 
-        """
+            """
         FileHandle.standardOutput.write(Data(attach.utf8))
 
         let counters = Counters()

@@ -61,7 +61,9 @@ enum BenchWorkload: String, CaseIterable {
     static let ecKey = AkcipherSession.generatePrivateKey(.ecdsa(curve: .nistP256))!
 
     /// The workload's key, its session parameters as the wire carries them, and the result space.
-    var akcipherMaterial: (key: [UInt8], member: AkcipherCreateSessionFlf.AlgoFlf, algorithm: AkcipherAlgorithm, output: Int)? {
+    var akcipherMaterial:
+        (key: [UInt8], member: AkcipherCreateSessionFlf.AlgoFlf, algorithm: AkcipherAlgorithm, output: Int)?
+    {
         switch akcipher?.parameters {
         case .rsa?: (Self.rsaKey, .rsa(RsaSessionPara(paddingAlgo: .pkcs1, hashAlgo: .sha256)), .rsa, 256)
         case .ecdsa?: (Self.ecKey, .ecdsa(EcdsaSessionPara(curveId: .nistP256)), .ecdsa, 72)
@@ -72,8 +74,11 @@ enum BenchWorkload: String, CaseIterable {
     /// A signature of `digest` for the verify workloads, made by the engine once.
     var akcipherSignature: [UInt8] {
         guard let (parameters, _) = akcipher, let material = akcipherMaterial,
-              let context = try? material.key.withUnsafeBytes({ try AkcipherSession(keyType: .privateKey, key: $0, parameters: parameters) })
-                  .makeContext() else { return [] }
+            let context = try? material.key.withUnsafeBytes({
+                try AkcipherSession(keyType: .privateKey, key: $0, parameters: parameters)
+            })
+            .makeContext()
+        else { return [] }
         var signature = [UInt8](repeating: 0, count: material.output)
         let written = Self.digest.withUnsafeBytes { digest in
             signature.withUnsafeMutableBytes { (try? context.sign(digest, into: $0)) ?? 0 }
@@ -82,7 +87,8 @@ enum BenchWorkload: String, CaseIterable {
     }
 
     static let chainSessionFlf = AlgChainSessionFlf(
-        algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt),
+        algChainOrder: .cipherThenHash, hashMode: .auth,
+        cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt),
         algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))
 
     func createSession(_ control: FrontendRing) throws -> UInt64 {
@@ -97,24 +103,33 @@ enum BenchWorkload: String, CaseIterable {
         switch self {
         case .aes128CBC, .aes256XTS, .snow3g:
             let (algorithm, length) = cipher!
-            head = RequestBuilder.control(opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(algorithm, keyLength: length, op: .encrypt))
+            head = RequestBuilder.control(
+                opcode: .cipherCreateSession,
+                flf: RequestBuilder.cipherSession(algorithm, keyLength: length, op: .encrypt))
             keys = [Array(Self.key.prefix(length))]
         case .aes256GCM:
-            head = RequestBuilder.control(opcode: .aeadCreateSession, flf: AeadCreateSessionFlf(algo: .gcm, keyLen: 32, tagLen: 16, op: .encrypt))
+            head = RequestBuilder.control(
+                opcode: .aeadCreateSession, flf: AeadCreateSessionFlf(algo: .gcm, keyLen: 32, tagLen: 16, op: .encrypt))
             keys = [Array(Self.key.prefix(32))]
         case .hmacSHA256:
-            head = RequestBuilder.control(opcode: .macCreateSession, flf: MacCreateSessionFlf(algo: .hmacSha256, hashResultLen: 32, authKeyLen: 32))
+            head = RequestBuilder.control(
+                opcode: .macCreateSession,
+                flf: MacCreateSessionFlf(algo: .hmacSha256, hashResultLen: 32, authKeyLen: 32))
             keys = [Array(Self.key.prefix(32))]
         case .sha256:
-            head = RequestBuilder.control(opcode: .hashCreateSession, flf: HashCreateSessionFlf(algo: .sha256, hashResultLen: 32))
+            head = RequestBuilder.control(
+                opcode: .hashCreateSession, flf: HashCreateSessionFlf(algo: .sha256, hashResultLen: 32))
         case .aesCBCHmacSHA1:
             let flf = SymCreateSessionFlf(opFlf: .algorithmChaining(Self.chainSessionFlf), opType: .algorithmChaining)
             head = RequestBuilder.control(opcode: .cipherCreateSession, flf: flf)
             keys = [Array(Self.key.prefix(16)), Array(Self.key.prefix(20))]
         case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify:
             let material = akcipherMaterial!
-            head = RequestBuilder.control(opcode: .akcipherCreateSession, flf: AkcipherCreateSessionFlf(
-                algo: material.algorithm, keyType: .privateKey, keyLen: UInt32(material.key.count), algoFlf: material.member))
+            head = RequestBuilder.control(
+                opcode: .akcipherCreateSession,
+                flf: AkcipherCreateSessionFlf(
+                    algo: material.algorithm, keyType: .privateKey, keyLen: UInt32(material.key.count),
+                    algoFlf: material.member))
             keys = [material.key]
         }
         let input = try CreateSessionInput.decode(try run([head] + keys, [16]))
@@ -128,27 +143,61 @@ enum BenchWorkload: String, CaseIterable {
         let source = [UInt8](repeating: 0x5a, count: size)
         switch self {
         case .aes128CBC, .aes256XTS, .snow3g:
-            return ([RequestBuilder.data(opcode: .cipherEncrypt, sessionID: session, flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: size)),
-                     Self.iv, source], [size, 1])
+            return (
+                [
+                    RequestBuilder.data(
+                        opcode: .cipherEncrypt, sessionID: session,
+                        flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: size)),
+                    Self.iv, source,
+                ], [size, 1]
+            )
         case .aes256GCM:
-            return ([RequestBuilder.data(opcode: .aeadEncrypt, sessionID: session,
-                                         flf: AeadDataFlf(ivLen: 12, srcDataLen: UInt32(size), dstDataLen: UInt32(size + 16), tagLen: 16)),
-                     Array(Self.iv.prefix(12)), source], [size + 16, 1])
+            return (
+                [
+                    RequestBuilder.data(
+                        opcode: .aeadEncrypt, sessionID: session,
+                        flf: AeadDataFlf(ivLen: 12, srcDataLen: UInt32(size), dstDataLen: UInt32(size + 16), tagLen: 16)
+                    ),
+                    Array(Self.iv.prefix(12)), source,
+                ], [size + 16, 1]
+            )
         case .hmacSHA256:
-            return ([RequestBuilder.data(opcode: .mac, sessionID: session, flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: UInt32(size), hashResultLen: 32))), source], [32, 1])
+            return (
+                [
+                    RequestBuilder.data(
+                        opcode: .mac, sessionID: session,
+                        flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: UInt32(size), hashResultLen: 32))), source,
+                ], [32, 1]
+            )
         case .sha256:
-            return ([RequestBuilder.data(opcode: .hash, sessionID: session, flf: HashDataFlf(srcDataLen: UInt32(size), hashResultLen: 32)), source], [32, 1])
+            return (
+                [
+                    RequestBuilder.data(
+                        opcode: .hash, sessionID: session, flf: HashDataFlf(srcDataLen: UInt32(size), hashResultLen: 32)
+                    ), source,
+                ], [32, 1]
+            )
         case .aesCBCHmacSHA1:
-            let flf = SymDataFlf(opTypeFlf: .algorithmChaining(AlgChainDataFlf(ivLen: 16, srcDataLen: UInt32(size), dstDataLen: UInt32(size),
-                                                                               lenToCipher: UInt32(size), lenToHash: UInt32(size), hashResultLen: 20)),
-                                 opType: .algorithmChaining)
-            return ([RequestBuilder.data(opcode: .cipherEncrypt, sessionID: session, flf: flf), Self.iv, source], [size, 20, 1])
+            let flf = SymDataFlf(
+                opTypeFlf: .algorithmChaining(
+                    AlgChainDataFlf(
+                        ivLen: 16, srcDataLen: UInt32(size), dstDataLen: UInt32(size),
+                        lenToCipher: UInt32(size), lenToHash: UInt32(size), hashResultLen: 20)),
+                opType: .algorithmChaining)
+            return (
+                [RequestBuilder.data(opcode: .cipherEncrypt, sessionID: session, flf: flf), Self.iv, source],
+                [size, 20, 1]
+            )
         case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify:
             let (readable, writable) = akcipherVlf()
             let opcode: Opcode = akcipher!.sign ? .akcipherSign : .akcipherVerify
-            let flf = AkcipherDataFlf(srcDataLen: UInt32(readable.count - (akcipher!.sign ? 0 : Self.digest.count)),
-                                      dstDataLen: UInt32(akcipher!.sign ? writable : Self.digest.count))
-            return ([RequestBuilder.data(opcode: opcode, sessionID: session, flf: flf), readable], [writable, 1].filter { $0 > 0 })
+            let flf = AkcipherDataFlf(
+                srcDataLen: UInt32(readable.count - (akcipher!.sign ? 0 : Self.digest.count)),
+                dstDataLen: UInt32(akcipher!.sign ? writable : Self.digest.count))
+            return (
+                [RequestBuilder.data(opcode: opcode, sessionID: session, flf: flf), readable],
+                [writable, 1].filter { $0 > 0 }
+            )
         }
     }
 
@@ -163,32 +212,56 @@ enum BenchWorkload: String, CaseIterable {
     func statelessRequest(size: Int) -> ([[UInt8]], [Int]) {
         let source = [UInt8](repeating: 0x5a, count: size)
         let length = UInt32(size)
-        func head(_ opcode: Opcode, _ flf: some WireStruct) -> [UInt8] { RequestBuilder.data(opcode: opcode, flf: flf, layout: .stateless) }
+        func head(_ opcode: Opcode, _ flf: some WireStruct) -> [UInt8] {
+            RequestBuilder.data(opcode: opcode, flf: flf, layout: .stateless)
+        }
         switch self {
         case .aes128CBC, .aes256XTS, .snow3g:
             let (algorithm, keyLength) = cipher!
-            let flf = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(
-                sessPara: CipherSessPara(algo: algorithm, keyLen: UInt32(keyLength), op: .encrypt), ivLen: 16, srcDataLen: length, dstDataLen: length)),
-                                          opType: .cipher)
+            let flf = SymDataFlfStateless(
+                opTypeFlf: .cipher(
+                    CipherDataFlfStateless(
+                        sessPara: CipherSessPara(algo: algorithm, keyLen: UInt32(keyLength), op: .encrypt), ivLen: 16,
+                        srcDataLen: length, dstDataLen: length)),
+                opType: .cipher)
             return ([head(.cipherEncrypt, flf), Array(Self.key.prefix(keyLength)), Self.iv, source], [size, 1])
         case .aes256GCM:
-            let flf = AeadDataFlfStateless(sessPara: AeadSessPara(algo: .gcm, keyLen: 32, op: .encrypt), ivLen: 12, tagLen: 16, aadLen: 0,
-                                           srcDataLen: length, dstDataLen: length + 16)
-            return ([head(.aeadEncrypt, flf), Array(Self.key.prefix(32)), Array(Self.iv.prefix(12)), source], [size + 16, 1])
+            let flf = AeadDataFlfStateless(
+                sessPara: AeadSessPara(algo: .gcm, keyLen: 32, op: .encrypt), ivLen: 12, tagLen: 16, aadLen: 0,
+                srcDataLen: length, dstDataLen: length + 16)
+            return (
+                [head(.aeadEncrypt, flf), Array(Self.key.prefix(32)), Array(Self.iv.prefix(12)), source],
+                [size + 16, 1]
+            )
         case .hmacSHA256:
-            let flf = MacDataFlfStateless(sessPara: MacSessPara(algo: .hmacSha256, authKeyLen: 32), srcDataLen: length, hashResultLen: 32)
+            let flf = MacDataFlfStateless(
+                sessPara: MacSessPara(algo: .hmacSha256, authKeyLen: 32), srcDataLen: length, hashResultLen: 32)
             return ([head(.mac, flf), Array(Self.key.prefix(32)), source], [32, 1])
         case .sha256:
-            return ([head(.hash, HashDataFlfStateless(sessPara: HashSessPara(algo: .sha256), srcDataLen: length, hashResultLen: 32)), source], [32, 1])
+            return (
+                [
+                    head(
+                        .hash,
+                        HashDataFlfStateless(
+                            sessPara: HashSessPara(algo: .sha256), srcDataLen: length, hashResultLen: 32)), source,
+                ], [32, 1]
+            )
         case .aesCBCHmacSHA1:
-            let para = AlgChainSessPara(algChainOrder: .cipherThenHash, aadLen: 0, cipher: CipherSessPara(algo: .aesCbc, keyLen: 16, op: .encrypt),
-                                        hash: ChainHashPara(algo: MacAlgorithm.hmacSha1.rawValue, authKeyLen: 20, hashMode: .auth))
-            let member = AlgChainDataFlfStateless(sessPara: para, ivLen: 16, srcDataLen: length, dstDataLen: length, cipherStartSrcOffset: 0,
-                                                  lenToCipher: length, hashStartSrcOffset: 0, lenToHash: length, aadLen: 0, hashResultLen: 20)
+            let para = AlgChainSessPara(
+                algChainOrder: .cipherThenHash, aadLen: 0,
+                cipher: CipherSessPara(algo: .aesCbc, keyLen: 16, op: .encrypt),
+                hash: ChainHashPara(algo: MacAlgorithm.hmacSha1.rawValue, authKeyLen: 20, hashMode: .auth))
+            let member = AlgChainDataFlfStateless(
+                sessPara: para, ivLen: 16, srcDataLen: length, dstDataLen: length, cipherStartSrcOffset: 0,
+                lenToCipher: length, hashStartSrcOffset: 0, lenToHash: length, aadLen: 0, hashResultLen: 20)
             let flf = SymDataFlfStateless(opTypeFlf: .algorithmChaining(member), opType: .algorithmChaining)
-            return ([head(.cipherEncrypt, flf), Array(Self.key.prefix(16)), Array(Self.key.prefix(20)), Self.iv, source], [size, 20, 1])
+            return (
+                [head(.cipherEncrypt, flf), Array(Self.key.prefix(16)), Array(Self.key.prefix(20)), Self.iv, source],
+                [size, 20, 1]
+            )
         case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify:
-            let material = akcipherMaterial!, sign = akcipher!.sign
+            let material = akcipherMaterial!
+            let sign = akcipher!.sign
             let (readable, writable) = akcipherVlf()
             let u: AkcipherSessPara.U
             switch material.member {
@@ -196,10 +269,15 @@ enum BenchWorkload: String, CaseIterable {
             case .ecdsa(let ecdsa): u = .ecdsa(ecdsa)
             case .unused: u = .unused
             }
-            let para = AkcipherSessPara(algo: material.algorithm, keyType: .privateKey, keyLen: UInt32(material.key.count), u: u)
-            let flf = AkcipherDataFlfStateless(sessPara: para, srcDataLen: UInt32(readable.count - (sign ? 0 : Self.digest.count)),
-                                               dstDataLen: UInt32(sign ? writable : Self.digest.count))
-            return ([head(sign ? .akcipherSign : .akcipherVerify, flf), material.key, readable], [writable, 1].filter { $0 > 0 })
+            let para = AkcipherSessPara(
+                algo: material.algorithm, keyType: .privateKey, keyLen: UInt32(material.key.count), u: u)
+            let flf = AkcipherDataFlfStateless(
+                sessPara: para, srcDataLen: UInt32(readable.count - (sign ? 0 : Self.digest.count)),
+                dstDataLen: UInt32(sign ? writable : Self.digest.count))
+            return (
+                [head(sign ? .akcipherSign : .akcipherVerify, flf), material.key, readable],
+                [writable, 1].filter { $0 > 0 }
+            )
         }
     }
 
@@ -227,16 +305,28 @@ enum BenchWorkload: String, CaseIterable {
         switch self {
         case .aes128CBC, .aes256XTS:
             let context = RawEVP.cipher(self == .aes128CBC ? "AES-128-CBC" : "AES-256-XTS", key: key.baseAddress!)
-            return { let pair = next(); RawEVP.crypt(context, iv: ivPointer, input: pair.source, output: pair.target, size: size) }
+            return {
+                let pair = next()
+                RawEVP.crypt(context, iv: ivPointer, input: pair.source, output: pair.target, size: size)
+            }
         case .aes256GCM:
             let context = RawEVP.cipher("AES-256-GCM", key: key.baseAddress!)
-            return { let pair = next(); RawEVP.seal(context, iv: ivPointer, input: pair.source, output: pair.target, size: size) }
+            return {
+                let pair = next()
+                RawEVP.seal(context, iv: ivPointer, input: pair.source, output: pair.target, size: size)
+            }
         case .hmacSHA256:
             let context = RawEVP.hmac(key: key.baseAddress!)
-            return { let pair = next(); RawEVP.mac(context, input: pair.source, output: pair.target, size: size) }
+            return {
+                let pair = next()
+                RawEVP.mac(context, input: pair.source, output: pair.target, size: size)
+            }
         case .sha256:
             let digest = RawEVP.digest()
-            return { let pair = next(); RawEVP.hash(digest, input: pair.source, output: pair.target, size: size) }
+            return {
+                let pair = next()
+                RawEVP.hash(digest, input: pair.source, output: pair.target, size: size)
+            }
         case .aesCBCHmacSHA1:
             let cipher = RawEVP.cipher("AES-128-CBC", key: key.baseAddress!)
             let mac = RawEVP.hmac(key: key.baseAddress!, digest: "SHA1", keyLength: 20)
@@ -249,24 +339,30 @@ enum BenchWorkload: String, CaseIterable {
             // The engine's context is a thin layer over EVP_PKEY_sign / EVP_PKEY_verify, keyed once.
             let (parameters, sign) = akcipher!
             let material = akcipherMaterial!
-            let session = try material.key.withUnsafeBytes { try AkcipherSession(keyType: .privateKey, key: $0, parameters: parameters) }
+            let session = try material.key.withUnsafeBytes {
+                try AkcipherSession(keyType: .privateKey, key: $0, parameters: parameters)
+            }
             let context = try session.makeContext()
             let digest = UnsafeRawBufferPointer(start: input.baseAddress!, count: Self.digest.count)
             input.copyBytes(from: Self.digest)
             let signature = akcipherSignature
-            let signatureBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(signature.count, 1), alignment: 16)
+            let signatureBuffer = UnsafeMutableRawBufferPointer.allocate(
+                byteCount: max(signature.count, 1), alignment: 16)
             signatureBuffer.copyBytes(from: signature)
             // The cell's size is the digest's; the result needs the key's size (k bytes for RSA).
             let target = UnsafeMutableRawBufferPointer.allocate(byteCount: material.output, alignment: 16)
             if sign { return { _ = try! context.sign(digest, into: target) } }
             return { try! context.verify(signature: UnsafeRawBufferPointer(signatureBuffer), message: digest) }
         case .snow3g:
-            let context = try CipherSession(algorithm: .snow3gUea2, key: UnsafeRawBufferPointer(rebasing: key[0..<16]), direction: .encrypt).makeContext()
+            let context = try CipherSession(
+                algorithm: .snow3gUea2, key: UnsafeRawBufferPointer(rebasing: key[0..<16]), direction: .encrypt
+            ).makeContext()
             let ivBytes = UnsafeRawBufferPointer(iv)
             return {
                 let pair = next()
-                try! context.run(iv: ivBytes, input: UnsafeRawBufferPointer(start: pair.source, count: size),
-                                 output: UnsafeMutableRawBufferPointer(start: pair.target, count: size))
+                try! context.run(
+                    iv: ivBytes, input: UnsafeRawBufferPointer(start: pair.source, count: size),
+                    output: UnsafeMutableRawBufferPointer(start: pair.target, count: size))
             }
         }
     }

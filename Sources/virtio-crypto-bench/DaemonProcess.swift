@@ -18,14 +18,20 @@ final class DaemonProcess {
         let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         socket = "/tmp/virtio-crypto-bench-\(getpid()).sock"
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary ?? directory.appendingPathComponent("vhost-user-crypto").path)
-        process.arguments = ["--socket-path", socket, "--queues", String(queues), "--log-level", "warning", "--max-request-size", String(1 << 20)]
+        process.executableURL = URL(
+            fileURLWithPath: binary ?? directory.appendingPathComponent("vhost-user-crypto").path)
+        process.arguments = [
+            "--socket-path", socket, "--queues", String(queues), "--log-level", "warning", "--max-request-size",
+            String(1 << 20),
+        ]
         process.standardOutput = FileHandle.nullDevice
         let library = mallocCounter ?? directory.appendingPathComponent("libMallocCounter.so").path
         if access(library, R_OK) == 0 {
             let path = "/tmp/virtio-crypto-bench-\(getpid()).allocations"
             let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
-            if fd >= 0, ftruncate(fd, 8) == 0, let mapped = mmap(nil, 8, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), mapped != MAP_FAILED {
+            if fd >= 0, ftruncate(fd, 8) == 0, let mapped = mmap(nil, 8, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0),
+                mapped != MAP_FAILED
+            {
                 counter = mapped.assumingMemoryBound(to: UInt64.self)
                 counterPath = path
                 var environment = ProcessInfo.processInfo.environment
@@ -48,8 +54,10 @@ final class DaemonProcess {
 
     /// User + system CPU seconds of the daemon (from /proc/PID/stat); 0 when attached.
     var cpuSeconds: Double {
-        guard let pid = process?.processIdentifier, let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return 0 }
+        guard let pid = process?.processIdentifier,
+            let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return 0 }
         let fields = text[text.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))

@@ -13,7 +13,9 @@ struct DeviceBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "device",
         abstract: "Per-request cost of the device core alone vs the raw library.",
-        discussion: "Run as LD_PRELOAD=.build/release/libMallocCounter.so virtio-crypto-bench device to count allocations per request.")
+        discussion:
+            "Run as LD_PRELOAD=.build/release/libMallocCounter.so virtio-crypto-bench device to count allocations per request."
+    )
 
     @Option(help: "Workloads: \(BenchWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
     var workloads: [String] = BenchWorkload.allCases.map(\.rawValue)
@@ -22,7 +24,9 @@ struct DeviceBenchmark: ParsableCommand {
     @Option(help: "Request modes: session, stateless.") var modes: [VringBenchmark.Mode] = [.session]
 
     func validate() throws {
-        for name in workloads where BenchWorkload(rawValue: name) == nil { throw ValidationError("unknown workload \(name)") }
+        for name in workloads where BenchWorkload(rawValue: name) == nil {
+            throw ValidationError("unknown workload \(name)")
+        }
     }
 
     func run() throws {
@@ -37,7 +41,9 @@ struct DeviceBenchmark: ParsableCommand {
             // A device per mode: stateless requests need REVISION_1 and the stateless
             // features; session requests keep the legacy layout Linux guests send.
             let device = VirtioCryptoDevice()
-            guard device.negotiate(mode == .stateless ? CryptoFeatures.all : []) else { throw ValidationError("negotiation failed") }
+            guard device.negotiate(mode == .stateless ? CryptoFeatures.all : []) else {
+                throw ValidationError("negotiation failed")
+            }
             let worker = device.makeDataWorker()
             for workload in workloads.compactMap(BenchWorkload.init(rawValue:)) {
                 var session: UInt64 = 0
@@ -54,11 +60,14 @@ struct DeviceBenchmark: ParsableCommand {
                 }
                 for size in sizes {
                     ring.resetData()
-                    let (readable, writable) = mode == .session ? workload.request(session: session, size: size) : workload.statelessRequest(size: size)
+                    let (readable, writable) =
+                        mode == .session
+                        ? workload.request(session: session, size: size) : workload.statelessRequest(size: size)
                     let submission = ring.submit(readable: readable, writable: writable)
                     try queue.walk(head: submission.head, into: chain)
                     guard worker.handle(chain) > 0, ring.written(submission).last == 0 else {
-                        throw ValidationError("\(workload.rawValue) \(size) B \(mode.rawValue): the device refused the request")
+                        throw ValidationError(
+                            "\(workload.rawValue) \(size) B \(mode.rawValue): the device refused the request")
                     }
                     let raw = try workload.rawOperation(size: size)
                     let rawRate = EnginesBenchmark().measure(seconds, raw)
@@ -72,11 +81,18 @@ struct DeviceBenchmark: ParsableCommand {
                         count += 64
                         now = DispatchTime.now().uptimeNanoseconds
                     }
-                    let allocations = counter.total.map { after in allocationsBefore.map { Double(after - $0) / Double(count) } } ?? nil
+                    let allocations =
+                        counter.total.map { after in allocationsBefore.map { Double(after - $0) / Double(count) } }
+                        ?? nil
                     let perRequest = Double(now - start) / Double(count)
-                    print(String(format: "%@ %@ %6d %12.0f %12.0f %8.0f %7.3f   %@", workload.rawValue.padding(toLength: 21, withPad: " ", startingAt: 0),
-                                 mode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0), size, 1e9 / perRequest, perRequest, 1e9 / rawRate,
-                                 (1e9 / perRequest) / rawRate, allocations.map { String(format: "%.3f", $0) } ?? "n/a (no counter preloaded)"))
+                    print(
+                        String(
+                            format: "%@ %@ %6d %12.0f %12.0f %8.0f %7.3f   %@",
+                            workload.rawValue.padding(toLength: 21, withPad: " ", startingAt: 0),
+                            mode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0), size, 1e9 / perRequest,
+                            perRequest, 1e9 / rawRate,
+                            (1e9 / perRequest) / rawRate,
+                            allocations.map { String(format: "%.3f", $0) } ?? "n/a (no counter preloaded)"))
                 }
             }
         }
@@ -88,7 +104,9 @@ struct AllocationCounter {
     private let read: (@convention(c) () -> UInt64)?
 
     init() {
-        read = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_counter_total").map { unsafeBitCast($0, to: (@convention(c) () -> UInt64).self) }
+        read = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_counter_total").map {
+            unsafeBitCast($0, to: (@convention(c) () -> UInt64).self)
+        }
     }
 
     var total: UInt64? { read?() }

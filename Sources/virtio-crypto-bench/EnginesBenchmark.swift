@@ -6,8 +6,9 @@ import VirtioCryptoWire
 
 /// Engine path vs raw EVP: AES-128-CBC, AES-256-GCM, HMAC-SHA256, SHA-256.
 struct EnginesBenchmark: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "engines",
-                                                    abstract: "Per-request cost of the crypto engines vs raw OpenSSL EVP.")
+    static let configuration = CommandConfiguration(
+        commandName: "engines",
+        abstract: "Per-request cost of the crypto engines vs raw OpenSSL EVP.")
 
     @Option(help: "Request sizes in bytes.") var sizes: [Int] = [64, 1024, 16384]
     @Option(help: "Seconds per measurement (each pair is measured 3 times, best kept).") var seconds = 0.3
@@ -28,14 +29,18 @@ struct EnginesBenchmark: ParsableCommand {
             }
         }
         if json {
-            let objects = rows.map { "{\"workload\":\"\($0.workload)\",\"size\":\($0.size),\"engine_ops\":\(Int($0.engineOps)),\"raw_ops\":\(Int($0.rawOps)),\"ratio\":\(String(format: "%.3f", $0.ratio))}" }
+            let objects = rows.map {
+                "{\"workload\":\"\($0.workload)\",\"size\":\($0.size),\"engine_ops\":\(Int($0.engineOps)),\"raw_ops\":\(Int($0.rawOps)),\"ratio\":\(String(format: "%.3f", $0.ratio))}"
+            }
             print("[" + objects.joined(separator: ",\n ") + "]")
             return
         }
         print("workload        size     engine ops/s   raw EVP ops/s   engine MB/s   ratio")
         for row in rows {
-            print(String(format: "%-14@ %6d %15.0f %15.0f %13.1f %7.3f", row.workload as NSString, row.size, row.engineOps,
-                         row.rawOps, row.engineOps * Double(row.size) / 1e6, row.ratio))
+            print(
+                String(
+                    format: "%-14@ %6d %15.0f %15.0f %13.1f %7.3f", row.workload as NSString, row.size, row.engineOps,
+                    row.rawOps, row.engineOps * Double(row.size) / 1e6, row.ratio))
         }
     }
 
@@ -87,27 +92,42 @@ enum Workload: String, CaseIterable {
 
         switch self {
         case .aes128CBC:
-            let context = try CipherSession(algorithm: .aesCbc, key: UnsafeRawBufferPointer(rebasing: key[0..<16]), direction: .encrypt).makeContext()
+            let context = try CipherSession(
+                algorithm: .aesCbc, key: UnsafeRawBufferPointer(rebasing: key[0..<16]), direction: .encrypt
+            ).makeContext()
             let ivBytes = UnsafeRawBufferPointer(iv)
             let raw = RawEVP.cipher("AES-128-CBC", key: key.baseAddress!)
-            return Pair(engine: { try! context.run(iv: ivBytes, input: source, output: output) },
-                        raw: { RawEVP.crypt(raw, iv: iv.baseAddress!, input: input.baseAddress!, output: output.baseAddress!, size: size) })
+            return Pair(
+                engine: { try! context.run(iv: ivBytes, input: source, output: output) },
+                raw: {
+                    RawEVP.crypt(
+                        raw, iv: iv.baseAddress!, input: input.baseAddress!, output: output.baseAddress!, size: size)
+                })
         case .aes256GCM:
-            let context = try AeadSession(algorithm: .gcm, key: UnsafeRawBufferPointer(key), tagLength: 16, direction: .encrypt).makeContext()
+            let context = try AeadSession(
+                algorithm: .gcm, key: UnsafeRawBufferPointer(key), tagLength: 16, direction: .encrypt
+            ).makeContext()
             let nonce = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(iv)[0..<12])
             let raw = RawEVP.cipher("AES-256-GCM", key: key.baseAddress!)
-            return Pair(engine: { try! context.run(iv: nonce, aad: empty, input: source, output: output) },
-                        raw: { RawEVP.seal(raw, iv: iv.baseAddress!, input: input.baseAddress!, output: output.baseAddress!, size: size) })
+            return Pair(
+                engine: { try! context.run(iv: nonce, aad: empty, input: source, output: output) },
+                raw: {
+                    RawEVP.seal(
+                        raw, iv: iv.baseAddress!, input: input.baseAddress!, output: output.baseAddress!, size: size)
+                })
         case .hmacSHA256:
-            let context = try MacSession(algorithm: .hmacSha256, key: UnsafeRawBufferPointer(key), resultLength: 32).makeContext()
+            let context = try MacSession(algorithm: .hmacSha256, key: UnsafeRawBufferPointer(key), resultLength: 32)
+                .makeContext()
             let raw = RawEVP.hmac(key: key.baseAddress!)
-            return Pair(engine: { try! context.mac(source, into: output) },
-                        raw: { RawEVP.mac(raw, input: input.baseAddress!, output: output.baseAddress!, size: size) })
+            return Pair(
+                engine: { try! context.mac(source, into: output) },
+                raw: { RawEVP.mac(raw, input: input.baseAddress!, output: output.baseAddress!, size: size) })
         case .sha256:
             let context = try HashSession(algorithm: .sha256, resultLength: 32).makeContext()
             let raw = RawEVP.digest()
-            return Pair(engine: { try! context.digest(source, into: output) },
-                        raw: { RawEVP.hash(raw, input: input.baseAddress!, output: output.baseAddress!, size: size) })
+            return Pair(
+                engine: { try! context.digest(source, into: output) },
+                raw: { RawEVP.hash(raw, input: input.baseAddress!, output: output.baseAddress!, size: size) })
         }
     }
 }
@@ -123,19 +143,27 @@ enum RawEVP {
         return context
     }
 
-    static func crypt(_ context: OpaquePointer, iv: UnsafeMutableRawPointer, input: UnsafeMutableRawPointer,
-                      output: UnsafeMutableRawPointer, size: Int) {
+    static func crypt(
+        _ context: OpaquePointer, iv: UnsafeMutableRawPointer, input: UnsafeMutableRawPointer,
+        output: UnsafeMutableRawPointer, size: Int
+    ) {
         var length: Int32 = 0
         EVP_EncryptInit_ex2(context, nil, nil, iv.assumingMemoryBound(to: UInt8.self), nil)
-        EVP_EncryptUpdate(context, output.assumingMemoryBound(to: UInt8.self), &length, input.assumingMemoryBound(to: UInt8.self), Int32(size))
+        EVP_EncryptUpdate(
+            context, output.assumingMemoryBound(to: UInt8.self), &length, input.assumingMemoryBound(to: UInt8.self),
+            Int32(size))
         EVP_EncryptFinal_ex(context, output.assumingMemoryBound(to: UInt8.self) + Int(length), &length)
     }
 
-    static func seal(_ context: OpaquePointer, iv: UnsafeMutableRawPointer, input: UnsafeMutableRawPointer,
-                     output: UnsafeMutableRawPointer, size: Int) {
+    static func seal(
+        _ context: OpaquePointer, iv: UnsafeMutableRawPointer, input: UnsafeMutableRawPointer,
+        output: UnsafeMutableRawPointer, size: Int
+    ) {
         var length: Int32 = 0
         EVP_EncryptInit_ex2(context, nil, nil, iv.assumingMemoryBound(to: UInt8.self), nil)
-        EVP_EncryptUpdate(context, output.assumingMemoryBound(to: UInt8.self), &length, input.assumingMemoryBound(to: UInt8.self), Int32(size))
+        EVP_EncryptUpdate(
+            context, output.assumingMemoryBound(to: UInt8.self), &length, input.assumingMemoryBound(to: UInt8.self),
+            Int32(size))
         EVP_EncryptFinal_ex(context, output.assumingMemoryBound(to: UInt8.self) + Int(length), &length)
         EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, 16, output + size)
     }
@@ -145,14 +173,19 @@ enum RawEVP {
         let context = EVP_MAC_CTX_new(mac)!
         "digest".withCString { name in
             digest.withCString { value in
-                var params = [OSSL_PARAM_construct_utf8_string(name, UnsafeMutablePointer(mutating: value), 0), OSSL_PARAM_construct_end()]
+                var params = [
+                    OSSL_PARAM_construct_utf8_string(name, UnsafeMutablePointer(mutating: value), 0),
+                    OSSL_PARAM_construct_end(),
+                ]
                 EVP_MAC_init(context, key.assumingMemoryBound(to: UInt8.self), keyLength, &params)
             }
         }
         return context
     }
 
-    static func mac(_ context: OpaquePointer, input: UnsafeMutableRawPointer, output: UnsafeMutableRawPointer, size: Int) {
+    static func mac(
+        _ context: OpaquePointer, input: UnsafeMutableRawPointer, output: UnsafeMutableRawPointer, size: Int
+    ) {
         var length = 0
         EVP_MAC_init(context, nil, 0, nil)
         EVP_MAC_update(context, input.assumingMemoryBound(to: UInt8.self), size)
@@ -163,7 +196,10 @@ enum RawEVP {
         (EVP_MD_fetch(nil, "SHA2-256", nil)!, EVP_MD_CTX_new()!)
     }
 
-    static func hash(_ pair: (OpaquePointer, OpaquePointer), input: UnsafeMutableRawPointer, output: UnsafeMutableRawPointer, size: Int) {
+    static func hash(
+        _ pair: (OpaquePointer, OpaquePointer), input: UnsafeMutableRawPointer, output: UnsafeMutableRawPointer,
+        size: Int
+    ) {
         var length: UInt32 = 0
         EVP_DigestInit_ex2(pair.1, pair.0, nil)
         EVP_DigestUpdate(pair.1, input, size)

@@ -25,17 +25,24 @@ final class PipelinedRing: @unchecked Sendable {
         var statuses: [UInt64] = []
         var shared: [(UInt64, Int, UInt16)] = []
         for slot in 0..<self.depth {
-            var parts = readable.map { (driver.allocate($0), $0.count, UInt16(0)) } + writable.map { (driver.allocate(count: $0), $0, UInt16.write) }
+            var parts =
+                readable.map { (driver.allocate($0), $0.count, UInt16(0)) }
+                + writable.map { (driver.allocate(count: $0), $0, UInt16.write) }
             if sharedData {
                 // Header and status stay per slot; the payload parts are the first slot's.
                 let payload = (readable.count - 1)..<(parts.count - 1)
-                if shared.isEmpty { shared = Array(parts[payload]) } else { parts.replaceSubrange(payload, with: shared) }
+                if shared.isEmpty {
+                    shared = Array(parts[payload])
+                } else {
+                    parts.replaceSubrange(payload, with: shared)
+                }
             }
             let table = driver.allocate(count: 16 * parts.count)
             for (index, part) in parts.enumerated() {
                 let last = index == parts.count - 1
-                driver.setDescriptor(index, address: part.0, length: UInt32(part.1), flags: part.2 | (last ? 0 : .next),
-                                     next: UInt16(index + 1), table: table)
+                driver.setDescriptor(
+                    index, address: part.0, length: UInt32(part.1), flags: part.2 | (last ? 0 : .next),
+                    next: UInt16(index + 1), table: table)
             }
             driver.setDescriptor(slot, address: table, length: UInt32(16 * parts.count), flags: .indirect)
             statuses.append(parts.last!.0 + UInt64(parts.last!.1 - 1))
@@ -48,7 +55,8 @@ final class PipelinedRing: @unchecked Sendable {
     /// interrupts while it spins (VRING_AVAIL_F_NO_INTERRUPT), only before it sleeps.
     func run(until deadline: UInt64, latency: inout Histogram<UInt64>) -> (completed: Int, failed: Int) {
         let driver = ring.ring
-        var completed = 0, failed = 0
+        var completed = 0
+        var failed = 0
         var free = Array((0..<depth).reversed())
         var now = DispatchTime.now().uptimeNanoseconds
         driver.setAvailFlags(1)

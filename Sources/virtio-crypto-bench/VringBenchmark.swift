@@ -11,27 +11,39 @@ import VirtioCryptoWire
 /// process is the VMM + guest (our vhost-user frontend, memfd memory, eventfds), and the
 /// same operation is timed against the crypto library directly in the same run.
 struct VringBenchmark: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "vring",
-                                                    abstract: "Requests through the vhost-user daemon vs the crypto library called directly.")
+    static let configuration = CommandConfiguration(
+        commandName: "vring",
+        abstract: "Requests through the vhost-user daemon vs the crypto library called directly.")
 
     @Option(help: "The daemon binary (default: vhost-user-crypto next to this executable).") var daemon: String?
     @Option(help: "Attach to a daemon already listening on this socket instead of starting one.") var attach: String?
     @Option(help: "Workloads: \(BenchWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
     var workloads: [String] = BenchWorkload.allCases.map(\.rawValue)
     @Option(help: "Request sizes in bytes.") var sizes: [Int] = [64, 256, 1024, 4096, 16384]
-    @Option(help: "Queue depths (requests in flight per queue); capped at the ring size.") var depths: [Int] = [1, 32, 256]
+    @Option(help: "Queue depths (requests in flight per queue); capped at the ring size.") var depths: [Int] = [
+        1, 32, 256,
+    ]
     @Option(help: "Data queue counts.") var queues: [Int] = [1, 2]
     @Option(help: "Request modes: session, stateless.") var modes: [Mode] = [.session, .stateless]
     @Option(help: "Seconds per measurement (split into rounds that alternate with the raw library).") var seconds = 1.0
     @Option(help: "Rounds per measurement: daemon and raw library alternate, medians are reported.") var rounds = 5
     @Option(help: "libMallocCounter.so to preload into the daemon (default: next to this executable, when present).")
     var mallocCounter: String?
-    @Flag(help: "A short run (under a minute): session mode at 64, 256 and 16384 B, depths 1 and 256; stateless at depth 256, one queue.")
+    @Flag(
+        help:
+            "A short run (under a minute): session mode at 64, 256 and 16384 B, depths 1 and 256; stateless at depth 256, one queue."
+    )
     var quick = false
     @Flag(help: "JSON lines instead of a table (progress goes to standard error).") var json = false
-    @Flag(help: "All in-flight requests share one set of data buffers (diagnostic: separates memory traffic from per-request work).")
+    @Flag(
+        help:
+            "All in-flight requests share one set of data buffers (diagnostic: separates memory traffic from per-request work)."
+    )
     var sharedData = false
-    @Option(help: "Fail when a session-mode measurement exceeds this many daemon allocations per request (needs the counter).")
+    @Option(
+        help:
+            "Fail when a session-mode measurement exceeds this many daemon allocations per request (needs the counter)."
+    )
     var maxAllocationsPerRequest: Double?
 
     enum Mode: String, ExpressibleByArgument, CaseIterable { case session, stateless }
@@ -44,7 +56,11 @@ struct VringBenchmark: ParsableCommand {
         func cells(_ mode: Mode, sizes: [Int], depths: [Int], queues: [Int]) -> [Cell] {
             chosen.flatMap { workload in
                 // An AKCIPHER request is one 32-byte digest whatever the size.
-                (workload.akcipher == nil ? sizes : [BenchWorkload.digest.count]).flatMap { size in depths.flatMap { depth in queues.map { Cell(workload: workload, size: size, depth: depth, queues: $0, mode: mode) } } }
+                (workload.akcipher == nil ? sizes : [BenchWorkload.digest.count]).flatMap { size in
+                    depths.flatMap { depth in
+                        queues.map { Cell(workload: workload, size: size, depth: depth, queues: $0, mode: mode) }
+                    }
+                }
             }
         }
         if quick {
@@ -55,7 +71,9 @@ struct VringBenchmark: ParsableCommand {
     }
 
     func validate() throws {
-        for name in workloads where BenchWorkload(rawValue: name) == nil { throw ValidationError("unknown workload \(name)") }
+        for name in workloads where BenchWorkload(rawValue: name) == nil {
+            throw ValidationError("unknown workload \(name)")
+        }
         guard rounds >= 1, seconds > 0 else { throw ValidationError("--rounds and --seconds must be positive") }
     }
 
@@ -78,24 +96,34 @@ struct VringBenchmark: ParsableCommand {
             let frontend = try VhostUserFrontend(path: daemon.socket, slices: maxQueues + 1, sliceSize: 32 << 20)
             let offered = try frontend.handshake(features: (1 << 30) | wanted)
             if mode == .stateless, offered & CryptoFeatures.all.rawValue != CryptoFeatures.all.rawValue {
-                throw ValidationError("the daemon does not offer every stateless mode (features \(String(offered, radix: 16)))")
+                throw ValidationError(
+                    "the daemon does not offer every stateless mode (features \(String(offered, radix: 16)))")
             }
             let control = try frontend.startRing(maxQueues, size: 64)
             let dataRings = try (0..<maxQueues).map { try frontend.startRing($0, size: 256) }
             var sessions: [BenchWorkload: UInt64] = [:]
             for cell in modeCells {
-                if mode == .session, sessions[cell.workload] == nil { sessions[cell.workload] = try cell.workload.createSession(control) }
-                let (readable, writable) = mode == .session ? cell.workload.request(session: sessions[cell.workload]!, size: cell.size)
+                if mode == .session, sessions[cell.workload] == nil {
+                    sessions[cell.workload] = try cell.workload.createSession(control)
+                }
+                let (readable, writable) =
+                    mode == .session
+                    ? cell.workload.request(session: sessions[cell.workload]!, size: cell.size)
                     : cell.workload.statelessRequest(size: cell.size)
                 let pipelines = dataRings.prefix(cell.queues).map {
-                    PipelinedRing(ring: $0, depth: cell.depth, readable: readable, writable: writable, sharedData: sharedData)
+                    PipelinedRing(
+                        ring: $0, depth: cell.depth, readable: readable, writable: writable, sharedData: sharedData)
                 }
                 let raw = try cell.workload.rawOperation(size: cell.size)
                 // The same operation over as many distinct buffers as the queues keep in flight.
-                let spread = try cell.workload.rawOperation(size: cell.size, buffers: sharedData ? 1 : pipelines.reduce(0) { $0 + $1.depth })
-                let row = measure(cell, pipelines: pipelines, raw: raw, spread: spread, daemon: daemon, rounds: roundCount, seconds: perRound)
+                let spread = try cell.workload.rawOperation(
+                    size: cell.size, buffers: sharedData ? 1 : pipelines.reduce(0) { $0 + $1.depth })
+                let row = measure(
+                    cell, pipelines: pipelines, raw: raw, spread: spread, daemon: daemon, rounds: roundCount,
+                    seconds: perRound)
                 done += 1
-                let label = "\(cell.workload.rawValue) \(cell.size) B depth \(cell.depth) q\(cell.queues) \(mode.rawValue)"
+                let label =
+                    "\(cell.workload.rawValue) \(cell.size) B depth \(cell.depth) q\(cell.queues) \(mode.rawValue)"
                 if row.failed > 0 { problems.append("\(label): \(row.failed) requests failed") }
                 // RSA and ECDSA allocate inside OpenSSL's big-number code on every operation; the limit
                 // judges the device's own data path, which the symmetric workloads measure.
@@ -125,11 +153,19 @@ struct VringBenchmark: ParsableCommand {
 
     /// Alternates the daemon and the raw library round by round (the machine's speed drifts
     /// over seconds), and reports medians; the ratio is the median of the per-round ratios.
-    func measure(_ cell: Cell, pipelines: [PipelinedRing], raw: () -> Void, spread: () -> Void, daemon: DaemonProcess, rounds: Int,
-                 seconds: Double) -> Row {
+    func measure(
+        _ cell: Cell, pipelines: [PipelinedRing], raw: () -> Void, spread: () -> Void, daemon: DaemonProcess,
+        rounds: Int,
+        seconds: Double
+    ) -> Row {
         let latency = Result()
-        var daemonOps: [Double] = [], rawOps: [Double] = [], ratios: [Double] = [], spreadRatios: [Double] = [], cpu: [Double] = []
-        var completed = 0, failed = 0
+        var daemonOps: [Double] = []
+        var rawOps: [Double] = []
+        var ratios: [Double] = []
+        var spreadRatios: [Double] = []
+        var cpu: [Double] = []
+        var completed = 0
+        var failed = 0
         let allocationsBefore = daemon.allocations
         for _ in 0..<rounds {
             let rawRate = EnginesBenchmark().measure(seconds, raw)
@@ -149,19 +185,25 @@ struct VringBenchmark: ParsableCommand {
         }
         let allocations = daemon.allocations.map { after in allocationsBefore.map { after - $0 } } ?? nil
         let histogram = latency.latency
-        return Row(workload: cell.workload.rawValue, mode: cell.mode.rawValue, size: cell.size, depth: pipelines[0].depth, queues: cell.queues,
-                   ops: median(daemonOps), p50: Double(histogram.valueAtPercentile(50)) / 1e3, p99: Double(histogram.valueAtPercentile(99)) / 1e3,
-                   p999: Double(histogram.valueAtPercentile(99.9)) / 1e3, daemonCPU: median(cpu), rawOps: median(rawOps), ratio: median(ratios), spreadRatio: median(spreadRatios),
-                   completed: completed, failed: failed, allocations: allocations)
+        return Row(
+            workload: cell.workload.rawValue, mode: cell.mode.rawValue, size: cell.size, depth: pipelines[0].depth,
+            queues: cell.queues,
+            ops: median(daemonOps), p50: Double(histogram.valueAtPercentile(50)) / 1e3,
+            p99: Double(histogram.valueAtPercentile(99)) / 1e3,
+            p999: Double(histogram.valueAtPercentile(99.9)) / 1e3, daemonCPU: median(cpu), rawOps: median(rawOps),
+            ratio: median(ratios), spreadRatio: median(spreadRatios),
+            completed: completed, failed: failed, allocations: allocations)
     }
 
     func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     struct Row {
-        var workload: String, mode: String, size: Int, depth: Int, queues: Int, ops: Double, p50: Double, p99: Double, p999: Double
+        var workload: String, mode: String, size: Int, depth: Int, queues: Int, ops: Double, p50: Double, p99: Double,
+            p999: Double
         var daemonCPU: Double, rawOps: Double, ratio: Double
         /// The ratio to the raw library walking the same number of distinct buffers.
         var spreadRatio: Double
@@ -169,16 +211,20 @@ struct VringBenchmark: ParsableCommand {
         /// Allocation calls in the daemon during the measurement (nil: no counter preloaded).
         var allocations: UInt64?
         var megabytes: Double { ops * Double(size) / 1e6 }
-        static let header = "workload              mode       size depth  q      ops/s      MB/s   p50 µs   p99 µs  p99.9 µs  daemon CPU    raw ops/s   ratio  ratio/spread  allocs/req"
+        static let header =
+            "workload              mode       size depth  q      ops/s      MB/s   p50 µs   p99 µs  p99.9 µs  daemon CPU    raw ops/s   ratio  ratio/spread  allocs/req"
         var allocationsPerRequest: String {
             guard let allocations else { return "n/a" }
             return allocations == 0 ? "0" : String(format: "%.4f", Double(allocations) / Double(max(completed, 1)))
         }
         var table: String {
-            String(format: "%@ %@ %6d %5d %2d %10.0f %9.1f %8.1f %8.1f %9.1f %10.0f%% %12.0f %7.3f %13.3f  %@%@",
-                   workload.padding(toLength: 21, withPad: " ", startingAt: 0), mode.padding(toLength: 9, withPad: " ", startingAt: 0),
-                   size, depth, queues, ops, megabytes, p50, p99, p999, daemonCPU * 100, rawOps, ratio, spreadRatio, allocationsPerRequest as NSString,
-                   (failed > 0 ? "  (\(failed) failed)" : "") as NSString)
+            String(
+                format: "%@ %@ %6d %5d %2d %10.0f %9.1f %8.1f %8.1f %9.1f %10.0f%% %12.0f %7.3f %13.3f  %@%@",
+                workload.padding(toLength: 21, withPad: " ", startingAt: 0),
+                mode.padding(toLength: 9, withPad: " ", startingAt: 0),
+                size, depth, queues, ops, megabytes, p50, p99, p999, daemonCPU * 100, rawOps, ratio, spreadRatio,
+                allocationsPerRequest as NSString,
+                (failed > 0 ? "  (\(failed) failed)" : "") as NSString)
         }
         var json: String {
             "{\"workload\":\"\(workload)\",\"mode\":\"\(mode)\",\"size\":\(size),\"depth\":\(depth),\"queues\":\(queues),\"ops\":\(Int(ops)),"
@@ -200,7 +246,8 @@ struct VringBenchmark: ParsableCommand {
         let counts = pipelines.map { _ in Result() }
         let group = DispatchGroup()
         for (index, pipeline) in pipelines.enumerated() {
-            let result = results[index], count = counts[index]
+            let result = results[index]
+            let count = counts[index]
             group.enter()
             Thread {
                 let outcome = pipeline.run(until: deadline, latency: &result.latency)

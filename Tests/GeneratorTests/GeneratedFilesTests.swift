@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SpecEmit
 @testable import SpecResolve
 
@@ -20,9 +21,14 @@ struct GeneratedFilesTests {
     @Test func committedOutputIsFresh() throws {
         let specs = try Self.realRevisions()
         let tests = CoverageScanner.swiftFiles(under: Self.root + "/Tests", root: Self.root)
-        let files = try Generator.render(specs, specLabel: "Spec/virtio-crypto.yaml", testFiles: tests)
+        let formatter = SwiftFormatter(configuration: Self.root + "/.swift-format")
+        let files = try Generator.render(
+            specs, specLabel: "Spec/virtio-crypto.yaml", testFiles: tests, formatter: formatter)
         let stale = Generator.stale(files, root: Self.root)
-        #expect(stale.isEmpty, "stale generated files (run `swift run virtio-crypto-gen generate`):\n\(stale.map { "\($0.path)\n\($0.diff)" }.joined(separator: "\n"))")
+        #expect(
+            stale.isEmpty,
+            "stale generated files (run `swift run virtio-crypto-gen generate`):\n\(stale.map { "\($0.path)\n\($0.diff)" }.joined(separator: "\n"))"
+        )
     }
 
     @Test func renderingIsDeterministic() throws {
@@ -65,7 +71,8 @@ struct GeneratedFilesTests {
     @Test func coverageScannerFindsEvidenceByKind() throws {
         let spec = try Self.realSpec()
         let rule = try #require(spec.rules.first)
-        let second = spec.rules[1], third = spec.rules[2]
+        let second = spec.rules[1]
+        let third = spec.rules[2]
         let source = """
             struct T {
                 @Test func breaksIt() throws {
@@ -82,12 +89,17 @@ struct GeneratedFilesTests {
             }
             """
         let hits = CoverageScanner().scan([("Tests/X/T.swift", source)], rules: spec.rules)
-        #expect(hits[rule.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "breaksIt", kind: .violation),
-                                  CoverageScanner.Hit(file: "Tests/X/T.swift", test: "behaves", kind: .behaviour)])
-        #expect(hits[second.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "behaves", kind: .behaviour)],
-                "rule IDs over several lines")
-        #expect(hits[third.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "refuses", kind: .refusal)],
-                "a mention outside an assertion is no evidence")
+        #expect(
+            hits[rule.id] == [
+                CoverageScanner.Hit(file: "Tests/X/T.swift", test: "breaksIt", kind: .violation),
+                CoverageScanner.Hit(file: "Tests/X/T.swift", test: "behaves", kind: .behaviour),
+            ])
+        #expect(
+            hits[second.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "behaves", kind: .behaviour)],
+            "rule IDs over several lines")
+        #expect(
+            hits[third.id] == [CoverageScanner.Hit(file: "Tests/X/T.swift", test: "refuses", kind: .refusal)],
+            "a mention outside an assertion is no evidence")
     }
 
     /// Every rule the implementation claims to enforce has evidence of the right kind: a rule
@@ -99,7 +111,9 @@ struct GeneratedFilesTests {
         let spec = try Self.realSpec()
         let tests = CoverageScanner.swiftFiles(under: Self.root + "/Tests", root: Self.root)
         let coverage = CoverageScanner().scan(tests, rules: spec.rules)
-        func has(_ rule: Rule, _ kind: CoverageScanner.Kind) -> Bool { coverage[rule.id]?.contains { $0.kind == kind } ?? false }
+        func has(_ rule: Rule, _ kind: CoverageScanner.Kind) -> Bool {
+            coverage[rule.id]?.contains { $0.kind == kind } ?? false
+        }
         let untested = spec.rules.filter { rule in
             switch rule.enforcedBy {
             case "manual": return false

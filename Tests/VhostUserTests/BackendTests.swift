@@ -39,14 +39,20 @@ let iv16 = [UInt8](repeating: 0x24, count: 16)
 let block64 = (0..<64).map { UInt8(truncatingIfNeeded: $0 * 3) }
 
 func engineCBC(_ key: [UInt8], _ iv: [UInt8], _ input: [UInt8]) throws -> [UInt8] {
-    let context = try key.withUnsafeBytes { try CipherSession(algorithm: .aesCbc, key: $0, direction: .encrypt) }.makeContext()
+    let context = try key.withUnsafeBytes { try CipherSession(algorithm: .aesCbc, key: $0, direction: .encrypt) }
+        .makeContext()
     var output = [UInt8](repeating: 0, count: input.count)
-    try iv.withUnsafeBytes { ivBytes in try input.withUnsafeBytes { i in try output.withUnsafeMutableBytes { try context.run(iv: ivBytes, input: i, output: $0) } } }
+    try iv.withUnsafeBytes { ivBytes in
+        try input.withUnsafeBytes { i in
+            try output.withUnsafeMutableBytes { try context.run(iv: ivBytes, input: i, output: $0) }
+        }
+    }
     return output
 }
 
 func aesCBCRequest(_ session: UInt64) -> [UInt8] {
-    RequestBuilder.data(opcode: .cipherEncrypt, sessionID: session, flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: 64))
+    RequestBuilder.data(
+        opcode: .cipherEncrypt, sessionID: session, flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: 64))
 }
 
 struct BackendTests {
@@ -65,11 +71,15 @@ struct BackendTests {
         try pair.frontend.closeSession(UInt64(id))
         try pair.frontend.closeSession(UInt64(id))
         try pair.frontend.closeSession(987654)
-        #expect(try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt) > 0, "still connected, no stray replies")
+        #expect(
+            try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt) > 0,
+            "still connected, no stray replies")
         let stale = try ring.run(readable: [aesCBCRequest(UInt64(id)), iv16, block64], writable: [64, 1])
         #expect(stale.last == UInt8(Status.invsess.rawValue))
         // Refused sessions answer a negative id.
-        #expect(try pair.frontend.createSession(cipher: .aesCbc, key: Array(key16.prefix(10)), op: .encrypt, layoutC: layoutC) < 0)
+        #expect(
+            try pair.frontend.createSession(
+                cipher: .aesCbc, key: Array(key16.prefix(10)), op: .encrypt, layoutC: layoutC) < 0)
         #expect(try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt, opType: 0) < 0)
         // GET_VRING_BASE stops the ring and reports where it got to.
         #expect(try pair.frontend.stopRing(0) == 2)
@@ -81,13 +91,15 @@ struct BackendTests {
         #expect(try pair.frontend.config() == pair.device.config)
         let data = try pair.frontend.startRing(0)
         let control = try pair.frontend.startRing(1)  // with one data queue, the control queue is ring 1
-        let create = RequestBuilder.control(opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(.aesCbc, keyLength: 16, op: .encrypt))
+        let create = RequestBuilder.control(
+            opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(.aesCbc, keyLength: 16, op: .encrypt))
         let input = try CreateSessionInput.decode(try control.run(readable: [create, key16], writable: [16]))
         #expect(input.status == .ok)
         let out = try data.run(readable: [aesCBCRequest(input.sessionId), iv16, block64], writable: [64, 1])
         let expected = try engineCBC(key16, iv16, block64)
         #expect(out.last == 0 && Array(out.prefix(64)) == expected)
-        let destroy = RequestBuilder.control(opcode: .cipherDestroySession, flf: DestroySessionFlf(sessionId: input.sessionId))
+        let destroy = RequestBuilder.control(
+            opcode: .cipherDestroySession, flf: DestroySessionFlf(sessionId: input.sessionId))
         #expect(try control.run(readable: [destroy], writable: [1]) == [0])
     }
 
@@ -106,22 +118,45 @@ struct BackendTests {
             #expect(input.status == .ok)
             return input.sessionId
         }
-        let hash = try create(RequestBuilder.control(opcode: .hashCreateSession, flf: HashCreateSessionFlf(algo: .sha256, hashResultLen: 32), layout: layout))
-        var out = try data.run(readable: [RequestBuilder.data(opcode: .hash, sessionID: hash, flag: flag, flf: HashDataFlf(srcDataLen: 3, hashResultLen: 32), layout: layout),
-                                          Array("abc".utf8)], writable: [32, 1])
+        let hash = try create(
+            RequestBuilder.control(
+                opcode: .hashCreateSession, flf: HashCreateSessionFlf(algo: .sha256, hashResultLen: 32), layout: layout)
+        )
+        var out = try data.run(
+            readable: [
+                RequestBuilder.data(
+                    opcode: .hash, sessionID: hash, flag: flag, flf: HashDataFlf(srcDataLen: 3, hashResultLen: 32),
+                    layout: layout),
+                Array("abc".utf8),
+            ], writable: [32, 1])
         #expect(out.last == 0 && Array(out.prefix(4)) == [0xba, 0x78, 0x16, 0xbf], "SHA-256(abc)")
-        let mac = try create(RequestBuilder.control(opcode: .macCreateSession, flf: MacCreateSessionFlf(algo: .hmacSha256, hashResultLen: 32, authKeyLen: 4), layout: layout),
-                             [Array("Jefe".utf8)])
+        let mac = try create(
+            RequestBuilder.control(
+                opcode: .macCreateSession,
+                flf: MacCreateSessionFlf(algo: .hmacSha256, hashResultLen: 32, authKeyLen: 4), layout: layout),
+            [Array("Jefe".utf8)])
         let what = Array("what do ya want for nothing?".utf8)
-        out = try data.run(readable: [RequestBuilder.data(opcode: .mac, sessionID: mac, flag: flag,
-                                                          flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: UInt32(what.count), hashResultLen: 32)), layout: layout), what],
-                           writable: [32, 1])
+        out = try data.run(
+            readable: [
+                RequestBuilder.data(
+                    opcode: .mac, sessionID: mac, flag: flag,
+                    flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: UInt32(what.count), hashResultLen: 32)), layout: layout
+                ), what,
+            ],
+            writable: [32, 1])
         #expect(out.last == 0 && Array(out.prefix(4)) == [0x5b, 0xdc, 0xc1, 0x46], "RFC 4231 test case 2")
-        let aead = try create(RequestBuilder.control(opcode: .aeadCreateSession, flf: AeadCreateSessionFlf(algo: .gcm, keyLen: 16, tagLen: 16, op: .encrypt), layout: layout),
-                              [[UInt8](repeating: 0, count: 16)])
-        out = try data.run(readable: [RequestBuilder.data(opcode: .aeadEncrypt, sessionID: aead, flag: flag,
-                                                          flf: AeadDataFlf(ivLen: 12, srcDataLen: 16, dstDataLen: 32, tagLen: 16), layout: layout),
-                                      [UInt8](repeating: 0, count: 12), [UInt8](repeating: 0, count: 16)], writable: [32, 1])
+        let aead = try create(
+            RequestBuilder.control(
+                opcode: .aeadCreateSession, flf: AeadCreateSessionFlf(algo: .gcm, keyLen: 16, tagLen: 16, op: .encrypt),
+                layout: layout),
+            [[UInt8](repeating: 0, count: 16)])
+        out = try data.run(
+            readable: [
+                RequestBuilder.data(
+                    opcode: .aeadEncrypt, sessionID: aead, flag: flag,
+                    flf: AeadDataFlf(ivLen: 12, srcDataLen: 16, dstDataLen: 32, tagLen: 16), layout: layout),
+                [UInt8](repeating: 0, count: 12), [UInt8](repeating: 0, count: 16),
+            ], writable: [32, 1])
         #expect(out.last == 0 && Array(out.prefix(4)) == [0x03, 0x88, 0xda, 0xce], "GCM test case 2")
     }
 
@@ -156,18 +191,28 @@ struct BackendTests {
         let ring = try pair.frontend.startRing(0)
         // AES-CBC then HMAC-SHA1 (hash_mode AUTH = 2, CIPHER_THEN_HASH = 2), as QEMU forwards it.
         let authKey = [UInt8](repeating: 0x0b, count: 20)
-        let id = try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt, opType: 2, hashMode: 2,
-                                                 authAlgorithm: MacAlgorithm.hmacSha1.rawValue, resultLength: 20, authKey: authKey, chainOrder: 2)
+        let id = try pair.frontend.createSession(
+            cipher: .aesCbc, key: key16, op: .encrypt, opType: 2, hashMode: 2,
+            authAlgorithm: MacAlgorithm.hmacSha1.rawValue, resultLength: 20, authKey: authKey, chainOrder: 2)
         #expect(id > 0)
-        let flf = SymDataFlf(opTypeFlf: .algorithmChaining(AlgChainDataFlf(ivLen: 16, srcDataLen: 64, dstDataLen: 64, lenToCipher: 64,
-                                                                           lenToHash: 64, hashResultLen: 20)), opType: .algorithmChaining)
-        let out = try ring.run(readable: [RequestBuilder.data(opcode: .cipherEncrypt, sessionID: UInt64(id), flf: flf), iv16, block64], writable: [64, 20, 1])
+        let flf = SymDataFlf(
+            opTypeFlf: .algorithmChaining(
+                AlgChainDataFlf(
+                    ivLen: 16, srcDataLen: 64, dstDataLen: 64, lenToCipher: 64,
+                    lenToHash: 64, hashResultLen: 20)), opType: .algorithmChaining)
+        let out = try ring.run(
+            readable: [RequestBuilder.data(opcode: .cipherEncrypt, sessionID: UInt64(id), flf: flf), iv16, block64],
+            writable: [64, 20, 1])
         let expected = try engineCBC(key16, iv16, block64)
         #expect(out.last == 0 && Array(out.prefix(64)) == expected)
         // NESTED (3) and a plain hash of an unknown algorithm are refused.
-        #expect(try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt, opType: 2, hashMode: 3, chainOrder: 2) < 0)
-        #expect(try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt, opType: 2, hashMode: 1, authAlgorithm: 99,
-                                                resultLength: 20, chainOrder: 1) < 0)
+        #expect(
+            try pair.frontend.createSession(
+                cipher: .aesCbc, key: key16, op: .encrypt, opType: 2, hashMode: 3, chainOrder: 2) < 0)
+        #expect(
+            try pair.frontend.createSession(
+                cipher: .aesCbc, key: key16, op: .encrypt, opType: 2, hashMode: 1, authAlgorithm: 99,
+                resultLength: 20, chainOrder: 1) < 0)
     }
 
     @Test func thousandsOfSessionsComeAndGo() throws {
@@ -181,7 +226,8 @@ struct BackendTests {
         #expect(released != nil)
         try pair.frontend.closeSession(UInt64(first))
         for round in 0..<1200 {
-            let id = try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: round % 2 == 0 ? .encrypt : .decrypt)
+            let id = try pair.frontend.createSession(
+                cipher: .aesCbc, key: key16, op: round % 2 == 0 ? .encrypt : .decrypt)
             #expect(id > 0)
             try pair.frontend.closeSession(UInt64(id))
         }

@@ -31,7 +31,8 @@ struct SplitQueueTests {
         #expect(chain.readableSpan(at: 3, count: 4) != nil)
         #expect(chain.readableSpan(at: 2, count: 2) == nil, "spans two buffers")
         #expect([UInt8]([9, 9, 9, 9]).withUnsafeBytes { chain.write(at: 0, from: $0) })
-        #expect(!([UInt8]([1, 1]).withUnsafeBytes { chain.write(at: 4, from: $0) }), "no overwrite past the writable part")
+        #expect(
+            !([UInt8]([1, 1]).withUnsafeBytes { chain.write(at: 4, from: $0) }), "no overwrite past the writable part")
         #expect(chain.writeLastByte(0x42))
         #expect(ring.bytes(at: out, count: 5) == [9, 9, 9, 9, 0x42])
         queue.publishUsed(head: head, written: 5)
@@ -85,7 +86,9 @@ struct SplitQueueTests {
         }
         try expectRefused(.chainTooLong) { ring in
             let data = ring.allocate(count: 8)
-            for index in 0..<16 { ring.setDescriptor(index, address: data, length: 8, flags: .next, next: UInt16((index + 1) % 16)) }
+            for index in 0..<16 {
+                ring.setDescriptor(index, address: data, length: 8, flags: .next, next: UInt16((index + 1) % 16))
+            }
         }
         try expectRefused(.chainTooLong) { ring in
             let table = ring.allocate(count: 2 * 16)
@@ -166,11 +169,15 @@ struct SplitQueueTests {
         for size: UInt16 in [0, 3, 48] {
             var layout = ring.layout
             layout.size = size
-            #expect(throws: QueueError.invalidLayout) { try SplitQueue(memory: ring.memory, layout: layout, eventIndex: false) }
+            #expect(throws: QueueError.invalidLayout) {
+                try SplitQueue(memory: ring.memory, layout: layout, eventIndex: false)
+            }
         }
         var layout = ring.layout
         layout.usedRing = TestRing.base + (1 << 20) - 8
-        #expect(throws: QueueError.invalidLayout) { try SplitQueue(memory: ring.memory, layout: layout, eventIndex: false) }
+        #expect(throws: QueueError.invalidLayout) {
+            try SplitQueue(memory: ring.memory, layout: layout, eventIndex: false)
+        }
     }
 
     @Test func eventIndexDecidesSignalsAndAvailEventIsPublished() throws {
@@ -270,8 +277,11 @@ struct SplitQueueTests {
     @Test func overlappingOrWrappingRegionsAreRefused() {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 8)
         defer { buffer.deallocate() }
-        #expect(RegionMemory(regions: [MemoryRegion(guestAddress: 0, size: 64, host: buffer),
-                                       MemoryRegion(guestAddress: 32, size: 64, host: buffer)]) == nil)
+        #expect(
+            RegionMemory(regions: [
+                MemoryRegion(guestAddress: 0, size: 64, host: buffer),
+                MemoryRegion(guestAddress: 32, size: 64, host: buffer),
+            ]) == nil)
         #expect(RegionMemory(regions: [MemoryRegion(guestAddress: UInt64.max - 10, size: 64, host: buffer)]) == nil)
         #expect(RegionMemory(regions: [MemoryRegion(guestAddress: 0, size: 0, host: buffer)]) == nil)
     }

@@ -15,9 +15,12 @@ final class Harness {
     let worker: DataWorker
     let chain = DescriptorChain()
 
-    convenience init(limits: DeviceLimits = DeviceLimits(), features: CryptoFeatures = [],
-                     revision: SpecRevision = .newest) throws {
-        try self.init(device: VirtioCryptoDevice(offer: DeviceOffer(limits: limits, revision: revision)), features: features)
+    convenience init(
+        limits: DeviceLimits = DeviceLimits(), features: CryptoFeatures = [],
+        revision: SpecRevision = .newest
+    ) throws {
+        try self.init(
+            device: VirtioCryptoDevice(offer: DeviceOffer(limits: limits, revision: revision)), features: features)
     }
 
     init(device: VirtioCryptoDevice, features: CryptoFeatures) throws {
@@ -29,7 +32,9 @@ final class Harness {
     }
 
     /// Another set of rings on the same device (a second thread's control path).
-    static func controlOnly(_ device: VirtioCryptoDevice) throws -> Harness { try Harness(device: device, features: device.features) }
+    static func controlOnly(_ device: VirtioCryptoDevice) throws -> Harness {
+        try Harness(device: device, features: device.features)
+    }
 
     /// Runs one control request; returns what the device wrote.
     func control(_ readable: [[UInt8]], writable: Int) throws -> [UInt8] {
@@ -49,9 +54,13 @@ final class Harness {
         return (input.status, input.sessionId)
     }
 
-    func cipherSession(_ algorithm: CipherAlgorithm, key: [UInt8], op: Op, layout: RequestLayout = .legacy) throws -> UInt64 {
+    func cipherSession(_ algorithm: CipherAlgorithm, key: [UInt8], op: Op, layout: RequestLayout = .legacy) throws
+        -> UInt64
+    {
         let (status, id) = try createSession(
-            RequestBuilder.control(opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(algorithm, keyLength: key.count, op: op), layout: layout),
+            RequestBuilder.control(
+                opcode: .cipherCreateSession,
+                flf: RequestBuilder.cipherSession(algorithm, keyLength: key.count, op: op), layout: layout),
             keys: [key])
         precondition(status == .ok, "session creation failed: \(status)")
         return id
@@ -70,11 +79,15 @@ final class Harness {
     }
 
     /// AES-CBC style request: returns (status, output).
-    func cipher(session: UInt64, opcode: Opcode = .cipherEncrypt, iv: [UInt8], input: [UInt8], layout: RequestLayout = .legacy,
-                flag: RequestFlag = [], destinationLength: Int? = nil) throws -> (Status, [UInt8]) {
-        let head = RequestBuilder.data(opcode: opcode, sessionID: session, flag: flag,
-                                       flf: RequestBuilder.cipherData(ivLength: iv.count, sourceLength: input.count,
-                                                                      destinationLength: destinationLength), layout: layout)
+    func cipher(
+        session: UInt64, opcode: Opcode = .cipherEncrypt, iv: [UInt8], input: [UInt8], layout: RequestLayout = .legacy,
+        flag: RequestFlag = [], destinationLength: Int? = nil
+    ) throws -> (Status, [UInt8]) {
+        let head = RequestBuilder.data(
+            opcode: opcode, sessionID: session, flag: flag,
+            flf: RequestBuilder.cipherData(
+                ivLength: iv.count, sourceLength: input.count,
+                destinationLength: destinationLength), layout: layout)
         let out = try data([head, iv, input], writable: [destinationLength ?? input.count, 1])
         return (Status(rawValue: UInt32(out.last!)), Array(out.dropLast()))
     }
@@ -85,11 +98,15 @@ extension Harness {
     /// `status` (the rule's on-violation status in the YAML) and that the device counted
     /// exactly one violation, of `rule`. RULES.md lists the tests that call this as the
     /// evidence that a rule is enforced (Spec/generated via the generator's scanner).
-    func expectViolation(_ rule: RuleID, status: Status, sourceLocation: SourceLocation = #_sourceLocation,
-                         _ send: () throws -> Status) throws {
+    func expectViolation(
+        _ rule: RuleID, status: Status, sourceLocation: SourceLocation = #_sourceLocation,
+        _ send: () throws -> Status
+    ) throws {
         let (answered, fired) = try device.statistics.violationsCounted(during: send)
         #expect(answered == status, "status of \(rule.rawValue)", sourceLocation: sourceLocation)
-        #expect(RuleTable.info(rule)?.onViolation == status, "on-violation of \(rule.rawValue)", sourceLocation: sourceLocation)
+        #expect(
+            RuleTable.info(rule)?.onViolation == status, "on-violation of \(rule.rawValue)",
+            sourceLocation: sourceLocation)
         #expect(fired == [rule: 1], "exactly \(rule.rawValue) fired", sourceLocation: sourceLocation)
     }
 

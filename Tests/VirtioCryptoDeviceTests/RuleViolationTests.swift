@@ -23,14 +23,19 @@ struct RuleViolationTests {
     @Test func symmetricSessionWithoutAnOpFlfMember() throws {
         let harness = try Harness()
         try harness.expectViolation(.drvSlotSymSessionOpFlfMember, status: .notsupp) {
-            try harness.createStatus([RequestBuilder.control(opcode: .cipherCreateSession, flf: SymCreateSessionFlf(opType: .noOperation))])
+            try harness.createStatus([
+                RequestBuilder.control(opcode: .cipherCreateSession, flf: SymCreateSessionFlf(opType: .noOperation))
+            ])
         }
     }
 
     @Test func chainingSessionWithoutAnAlgoFlfMember() throws {
         let harness = try Harness()
-        let nested = SymCreateSessionFlf(opFlf: .algorithmChaining(AlgChainSessionFlf(
-            algChainOrder: .cipherThenHash, hashMode: .nested, cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt))),
+        let nested = SymCreateSessionFlf(
+            opFlf: .algorithmChaining(
+                AlgChainSessionFlf(
+                    algChainOrder: .cipherThenHash, hashMode: .nested,
+                    cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt))),
             opType: .algorithmChaining)
         try harness.expectViolation(.drvSlotAlgChainAlgoFlfMember, status: .notsupp) {
             try harness.createStatus([RequestBuilder.control(opcode: .cipherCreateSession, flf: nested), key16])
@@ -39,7 +44,8 @@ struct RuleViolationTests {
 
     @Test func createSessionWhoseKeyIsShorterThanItsLength() throws {
         let harness = try Harness()
-        let create = RequestBuilder.control(opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(.aesCbc, keyLength: 16, op: .encrypt))
+        let create = RequestBuilder.control(
+            opcode: .cipherCreateSession, flf: RequestBuilder.cipherSession(.aesCbc, keyLength: 16, op: .encrypt))
         try harness.expectViolation(.drvSessionCreateRequestPartsInOrder, status: .err) {
             try harness.createStatus([create, Array(key16.prefix(8))])
         }
@@ -49,7 +55,9 @@ struct RuleViolationTests {
     @Test func destroyOfASessionThatDoesNotExist() throws {
         let harness = try Harness()
         try harness.expectViolation(.drvSessionDestroyValidSessionId, status: .err) {
-            try harness.destroyStatus([RequestBuilder.control(opcode: .cipherDestroySession, flf: DestroySessionFlf(sessionId: 42))])
+            try harness.destroyStatus([
+                RequestBuilder.control(opcode: .cipherDestroySession, flf: DestroySessionFlf(sessionId: 42))
+            ])
         }
     }
 
@@ -72,7 +80,8 @@ struct RuleViolationTests {
     @Test func dataRequestWhoseSourceRunsPastItsBuffers() throws {
         let harness = try Harness()
         let id = try harness.cipherSession(.aesCbc, key: key16, op: .encrypt)
-        let head = RequestBuilder.data(opcode: .cipherEncrypt, sessionID: id, flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: 64))
+        let head = RequestBuilder.data(
+            opcode: .cipherEncrypt, sessionID: id, flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: 64))
         try harness.expectViolation(.drvDataRequestPartsInOrder, status: .err) {
             try harness.dataStatus([head, iv16, Array(block64.prefix(32))], writable: [64, 1])
         }
@@ -82,7 +91,8 @@ struct RuleViolationTests {
     @Test func flagZeroWithoutTheStatelessFeature() throws {
         let harness = try Harness(features: [.revision1])
         func send(_ opcode: Opcode) throws -> Status {
-            try harness.dataStatus([RequestBuilder.data(opcode: opcode, flag: [], flf: HashDataFlf(), layout: .revision1)], writable: [1])
+            try harness.dataStatus(
+                [RequestBuilder.data(opcode: opcode, flag: [], flf: HashDataFlf(), layout: .revision1)], writable: [1])
         }
         try harness.expectViolation(.devDataRejectFlagZeroCipher, status: .notsupp) { try send(.cipherEncrypt) }
         try harness.expectViolation(.devDataRejectFlagZeroHash, status: .notsupp) { try send(.hash) }
@@ -92,11 +102,17 @@ struct RuleViolationTests {
 
     /// With the stateless feature, a flag that names neither mode is refused.
     @Test func flagThatNamesNoMode() throws {
-        let harness = try Harness(features: [.revision1, .cipherStatelessMode, .hashStatelessMode, .macStatelessMode,
-                                             .aeadStatelessMode])
+        let harness = try Harness(features: [
+            .revision1, .cipherStatelessMode, .hashStatelessMode, .macStatelessMode,
+            .aeadStatelessMode,
+        ])
         func send(_ opcode: Opcode) throws -> Status {
-            try harness.dataStatus([RequestBuilder.data(opcode: opcode, flag: RequestFlag(rawValue: 3), flf: HashDataFlf(),
-                                                        layout: .revision1)], writable: [1])
+            try harness.dataStatus(
+                [
+                    RequestBuilder.data(
+                        opcode: opcode, flag: RequestFlag(rawValue: 3), flf: HashDataFlf(),
+                        layout: .revision1)
+                ], writable: [1])
         }
         try harness.expectViolation(.drvSymFlagByMode, status: .err) { try send(.cipherDecrypt) }
         try harness.expectViolation(.drvHashFlagByMode, status: .err) { try send(.hash) }
@@ -108,16 +124,21 @@ struct RuleViolationTests {
         let harness = try Harness()
         let id = try harness.cipherSession(.aesCbc, key: key16, op: .encrypt)
         try harness.expectViolation(.drvSlotSymDataOpTypeFlfMember, status: .notsupp) {
-            try harness.dataStatus([RequestBuilder.data(opcode: .cipherEncrypt, sessionID: id, flf: SymDataFlf(opType: .noOperation))],
-                                   writable: [1])
+            try harness.dataStatus(
+                [RequestBuilder.data(opcode: .cipherEncrypt, sessionID: id, flf: SymDataFlf(opType: .noOperation))],
+                writable: [1])
         }
     }
 
     @Test func statelessCipherRequestWithoutAnOpTypeFlfMember() throws {
         let harness = try Harness(features: [.revision1, .cipherStatelessMode])
         try harness.expectViolation(.drvSlotSymDataStatelessOpTypeFlfMember, status: .notsupp) {
-            try harness.dataStatus([RequestBuilder.data(opcode: .cipherEncrypt, flf: SymDataFlfStateless(opType: .noOperation),
-                                                        layout: .stateless)], writable: [1])
+            try harness.dataStatus(
+                [
+                    RequestBuilder.data(
+                        opcode: .cipherEncrypt, flf: SymDataFlfStateless(opType: .noOperation),
+                        layout: .stateless)
+                ], writable: [1])
         }
     }
 
@@ -130,17 +151,30 @@ struct RuleViolationTests {
             try harness.cipher(session: 999, iv: iv16, input: block64).0
         }
         try harness.expectViolation(.drvHashSessionIdValid, status: .invsess) {
-            try harness.dataStatus([RequestBuilder.data(opcode: .hash, sessionID: cipher, flf: HashDataFlf(srcDataLen: 3, hashResultLen: 20)),
-                                    [1, 2, 3]], writable: [20, 1])
+            try harness.dataStatus(
+                [
+                    RequestBuilder.data(
+                        opcode: .hash, sessionID: cipher, flf: HashDataFlf(srcDataLen: 3, hashResultLen: 20)),
+                    [1, 2, 3],
+                ], writable: [20, 1])
         }
         try harness.expectViolation(.drvMacSessionIdValid, status: .invsess) {
-            try harness.dataStatus([RequestBuilder.data(opcode: .mac, sessionID: 77, flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: 3, hashResultLen: 20))),
-                                    [1, 2, 3]], writable: [20, 1])
+            try harness.dataStatus(
+                [
+                    RequestBuilder.data(
+                        opcode: .mac, sessionID: 77, flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: 3, hashResultLen: 20))
+                    ),
+                    [1, 2, 3],
+                ], writable: [20, 1])
         }
         let flf = AeadDataFlf(ivLen: 12, srcDataLen: 16, dstDataLen: 32, tagLen: 16)
         try harness.expectViolation(.drvAeadSessionIdValid, status: .invsess) {
-            try harness.dataStatus([RequestBuilder.data(opcode: .aeadEncrypt, sessionID: cipher, flf: flf), Self.iv12, block64.prefix(16).map { $0 }],
-                                   writable: [32, 1])
+            try harness.dataStatus(
+                [
+                    RequestBuilder.data(opcode: .aeadEncrypt, sessionID: cipher, flf: flf), Self.iv12,
+                    block64.prefix(16).map { $0 },
+                ],
+                writable: [32, 1])
         }
     }
 
@@ -155,13 +189,20 @@ struct RuleViolationTests {
 
     @Test func aeadOpcodeAgainstItsSessionsDirection() throws {
         let harness = try Harness()
-        let encrypt = try harness.createSession(RequestBuilder.control(opcode: .aeadCreateSession,
-                                                                       flf: AeadCreateSessionFlf(algo: .gcm, keyLen: 16, tagLen: 16, op: .encrypt)),
-                                                keys: [key16]).1
+        let encrypt = try harness.createSession(
+            RequestBuilder.control(
+                opcode: .aeadCreateSession,
+                flf: AeadCreateSessionFlf(algo: .gcm, keyLen: 16, tagLen: 16, op: .encrypt)),
+            keys: [key16]
+        ).1
         let flf = AeadDataFlf(ivLen: 12, srcDataLen: 16, dstDataLen: 32, tagLen: 16)
         try harness.expectViolation(.drvAeadOpcode, status: .err) {
-            try harness.dataStatus([RequestBuilder.data(opcode: .aeadDecrypt, sessionID: encrypt, flf: flf), Self.iv12, Array(block64.prefix(32))],
-                                   writable: [32, 1])
+            try harness.dataStatus(
+                [
+                    RequestBuilder.data(opcode: .aeadDecrypt, sessionID: encrypt, flf: flf), Self.iv12,
+                    Array(block64.prefix(32)),
+                ],
+                writable: [32, 1])
         }
     }
 
@@ -175,18 +216,27 @@ struct RuleViolationTests {
 
     @Test func chainingOffsetsOutsideTheSource() throws {
         let harness = try Harness()
-        let chainFLF = SymCreateSessionFlf(opFlf: .algorithmChaining(AlgChainSessionFlf(
-            algChainOrder: .cipherThenHash, hashMode: .auth, cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt),
-            algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))), opType: .algorithmChaining)
-        let (status, id) = try harness.createSession(RequestBuilder.control(opcode: .cipherCreateSession, flf: chainFLF),
-                                                     keys: [key16, Self.hmacKey])
+        let chainFLF = SymCreateSessionFlf(
+            opFlf: .algorithmChaining(
+                AlgChainSessionFlf(
+                    algChainOrder: .cipherThenHash, hashMode: .auth,
+                    cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt),
+                    algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))),
+            opType: .algorithmChaining)
+        let (status, id) = try harness.createSession(
+            RequestBuilder.control(opcode: .cipherCreateSession, flf: chainFLF),
+            keys: [key16, Self.hmacKey])
         #expect(status == .ok)
-        let beyond = SymDataFlf(opTypeFlf: .algorithmChaining(AlgChainDataFlf(ivLen: 16, srcDataLen: 64, dstDataLen: 64, cipherStartSrcOffset: 16,
-                                                                             lenToCipher: 64, lenToHash: 64, hashResultLen: 20)),
-                                opType: .algorithmChaining)
+        let beyond = SymDataFlf(
+            opTypeFlf: .algorithmChaining(
+                AlgChainDataFlf(
+                    ivLen: 16, srcDataLen: 64, dstDataLen: 64, cipherStartSrcOffset: 16,
+                    lenToCipher: 64, lenToHash: 64, hashResultLen: 20)),
+            opType: .algorithmChaining)
         try harness.expectViolation(.drvSymAlgChainFields, status: .err) {
-            try harness.dataStatus([RequestBuilder.data(opcode: .cipherEncrypt, sessionID: id, flf: beyond), iv16, block64],
-                                   writable: [64, 20, 1])
+            try harness.dataStatus(
+                [RequestBuilder.data(opcode: .cipherEncrypt, sessionID: id, flf: beyond), iv16, block64],
+                writable: [64, 20, 1])
         }
     }
 }

@@ -12,8 +12,10 @@ func limits(_ change: (inout DeviceLimits) -> Void) -> DeviceLimits {
     return limits
 }
 
-func startedDriver(_ transport: InProcessTransport, dataQueues: Int = 1,
-                   features: CryptoFeatures = [.revision1]) throws -> CryptoDriver {
+func startedDriver(
+    _ transport: InProcessTransport, dataQueues: Int = 1,
+    features: CryptoFeatures = [.revision1]
+) throws -> CryptoDriver {
     let driver = CryptoDriver(transport: transport, dataQueues: dataQueues, features: features)
     try driver.start()
     return driver
@@ -21,12 +23,15 @@ func startedDriver(_ transport: InProcessTransport, dataQueues: Int = 1,
 
 /// An AES-CBC then HMAC chain session request (cipher service) and its vlf.
 func chainRequest(cipherKey: [UInt8], mac: MacAlgorithm, authKey: [UInt8], padding: UInt32 = 0)
-    -> (request: ControlQueueRequest, vlf: [UInt8]) {
+    -> (request: ControlQueueRequest, vlf: [UInt8])
+{
     let chain = AlgChainSessionFlf(
         algChainOrder: .cipherThenHash, hashMode: .auth,
         cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: UInt32(cipherKey.count), op: .encrypt),
-        algoFlf: .auth(MacCreateSessionFlf(algo: mac, hashResultLen: UInt32(hmacJefe.count),
-                                           authKeyLen: UInt32(authKey.count))),
+        algoFlf: .auth(
+            MacCreateSessionFlf(
+                algo: mac, hashResultLen: UInt32(hmacJefe.count),
+                authKeyLen: UInt32(authKey.count))),
         padding: padding)
     let flf = SymCreateSessionFlf(opFlf: .algorithmChaining(chain), opType: .algorithmChaining)
     return (.cipherCreateSession(flf, SymCreateSessionVlf(flf)), cipherKey + authKey)
@@ -44,7 +49,8 @@ struct CryptoDriverTests {
         let encrypt = try driver.aesCbcSession()
         #expect(try driver.cbc(encrypt) == AesCbcVector.ciphertext)
         let decrypt = try driver.createCipherSession(.aesCbc, key: AesCbcVector.key, op: .decrypt)
-        #expect(try driver.cipher(decrypt, iv: AesCbcVector.iv, input: AesCbcVector.ciphertext)
+        #expect(
+            try driver.cipher(decrypt, iv: AesCbcVector.iv, input: AesCbcVector.ciphertext)
                 == AesCbcVector.plaintext)
         let hash = try driver.createHashSession(.sha256, resultLength: sha256OfABC.count)
         #expect(try driver.hash(hash, input: abc) == sha256OfABC)
@@ -62,9 +68,11 @@ struct CryptoDriverTests {
         expectRefusal(.drvHashSessionIdValid, refused: .sessionNotLive(id: hash.id, opcode: .hash), on: transport) {
             try driver.hash(hash, input: abc)
         }
-        expectRefusal(.drvSessionDestroyValidSessionId,
-                      refused: .sessionNotLive(id: hash.id, opcode: .hashDestroySession),
-                      on: transport) { try driver.destroySession(hash) }
+        expectRefusal(
+            .drvSessionDestroyValidSessionId,
+            refused: .sessionNotLive(id: hash.id, opcode: .hashDestroySession),
+            on: transport
+        ) { try driver.destroySession(hash) }
     }
 
     @Test func everyRefusalNamesTheDriverRuleItProtects() {
@@ -96,8 +104,10 @@ struct CryptoDriverTests {
         let transport = InProcessTransport()
         transport.alterConfig = { $0.status = [] }
         let driver = CryptoDriver(transport: transport)
-        expectRefusal(.drvConfigNoRequestsBeforeHwReady,
-                      refused: .hardwareNotReady, on: transport) { try driver.start() }
+        expectRefusal(
+            .drvConfigNoRequestsBeforeHwReady,
+            refused: .hardwareNotReady, on: transport
+        ) { try driver.start() }
         expectRule(.drvConfigReadHwReady, holds: driver.state == .waitingForHardware && transport.configReads == 1)
         expectRefusal(.drvConfigNoRequestsBeforeHwReady, refused: .hardwareNotReady, on: transport) {
             try driver.aesCbcSession()
@@ -109,8 +119,9 @@ struct CryptoDriverTests {
         // The device is ready now: a reset reads the status again and requests flow.
         transport.alterConfig = { _ in }
         try driver.reset()
-        expectRule(.drvConfigReadHwReady,
-                   holds: transport.resets == 2 && transport.configReads == 2 && driver.state == .ready)
+        expectRule(
+            .drvConfigReadHwReady,
+            holds: transport.resets == 2 && transport.configReads == 2 && driver.state == .ready)
         let session = try driver.aesCbcSession()
         #expect(try driver.cbc(session) == AesCbcVector.ciphertext)
         #expect(transport.submissions == 2 && transport.device.statistics.count(.ok) == 2)
@@ -127,8 +138,10 @@ struct CryptoDriverTests {
         #expect(transport.configReads == 1)
         // The device drops HW_READY: the reset must see it, not trust the status read before.
         transport.alterConfig = { $0.status = [] }
-        expectRefusal(.drvConfigNoRequestsBeforeHwReady,
-                      refused: .hardwareNotReady, on: transport) { try driver.reset() }
+        expectRefusal(
+            .drvConfigNoRequestsBeforeHwReady,
+            refused: .hardwareNotReady, on: transport
+        ) { try driver.reset() }
         expectRule(.drvConfigReadHwReady, holds: transport.configReads == 2 && driver.state == .waitingForHardware)
         expectRefusal(.drvConfigNoRequestsBeforeHwReady, refused: .hardwareNotReady, on: transport) {
             try driver.hash(session, input: abc)
@@ -154,18 +167,24 @@ struct CryptoDriverTests {
     @Test func neverUsesMoreDataQueuesThanMaxDataqueues() throws {
         let transport = InProcessTransport(limits: limits { $0.dataQueues = 2 })
         let driver = try startedDriver(transport, dataQueues: 4)
-        expectRule(.drvConfigReadMaxDataqueues,
-                   holds: driver.capabilities?.maxDataQueues == 2 && driver.dataQueues == 2)
-        expectRule(.drvConfigReadMaxDataqueues,
-                   holds: transport.events.contains(.configureQueues(dataQueues: 2, controlQueue: 2)))
+        expectRule(
+            .drvConfigReadMaxDataqueues,
+            holds: driver.capabilities?.maxDataQueues == 2 && driver.dataQueues == 2)
+        expectRule(
+            .drvConfigReadMaxDataqueues,
+            holds: transport.events.contains(.configureQueues(dataQueues: 2, controlQueue: 2)))
         let session = try driver.aesCbcSession()
         #expect(try driver.cbc(session, queue: 1) == AesCbcVector.ciphertext)
-        expectRefusal(.drvConfigReadMaxDataqueues,
-                      refused: .dataQueueBeyondDevice(queue: 2, maxDataQueues: 2), on: transport) {
+        expectRefusal(
+            .drvConfigReadMaxDataqueues,
+            refused: .dataQueueBeyondDevice(queue: 2, maxDataQueues: 2), on: transport
+        ) {
             try driver.cbc(session, queue: 2)
         }
-        expectRefusal(.drvConfigReadMaxDataqueues, refused: .dataQueueBeyondDevice(queue: -1, maxDataQueues: 2),
-                      on: transport) { try driver.cbc(session, queue: -1) }
+        expectRefusal(
+            .drvConfigReadMaxDataqueues, refused: .dataQueueBeyondDevice(queue: -1, maxDataQueues: 2),
+            on: transport
+        ) { try driver.cbc(session, queue: -1) }
         #expect(transport.dataChains.map(\.queue) == [1])
     }
 
@@ -173,8 +192,10 @@ struct CryptoDriverTests {
         let transport = InProcessTransport()
         transport.alterConfig = { $0.maxDataqueues = 0 }
         let driver = CryptoDriver(transport: transport)
-        expectRefusal(.drvConfigReadMaxDataqueues,
-                      refused: .dataQueueBeyondDevice(queue: 0, maxDataQueues: 0), on: transport) {
+        expectRefusal(
+            .drvConfigReadMaxDataqueues,
+            refused: .dataQueueBeyondDevice(queue: 0, maxDataQueues: 0), on: transport
+        ) {
             try driver.start()
         }
         #expect(driver.state == .stopped)
@@ -189,13 +210,18 @@ struct CryptoDriverTests {
         let transport = InProcessTransport(limits: limits { $0.dataQueues = 4 })
         let driver = try startedDriver(transport, dataQueues: 2)
         // Virtio initialization order; the control queue sits at index max_dataqueues.
-        expectRule(.drvInitConfigureAllVirtqueues,
-                   holds: transport.events == [.reset, .deviceFeatures, .acceptFeatures([.revision1]), .readConfig,
-                                               .configureQueues(dataQueues: 2, controlQueue: 4)])
+        expectRule(
+            .drvInitConfigureAllVirtqueues,
+            holds: transport.events == [
+                .reset, .deviceFeatures, .acceptFeatures([.revision1]), .readConfig,
+                .configureQueues(dataQueues: 2, controlQueue: 4),
+            ])
         let session = try driver.createHashSession(.sha256, resultLength: sha256OfABC.count)
         for queue in 0..<2 { #expect(try driver.hash(session, input: abc, queue: queue) == sha256OfABC) }
-        expectRefusal(.drvInitConfigureAllVirtqueues,
-                      refused: .dataQueueNotConfigured(queue: 3, configured: 2), on: transport) {
+        expectRefusal(
+            .drvInitConfigureAllVirtqueues,
+            refused: .dataQueueNotConfigured(queue: 3, configured: 2), on: transport
+        ) {
             try driver.hash(session, input: abc, queue: 3)
         }
         #expect(transport.events.suffix(3) == [.control, .data(queue: 0), .data(queue: 1)])
@@ -220,13 +246,15 @@ struct CryptoDriverTests {
         let driver = try startedDriver(transport)
         let offer = transport.device.offer
         let capabilities = try #require(driver.capabilities)
-        expectRule(.drvInitReadCryptoServices, .drvConfigReadCryptoServices,
-                   holds: capabilities.services == Set(offer.services)
-                       && capabilities.services == [.cipher, .hash, .mac, .aead, .akcipher])  // not IPsec (v1.4)
-        expectRule(.drvInitReadAlgorithms, .drvConfigReadAlgoMasks,
-                   holds: capabilities.ciphers == Set(offer.ciphers) && capabilities.ciphers.contains(.aesCbc)
-                       && capabilities.hashes == Set(offer.hashes) && capabilities.macs == Set(offer.macs)
-                       && capabilities.aeads == Set(offer.aeads) && capabilities.akciphers == Set(offer.akciphers))
+        expectRule(
+            .drvInitReadCryptoServices, .drvConfigReadCryptoServices,
+            holds: capabilities.services == Set(offer.services)
+                && capabilities.services == [.cipher, .hash, .mac, .aead, .akcipher])  // not IPsec (v1.4)
+        expectRule(
+            .drvInitReadAlgorithms, .drvConfigReadAlgoMasks,
+            holds: capabilities.ciphers == Set(offer.ciphers) && capabilities.ciphers.contains(.aesCbc)
+                && capabilities.hashes == Set(offer.hashes) && capabilities.macs == Set(offer.macs)
+                && capabilities.aeads == Set(offer.aeads) && capabilities.akciphers == Set(offer.akciphers))
         #expect(capabilities.maxCipherKeyLength == offer.limits.maxCipherKeyLength)
         #expect(capabilities.maxAuthKeyLength == offer.limits.maxAuthKeyLength)
         #expect(capabilities.maxRequestSize == UInt64(offer.limits.maxRequestSize))
@@ -237,16 +265,20 @@ struct CryptoDriverTests {
         config.cipherAlgoL = CipherAlgorithm.aesCbc.maskBit!.bit | 1  // bit 0 is VIRTIO_CRYPTO_NO_CIPHER
         config.cipherAlgoH = ~0  // values 32-63: none defined
         let decoded = DeviceCapabilities(config)
-        expectRule(.drvInitReadAlgorithms, .drvConfigReadAlgoMasks, .drvConfigIgnoreUndefinedAlgoBits,
-                   holds: decoded.services == [.cipher] && decoded.hashes.isEmpty && decoded.ciphers == [.aesCbc])
+        expectRule(
+            .drvInitReadAlgorithms, .drvConfigReadAlgoMasks, .drvConfigIgnoreUndefinedAlgoBits,
+            holds: decoded.services == [.cipher] && decoded.hashes.isEmpty && decoded.ciphers == [.aesCbc])
     }
 
     @Test func refusesServicesTheDeviceDoesNotAdvertise() throws {
         let transport = InProcessTransport(device: VirtioCryptoDevice(offer: DeviceOffer().restricted(hashes: [])))
         let driver = try startedDriver(transport)
-        expectRule(.drvInitReadCryptoServices, holds: driver.capabilities?.services == [.cipher, .mac, .aead, .akcipher])
-        expectRefusal(.drvConfigReadCryptoServices, .drvInitReadCryptoServices,
-                      refused: .serviceNotOffered(.hash), on: transport) {
+        expectRule(
+            .drvInitReadCryptoServices, holds: driver.capabilities?.services == [.cipher, .mac, .aead, .akcipher])
+        expectRefusal(
+            .drvConfigReadCryptoServices, .drvInitReadCryptoServices,
+            refused: .serviceNotOffered(.hash), on: transport
+        ) {
             try driver.createHashSession(.sha256, resultLength: sha256OfABC.count)
         }
         #expect(transport.traffic == 0)
@@ -255,12 +287,16 @@ struct CryptoDriverTests {
         let macBit = Service.mac.maskBit!.bit
         transport.alterConfig = { $0.cryptoServices &= ~macBit }
         #expect(try driver.refreshStatus())
-        expectRefusal(.drvConfigReadCryptoServices, .drvInitReadCryptoServices,
-                      refused: .serviceNotOffered(.mac), on: transport) {
+        expectRefusal(
+            .drvConfigReadCryptoServices, .drvInitReadCryptoServices,
+            refused: .serviceNotOffered(.mac), on: transport
+        ) {
             try driver.mac(mac, input: hmacJefeMessage)
         }
-        expectRefusal(.drvConfigReadCryptoServices, .drvInitReadCryptoServices,
-                      refused: .serviceNotOffered(.mac), on: transport) {
+        expectRefusal(
+            .drvConfigReadCryptoServices, .drvInitReadCryptoServices,
+            refused: .serviceNotOffered(.mac), on: transport
+        ) {
             try driver.createMacSession(.hmacSha256, key: jefe, resultLength: hmacJefe.count)
         }
         #expect(transport.submissions == 1 && transport.device.answered == 1)
@@ -270,25 +306,35 @@ struct CryptoDriverTests {
         let offer = DeviceOffer().restricted(ciphers: [.aesCbc], hashes: [.sha256], macs: [.hmacSha256], aeads: [.gcm])
         let transport = InProcessTransport(device: VirtioCryptoDevice(offer: offer))
         let driver = try startedDriver(transport)
-        expectRefusal(.drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
-                      refused: .algorithmNotOffered(.cipher(.aesCtr)), on: transport) {
+        expectRefusal(
+            .drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
+            refused: .algorithmNotOffered(.cipher(.aesCtr)), on: transport
+        ) {
             try driver.createCipherSession(.aesCtr, key: AesCbcVector.key, op: .encrypt)
         }
-        expectRefusal(.drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
-                      refused: .algorithmNotOffered(.hash(.sha512)), on: transport) {
+        expectRefusal(
+            .drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
+            refused: .algorithmNotOffered(.hash(.sha512)), on: transport
+        ) {
             try driver.createHashSession(.sha512, resultLength: 64)
         }
-        expectRefusal(.drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
-                      refused: .algorithmNotOffered(.mac(.hmacSha1)), on: transport) {
+        expectRefusal(
+            .drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
+            refused: .algorithmNotOffered(.mac(.hmacSha1)), on: transport
+        ) {
             try driver.createMacSession(.hmacSha1, key: jefe, resultLength: 20)
         }
-        expectRefusal(.drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
-                      refused: .algorithmNotOffered(.aead(.chacha20Poly1305)), on: transport) {
+        expectRefusal(
+            .drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
+            refused: .algorithmNotOffered(.aead(.chacha20Poly1305)), on: transport
+        ) {
             try driver.createAeadSession(.chacha20Poly1305, key: key32, tagLength: 16, op: .encrypt)
         }
         let chain = chainRequest(cipherKey: AesCbcVector.key, mac: .hmacSha1, authKey: jefe)
-        expectRefusal(.drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
-                      refused: .algorithmNotOffered(.mac(.hmacSha1)), on: transport) {
+        expectRefusal(
+            .drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
+            refused: .algorithmNotOffered(.mac(.hmacSha1)), on: transport
+        ) {
             try driver.createSession(chain.request, vlf: chain.vlf)
         }
         #expect(transport.traffic == 0)
@@ -301,8 +347,10 @@ struct CryptoDriverTests {
         let bit = HashAlgorithm.sha256.maskBit!.bit
         transport.alterConfig = { $0.hashAlgo &= ~bit }
         let driver = try startedDriver(transport)
-        expectRefusal(.drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
-                      refused: .algorithmNotOffered(.hash(.sha256)), on: transport) {
+        expectRefusal(
+            .drvConfigReadAlgoMasks, .drvInitReadAlgorithms,
+            refused: .algorithmNotOffered(.hash(.sha256)), on: transport
+        ) {
             try driver.createHashSession(.sha256, resultLength: sha256OfABC.count)
         }
         #expect(transport.traffic == 0)
@@ -320,8 +368,11 @@ struct CryptoDriverTests {
         // The size is the variable-length data: src_data (readable) + hash_result (writable).
         let atLimit = [UInt8](repeating: 0x61, count: maxSize - sha256OfABC.count)
         #expect(try driver.hash(session, input: atLimit).count == sha256OfABC.count)
-        expectRefusal(.drvConfigReadMaxSize, .drvConfigRequestWithinMaxSize, refused: .requestTooLarge(size: maxSize + 1, maxSize: UInt64(maxSize)),
-                      on: transport) { try driver.hash(session, input: atLimit + [0x61]) }
+        expectRefusal(
+            .drvConfigReadMaxSize, .drvConfigRequestWithinMaxSize,
+            refused: .requestTooLarge(size: maxSize + 1, maxSize: UInt64(maxSize)),
+            on: transport
+        ) { try driver.hash(session, input: atLimit + [0x61]) }
     }
 
     @Test func aCipherRequestCountsIvSourceAndDestination() throws {
@@ -331,9 +382,11 @@ struct CryptoDriverTests {
         let session = try driver.aesCbcSession()
         #expect(try driver.cbc(session) == AesCbcVector.ciphertext)
         let longer = AesCbcVector.plaintext + AesCbcVector.plaintext.prefix(AesCbcVector.iv.count)
-        expectRefusal(.drvConfigReadMaxSize, .drvConfigRequestWithinMaxSize,
-                      refused: .requestTooLarge(size: maxSize + 2 * AesCbcVector.iv.count, maxSize: UInt64(maxSize)),
-                      on: transport) { try driver.cipher(session, iv: AesCbcVector.iv, input: longer) }
+        expectRefusal(
+            .drvConfigReadMaxSize, .drvConfigRequestWithinMaxSize,
+            refused: .requestTooLarge(size: maxSize + 2 * AesCbcVector.iv.count, maxSize: UInt64(maxSize)),
+            on: transport
+        ) { try driver.cipher(session, iv: AesCbcVector.iv, input: longer) }
         #expect(transport.dataChains.count == 1)
     }
 
@@ -361,9 +414,11 @@ struct CryptoDriverTests {
         expectRefusal(.drvConfigReadMaxCipherKeyLen, .drvConfigCipherKeyLenWithinMax, refused: tooLong, on: transport) {
             try driver.createCipherSession(.aesCbc, key: long, op: .encrypt)
         }
-        expectRefusal(.drvConfigReadMaxCipherKeyLen, .drvConfigCipherKeyLenWithinMax,
-                      refused: .cipherKeyTooLong(length: key32.count, maxLength: maxLength),
-                      on: transport) { try driver.createCipherSession(.aesCbc, key: key32, op: .encrypt) }
+        expectRefusal(
+            .drvConfigReadMaxCipherKeyLen, .drvConfigCipherKeyLenWithinMax,
+            refused: .cipherKeyTooLong(length: key32.count, maxLength: maxLength),
+            on: transport
+        ) { try driver.createCipherSession(.aesCbc, key: key32, op: .encrypt) }
         expectRefusal(.drvConfigReadMaxCipherKeyLen, .drvConfigCipherKeyLenWithinMax, refused: tooLong, on: transport) {
             try driver.createAeadSession(.gcm, key: long, tagLength: 16, op: .encrypt)
         }
@@ -407,7 +462,8 @@ struct CryptoDriverTests {
         _ = try driver.createMacSession(.hmacSha256, key: jefe, resultLength: hmacJefe.count)
         _ = try driver.aesCbcSession()
         // Written out by hand: ctrl header (opcode, algo, flag, reserved), then the fixed part.
-        let hmac = MacAlgorithm.hmacSha256.rawValue, aes = CipherAlgorithm.aesCbc.rawValue
+        let hmac = MacAlgorithm.hmacSha256.rawValue
+        let aes = CipherAlgorithm.aesCbc.rawValue
         var mac = le32(Opcode.macCreateSession.rawValue) + le32(hmac) + le32(0) + le32(0)
         mac += le32(hmac) + le32(UInt32(hmacJefe.count)) + le32(UInt32(jefe.count)) + le32(0)
         if !revision1 { mac += [UInt8](repeating: 0, count: ControlQueue.legacyFLFSize - MacCreateSessionFlf.size) }
@@ -426,29 +482,39 @@ struct CryptoDriverTests {
         let inner = SymCreateSessionFlf(
             opFlf: .cipher(CipherSessionFlf(algo: .aesCbc, keyLen: UInt32(key.count), op: .encrypt, padding: 1)),
             opType: .cipher)
-        expectRefusal(.drvSessionCreateReservedZero, refused: .reservedNotZero(field: "cipher_session_flf.padding"),
-                      on: transport) {
+        expectRefusal(
+            .drvSessionCreateReservedZero, refused: .reservedNotZero(field: "cipher_session_flf.padding"),
+            on: transport
+        ) {
             try driver.createSession(.cipherCreateSession(inner, SymCreateSessionVlf(inner)), vlf: key)
         }
         let outer = SymCreateSessionFlf(
             opFlf: .cipher(CipherSessionFlf(algo: .aesCbc, keyLen: UInt32(key.count), op: .encrypt)), opType: .cipher,
             padding: 1)
-        expectRefusal(.drvSessionCreateReservedZero, refused: .reservedNotZero(field: "sym_create_session_flf.padding"),
-                      on: transport) {
+        expectRefusal(
+            .drvSessionCreateReservedZero, refused: .reservedNotZero(field: "sym_create_session_flf.padding"),
+            on: transport
+        ) {
             try driver.createSession(.cipherCreateSession(outer, SymCreateSessionVlf(outer)), vlf: key)
         }
         let chain = chainRequest(cipherKey: key, mac: .hmacSha256, authKey: jefe, padding: 1)
-        expectRefusal(.drvSessionCreateReservedZero, refused: .reservedNotZero(field: "alg_chain_session_flf.padding"),
-                      on: transport) { try driver.createSession(chain.request, vlf: chain.vlf) }
+        expectRefusal(
+            .drvSessionCreateReservedZero, refused: .reservedNotZero(field: "alg_chain_session_flf.padding"),
+            on: transport
+        ) { try driver.createSession(chain.request, vlf: chain.vlf) }
         let mac = MacCreateSessionFlf(algo: .hmacSha256, hashResultLen: 32, authKeyLen: UInt32(jefe.count), padding: 1)
-        expectRefusal(.drvSessionCreateReservedZero, refused: .reservedNotZero(field: "mac_create_session_flf.padding"),
-                      on: transport) {
+        expectRefusal(
+            .drvSessionCreateReservedZero, refused: .reservedNotZero(field: "mac_create_session_flf.padding"),
+            on: transport
+        ) {
             try driver.createSession(.macCreateSession(mac, MacCreateSessionVlf(mac)), vlf: jefe)
         }
         let aead = AeadCreateSessionFlf(algo: .gcm, keyLen: UInt32(key.count), tagLen: 16, op: .encrypt, padding: 1)
-        expectRefusal(.drvSessionCreateReservedZero,
-                      refused: .reservedNotZero(field: "aead_create_session_flf.padding"),
-                      on: transport) {
+        expectRefusal(
+            .drvSessionCreateReservedZero,
+            refused: .reservedNotZero(field: "aead_create_session_flf.padding"),
+            on: transport
+        ) {
             try driver.createSession(.aeadCreateSession(aead, AeadCreateSessionVlf(aead)), vlf: key)
         }
         #expect(transport.traffic == 0)

@@ -9,9 +9,12 @@ import VirtioCryptoWire
 /// something other than the device's offer.
 final class InProcessTransport: CryptoTransport, DeviceTraffic {
     enum Event: Equatable {
-        case reset, deviceFeatures, acceptFeatures(CryptoFeatures), readConfig
+        case reset, deviceFeatures
+        case acceptFeatures(CryptoFeatures)
+        case readConfig
         case configureQueues(dataQueues: Int, controlQueue: Int)
-        case control, data(queue: Int)
+        case control
+        case data(queue: Int)
     }
 
     let device: VirtioCryptoDevice

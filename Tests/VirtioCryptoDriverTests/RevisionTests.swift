@@ -20,7 +20,8 @@ struct RevisionTests {
     }
 
     static let revisions: [Expectation] = [
-        Expectation(revision: .v23, configField44: "reserved", destroyOutcome: [0, 0, 0, 0, 0, 0, 0, 0], definesAkcipher: false),
+        Expectation(
+            revision: .v23, configField44: "reserved", destroyOutcome: [0, 0, 0, 0, 0, 0, 0, 0], definesAkcipher: false),
         Expectation(revision: .v1_2, configField44: "reserved", destroyOutcome: [0], definesAkcipher: false),
         Expectation(revision: .v1_4, configField44: "akcipher-algo", destroyOutcome: [0], definesAkcipher: true),
     ]
@@ -37,14 +38,19 @@ struct RevisionTests {
         // What it offers: features, services and algorithms the revision defines, nothing else.
         let offered = try transport.deviceFeatures()
         #expect(CryptoFeatures.defined(in: revision).isSuperset(of: offered))
-        let symmetric: CryptoFeatures = [.revision1, .cipherStatelessMode, .hashStatelessMode, .macStatelessMode,
-                                         .aeadStatelessMode]
+        let symmetric: CryptoFeatures = [
+            .revision1, .cipherStatelessMode, .hashStatelessMode, .macStatelessMode,
+            .aeadStatelessMode,
+        ]
         #expect(offered == (expected.definesAkcipher ? symmetric.union(.akcipherStatelessMode) : symmetric))
         let config = try transport.readConfig()
         #expect(config == pair.device.config && config == config.restricted(to: revision))
         let capabilities = DeviceCapabilities(config)
-        #expect(capabilities.services == (expected.definesAkcipher ? [.cipher, .hash, .mac, .aead, .akcipher]
-                                                                   : [.cipher, .hash, .mac, .aead]))
+        #expect(
+            capabilities.services
+                == (expected.definesAkcipher
+                    ? [.cipher, .hash, .mac, .aead, .akcipher]
+                    : [.cipher, .hash, .mac, .aead]))
         #expect(capabilities.akciphers == (expected.definesAkcipher ? [.rsa, .ecdsa] : []))
         #expect(capabilities.services.allSatisfy { $0.isDefined(in: revision) })
         #expect(capabilities.ciphers.allSatisfy { $0.isDefined(in: revision) } && !capabilities.ciphers.isEmpty)
@@ -57,14 +63,16 @@ struct RevisionTests {
         // The destroy outcome: v23's le32 status + le32 padding, one u8 status since v1.2, even
         // where the driver leaves 8 bytes for it.
         let session = try driver.aesCbcSession()
-        let destroy = RequestBuilder.control(opcode: .cipherDestroySession, flf: DestroySessionFlf(sessionId: session.id),
-                                             layout: .revision1)
+        let destroy = RequestBuilder.control(
+            opcode: .cipherDestroySession, flf: DestroySessionFlf(sessionId: session.id),
+            layout: .revision1)
         #expect(try transport.submitControl(readable: [destroy], writable: [8]).written == expected.destroyOutcome)
         #expect(pair.device.sessions.count == 0)
 
         // AKCIPHER exists only from v1.4: before, its opcode is as undefined as any other value.
-        let akcipher = RequestBuilder.control(opcode: .akcipherCreateSession, flf: AkcipherCreateSessionFlf(),
-                                              layout: .revision1)
+        let akcipher = RequestBuilder.control(
+            opcode: .akcipherCreateSession, flf: AkcipherCreateSessionFlf(),
+            layout: .revision1)
         let before = pair.device.statistics.violations(of: .drvSessionCreateOpcodeByService)
         let answer = try CreateSessionInput.decode(
             try transport.submitControl(readable: [akcipher], writable: [CreateSessionInput.size]).bytes)
@@ -89,7 +97,8 @@ struct RevisionTests {
         #expect(config.restricted(to: .v23).cryptoServices == 0b1111)
         // The destroy outcome's two forms.
         #expect(DestroySessionInputV23.size == 8 && DestroySessionInput.size == 1)
-        #expect(ControlQueue.outcome(opcode: .macDestroySession, capacity: 8, revision: .v23) == .destroySessionInputV23)
+        #expect(
+            ControlQueue.outcome(opcode: .macDestroySession, capacity: 8, revision: .v23) == .destroySessionInputV23)
         #expect(ControlQueue.outcome(opcode: .macDestroySession, capacity: 1, revision: .v23) == .inhdr)
         #expect(ControlQueue.outcome(opcode: .macDestroySession, capacity: 8, revision: .v1_2) == .destroySessionInput)
         // Rules carry their revision.

@@ -12,8 +12,10 @@ protocol DeviceTraffic {
 /// Asserts that our driver library refused `body` locally with `expected`, that the
 /// refusal names each of `rules`, and that nothing reached the device. Spec/RULES.md lists
 /// each test that calls it under those rules as a driver test.
-func expectRefusal<T>(_ rules: RuleID..., refused expected: DriverRefusal, on device: some DeviceTraffic,
-                      _ body: () throws -> T, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectRefusal<T>(
+    _ rules: RuleID..., refused expected: DriverRefusal, on device: some DeviceTraffic,
+    _ body: () throws -> T, sourceLocation: SourceLocation = #_sourceLocation
+) {
     let before = device.traffic
     let actual = refusal(body)
     #expect(actual == expected, sourceLocation: sourceLocation)
@@ -25,8 +27,10 @@ func expectRefusal<T>(_ rules: RuleID..., refused expected: DriverRefusal, on de
 
 /// Asserts `condition` as the evidence that our driver library follows `rules` (a
 /// behaviour test in Spec/RULES.md).
-func expectRule(_ rules: RuleID..., holds condition: @autoclosure () throws -> Bool, _ comment: Comment? = nil,
-                sourceLocation: SourceLocation = #_sourceLocation) rethrows {
+func expectRule(
+    _ rules: RuleID..., holds condition: @autoclosure () throws -> Bool, _ comment: Comment? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) rethrows {
     #expect(try condition(), comment, sourceLocation: sourceLocation)
 }
 
@@ -87,10 +91,13 @@ func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) 
 /// Sends, through the daemon's backend, one request that breaks `rule`, and asserts that it got
 /// `status` (the rule's on-violation status in the YAML) and that the device counted exactly one
 /// violation, of `rule` (the device tests' `Harness.expectViolation`, over vhost-user).
-func expectViolation(_ rule: RuleID, status: Status, on device: VirtioCryptoDevice,
-                     sourceLocation: SourceLocation = #_sourceLocation, _ send: () throws -> Status) throws {
+func expectViolation(
+    _ rule: RuleID, status: Status, on device: VirtioCryptoDevice,
+    sourceLocation: SourceLocation = #_sourceLocation, _ send: () throws -> Status
+) throws {
     let (answered, fired) = try device.statistics.violationsCounted(during: send)
     #expect(answered == status, "status of \(rule.rawValue)", sourceLocation: sourceLocation)
-    #expect(RuleTable.info(rule)?.onViolation == status, "on-violation of \(rule.rawValue)", sourceLocation: sourceLocation)
+    #expect(
+        RuleTable.info(rule)?.onViolation == status, "on-violation of \(rule.rawValue)", sourceLocation: sourceLocation)
     #expect(fired == [rule: 1], "exactly \(rule.rawValue) fired", sourceLocation: sourceLocation)
 }

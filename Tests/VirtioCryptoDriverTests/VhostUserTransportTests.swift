@@ -42,13 +42,18 @@ struct VhostUserTransportTests {
     @Test func theDriverOverVhostUserChecksLocallyAndResetsTheRings() throws {
         let maxSize = AesCbcVector.iv.count + 2 * AesCbcVector.plaintext.count
         let dataQueues = 2
-        let pair = try BackendPair(limits: limits { $0.dataQueues = dataQueues; $0.maxRequestSize = maxSize },
-                                   slices: dataQueues + 1)
+        let pair = try BackendPair(
+            limits: limits {
+                $0.dataQueues = dataQueues
+                $0.maxRequestSize = maxSize
+            },
+            slices: dataQueues + 1)
         let driver = CryptoDriver(transport: VhostUserTransport(frontend: pair.frontend), dataQueues: dataQueues + 1)
         try driver.start()
         #expect(driver.features == [.revision1] && pair.device.features == [.revision1])
-        expectRule(.drvConfigReadHwReady, .drvConfigReadCryptoServices, .drvConfigReadAlgoMasks,
-                   holds: driver.capabilities == DeviceCapabilities(pair.device.config) && driver.state == .ready)
+        expectRule(
+            .drvConfigReadHwReady, .drvConfigReadCryptoServices, .drvConfigReadAlgoMasks,
+            holds: driver.capabilities == DeviceCapabilities(pair.device.config) && driver.state == .ready)
         expectRule(.drvConfigReadMaxDataqueues, holds: driver.dataQueues == dataQueues)
         let control = dataQueues  // the control queue's ring index is max_dataqueues
         let session = try driver.aesCbcSession()
@@ -57,17 +62,23 @@ struct VhostUserTransportTests {
         expectRule(.drvInitConfigureAllVirtqueues, .drvConfigMayUseOneDataq, holds: pair.served([control: 1, 1: 1]))
         // Refused locally, so the backend sees nothing more.
         let longer = AesCbcVector.plaintext + AesCbcVector.plaintext.prefix(AesCbcVector.iv.count)
-        expectRefusal(.drvConfigReadMaxSize, .drvConfigRequestWithinMaxSize,
-                      refused: .requestTooLarge(size: maxSize + 2 * AesCbcVector.iv.count, maxSize: UInt64(maxSize)),
-                      on: pair) { try driver.cipher(session, iv: AesCbcVector.iv, input: longer) }
-        expectRefusal(.drvConfigReadMaxDataqueues,
-                      refused: .dataQueueBeyondDevice(queue: dataQueues, maxDataQueues: dataQueues),
-                      on: pair) { try driver.cbc(session, queue: dataQueues) }
+        expectRefusal(
+            .drvConfigReadMaxSize, .drvConfigRequestWithinMaxSize,
+            refused: .requestTooLarge(size: maxSize + 2 * AesCbcVector.iv.count, maxSize: UInt64(maxSize)),
+            on: pair
+        ) { try driver.cipher(session, iv: AesCbcVector.iv, input: longer) }
+        expectRefusal(
+            .drvConfigReadMaxDataqueues,
+            refused: .dataQueueBeyondDevice(queue: dataQueues, maxDataQueues: dataQueues),
+            on: pair
+        ) { try driver.cbc(session, queue: dataQueues) }
         let longKey = key32 + key32 + key32
         let maxKey = pair.device.offer.limits.maxCipherKeyLength
-        expectRefusal(.drvConfigReadMaxCipherKeyLen, .drvConfigCipherKeyLenWithinMax,
-                      refused: .cipherKeyTooLong(length: longKey.count, maxLength: maxKey),
-                      on: pair) { try driver.createCipherSession(.aesCbc, key: longKey, op: .encrypt) }
+        expectRefusal(
+            .drvConfigReadMaxCipherKeyLen, .drvConfigCipherKeyLenWithinMax,
+            refused: .cipherKeyTooLong(length: longKey.count, maxLength: maxKey),
+            on: pair
+        ) { try driver.createCipherSession(.aesCbc, key: longKey, op: .encrypt) }
         #expect(pair.served([control: 1, 1: 1]))
         // A reset stops every ring (GET_VRING_BASE); start sets them up again from index 0.
         try driver.reset()

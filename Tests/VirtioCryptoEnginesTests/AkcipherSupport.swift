@@ -5,40 +5,55 @@ import VirtioCryptoWire
 
 /// AkcipherVectors.json, written by scripts/akcipher-vectors.py (each vector names its source).
 enum AkcipherVectors {
-    static let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("AkcipherVectors.json")
+    static let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "AkcipherVectors.json")
 
     nonisolated(unsafe) static let document: [String: Any] = {
         guard let data = try? Data(contentsOf: url),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+            let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return [:] }
         return json
     }()
 
     static func section(_ name: String) -> [[String: Any]] { document[name] as? [[String: Any]] ?? [] }
 
-    static func key(_ id: String) -> [String: Any] { (document["keys"] as? [String: Any])?[id] as? [String: Any] ?? [:] }
+    static func key(_ id: String) -> [String: Any] {
+        (document["keys"] as? [String: Any])?[id] as? [String: Any] ?? [:]
+    }
 
     /// The encodings a key entry carries, by the name the fixture gives them, with the key type each is.
     static func variants(_ id: String) -> [(name: String, type: AkcipherKeyType, der: [UInt8])] {
         let entry = key(id)
-        let names: [(String, AkcipherKeyType)] = [("public", .publicKey), ("public-compressed", .publicKey), ("private", .privateKey),
-                                                  ("private-no-parameters", .privateKey), ("private-no-public-key", .privateKey)]
+        let names: [(String, AkcipherKeyType)] = [
+            ("public", .publicKey), ("public-compressed", .publicKey), ("private", .privateKey),
+            ("private-no-parameters", .privateKey), ("private-no-public-key", .privateKey),
+        ]
         return names.compactMap { name, type in (entry[name] as? String).map { (name, type, bytes(hex: $0)) } }
     }
 }
 
 /// The YAML names (Spec/akcipher.yaml) the fixture uses for hash_algo and curve_id.
 func rsaHash(_ name: String) -> RsaHashAlgorithm {
-    ["no-hash": .noHash, "md2": .md2, "md3": .md3, "md4": .md4, "md5": .md5, "sha1": .sha1, "sha224": .sha224,
-     "sha256": .sha256, "sha384": .sha384, "sha512": .sha512][name]!
+    [
+        "no-hash": .noHash, "md2": .md2, "md3": .md3, "md4": .md4, "md5": .md5, "sha1": .sha1, "sha224": .sha224,
+        "sha256": .sha256, "sha384": .sha384, "sha512": .sha512,
+    ][name]!
 }
 
 func eccCurve(_ name: String) -> EccCurve {
-    ["nist-p192": .nistP192, "nist-p224": .nistP224, "nist-p256": .nistP256, "nist-p384": .nistP384, "nist-p521": .nistP521][name]!
+    [
+        "nist-p192": .nistP192, "nist-p224": .nistP224, "nist-p256": .nistP256, "nist-p384": .nistP384,
+        "nist-p521": .nistP521,
+    ][name]!
 }
 
-func akSession(_ key: [UInt8], _ type: AkcipherKeyType, _ parameters: AkcipherParameters,
-               maxKeyLength: Int = AkcipherSession.defaultMaxKeyLength) throws -> AkcipherSession {
-    try key.withUnsafeBytes { raw in try AkcipherSession(keyType: type, key: raw, parameters: parameters, maxKeyLength: maxKeyLength) }
+func akSession(
+    _ key: [UInt8], _ type: AkcipherKeyType, _ parameters: AkcipherParameters,
+    maxKeyLength: Int = AkcipherSession.defaultMaxKeyLength
+) throws -> AkcipherSession {
+    try key.withUnsafeBytes { raw in
+        try AkcipherSession(keyType: type, key: raw, parameters: parameters, maxKeyLength: maxKeyLength)
+    }
 }
 
 /// One operation through a fresh worker context, the result trimmed to the written length.
@@ -69,8 +84,10 @@ enum AkcipherRun {
         }
     }
 
-    private static func produce(_ capacity: Int,
-                                _ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> [UInt8] {
+    private static func produce(
+        _ capacity: Int,
+        _ body: (UnsafeMutableRawBufferPointer) throws -> Int
+    ) throws -> [UInt8] {
         var output = [UInt8](repeating: 0xee, count: capacity)
         let written = try output.withUnsafeMutableBytes { raw in try body(raw) }
         return Array(output[0..<written])
@@ -99,7 +116,8 @@ enum PythonOracle {
 
     static let interpreter: URL? = {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let candidates = path.split(separator: ":").map { URL(fileURLWithPath: String($0)).appendingPathComponent("python3") }
+        let candidates =
+            path.split(separator: ":").map { URL(fileURLWithPath: String($0)).appendingPathComponent("python3") }
             + [URL(fileURLWithPath: "/usr/bin/python3")]
         return candidates.first { candidate in
             FileManager.default.isExecutableFile(atPath: candidate.path)
@@ -114,7 +132,8 @@ enum PythonOracle {
         let input = try JSONSerialization.data(withJSONObject: request)
         guard let interpreter else { throw OracleFailure.unavailable }
         let result = try run(interpreter, [script.path, "oracle"], input: input)
-        guard result.status == 0, let answer = try JSONSerialization.jsonObject(with: result.output) as? [String: Any] else {
+        guard result.status == 0, let answer = try JSONSerialization.jsonObject(with: result.output) as? [String: Any]
+        else {
             throw OracleFailure.failed(result.status, String(decoding: result.error, as: UTF8.self))
         }
         return answer
@@ -125,11 +144,15 @@ enum PythonOracle {
         case failed(Int32, String)
     }
 
-    private static func run(_ executable: URL, _ arguments: [String], input: Data) throws -> (status: Int32, output: Data, error: Data) {
+    private static func run(_ executable: URL, _ arguments: [String], input: Data) throws -> (
+        status: Int32, output: Data, error: Data
+    ) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
         process.standardInput = stdin
         process.standardOutput = stdout
         process.standardError = stderr
@@ -152,7 +175,9 @@ enum PythonOracle {
 }
 
 func rsaHashName(_ hash: RsaHashAlgorithm) -> String {
-    ["no-hash", "md2", "md3", "md4", "md5", "sha1", "sha224", "sha256", "sha384", "sha512"].first { rsaHash($0) == hash }!
+    ["no-hash", "md2", "md3", "md4", "md5", "sha1", "sha224", "sha256", "sha384", "sha512"].first {
+        rsaHash($0) == hash
+    }!
 }
 
 func eccCurveName(_ curve: EccCurve) -> String {

@@ -14,7 +14,9 @@ struct PreparedDigestTests {
     static let messageLengths = [0, 1, 55, 56, 63, 64, 65, 111, 112, 127, 128, 129, 1000]
     static let keyLengths = [1, 20, 63, 64, 65, 127, 128, 129, 200, 1024]
 
-    static func pattern(_ count: Int, _ seed: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) } }
+    static func pattern(_ count: Int, _ seed: Int) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) }
+    }
 
     @Test(arguments: 0..<6)
     func hashesMatchEVP(_ index: Int) throws {
@@ -23,11 +25,16 @@ struct PreparedDigestTests {
         let context = try HashSession(algorithm: hash, resultLength: full).makeContext()
         for length in Self.messageLengths {
             let message = Self.pattern(length, 7)
-            var ours = [UInt8](repeating: 0, count: full), theirs = [UInt8](repeating: 0, count: 64)
-            try message.withUnsafeBytes { input in try ours.withUnsafeMutableBytes { try context.digest(input, into: $0) } }
+            var ours = [UInt8](repeating: 0, count: full)
+            var theirs = [UInt8](repeating: 0, count: 64)
+            try message.withUnsafeBytes { input in
+                try ours.withUnsafeMutableBytes { try context.digest(input, into: $0) }
+            }
             var written = 0
             let ok = message.withUnsafeBytes { input in
-                theirs.withUnsafeMutableBytes { EVP_Q_digest(nil, name, nil, input.baseAddress, length, $0.baseAddress, &written) }
+                theirs.withUnsafeMutableBytes {
+                    EVP_Q_digest(nil, name, nil, input.baseAddress, length, $0.baseAddress, &written)
+                }
             }
             #expect(ok == 1 && ours == Array(theirs.prefix(written)), "\(name) over \(length) bytes")
         }
@@ -39,20 +46,28 @@ struct PreparedDigestTests {
         let full = try #require(MacSession.macLength(mac))
         for keyLength in Self.keyLengths {
             let key = Self.pattern(keyLength, 3)
-            let context = try key.withUnsafeBytes { try MacSession(algorithm: mac, key: $0, resultLength: full) }.makeContext()
+            let context = try key.withUnsafeBytes { try MacSession(algorithm: mac, key: $0, resultLength: full) }
+                .makeContext()
             for length in Self.messageLengths {
                 let message = Self.pattern(length, 11)
-                var ours = [UInt8](repeating: 0, count: full), theirs = [UInt8](repeating: 0, count: 64)
-                try message.withUnsafeBytes { input in try ours.withUnsafeMutableBytes { try context.mac(input, into: $0) } }
+                var ours = [UInt8](repeating: 0, count: full)
+                var theirs = [UInt8](repeating: 0, count: 64)
+                try message.withUnsafeBytes { input in
+                    try ours.withUnsafeMutableBytes { try context.mac(input, into: $0) }
+                }
                 var written = 0
                 let result = key.withUnsafeBytes { keyBytes in
                     message.withUnsafeBytes { input in
                         theirs.withUnsafeMutableBytes {
-                            EVP_Q_mac(nil, "HMAC", nil, name, nil, keyBytes.baseAddress, keyLength, input.baseAddress, length, $0.baseAddress, 64, &written)
+                            EVP_Q_mac(
+                                nil, "HMAC", nil, name, nil, keyBytes.baseAddress, keyLength, input.baseAddress, length,
+                                $0.baseAddress, 64, &written)
                         }
                     }
                 }
-                #expect(result != nil && ours == Array(theirs.prefix(written)), "HMAC-\(name), \(keyLength)-byte key, \(length) bytes")
+                #expect(
+                    result != nil && ours == Array(theirs.prefix(written)),
+                    "HMAC-\(name), \(keyLength)-byte key, \(length) bytes")
             }
         }
     }

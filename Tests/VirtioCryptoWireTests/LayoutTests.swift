@@ -12,8 +12,10 @@ struct LayoutTests {
         #expect(HeaderSize.symDataReqHdr == 40)
         #expect(HeaderSize.symDataReqHdrStateless == 72)
         // Every session-create fixed part fits the legacy 56 bytes; every data one fits 48.
-        for size in [SymCreateSessionFlf.size, HashCreateSessionFlf.size, MacCreateSessionFlf.size,
-                     AeadCreateSessionFlf.size, DestroySessionFlf.size] {
+        for size in [
+            SymCreateSessionFlf.size, HashCreateSessionFlf.size, MacCreateSessionFlf.size,
+            AeadCreateSessionFlf.size, DestroySessionFlf.size,
+        ] {
             #expect(size <= ControlQueue.legacyFLFSize)
         }
         for size in [SymDataFlf.size, HashDataFlf.size, MacDataFlf.size, AeadDataFlf.size] {
@@ -70,7 +72,10 @@ struct LayoutTests {
             #expect(header.field(field)?.offset == offset, "op-header.\(field)")
         }
         let chain = try #require(WireCatalog.layouts["alg-chain-session-flf"])
-        for (field, offset) in [("alg-chain-order", 0), ("hash-mode", 4), ("cipher-hdr", 8), ("algo-flf", 24), ("aad-len", 40), ("padding", 44)] {
+        for (field, offset) in [
+            ("alg-chain-order", 0), ("hash-mode", 4), ("cipher-hdr", 8), ("algo-flf", 24), ("aad-len", 40),
+            ("padding", 44),
+        ] {
             #expect(chain.field(field)?.offset == offset, "alg-chain-session-flf.\(field)")
         }
         let sym = try #require(WireCatalog.layouts["sym-data-flf"])
@@ -83,9 +88,13 @@ struct LayoutTests {
         // What Linux 6.1 sends for AES-CBC encrypt of 32 bytes (research/protocol.md §2.4).
         var writer = WireWriter()
         OpHeader(opcode: .cipherEncrypt, algo: 0, sessionId: 7, flag: [], padding: 0).encode(into: &writer)
-        writer.le32(16); writer.le32(32); writer.le32(32); writer.le32(0)   // cipher para
-        writer.zeros(24)                                                      // rest of the 40-byte slot
-        writer.le32(1); writer.le32(0)                                        // op_type CIPHER, padding
+        writer.le32(16)
+        writer.le32(32)
+        writer.le32(32)
+        writer.le32(0)  // cipher para
+        writer.zeros(24)  // rest of the 40-byte slot
+        writer.le32(1)
+        writer.le32(0)  // op_type CIPHER, padding
         #expect(writer.bytes.count == 72)
         let header = try OpHeader.decode(Array(writer.bytes[0..<24]))
         let request = try Array(writer.bytes[24...]).withUnsafeBytes { raw in

@@ -34,7 +34,9 @@ struct SemanticsTests {
     }
 
     @Test func truncatedInputThrowsAndDoesNotOverread() {
-        #expect(throws: WireError.truncated(offset: 20, needed: 4)) { try OpHeader.decode([UInt8](repeating: 0, count: 20)) }
+        #expect(throws: WireError.truncated(offset: 20, needed: 4)) {
+            try OpHeader.decode([UInt8](repeating: 0, count: 20))
+        }
         let header = OpHeader(opcode: .hash, flag: [])
         #expect(throws: WireError.self) {
             try [UInt8](repeating: 0, count: 47).withUnsafeBytes { raw in
@@ -45,12 +47,19 @@ struct SemanticsTests {
     }
 
     @Test func statelessFeaturesRequireRevision1() {
-        expectRule(.featFeatureHashStatelessRequiresRevision1, .featFeatureMacStatelessRequiresRevision1, holds: CryptoFeatures([.hashStatelessMode, .macStatelessMode]).unmetRequirements == [.hashStatelessMode, .macStatelessMode])
-        expectRule(.featFeatureCipherStatelessRequiresRevision1, holds: CryptoFeatures([.cipherStatelessMode]).unmetRequirements == [.cipherStatelessMode])
+        expectRule(
+            .featFeatureHashStatelessRequiresRevision1, .featFeatureMacStatelessRequiresRevision1,
+            holds: CryptoFeatures([.hashStatelessMode, .macStatelessMode]).unmetRequirements == [
+                .hashStatelessMode, .macStatelessMode,
+            ])
+        expectRule(
+            .featFeatureCipherStatelessRequiresRevision1,
+            holds: CryptoFeatures([.cipherStatelessMode]).unmetRequirements == [.cipherStatelessMode])
         #expect(CryptoFeatures([.revision1, .aeadStatelessMode]).unmetRequirements.isEmpty)
         #expect(CryptoFeatures.statelessMode(for: .mac) == .macStatelessMode)
-        expectRule(.featFeatureAkcipherStatelessRequiresRevision1,
-                   holds: CryptoFeatures([.akcipherStatelessMode]).unmetRequirements == [.akcipherStatelessMode])
+        expectRule(
+            .featFeatureAkcipherStatelessRequiresRevision1,
+            holds: CryptoFeatures([.akcipherStatelessMode]).unmetRequirements == [.akcipherStatelessMode])
         #expect(CryptoFeatures.all.rawValue == 0b111111)
         #expect(CryptoFeatures.defined(in: .v23).rawValue == 0b11111)
         #expect(CryptoFeatures.defined(in: .v1_2).rawValue == 0b11111)
@@ -66,7 +75,8 @@ struct SemanticsTests {
 
     @Test func slotMemberFollowsItsSelectorWhereverItSits() throws {
         // op_type comes after the slot it selects.
-        let flf = SymCreateSessionFlf(opFlf: .cipher(CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt)), opType: .cipher)
+        let flf = SymCreateSessionFlf(
+            opFlf: .cipher(CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt)), opType: .cipher)
         let decoded = try SymCreateSessionFlf.decode(flf.encoded())
         #expect(decoded == flf)
         let vlf = SymCreateSessionVlf(decoded)
@@ -81,8 +91,9 @@ struct SemanticsTests {
     }
 
     @Test func chainAuthKeyLengthCountsOnlyWhenTheMacMemberIsSelected() {
-        var chain = AlgChainSessionFlf(hashMode: .auth, cipherHdr: CipherSessionFlf(keyLen: 16),
-                                       algoFlf: .auth(MacCreateSessionFlf(authKeyLen: 20)))
+        var chain = AlgChainSessionFlf(
+            hashMode: .auth, cipherHdr: CipherSessionFlf(keyLen: 16),
+            algoFlf: .auth(MacCreateSessionFlf(authKeyLen: 20)))
         #expect(AlgChainSessionVlf(chain).readableLength == 36)
         chain.hashMode = .plain
         chain.algoFlf = .plain(HashCreateSessionFlf(algo: .sha1, hashResultLen: 20))
@@ -90,33 +101,49 @@ struct SemanticsTests {
     }
 
     @Test func unusedSlotBytesAreIgnoredInEverySlot() throws {
-        let chain = AlgChainSessionFlf(hashMode: .plain, algoFlf: .plain(HashCreateSessionFlf(algo: .sha256, hashResultLen: 32)))
+        let chain = AlgChainSessionFlf(
+            hashMode: .plain, algoFlf: .plain(HashCreateSessionFlf(algo: .sha256, hashResultLen: 32)))
         var bytes = chain.encoded()
         bytes[24 + 8] = 0x5a  // after the 8-byte hash member, inside the 16-byte algo_flf
         try expectRule(.devSlotAlgChainAlgoFlfUnusedIgnored, holds: try AlgChainSessionFlf.decode(bytes) == chain)
 
-        let data = SymDataFlf(opTypeFlf: .cipher(CipherDataFlf(ivLen: 16, srcDataLen: 32, dstDataLen: 32)), opType: .cipher)
+        let data = SymDataFlf(
+            opTypeFlf: .cipher(CipherDataFlf(ivLen: 16, srcDataLen: 32, dstDataLen: 32)), opType: .cipher)
         bytes = data.encoded()
-        bytes[16] = 0x5a; bytes[39] = 0xa5  // after the 16-byte cipher member, inside the 40-byte slot
+        bytes[16] = 0x5a
+        bytes[39] = 0xa5  // after the 16-byte cipher member, inside the 40-byte slot
         try expectRule(.devSlotSymDataOpTypeFlfUnusedIgnored, holds: SymDataFlf.decode(bytes) == data)
 
         let stateless = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(ivLen: 16)), opType: .cipher)
         bytes = stateless.encoded()
-        bytes[24] = 0x5a; bytes[71] = 0xa5  // after the 24-byte stateless cipher member, inside the 72-byte slot
-        try expectRule(.devSlotSymDataStatelessOpTypeFlfUnusedIgnored, holds: SymDataFlfStateless.decode(bytes) == stateless)
+        bytes[24] = 0x5a
+        bytes[71] = 0xa5  // after the 24-byte stateless cipher member, inside the 72-byte slot
+        try expectRule(
+            .devSlotSymDataStatelessOpTypeFlfUnusedIgnored, holds: SymDataFlfStateless.decode(bytes) == stateless)
     }
 
     /// The data vlf is read as the member of the op_type the fixed part selects.
     @Test func dataVlfFollowsTheSelectedMember() {
-        let cipher = SymDataFlf(opTypeFlf: .cipher(CipherDataFlf(ivLen: 16, srcDataLen: 32, dstDataLen: 32)), opType: .cipher)
-        expectRule(.drvSlotSymDataOpTypeVlfMember,
-                   holds: SymDataVlf(cipher).readableLength == 16 + 32 && SymDataVlf(cipher).writableLength == 32)
-        let chain = SymDataFlf(opTypeFlf: .algorithmChaining(AlgChainDataFlf(ivLen: 16, srcDataLen: 32, dstDataLen: 32, aadLen: 8,
-                                                                           hashResultLen: 20)), opType: .algorithmChaining)
-        expectRule(.drvSlotSymDataOpTypeVlfMember,
-                   holds: SymDataVlf(chain).readableLength == 16 + 32 + 8 && SymDataVlf(chain).writableLength == 32 + 20)
-        let stateless = SymDataFlfStateless(opTypeFlf: .cipher(CipherDataFlfStateless(
-            sessPara: CipherSessPara(algo: .aesCbc, keyLen: 16, op: .encrypt), ivLen: 16, srcDataLen: 32, dstDataLen: 32)), opType: .cipher)
-        expectRule(.drvSlotSymDataStatelessOpTypeVlfMember, holds: SymDataVlfStateless(stateless).readableLength == 16 + 16 + 32)
+        let cipher = SymDataFlf(
+            opTypeFlf: .cipher(CipherDataFlf(ivLen: 16, srcDataLen: 32, dstDataLen: 32)), opType: .cipher)
+        expectRule(
+            .drvSlotSymDataOpTypeVlfMember,
+            holds: SymDataVlf(cipher).readableLength == 16 + 32 && SymDataVlf(cipher).writableLength == 32)
+        let chain = SymDataFlf(
+            opTypeFlf: .algorithmChaining(
+                AlgChainDataFlf(
+                    ivLen: 16, srcDataLen: 32, dstDataLen: 32, aadLen: 8,
+                    hashResultLen: 20)), opType: .algorithmChaining)
+        expectRule(
+            .drvSlotSymDataOpTypeVlfMember,
+            holds: SymDataVlf(chain).readableLength == 16 + 32 + 8 && SymDataVlf(chain).writableLength == 32 + 20)
+        let stateless = SymDataFlfStateless(
+            opTypeFlf: .cipher(
+                CipherDataFlfStateless(
+                    sessPara: CipherSessPara(algo: .aesCbc, keyLen: 16, op: .encrypt), ivLen: 16, srcDataLen: 32,
+                    dstDataLen: 32)), opType: .cipher)
+        expectRule(
+            .drvSlotSymDataStatelessOpTypeVlfMember,
+            holds: SymDataVlfStateless(stateless).readableLength == 16 + 16 + 32)
     }
 }

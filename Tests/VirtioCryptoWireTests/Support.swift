@@ -5,8 +5,10 @@ import VirtioCryptoWire
 /// Asserts `condition` as the evidence that the device (or codec) follows `rules`:
 /// Spec/RULES.md lists each test that calls it under those rules as a behaviour test.
 /// Rules the device refuses requests for are tested with `expectViolation` instead.
-func expectRule(_ rules: RuleID..., holds condition: @autoclosure () throws -> Bool, _ comment: Comment? = nil,
-                sourceLocation: SourceLocation = #_sourceLocation) rethrows {
+func expectRule(
+    _ rules: RuleID..., holds condition: @autoclosure () throws -> Bool, _ comment: Comment? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) rethrows {
     #expect(try condition(), comment, sourceLocation: sourceLocation)
 }
 

@@ -12,7 +12,9 @@ struct VectorTests {
 
     @Test func everyStructDecodesToItsFieldsAndReencodesToItsBytes() throws {
         let structVectors = Self.list("structs")
-        #expect(Set(structVectors.map { $0["struct"] as! String }) == Set(WireCatalog.layouts.keys), "every struct has a vector")
+        #expect(
+            Set(structVectors.map { $0["struct"] as! String }) == Set(WireCatalog.layouts.keys),
+            "every struct has a vector")
         for vector in structVectors {
             let name = vector["struct"] as! String
             let golden = bytes(hex: vector["hex"] as! String)
@@ -43,24 +45,31 @@ struct VectorTests {
                 let parsedHeader = try CtrlHeader.decode(header)
                 #expect(ControlQueue.layout(for: parsedHeader, features: negotiated) == layout, "\(label)")
                 #expect(ControlQueue.flfSize(opcode: parsedHeader.opcode, layout: layout) == flf.count, "\(label)")
-                #expect(ControlQueue.outcomeSizes(opcode: parsedHeader.opcode) == vector["outcome-sizes"] as! [Int], "\(label)")
-                let request = try #require(try parse(flf) { (reader: inout WireReader) throws(WireError) in
-                    try ControlQueue.parse(header: parsedHeader, flf: &reader, features: negotiated)
-                }, "\(label)")
+                #expect(
+                    ControlQueue.outcomeSizes(opcode: parsedHeader.opcode) == vector["outcome-sizes"] as! [Int],
+                    "\(label)")
+                let request = try #require(
+                    try parse(flf) { (reader: inout WireReader) throws(WireError) in
+                        try ControlQueue.parse(header: parsedHeader, flf: &reader, features: negotiated)
+                    }, "\(label)")
                 segments = request.segments
                 request.encodeFLF(into: &writer, layout: layout)
             } else {
                 let parsedHeader = try OpHeader.decode(header)
                 #expect(DataQueue.layout(for: parsedHeader, features: negotiated) == layout, "\(label)")
                 #expect(DataQueue.flfSize(opcode: parsedHeader.opcode, layout: layout) == flf.count, "\(label)")
-                #expect(DataQueue.outcomeSizes(opcode: parsedHeader.opcode) == vector["outcome-sizes"] as! [Int], "\(label)")
-                let request = try #require(try parse(flf) { (reader: inout WireReader) throws(WireError) in
-                    try DataQueue.parse(header: parsedHeader, flf: &reader, features: negotiated)
-                }, "\(label)")
+                #expect(
+                    DataQueue.outcomeSizes(opcode: parsedHeader.opcode) == vector["outcome-sizes"] as! [Int], "\(label)"
+                )
+                let request = try #require(
+                    try parse(flf) { (reader: inout WireReader) throws(WireError) in
+                        try DataQueue.parse(header: parsedHeader, flf: &reader, features: negotiated)
+                    }, "\(label)")
                 segments = request.segments
                 request.encodeFLF(into: &writer, layout: layout)
             }
-            #expect(segments.map { "\($0.name) \($0.direction) \($0.offset) \($0.length)" } == expectedSegments, "\(label)")
+            #expect(
+                segments.map { "\($0.name) \($0.direction) \($0.offset) \($0.length)" } == expectedSegments, "\(label)")
             #expect(writer.bytes == flf, "\(label) fixed part re-encodes differently")
         }
     }
@@ -68,11 +77,13 @@ struct VectorTests {
     @Test func everyValidatorRejectsItsNegativeVectorAndOnlyThatRule() throws {
         let negative = Self.list("negative")
         let validatorRules = RuleTable.all.filter { $0.enforcement == .validator }
-        #expect(Set(negative.map { $0["rule"] as! String }) == Set(validatorRules.map(\.id.rawValue)),
-                "every validator rule has a negative vector")
+        #expect(
+            Set(negative.map { $0["rule"] as! String }) == Set(validatorRules.map(\.id.rawValue)),
+            "every validator rule has a negative vector")
         for vector in negative {
             let rule = vector["rule"] as! String
-            let value = try #require(try WireCatalog.decode(vector["target"] as! String, from: bytes(hex: vector["hex"] as! String)))
+            let value = try #require(
+                try WireCatalog.decode(vector["target"] as! String, from: bytes(hex: vector["hex"] as! String)))
             let violation = value.violation(features: features(vector["features"] as! [String]))
             #expect(violation?.rule.rawValue == rule, "\(rule)")
             #expect(violation?.field == vector["field"] as? String, "\(rule)")
