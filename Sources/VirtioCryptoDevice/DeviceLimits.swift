@@ -32,8 +32,7 @@ public struct DeviceOffer: Sendable {
     public var macs: [MacAlgorithm]
     public var aeads: [AeadAlgorithm]
     public var akciphers: [AkcipherAlgorithm]
-    /// hash_algo values RSA PKCS1 sessions sign and verify with; curve_id values ECDSA sessions use.
-    public var rsaHashes: [RsaHashAlgorithm]
+    /// curve_id values ECDSA sessions use (hash_algo is checked by the engine when a request signs).
     public var curves: [EccCurve]
     public var limits: DeviceLimits
 
@@ -51,7 +50,6 @@ public struct DeviceOffer: Sendable {
         macs = capabilities.macs.filter { !Self.macsNeedingIV.contains($0) && $0.isDefined(in: revision) }
         aeads = capabilities.aeads.filter { $0.isDefined(in: revision) }
         akciphers = capabilities.akciphers.filter { $0.isDefined(in: revision) }
-        rsaHashes = capabilities.rsaHashes.filter { $0.isDefined(in: revision) }
         curves = capabilities.curves.filter { $0.isDefined(in: revision) }
         var limits = limits
         limits.maxCipherKeyLength = min(limits.maxCipherKeyLength, capabilities.maxCipherKeyLength)
