@@ -17,11 +17,18 @@ struct DeviceBenchmark: ParsableCommand {
             "Run as LD_PRELOAD=.build/release/libMallocCounter.so virtio-crypto-bench device to count allocations per request."
     )
 
-    @Option(help: "Workloads: \(BenchWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var workloads: [String] = BenchWorkload.allCases.map(\.rawValue)
-    @Option(help: "Request sizes in bytes.") var sizes: [Int] = [64, 1024, 16384]
+    @Option(
+        name: .customLong("workloads"),
+        help: "Workloads: \(BenchWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var workloadLists: [CommaList<String>] = [CommaList(BenchWorkload.allCases.map(\.rawValue))]
+    var workloads: [String] { workloadLists.flattened() }
+    @Option(name: .customLong("sizes"), help: "Request sizes in bytes.")
+    var sizeLists: [CommaList<Int>] = [CommaList([64, 1024, 16384])]
+    var sizes: [Int] { sizeLists.flattened() }
     @Option(help: "Seconds per measurement.") var seconds = 0.5
-    @Option(help: "Request modes: session, stateless.") var modes: [VringBenchmark.Mode] = [.session]
+    @Option(name: .customLong("modes"), help: "Request modes: session, stateless.")
+    var modeLists: [CommaList<VringBenchmark.Mode>] = [CommaList([.session])]
+    var modes: [VringBenchmark.Mode] { modeLists.flattened() }
 
     func validate() throws {
         for name in workloads where BenchWorkload(rawValue: name) == nil {

@@ -10,7 +10,9 @@ struct EnginesBenchmark: ParsableCommand {
         commandName: "engines",
         abstract: "Per-request cost of the crypto engines vs raw OpenSSL EVP.")
 
-    @Option(help: "Request sizes in bytes.") var sizes: [Int] = [64, 1024, 16384]
+    @Option(name: .customLong("sizes"), help: "Request sizes in bytes.")
+    var sizeLists: [CommaList<Int>] = [CommaList([64, 1024, 16384])]
+    var sizes: [Int] { sizeLists.flattened() }
     @Option(help: "Seconds per measurement (each pair is measured 3 times, best kept).") var seconds = 0.3
     @Flag(help: "Print JSON instead of a table.") var json = false
 

@@ -17,14 +17,25 @@ struct VringBenchmark: ParsableCommand {
 
     @Option(help: "The daemon binary (default: vhost-user-crypto next to this executable).") var daemon: String?
     @Option(help: "Attach to a daemon already listening on this socket instead of starting one.") var attach: String?
-    @Option(help: "Workloads: \(BenchWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var workloads: [String] = BenchWorkload.allCases.map(\.rawValue)
-    @Option(help: "Request sizes in bytes.") var sizes: [Int] = [64, 256, 1024, 4096, 16384]
-    @Option(help: "Queue depths (requests in flight per queue); capped at the ring size.") var depths: [Int] = [
-        1, 32, 256,
+    @Option(
+        name: .customLong("workloads"),
+        help: "Workloads: \(BenchWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var workloadLists: [CommaList<String>] = [CommaList(BenchWorkload.allCases.map(\.rawValue))]
+    @Option(name: .customLong("sizes"), help: "Request sizes in bytes.")
+    var sizeLists: [CommaList<Int>] = [CommaList([64, 256, 1024, 4096, 16384])]
+    @Option(name: .customLong("depths"), help: "Queue depths (requests in flight per queue); capped at the ring size.")
+    var depthLists: [CommaList<Int>] = [CommaList([1, 32, 256])]
+    @Option(name: .customLong("queues"), help: "Data queue counts.") var queueLists: [CommaList<Int>] = [
+        CommaList([1, 2])
     ]
-    @Option(help: "Data queue counts.") var queues: [Int] = [1, 2]
-    @Option(help: "Request modes: session, stateless.") var modes: [Mode] = [.session, .stateless]
+    @Option(name: .customLong("modes"), help: "Request modes: session, stateless.")
+    var modeLists: [CommaList<Mode>] = [CommaList([.session, .stateless])]
+
+    var workloads: [String] { workloadLists.flattened() }
+    var sizes: [Int] { sizeLists.flattened() }
+    var depths: [Int] { depthLists.flattened() }
+    var queues: [Int] { queueLists.flattened() }
+    var modes: [Mode] { modeLists.flattened() }
     @Option(help: "Seconds per measurement (split into rounds that alternate with the raw library).") var seconds = 1.0
     @Option(help: "Rounds per measurement: daemon and raw library alternate, medians are reported.") var rounds = 5
     @Option(help: "libMallocCounter.so to preload into the daemon (default: next to this executable, when present).")
