@@ -340,6 +340,24 @@ public final class DataWorker {
         return result.offset + length
     }
 
+    /// A session-mode ENCRYPT, DECRYPT or SIGN (the opcode says which).
+    private func akcipherData(_ frame: DataQueue.Frame, _ vlf: AkcipherDataVlf) throws(Failure) -> Int {
+        try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
+            try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
+        }
+    }
+
+    /// A stateless ENCRYPT, DECRYPT or SIGN.
+    private func akcipherData(
+        _ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless, _ vlf: AkcipherDataVlfStateless
+    )
+        throws(Failure) -> Int
+    {
+        try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
+            (context, io) throws(Failure) in try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
+        }
+    }
+
     /// A session-mode AKCIPHER request: its session, then `run` with this worker's context.
     private func akcipherSession(
         _ frame: DataQueue.Frame, _ readable: Int, _ writable: Int,
@@ -477,25 +495,19 @@ extension DataWorker: DataQueueHandler {
     public func akcipherEncrypt(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf)
         throws(Failure) -> Int
     {
-        try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
-            try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
-        }
+        try akcipherData(frame, vlf)
     }
 
     public func akcipherDecrypt(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf)
         throws(Failure) -> Int
     {
-        try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
-            try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
-        }
+        try akcipherData(frame, vlf)
     }
 
     public func akcipherSign(_ frame: DataQueue.Frame, _ flf: AkcipherDataFlf, _ vlf: AkcipherDataVlf) throws(Failure)
         -> Int
     {
-        try akcipherSession(frame, vlf.readableLength, vlf.writableLength) { (context, io) throws(Failure) in
-            try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
-        }
+        try akcipherData(frame, vlf)
     }
 
     public func akcipherVerify(
@@ -511,27 +523,21 @@ extension DataWorker: DataQueueHandler {
         _ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
         _ vlf: AkcipherDataVlfStateless
     ) throws(Failure) -> Int {
-        try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
-            (context, io) throws(Failure) in try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
-        }
+        try akcipherData(frame, flf, vlf)
     }
 
     public func akcipherDecryptStateless(
         _ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
         _ vlf: AkcipherDataVlfStateless
     ) throws(Failure) -> Int {
-        try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
-            (context, io) throws(Failure) in try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
-        }
+        try akcipherData(frame, flf, vlf)
     }
 
     public func akcipherSignStateless(
         _ frame: DataQueue.Frame, _ flf: AkcipherDataFlfStateless,
         _ vlf: AkcipherDataVlfStateless
     ) throws(Failure) -> Int {
-        try akcipherStateless(frame, flf.sessPara, key: vlf.akcipherKey, vlf.readableLength, vlf.writableLength) {
-            (context, io) throws(Failure) in try runAkcipher(context, src: vlf.srcData, dst: vlf.dstData, io: io)
-        }
+        try akcipherData(frame, flf, vlf)
     }
 
     public func akcipherVerifyStateless(
