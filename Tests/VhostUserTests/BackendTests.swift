@@ -12,8 +12,14 @@ import VirtioCryptoWire
 final class Pair: @unchecked Sendable {
     let device: VirtioCryptoDevice
     let frontend: VhostUserFrontend
-    private let done = DispatchSemaphore(value: 0)
-    private var result: ConnectionError?
+    /// Left when the backend stops serving; its thread holds only this and the backend, so the
+    /// pair can go away (and take the connection down) when a test is done with it.
+    private let serving = DispatchGroup()
+    private let outcome = Outcome()
+
+    private final class Outcome: @unchecked Sendable {
+        var result: ConnectionError?
+    }
 
     init(limits: DeviceLimits = DeviceLimits(), log: @escaping (String) -> Void = { _ in }) throws {
         var fds: [Int32] = [-1, -1]
@@ -21,16 +27,25 @@ final class Pair: @unchecked Sendable {
         device = VirtioCryptoDevice(offer: DeviceOffer(limits: limits))
         let backend = VhostUserBackend(device: device, connection: VhostUserConnection(fd: fds[0]), log: log)
         frontend = try VhostUserFrontend(fd: fds[1])
-        Thread { [self] in
-            result = backend.serve()
-            done.signal()
+        let (serving, outcome) = (serving, outcome)
+        serving.enter()
+        Thread {
+            outcome.result = backend.serve()
+            serving.leave()
         }.start()
     }
 
     /// Waits for the backend to stop serving (after a disconnect or a fatal message).
     func ended(timeout: Double = 5) -> ConnectionError?? {
-        guard done.wait(timeout: .now() + timeout) == .success else { return .none }
-        return .some(result)
+        guard serving.wait(timeout: .now() + timeout) == .success else { return .none }
+        return .some(outcome.result)
+    }
+
+    /// Disconnects and waits for the backend to drop its sessions: nothing outlives a test (which
+    /// AddressSanitizer's leak check at exit would otherwise report).
+    deinit {
+        shutdown(frontend.connection.fd, Int32(SHUT_RDWR))
+        _ = serving.wait(timeout: .now() + 5)
     }
 }
 
