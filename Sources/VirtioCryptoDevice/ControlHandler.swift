@@ -74,8 +74,10 @@ final class ControlHandler {
         }
         switch result {
         case .success(let value): return value
-        case .failure(.invalidKey) where keyCheck != nil: throw Failure(check: keyCheck!, opcode: frame.header.opcode)
-        case .failure(let error): throw Failure(status: error.status(features: device.features))
+        case .failure(let error):
+            // An AKCIPHER key that does not decode breaks the encoding rule of its algorithm and key type.
+            if error == .invalidKey, let keyCheck { throw Failure(check: keyCheck, opcode: frame.header.opcode) }
+            throw Failure(status: error.status(features: device.features))
         }
     }
 
