@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "VirtioCryptoDevice", targets: ["VirtioCryptoDevice"]),
         .library(name: "VirtioCryptoDriver", targets: ["VirtioCryptoDriver"]),
         .library(name: "VhostUser", targets: ["VhostUser"]),
+        .library(name: "VhostUserCrypto", targets: ["VhostUserCrypto"]),
         .executable(name: "virtio-crypto-gen", targets: ["virtio-crypto-gen"]),
         .executable(name: "virtio-crypto-bench", targets: ["virtio-crypto-bench"]),
         .executable(name: "vhost-user-crypto", targets: ["vhost-user-crypto"]),
@@ -28,8 +29,12 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
     targets: [
-        // Runtime: no dependencies. Generated/ is written by virtio-crypto-gen.
-        .target(name: "VirtioCryptoWire", path: "Sources/VirtioCryptoWire", swiftSettings: hotPath),
+        // Little-endian reads and writes and the one zeroize: shared by every layer's codecs.
+        .target(name: "WireBytes", path: "Sources/WireBytes", swiftSettings: hotPath),
+        // Runtime: only WireBytes. Generated/ is written by virtio-crypto-gen.
+        .target(
+            name: "VirtioCryptoWire", dependencies: ["WireBytes"], path: "Sources/VirtioCryptoWire",
+            swiftSettings: hotPath),
 
         // Split virtqueues over guest memory the device does not own.
         .target(name: "CVirtQueueAtomics", path: "Sources/CVirtQueueAtomics"),
@@ -45,14 +50,15 @@ let package = Package(
             name: "CDigests", path: "Sources/CDigests", cSettings: [.define("OPENSSL_SUPPRESS_DEPRECATED")],
             linkerSettings: [.linkedLibrary("crypto")]),
         .target(
-            name: "VirtioCryptoEngines", dependencies: ["VirtioCryptoWire", "COpenSSL", "CIPSecMB", "CDigests"],
+            name: "VirtioCryptoEngines",
+            dependencies: ["VirtioCryptoWire", "WireBytes", "COpenSSL", "CIPSecMB", "CDigests"],
             path: "Sources/VirtioCryptoEngines", swiftSettings: hotPath),
         .target(name: "CMallocCounter", path: "Sources/CMallocCounter"),
         .executableTarget(
             name: "virtio-crypto-bench",
             dependencies: [
-                "VirtioCryptoEngines", "VirtioCryptoDriver", "VirtioCryptoWire", "CVhostUserSupport",
-                "CVirtQueueAtomics", "COpenSSL",
+                "VirtioCryptoEngines", "VirtioCryptoDevice", "VirtioCryptoDriver", "VirtioCryptoWire", "VirtQueue",
+                "CVhostUserSupport", "CVirtQueueAtomics", "COpenSSL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -61,20 +67,31 @@ let package = Package(
         // The device core: sessions, controlq and dataq dispatch over the engines.
         .target(
             name: "VirtioCryptoDevice",
-            dependencies: ["VirtioCryptoWire", "VirtioCryptoEngines", "VirtQueue", "CVirtQueueAtomics"],
+            dependencies: ["VirtioCryptoWire", "VirtioCryptoEngines", "VirtQueue", "WireBytes", "CVirtQueueAtomics"],
             path: "Sources/VirtioCryptoDevice", swiftSettings: hotPath),
 
         // vhost-user: the backend protocol over a UNIX socket, and the ring workers.
         .target(name: "CVhostUserSupport", path: "Sources/CVhostUserSupport"),
+        // The protocol layer knows no crypto: it drives any `VhostUserDevice`.
         .target(
             name: "VhostUser",
-            dependencies: ["CVhostUserSupport", "VirtQueue", "VirtioCryptoDevice", "VirtioCryptoWire"],
+            dependencies: [
+                "CVhostUserSupport", "VirtQueue", "WireBytes", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/VhostUser", swiftSettings: hotPath),
+        // The crypto device behind that interface, and QEMU's session messages.
+        .target(
+            name: "VhostUserCrypto",
+            dependencies: [
+                "VhostUser", "VirtioCryptoDevice", "VirtioCryptoWire", "WireBytes",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/VhostUserCrypto"),
         .executableTarget(
             name: "vhost-user-crypto",
             dependencies: [
-                "VhostUser", "VirtioCryptoDevice", "VirtioCryptoEngines", "VirtioCryptoWire", "CVhostUserSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "VhostUser", "VhostUserCrypto", "VirtioCryptoDevice", "VirtioCryptoEngines", "VirtioCryptoWire",
+                "CVhostUserSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/vhost-user-crypto"),
@@ -82,7 +99,7 @@ let package = Package(
         // The driver side: rings and request builders for tests, benchmarks and fuzzers.
         .target(
             name: "VirtioCryptoDriver",
-            dependencies: ["VirtioCryptoWire", "VirtQueue", "VhostUser", "CVhostUserSupport", "CVirtQueueAtomics"],
+            dependencies: ["VirtioCryptoWire", "VirtQueue", "WireBytes", "CVhostUserSupport", "CVirtQueueAtomics"],
             path: "Sources/VirtioCryptoDriver"),
 
         // Generator: load → decode → resolve → lint → plan → render → write.
@@ -104,7 +121,11 @@ let package = Package(
             path: "Tests/VirtioCryptoEnginesTests", exclude: ["KnownAnswers.json", "AkcipherVectors.json"]),
         .testTarget(
             name: "VhostUserTests",
-            dependencies: ["VhostUser", "VirtioCryptoDriver", "VirtioCryptoDevice", "CVhostUserSupport"],
+            dependencies: [
+                "VhostUser", "VhostUserCrypto", "VirtioCryptoDriver", "VirtioCryptoDevice", "VirtQueue",
+                "CVhostUserSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/VhostUserTests"),
         .testTarget(
             name: "VirtQueueTests", dependencies: ["VirtQueue", "VirtioCryptoDriver"], path: "Tests/VirtQueueTests"),
@@ -116,7 +137,7 @@ let package = Package(
             name: "VirtioCryptoDriverTests",
             dependencies: [
                 "VirtioCryptoDriver", "VirtioCryptoDevice", "VirtioCryptoWire", "VirtQueue", "VhostUser",
-                "CVhostUserSupport",
+                "VhostUserCrypto", "CVhostUserSupport", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/VirtioCryptoDriverTests"),
         .testTarget(

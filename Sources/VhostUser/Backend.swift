@@ -1,80 +1,108 @@
 import CVhostUserSupport
-import Foundation
 import Glibc
+import Logging
+import Synchronization
 import VirtQueue
-import VirtioCryptoDevice
-import VirtioCryptoWire
+import WireBytes
 
-/// Serves one vhost-user frontend: QEMU's cryptodev-vhost-user (data queues only,
-/// sessions by messages 26/27) or a generic frontend (control queue and config too).
+/// Serves one vhost-user front-end for a `VhostUserDevice`: decodes each message once into a
+/// typed value, keeps the memory table and the rings, and starts one worker per ring.
+///
+/// Never silent: a message it cannot honour gets a failure reply where the front-end asked for
+/// one (REPLY_ACK), and otherwise ends the connection; a refused memory table leaves the old
+/// table and every running ring as they were; a ring that breaks signals its error eventfd (or,
+/// without one, ends the connection). Each refusal and fault is logged and counted.
 public final class VhostUserBackend: @unchecked Sendable {
-    public let device: VirtioCryptoDevice
+    public let device: any VhostUserDevice
     let connection: VhostUserConnection
-    let log: (String) -> Void
+    let logger: Logger
 
+    /// Transport feature bits offered next to the device's.
     static let protocolFeaturesBit: UInt64 = 1 << 30
-    static let offeredProtocolFeatures: UInt64 =
-        ProtocolFeature.multiQueue.mask | ProtocolFeature.replyAck.mask
-        | ProtocolFeature.cryptoSession.mask | ProtocolFeature.config.mask
     static let virtioVersion1: UInt64 = 1 << 32
     static let indirectDescriptors: UInt64 = 1 << 28
     static let eventIndex: UInt64 = 1 << 29
+    static let transportFeatures = protocolFeaturesBit | virtioVersion1 | indirectDescriptors | eventIndex
+    static let ownProtocolFeatures =
+        ProtocolFeature.multiQueue.mask | ProtocolFeature.replyAck.mask | ProtocolFeature.config.mask
+
+    var offeredFeatures: UInt64 { Self.transportFeatures | device.deviceFeatures }
+    var offeredProtocolFeatures: UInt64 { Self.ownProtocolFeatures | device.extensionProtocolFeatures }
 
     private var protocolFeatures: UInt64 = 0
     private var acknowledged: UInt64 = 0
     private var memory: MappedGuestMemory?
     private var rings: [Ring]
-    /// Data queues, then the control queue at index `dataQueues`.
-    var dataQueues: Int { device.offer.limits.dataQueues }
 
     struct Ring {
         var size: UInt16 = 0
-        var addresses: (descriptors: UInt64, used: UInt64, avail: UInt64)?
+        /// Front-end virtual addresses, checked against the memory table when set.
+        var addresses: VringAddress?
         var base: UInt16 = 0
         var kick: Int32?
         var call: Int32?
-        var error: Int32?
+        /// Rings start enabled: QEMU's cryptodev never sends SET_VRING_ENABLE.
+        var enabled = true
+        let error = ErrorNotifier()
         var worker: QueueWorker?
     }
 
     /// Busy-poll time after each batch (see `--poll-us`).
     public var pollMicroseconds = 0
-    private let servedLock = NSLock()
-    private var servedByRing: [Int: Int] = [:]
-    /// Running workers by ring, readable from other threads (the counters' report).
-    private var liveWorkers: [Int: QueueWorker] = [:]
+    /// State the message thread shares with ring workers and readers of the counters.
+    private let shared = Mutex(Shared())
 
-    /// Requests served per ring so far (finished workers and running ones); thread-safe.
+    struct Shared {
+        var servedByRing: [Int: Int] = [:]
+        var liveWorkers: [Int: QueueWorker] = [:]
+        var faults: [String: Int] = [:]
+        var refusals: [String: Int] = [:]
+        /// Set when a ring broke without an error eventfd: the reason the connection ends.
+        var fatal: ConnectionError?
+    }
+
+    public init(device: any VhostUserDevice, connection: VhostUserConnection, logger: Logger) {
+        self.device = device
+        self.connection = connection
+        self.logger = logger
+        rings = (0..<device.queueCount).map { _ in Ring() }
+    }
+
+    // MARK: counters (thread-safe)
+
+    /// Requests served per ring so far (finished workers and running ones).
     public var requestsPerRing: [Int: Int] {
-        servedLock.lock()
-        var result = servedByRing
-        let live = liveWorkers
-        servedLock.unlock()
+        let (served, live) = shared.withLock { ($0.servedByRing, $0.liveWorkers) }
+        var result = served
         for (index, worker) in live { result[index, default: 0] += worker.served }
         return result
     }
 
-    public init(device: VirtioCryptoDevice, connection: VhostUserConnection, log: @escaping (String) -> Void = { _ in })
-    {
-        self.device = device
-        self.connection = connection
-        self.log = log
-        rings = Array(repeating: Ring(), count: device.offer.limits.dataQueues + 1)
+    /// Ring faults by kind (`QueueError` case names): chains returned unused and rings broken.
+    public var ringFaults: [String: Int] {
+        let (faults, live) = shared.withLock { ($0.faults, $0.liveWorkers) }
+        var result = faults
+        for worker in live.values { for (fault, count) in worker.faults { result["\(fault)", default: 0] += count } }
+        return result
     }
 
-    /// Serves messages until the frontend disconnects or misbehaves; then stops every
-    /// worker, closes every fd and drops every session (nothing outlives the frontend).
+    /// Messages refused, by `MessageRefusal.kind`.
+    public var refusedMessages: [String: Int] { shared.withLock { $0.refusals } }
+
+    // MARK: serving
+
+    /// Serves messages until the front-end disconnects or misbehaves; then stops every worker,
+    /// closes every fd and resets the device (nothing outlives the front-end).
     public func serve() -> ConnectionError? {
         defer { shutdown() }
         while true {
             do {
                 var message = try connection.receive()
-                // A session message carries keys: wipe the received bytes once it is handled.
-                defer {
-                    if message.request == VhostUserRequest.createCryptoSession.rawValue { message.payload.zeroize() }
-                }
+                // Device messages may carry keys: wipe what was received once it is handled.
+                defer { message.payload.zeroize() }
                 try handle(message)
             } catch {
+                if let fatal = shared.withLock({ $0.fatal }) { return fatal }
                 return error == .closed ? nil : error
             }
         }
@@ -83,208 +111,298 @@ public final class VhostUserBackend: @unchecked Sendable {
     func shutdown() {
         for index in rings.indices { stopRing(index, closeFiles: true) }
         memory = nil
-        device.sessions.removeAll()
+        device.reset()
     }
 
-    // MARK: messages
+    /// What a served message answers.
+    enum Response {
+        /// Done: acknowledged with 0 under REPLY_ACK when the front-end asked.
+        case done
+        case reply([UInt8])
+    }
 
     func handle(_ message: VhostUserMessage) throws(ConnectionError) {
-        let request = VhostUserRequest(rawValue: message.request)
-        // Descriptors go to the requests that take them; any others are closed here, so a
-        // frontend cannot pile them up in the daemon.
-        if request.map(Self.takesDescriptors) != true { message.fds.forEach { close($0) } }
-        guard let request else {
-            log("unknown vhost-user request \(message.request)")
-            try acknowledge(message, success: false)
+        let decoded: DecodedMessage
+        do {
+            decoded = try DecodedMessage.decode(message)
+        } catch {
+            message.fds.forEach { close($0) }
+            return try refuse(message, error)
+        }
+        // Descriptors go to the requests that take them (which close them on refusal); any
+        // others are closed here, so a front-end cannot pile them up in the daemon.
+        if decoded.descriptorCount == nil { message.fds.forEach { close($0) } }
+        let response: Response
+        do throws(MessageRefusal) {
+            response = try serve(decoded, message)
+        } catch {
+            return try refuse(message, error)
+        }
+        switch response {
+        case .done: try acknowledge(message)
+        case .reply(let payload): try connection.reply(to: message.request, payload: payload)
+        }
+    }
+
+    private func serve(_ decoded: DecodedMessage, _ message: VhostUserMessage) throws(MessageRefusal) -> Response {
+        switch decoded {
+        case .getFeatures:
+            return .reply(u64(offeredFeatures))
+        case .setFeatures(let features):
+            let unoffered = features & ~offeredFeatures
+            guard unoffered == 0 else { throw .features(unoffered) }
+            guard device.acknowledge(features: features & device.deviceFeatures) else { throw .features(features) }
+            acknowledged = features
+            return .done
+        case .getProtocolFeatures:
+            return .reply(u64(offeredProtocolFeatures))
+        case .setProtocolFeatures(let features):
+            let unoffered = features & ~offeredProtocolFeatures
+            guard unoffered == 0 else { throw .protocolFeatures(unoffered) }
+            protocolFeatures = features
+            return .done
+        case .setOwner:
+            return .done
+        case .resetOwner:
+            for index in rings.indices { stopRing(index, closeFiles: true) }
+            rings = (0..<device.queueCount).map { _ in Ring() }
+            memory = nil
+            acknowledged = 0
+            device.reset()
+            return .done
+        case .getQueueNum:
+            return .reply(u64(UInt64(rings.count)))
+        case .setMemTable(let table):
+            try setMemTable(table, fds: message.fds)
+            return .done
+        case .setVringNum(let state):
+            let index = try ringIndex(state.index)
+            let size = Int(state.number)
+            guard size > 0, size <= QueueLayout.maxSize, size & (size - 1) == 0 else { throw .ringSize(state.number) }
+            try reconfigure(index) { ring throws(MessageRefusal) in
+                if let addresses = ring.addresses, let memory { try Self.check(addresses, size: size, in: memory) }
+                ring.size = UInt16(size)
+            }
+            return .done
+        case .setVringBase(let state):
+            let index = try ringIndex(state.index)
+            try reconfigure(index) { $0.base = UInt16(truncatingIfNeeded: state.number) }
+            return .done
+        case .setVringAddr(let addresses):
+            let index = try ringIndex(addresses.index)
+            guard addresses.flags & VringAddress.logFlag == 0 else { throw .ringAddress(.logging) }
+            guard let memory else { throw .ringAddress(.noMemoryTable) }
+            try reconfigure(index) { ring throws(MessageRefusal) in
+                try Self.check(addresses, size: Int(ring.size), in: memory)
+                ring.addresses = addresses
+            }
+            return .done
+        case .getVringBase(let state):
+            let index = try ringIndex(state.index)
+            let last = stopRing(index, closeFiles: false)
+            var writer = WireWriter(capacity: VringState.size)
+            VringState(index: state.index, number: UInt32(last)).encode(into: &writer)
+            return .reply(writer.bytes)
+        case .setVringKick(let file), .setVringCall(let file), .setVringErr(let file):
+            try setVringFile(decoded, file, fds: message.fds)
+            return .done
+        case .setVringEnable(let state):
+            let index = try ringIndex(state.index)
+            guard acknowledged & Self.protocolFeaturesBit != 0 else { throw .notNegotiated }
+            guard state.number <= 1 else { throw .payloadSize(expected: VringState.size) }
+            try reconfigure(index) { $0.enabled = state.number == 1 }
+            return .done
+        case .getConfig(let range):
+            guard protocolFeatures & ProtocolFeature.config.mask != 0 else { throw .notNegotiated }
+            let config = device.configSpace()
+            guard UInt64(range.offset) + UInt64(range.size) <= UInt64(config.count) else {
+                throw .configRange(offset: range.offset, size: range.size)
+            }
+            var writer = WireWriter(capacity: ConfigRange.headerSize + Int(range.size))
+            range.encode(into: &writer)
+            writer.append(bytes: Array(config[Int(range.offset)..<Int(range.offset + range.size)]))
+            return .reply(writer.bytes)
+        case .other(let request):
+            guard let outcome = device.handleExtension(request, payload: message.payload) else {
+                throw .unsupportedRequest
+            }
+            switch outcome {
+            case .reply(let payload): return .reply(payload)
+            case .acknowledged(let refusal?): throw .device(refusal)
+            case .acknowledged(nil): return .done
+            }
+        }
+    }
+
+    // MARK: refusals
+
+    /// Requests whose reply is their answer: a refusal of one cannot be an acknowledgement.
+    private static func hasOwnReply(_ request: UInt32) -> Bool {
+        switch VhostUserRequest(rawValue: request) {
+        case .getFeatures?, .getProtocolFeatures?, .getQueueNum?, .getVringBase?, .getConfig?,
+            .createCryptoSession?:
+            return true
+        default:
+            return false
+        }
+    }
+
+    private func refuse(_ message: VhostUserMessage, _ refusal: MessageRefusal) throws(ConnectionError) {
+        shared.withLock { $0.refusals[refusal.kind, default: 0] += 1 }
+        let name = VhostUserRequest(rawValue: message.request).map { "\($0)" } ?? "request \(message.request)"
+        let replyAck = protocolFeatures & ProtocolFeature.replyAck.mask != 0
+        if !Self.hasOwnReply(message.request), message.needsReply, replyAck {
+            logger.warning("refused \(name) (\(message.payload.count) bytes): \(refusal)")
+            try connection.reply(to: message.request, payload: u64(1))
             return
         }
-        switch request {
-        case .getFeatures:
-            let crypto = device.offer.features.rawValue
-            try reply(
-                message,
-                u64: Self.protocolFeaturesBit | Self.virtioVersion1 | Self.indirectDescriptors | Self.eventIndex
-                    | crypto)
-        case .setFeatures:
-            acknowledged = message.u64(at: 0) ?? 0
-            // QEMU sends only bit 30: the guest negotiated no crypto feature (legacy layout).
-            let negotiated = device.negotiate(CryptoFeatures(rawValue: acknowledged & CryptoFeatures.all.rawValue))
-            try acknowledge(message, success: negotiated)
-        case .getProtocolFeatures:
-            try reply(message, u64: Self.offeredProtocolFeatures)
-        case .setProtocolFeatures:
-            protocolFeatures = (message.u64(at: 0) ?? 0) & Self.offeredProtocolFeatures
-            try acknowledge(message, success: true)
-        case .setOwner, .resetOwner, .setVringEnable, .setSlaveReqFD, .setVringEndian, .setStatus, .resetDevice:
-            try acknowledge(message, success: true)
-        case .getQueueNum:
-            try reply(message, u64: UInt64(rings.count))
-        case .setMemTable:
-            try setMemTable(message)
-        case .setVringNum, .setVringBase:
-            guard let index = ringIndex(message.u32(at: 0)), let value = message.u32(at: 4) else {
-                return try acknowledge(message, success: false)
-            }
-            if request == .setVringNum {
-                guard value > 0, value <= 32768, value & (value - 1) == 0 else {
-                    return try acknowledge(message, success: false)
-                }
-                rings[index].size = UInt16(truncatingIfNeeded: value == 32768 ? 32768 : value)
-            } else {
-                rings[index].base = UInt16(truncatingIfNeeded: value)
-            }
-            try acknowledge(message, success: true)
-        case .setVringAddr:
-            guard let index = ringIndex(message.u32(at: 0)), let descriptors = message.u64(at: 8),
-                let used = message.u64(at: 16),
-                let avail = message.u64(at: 24)
-            else { return try acknowledge(message, success: false) }
-            rings[index].addresses = (descriptors, used, avail)
-            try acknowledge(message, success: true)
-        case .setVringKick, .setVringCall, .setVringErr:
-            try setVringFile(request, message)
-        case .getVringBase:
-            guard let index = ringIndex(message.u32(at: 0)) else {
-                return try reply(message, payload: [UInt8](repeating: 0, count: 8))
-            }
-            let last = stopRing(index, closeFiles: false)
-            var payload: [UInt8] = []
-            payload.appendLE(UInt32(index))
-            payload.appendLE(UInt32(last))
-            try reply(message, payload: payload)
-        case .getConfig:
-            try getConfig(message)
-        case .createCryptoSession:
-            try createSession(message)
-        case .closeCryptoSession:
-            if let id = message.u64(at: 0) { device.destroySession(id) }  // unknown or repeated ids: a no-op
-            if message.needsReply && protocolFeatures & ProtocolFeature.replyAck.mask != 0 {
-                try reply(message, u64: 0)
-            }
-        default:
-            log("unsupported vhost-user request \(request)")
-            try acknowledge(message, success: false)
+        if message.request == VhostUserRequest.getConfig.rawValue {
+            // GET_CONFIG's failure reply: the header alone, which no front-end takes for a config.
+            logger.warning("refused \(name): \(refusal); replied with no config")
+            try connection.reply(to: message.request, payload: [])
+            return
         }
+        logger.warning(
+            "refused \(name) (\(message.payload.count) bytes): \(refusal); no failure reply is possible, closing")
+        throw .refused(request: message.request, refusal)
     }
 
-    /// The requests whose descriptors `handle` passes on (they close them on failure).
-    static func takesDescriptors(_ request: VhostUserRequest) -> Bool {
-        [.setMemTable, .setVringKick, .setVringCall, .setVringErr].contains(request)
+    /// REPLY_ACK: 0 (success) when the front-end asked for it.
+    private func acknowledge(_ message: VhostUserMessage) throws(ConnectionError) {
+        guard message.needsReply, protocolFeatures & ProtocolFeature.replyAck.mask != 0 else { return }
+        try connection.reply(to: message.request, payload: u64(0))
     }
 
-    private func ringIndex(_ value: UInt32?) -> Int? {
-        guard let value, Int(value) < rings.count else { return nil }
+    private func u64(_ value: UInt64) -> [UInt8] {
+        var writer = WireWriter(capacity: 8)
+        writer.le64(value)
+        return writer.bytes
+    }
+
+    private func ringIndex(_ value: UInt32) throws(MessageRefusal) -> Int {
+        guard Int(value) < rings.count else { throw .ringIndex(value) }
         return Int(value)
     }
 
-    private func reply(_ message: VhostUserMessage, u64 value: UInt64) throws(ConnectionError) {
-        var payload: [UInt8] = []
-        payload.appendLE(value)
-        try reply(message, payload: payload)
-    }
+    // MARK: memory and rings
 
-    private func reply(_ message: VhostUserMessage, payload: [UInt8]) throws(ConnectionError) {
-        try connection.reply(to: message.request, payload: payload)
-    }
-
-    /// REPLY_ACK: answer 0 (success) or 1 only when the frontend asked for it.
-    private func acknowledge(_ message: VhostUserMessage, success: Bool) throws(ConnectionError) {
-        guard message.needsReply, protocolFeatures & ProtocolFeature.replyAck.mask != 0 else { return }
-        try reply(message, u64: success ? 0 : 1)
-    }
-
-    private func setMemTable(_ message: VhostUserMessage) throws(ConnectionError) {
+    /// Maps the new table first: if it is refused, or a running ring would not be in it, the
+    /// old table and the running rings stay as they were.
+    private func setMemTable(_ table: MemoryTable, fds: [Int32]) throws(MessageRefusal) {
+        let new: MappedGuestMemory
+        do { new = try MappedGuestMemory(table: table, fds: fds) } catch { throw .memoryTable(error) }
         let running = rings.indices.filter { rings[$0].worker != nil }
-        // Rings pause while the table changes (QEMU may re-send it while running).
-        var bases: [Int: UInt16] = [:]
-        for index in running { bases[index] = stopRing(index, closeFiles: false) }
-        do {
-            memory = try MappedGuestMemory(payload: message.payload, fds: message.fds)
-        } catch {
-            log("rejected SET_MEM_TABLE: \(error)")
-            return try acknowledge(message, success: false)
-        }
         for index in running {
-            rings[index].base = bases[index] ?? rings[index].base
-            startRingIfReady(index)
+            guard let addresses = rings[index].addresses,
+                (try? Self.check(addresses, size: Int(rings[index].size), in: new)) != nil
+            else { throw .memoryTable(.ringOutside(index)) }
         }
-        try acknowledge(message, success: true)
+        // Rings pause while the table changes (QEMU may re-send it while running).
+        for index in running { stopRing(index, closeFiles: false) }
+        memory = new
+        for index in running { try startRingIfReady(index) }
     }
 
-    private func setVringFile(_ request: VhostUserRequest, _ message: VhostUserMessage) throws(ConnectionError) {
-        guard let value = message.u64(at: 0), value & ~UInt64(0x1ff) == 0, let index = ringIndex(UInt32(value & 0xff))
-        else {
-            message.fds.forEach { close($0) }
-            return try acknowledge(message, success: false)
+    /// Every part of the ring in one region of `memory`, aligned as virtio requires; the whole
+    /// extent when the size is known (it is checked again when either changes).
+    static func check(_ addresses: VringAddress, size: Int, in memory: MappedGuestMemory) throws(MessageRefusal) {
+        let parts: [(RingPart, UInt64)] = [
+            (.descriptorTable, addresses.descriptors), (.availRing, addresses.avail), (.usedRing, addresses.used),
+        ]
+        for (part, address) in parts {
+            guard address % part.alignment == 0 else { throw .ringAddress(.misaligned(part: part)) }
+            guard memory.guestAddress(ofUserAddress: address, count: max(1, part.length(size: size))) != nil else {
+                throw .ringAddress(.outside(part: part))
+            }
         }
-        let noFD = value & 0x100 != 0
-        // Kick and call must be eventfds (the error fd is only stored and closed).
-        guard
-            noFD
-                ? message.fds.isEmpty
-                : message.fds.count == 1 && (request == .setVringErr || vu_adopt_notifier(message.fds[0]) == 0)
-        else {
-            message.fds.forEach { close($0) }
-            return try acknowledge(message, success: false)
+    }
+
+    /// Applies a change to a ring's set-up, pausing it while it runs; starts it when ready.
+    private func reconfigure(_ index: Int, _ change: (inout Ring) throws(MessageRefusal) -> Void)
+        throws(MessageRefusal)
+    {
+        let wasRunning = rings[index].worker != nil
+        if wasRunning { stopRing(index, closeFiles: false) }
+        var ring = rings[index]
+        do {
+            try change(&ring)
+        } catch {
+            if wasRunning { try startRingIfReady(index) }
+            throw error
         }
-        let fd = noFD ? nil : message.fds[0]
-        switch request {
+        rings[index] = ring
+        try startRingIfReady(index)
+    }
+
+    private func setVringFile(_ decoded: DecodedMessage, _ file: VringFile, fds: [Int32]) throws(MessageRefusal) {
+        let index: Int
+        do { index = try ringIndex(file.index) } catch {
+            fds.forEach { close($0) }
+            throw error
+        }
+        let fd = fds.first
+        // Kick and call must be eventfds (the error fd is only signalled, never read).
+        let isErrorFile: Bool
+        if case .setVringErr = decoded { isErrorFile = true } else { isErrorFile = false }
+        if let fd, !isErrorFile, vu_adopt_notifier(fd) != 0 {
+            close(fd)
+            throw .notAnEventFD
+        }
+        switch decoded {
         case .setVringKick:
-            stopRing(index, closeFiles: false)
-            if let old = rings[index].kick { close(old) }
-            rings[index].kick = fd
-            startRingIfReady(index)
+            try reconfigure(index) { ring in
+                if let old = ring.kick { close(old) }
+                ring.kick = fd
+            }
         case .setVringCall:
-            let wasRunning = rings[index].worker != nil
-            if wasRunning { rings[index].base = stopRing(index, closeFiles: false) }
-            if let old = rings[index].call { close(old) }
-            rings[index].call = fd
-            if wasRunning { startRingIfReady(index) }
+            try reconfigure(index) { ring in
+                if let old = ring.call { close(old) }
+                ring.call = fd
+            }
         default:
-            if let old = rings[index].error { close(old) }
-            rings[index].error = fd
+            rings[index].error.replace(with: fd)
         }
-        try acknowledge(message, success: true)
     }
 
-    /// Starts a ring once it has a size, addresses, a kick fd and guest memory. QEMU's
-    /// cryptodev never sends SET_VRING_ENABLE, so a started ring counts as enabled.
-    private func startRingIfReady(_ index: Int) {
-        guard rings[index].worker == nil, let memory, let kick = rings[index].kick,
-            let addresses = rings[index].addresses,
-            rings[index].size > 0,
-            let descriptors = memory.guestAddress(ofUserAddress: addresses.descriptors),
-            let used = memory.guestAddress(ofUserAddress: addresses.used),
-            let avail = memory.guestAddress(ofUserAddress: addresses.avail)
+    /// Starts a ring once it has a size, addresses, a kick fd, guest memory and is enabled.
+    private func startRingIfReady(_ index: Int) throws(MessageRefusal) {
+        let ring = rings[index]
+        guard ring.worker == nil, ring.enabled, let memory, let kick = ring.kick, let addresses = ring.addresses,
+            ring.size > 0
         else { return }
-        let layout = QueueLayout(
-            size: rings[index].size, descriptorTable: descriptors, availRing: avail, usedRing: used)
-        let eventIndex = acknowledged & Self.eventIndex != 0
-        guard
-            let queue = try? SplitQueue(
-                memory: memory, layout: layout, eventIndex: eventIndex, startIndex: rings[index].base)
-        else {
-            log("ring \(index): rings outside guest memory")
-            return
-        }
+        let size = Int(ring.size)
+        guard let descriptors = memory.guestAddress(ofUserAddress: addresses.descriptors, count: 16 * size),
+            let used = memory.guestAddress(ofUserAddress: addresses.used, count: RingPart.usedRing.length(size: size)),
+            let avail = memory.guestAddress(
+                ofUserAddress: addresses.avail, count: RingPart.availRing.length(size: size))
+        else { throw .ringLayout(index) }
+        let layout = QueueLayout(size: ring.size, descriptorTable: descriptors, availRing: avail, usedRing: used)
+        let queue: SplitQueue
+        do {
+            queue = try SplitQueue(
+                memory: memory, layout: layout, eventIndex: acknowledged & Self.eventIndex != 0, startIndex: ring.base)
+        } catch { throw .ringLayout(index) }
         // The guest's EVENT_IDX is hidden from us behind QEMU: always keep avail_event current.
         queue.alwaysPublishAvailEvent = true
-        let handler: (DescriptorChain) -> UInt32
-        if index == dataQueues {
-            let device = self.device
-            handler = { device.handleControl($0) }
-        } else {
-            let worker = device.makeDataWorker()
-            handler = { worker.handle($0) }
-        }
         let worker = QueueWorker(
-            queue: queue, kick: kick, call: rings[index].call, name: "vq\(index)",
-            pollMicroseconds: pollMicroseconds, handle: handler)
+            queue: queue, kick: kick, call: ring.call, name: "vq\(index)", pollMicroseconds: pollMicroseconds,
+            handle: device.makeQueueHandler(index)
+        ) { [weak self, notifier = ring.error] fault in self?.ringBroke(index, fault, notifier: notifier) }
         rings[index].worker = worker
-        servedLock.lock()
-        liveWorkers[index] = worker
-        servedLock.unlock()
-        log("ring \(index) started: size \(layout.size), base \(rings[index].base)")
+        shared.withLock { $0.liveWorkers[index] = worker }
+        logger.debug("ring \(index) started: size \(layout.size), base \(ring.base)")
+    }
+
+    /// On the ring's worker thread: the front-end must learn that the ring stopped.
+    private func ringBroke(_ index: Int, _ fault: QueueError, notifier: ErrorNotifier) {
+        let signalled = notifier.signal()
+        if signalled {
+            logger.warning("ring \(index) broken (\(fault)): stopped; error eventfd signalled")
+        } else {
+            logger.warning("ring \(index) broken (\(fault)): stopped; no error eventfd, closing the connection")
+            shared.withLock { $0.fatal = .ringBroken(ring: index, fault) }
+            connection.shutdown()
+        }
     }
 
     /// Stops a ring's worker; returns the next avail index to serve.
@@ -292,35 +410,39 @@ public final class VhostUserBackend: @unchecked Sendable {
     private func stopRing(_ index: Int, closeFiles: Bool) -> UInt16 {
         if let worker = rings[index].worker {
             worker.stop()
-            servedLock.lock()
-            servedByRing[index, default: 0] += worker.served
-            liveWorkers[index] = nil
-            servedLock.unlock()
+            let faults = worker.faults
+            shared.withLock {
+                $0.servedByRing[index, default: 0] += worker.served
+                for (fault, count) in faults { $0.faults["\(fault)", default: 0] += count }
+                $0.liveWorkers[index] = nil
+            }
             rings[index].base = worker.queue.lastAvailIndex
             rings[index].worker = nil
         }
         if closeFiles {
-            for fd in [rings[index].kick, rings[index].call, rings[index].error].compactMap({ $0 }) { close(fd) }
+            for fd in [rings[index].kick, rings[index].call].compactMap({ $0 }) { close(fd) }
             rings[index].kick = nil
             rings[index].call = nil
-            rings[index].error = nil
+            rings[index].error.replace(with: nil)
         }
         return rings[index].base
     }
+}
 
-    private func getConfig(_ message: VhostUserMessage) throws(ConnectionError) {
-        guard let offset = message.u32(at: 0), let size = message.u32(at: 4), message.payload.count >= 12 + Int(size)
-        else {
-            return try reply(message, payload: [UInt8](repeating: 0, count: 12))
+/// A ring's error eventfd, shared with its worker, which signals it when the ring breaks.
+final class ErrorNotifier: Sendable {
+    private let fd = Mutex<Int32?>(nil)
+
+    /// Takes `new` (nil: none) and closes the one it replaces.
+    func replace(with new: Int32?) {
+        fd.withLock {
+            if let old = $0 { close(old) }
+            $0 = new
         }
-        let config = device.config.encoded()
-        var payload = Array(message.payload.prefix(12))
-        var region = [UInt8](repeating: 0, count: Int(size))
-        if Int(offset) < config.count {
-            let available = config[Int(offset)..<min(config.count, Int(offset) + Int(size))]
-            region.replaceSubrange(0..<available.count, with: available)
-        }
-        payload += region
-        try reply(message, payload: payload)
+    }
+
+    /// True when there is an error eventfd and it was signalled.
+    func signal() -> Bool {
+        fd.withLock { fd in fd.map { vu_eventfd_signal($0) == 0 } ?? false }
     }
 }

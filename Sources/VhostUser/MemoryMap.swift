@@ -1,67 +1,40 @@
 import Glibc
 import VirtQueue
 
-/// Guest memory from SET_MEM_TABLE: each region's fd mapped into this process. Regions
-/// are checked (non-empty, no wrap, no overlap, mappable) before any is used.
+/// Guest memory from SET_MEM_TABLE: each region's fd mapped into this process. Regions are
+/// checked (non-empty, no wrap, no overlap, within their file, mappable) before any is used.
 public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
-    public struct Region: Sendable {
-        public var guestAddress: UInt64
-        public var size: UInt64
-        public var userAddress: UInt64
-        public var mmapOffset: UInt64
-    }
-
-    public static let maxRegions = 8
-
-    public let regions: [Region]
+    public let regions: [MemoryRegionEntry]
     private let memory: RegionMemory
     private let mappings: [(pointer: UnsafeMutableRawPointer, length: Int)]
 
-    public enum MapError: Error, Equatable {
-        case invalidTable
-        case mapFailed(Int32)
-    }
-
-    /// Parses a SET_MEM_TABLE payload and maps the regions; takes ownership of `fds`.
-    public init(payload: [UInt8], fds: [Int32]) throws(MapError) {
+    /// Maps a decoded table; takes ownership of `fds` (one per region, closed here either way).
+    public init(table: MemoryTable, fds: [Int32]) throws(MemoryTableFault) {
         defer { fds.forEach { close($0) } }
-        guard payload.count >= 8 else { throw .invalidTable }
-        let count = payload.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self))) }
-        guard count >= 1, count <= Self.maxRegions, payload.count >= 8 + 32 * count, fds.count == count else {
-            throw .invalidTable
-        }
-        var regions: [Region] = []
-        for index in 0..<count {
-            let base = 8 + 32 * index
-            func word(_ offset: Int) -> UInt64 {
-                payload.withUnsafeBytes {
-                    UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: base + offset, as: UInt64.self))
-                }
-            }
-            let region = Region(guestAddress: word(0), size: word(8), userAddress: word(16), mmapOffset: word(24))
+        precondition(fds.count == table.regions.count, "the decoder matched descriptors to regions")
+        for (index, region) in table.regions.enumerated() {
             let (_, guestWrap) = region.guestAddress.addingReportingOverflow(region.size)
             let (_, userWrap) = region.userAddress.addingReportingOverflow(region.size)
             let (mapEnd, offsetWrap) = region.mmapOffset.addingReportingOverflow(region.size)
-            guard region.size > 0, !guestWrap, !userWrap, !offsetWrap, mapEnd <= UInt64(Int.max) else {
-                throw .invalidTable
-            }
-            regions.append(region)
+            guard region.size > 0 else { throw .emptyRegion(index) }
+            guard !guestWrap, !userWrap, !offsetWrap, mapEnd <= UInt64(Int.max) else { throw .wraps(index) }
         }
         var mappings: [(UnsafeMutableRawPointer, Int)] = []
+        func unmapAll() { mappings.forEach { munmap($0.0, $0.1) } }
         var memoryRegions: [MemoryRegion] = []
-        for (region, fd) in zip(regions, fds) {
+        for (index, (region, fd)) in zip(table.regions, fds).enumerated() {
             let length = Int(region.size + region.mmapOffset)
             // A file shorter than the region would SIGBUS on first touch: refuse it now.
             var status = stat()
-            guard fstat(fd, &status) == 0, status.st_size >= length else {
-                mappings.forEach { munmap($0.0, $0.1) }
-                throw .invalidTable
+            guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_size >= length else {
+                unmapAll()
+                throw .fileTooShort(index)
             }
             guard let pointer = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), pointer != MAP_FAILED
             else {
                 let error = errno
-                mappings.forEach { munmap($0.0, $0.1) }
-                throw .mapFailed(error)
+                unmapAll()
+                throw .notMappable(region: index, errno: error)
             }
             mappings.append((pointer, length))
             memoryRegions.append(
@@ -69,10 +42,10 @@ public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
                     guestAddress: region.guestAddress, size: region.size, host: pointer + Int(region.mmapOffset)))
         }
         guard let memory = RegionMemory(regions: memoryRegions) else {
-            mappings.forEach { munmap($0.0, $0.1) }
-            throw .invalidTable
+            unmapAll()
+            throw .overlaps(Self.firstOverlap(table.regions))
         }
-        self.regions = regions
+        self.regions = table.regions
         self.memory = memory
         self.mappings = mappings
     }
@@ -83,11 +56,27 @@ public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
         memory.bytes(at: address, count: count)
     }
 
-    /// The guest-physical address of a frontend (QEMU) virtual address, as ring addresses come.
-    public func guestAddress(ofUserAddress address: UInt64) -> UInt64? {
+    /// The guest-physical address of `count` bytes at a front-end virtual address (ring addresses
+    /// come as those), when they lie within one region; nil otherwise.
+    public func guestAddress(ofUserAddress address: UInt64, count: Int = 1) -> UInt64? {
         for region in regions where address >= region.userAddress && address - region.userAddress < region.size {
-            return region.guestAddress + (address - region.userAddress)
+            let offset = address - region.userAddress
+            guard UInt64(count) <= region.size - offset else { return nil }
+            return region.guestAddress + offset
         }
         return nil
+    }
+
+    /// The first region whose guest range meets an earlier one's.
+    private static func firstOverlap(_ regions: [MemoryRegionEntry]) -> Int {
+        for (index, region) in regions.enumerated() {
+            for other in regions[..<index]
+            where region.guestAddress < other.guestAddress + other.size
+                && other.guestAddress < region.guestAddress + region.size
+            {
+                return index
+            }
+        }
+        return 0
     }
 }

@@ -4,20 +4,32 @@ import Glibc
 import Synchronization
 import VirtQueue
 
-/// One thread serving one ring: waits on the kick eventfd, drains the avail ring in a
-/// batch with the driver's kicks suppressed, publishes used entries, and signals the call
-/// eventfd once per batch. No lock is taken per request.
+/// What serves one ring's chains: returns the bytes written into the chain's writable part.
+public typealias QueueHandler = (DescriptorChain) -> UInt32
+
+/// One thread serving one ring: waits on the kick eventfd, drains the avail ring in a batch
+/// with the driver's kicks suppressed, publishes used entries, and signals the call eventfd
+/// once per batch. No lock is taken per request; faults take one.
 final class QueueWorker: @unchecked Sendable {
     let queue: SplitQueue
     let kick: Int32
     let call: Int32?
-    let handle: (DescriptorChain) -> UInt32
+    let handle: QueueHandler
+    /// Called once, on the worker's thread, when the ring breaks (the queue serves no more).
+    let onBroken: (QueueError) -> Void
     private let stopped = Atomic<Bool>(false)
     private let servedCount = Atomic<Int>(0)
+    /// Faults by `QueueError` case, chain-level and ring-level alike.
+    private let faultCounts = Mutex([Int](repeating: 0, count: QueueError.allCases.count))
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
     /// Requests served, for the counters.
     var served: Int { servedCount.load(ordering: .relaxed) }
+    var faults: [QueueError: Int] {
+        faultCounts.withLock { counts in
+            Dictionary(uniqueKeysWithValues: zip(QueueError.allCases, counts).filter { $0.1 > 0 })
+        }
+    }
 
     /// After a batch, keep polling the avail ring this long before sleeping on the kick
     /// (lower latency under load for some CPU; 0 = never poll).
@@ -25,13 +37,14 @@ final class QueueWorker: @unchecked Sendable {
 
     init(
         queue: SplitQueue, kick: Int32, call: Int32?, name: String, pollMicroseconds: Int = 0,
-        handle: @escaping (DescriptorChain) -> UInt32
+        handle: @escaping QueueHandler, onBroken: @escaping (QueueError) -> Void
     ) {
         self.queue = queue
         pollNanoseconds = UInt64(max(0, min(pollMicroseconds, 1_000_000))) * 1000
         self.kick = kick
         self.call = call
         self.handle = handle
+        self.onBroken = onBroken
         let thread = Thread { [unowned self] in
             self.run()
             self.finished.signal()
@@ -54,13 +67,14 @@ final class QueueWorker: @unchecked Sendable {
         while !isStopped {
             // A bounded wait, so a stop request is seen without a kick.
             _ = vu_eventfd_wait(kick, 100)
+            guard !queue.isBroken else { continue }
             // While there is work, the driver need not kick: drain, poll, and sleep only
             // after notifications are back on and the ring is still empty.
             repeat {
                 queue.suppressNotifications()
                 drain(chain)
                 poll(chain)
-            } while !isStopped && queue.enableNotifications()
+            } while !isStopped && !queue.isBroken && queue.enableNotifications()
         }
     }
 
@@ -68,7 +82,7 @@ final class QueueWorker: @unchecked Sendable {
     private func poll(_ chain: DescriptorChain) {
         guard pollNanoseconds > 0 else { return }
         var deadline = DispatchTime.now().uptimeNanoseconds + pollNanoseconds
-        while !isStopped {
+        while !isStopped, !queue.isBroken {
             let now = DispatchTime.now().uptimeNanoseconds
             if queue.hasPending {
                 drain(chain)
@@ -82,14 +96,24 @@ final class QueueWorker: @unchecked Sendable {
     private func drain(_ chain: DescriptorChain) {
         var served = 0
         repeat {
-            while !isStopped, !queue.isBroken {
-                let head: UInt16?
-                // a bad head is skipped; a jump breaks the queue
-                do { head = try queue.nextAvailable() } catch { continue }
-                guard let head else { break }
+            while !isStopped {
+                let head: UInt16
+                do throws(QueueError) {
+                    guard let next = try queue.nextAvailable() else { break }
+                    head = next
+                } catch {
+                    // Only ring-level faults throw here, and they break the queue.
+                    count(error)
+                    onBroken(error)
+                    break
+                }
                 var written: UInt32 = 0
-                if (try? queue.walk(head: head, into: chain)) != nil {
+                do throws(QueueError) {
+                    try queue.walk(head: head, into: chain)
                     written = handle(chain)
+                } catch {
+                    // A chain the device cannot walk is returned unused (length 0): that request fails alone.
+                    count(error)
                 }
                 queue.publishUsed(head: head, written: written)
                 served += 1
@@ -100,5 +124,10 @@ final class QueueWorker: @unchecked Sendable {
                 if queue.finishBatch(), let call { _ = vu_eventfd_signal(call) }
             }
         } while !isStopped && queue.hasPending
+    }
+
+    private func count(_ fault: QueueError) {
+        guard let index = QueueError.allCases.firstIndex(of: fault) else { return }
+        faultCounts.withLock { $0[index] += 1 }
     }
 }

@@ -3,7 +3,7 @@ import CVirtQueueAtomics
 /// Why a queue stopped or a chain was refused. Ring-level faults break the queue (the
 /// virtio spec lets the device stop using a queue whose driver misbehaves); chain-level
 /// faults fail that request only.
-public enum QueueError: Error, Equatable, Sendable {
+public enum QueueError: Error, Equatable, Sendable, CaseIterable {
     /// The rings do not fit in guest memory, or the size is not a power of two ≤ 32768.
     case invalidLayout
     /// `avail.idx` moved by more than the queue size since the last request.
@@ -71,10 +71,11 @@ public final class SplitQueue {
         throws(QueueError)
     {
         let size = Int(layout.size)
-        guard size > 0, size <= 32768, size & (size - 1) == 0,
-            let descriptors = memory.bytes(at: layout.descriptorTable, count: 16 * size)?.baseAddress,
-            let avail = memory.bytes(at: layout.availRing, count: 6 + 2 * size)?.baseAddress,
-            let used = memory.bytes(at: layout.usedRing, count: 6 + 8 * size)?.baseAddress
+        func part(_ part: RingPart) -> UnsafeMutableRawPointer? {
+            memory.bytes(at: layout.address(of: part), count: part.length(size: size))?.baseAddress
+        }
+        guard size > 0, size <= QueueLayout.maxSize, size & (size - 1) == 0,
+            let descriptors = part(.descriptorTable), let avail = part(.availRing), let used = part(.usedRing)
         else {
             throw .invalidLayout
         }
@@ -109,7 +110,11 @@ public final class SplitQueue {
         let slot = Int(lastAvailIndex & mask)
         let head = UInt16(littleEndian: (avail + 4 + 2 * slot).loadUnaligned(as: UInt16.self))
         lastAvailIndex &+= 1
-        guard head < layout.size else { throw .indexOutOfRange }
+        // A head outside the table names no chain the device could answer: the ring is broken.
+        guard head < layout.size else {
+            isBroken = true
+            throw .indexOutOfRange
+        }
         return head
     }
 

@@ -1,6 +1,7 @@
 import VirtQueue
 import VirtioCryptoEngines
 import VirtioCryptoWire
+import WireBytes
 
 /// One control queue request: create or destroy a session. The generated
 /// `ControlQueue.dispatch` parses and checks it and calls one method below; the outcome
@@ -65,7 +66,7 @@ final class ControlHandler {
             throw Failure(status: .err)
         }
         var keys = [UInt8](repeating: 0, count: readable)
-        defer { keys.withUnsafeMutableBytes { zeroizeBytes($0) } }
+        defer { keys.withUnsafeMutableBytes { zeroize($0) } }
         guard keys.withUnsafeMutableBytes({ chain.read(at: frame.vlfStart, into: $0) }) else {
             throw Failure(status: .err)
         }
@@ -217,14 +218,4 @@ extension UnsafeRawBufferPointer {
     func segment(_ segment: VlfSegment) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: self[segment.offset..<segment.offset + segment.length])
     }
-}
-
-func zeroizeBytes(_ buffer: UnsafeMutableRawBufferPointer) {
-    guard let base = buffer.baseAddress else { return }
-    memsetZero(base, buffer.count)
-}
-
-@inline(never)
-func memsetZero(_ pointer: UnsafeMutableRawPointer, _ count: Int) {
-    pointer.initializeMemory(as: UInt8.self, repeating: 0, count: count)
 }

@@ -1,6 +1,7 @@
 import VirtQueue
 import VirtioCryptoEngines
 import VirtioCryptoWire
+import WireBytes
 
 /// Serves one data queue. Owns its crypto contexts (copied from each session once) and
 /// bounce buffers (for data split over descriptors), so a request allocates nothing.
@@ -58,9 +59,9 @@ public final class DataWorker {
 
     deinit {
         device.statistics.retire(counters)
-        zeroizeBytes(inputBounce)
-        zeroizeBytes(outputBounce)
-        zeroizeBytes(small)  // stateless keys pass through it
+        zeroize(inputBounce)
+        zeroize(outputBounce)
+        zeroize(small)  // stateless keys pass through it
         inputBounce.deallocate()
         outputBounce.deallocate()
         small.deallocate()
@@ -380,7 +381,7 @@ public final class DataWorker {
         let io = try begin(frame, readable: readable, writable: writable)
         guard segment.length <= device.offer.limits.maxAkcipherKeyLength else { throw .err }
         var key = [UInt8](repeating: 0, count: segment.length)
-        defer { key.withUnsafeMutableBytes { zeroizeBytes($0) } }
+        defer { key.withUnsafeMutableBytes { zeroize($0) } }
         guard key.withUnsafeMutableBytes({ io.chain.read(at: io.vlfStart + segment.offset, into: $0) }) else {
             throw .err
         }

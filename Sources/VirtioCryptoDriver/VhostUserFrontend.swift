@@ -1,7 +1,6 @@
 import CVhostUserSupport
 import Foundation
 import Glibc
-import VhostUser
 import VirtQueue
 import VirtioCryptoWire
 
@@ -17,7 +16,7 @@ public final class VhostUserFrontend {
         case backend(UInt64)
     }
 
-    public let connection: VhostUserConnection
+    public let connection: FrontendConnection
     public let memory: UnsafeMutableRawBufferPointer
     public let memoryFD: Int32
     public static let guestBase: UInt64 = 0x10_0000
@@ -37,7 +36,7 @@ public final class VhostUserFrontend {
             socket = vu_connect(path ?? "")
             guard socket >= 0 else { throw .connect(errno) }
         }
-        connection = VhostUserConnection(fd: socket)
+        connection = FrontendConnection(fd: socket)
         let size = slices * sliceSize
         memoryFD = vu_memfd("guest-ram", size)
         guard memoryFD >= 0, let pointer = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, memoryFD, 0),
@@ -57,20 +56,20 @@ public final class VhostUserFrontend {
 
     // MARK: messages
 
-    public func send(_ request: VhostUserRequest, payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false)
+    public func send(_ request: FrontendRequest, payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false)
         throws
     {
-        let flags = VhostUserMessage.version | (needReply ? VhostUserMessage.needReplyFlag : 0)
-        try connection.send(VhostUserMessage(request: request.rawValue, flags: flags, payload: payload, fds: fds))
+        let flags = FrontendMessage.version | (needReply ? FrontendMessage.needReplyFlag : 0)
+        try connection.send(FrontendMessage(request: request.rawValue, flags: flags, payload: payload, fds: fds))
     }
 
     /// Sends and waits for the reply to the same request.
-    public func call(_ request: VhostUserRequest, payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false)
-        throws -> VhostUserMessage
+    public func call(_ request: FrontendRequest, payload: [UInt8] = [], fds: [Int32] = [], needReply: Bool = false)
+        throws -> FrontendMessage
     {
         try send(request, payload: payload, fds: fds, needReply: needReply)
         let reply = try connection.receive()
-        guard reply.request == request.rawValue, reply.flags == VhostUserMessage.replyFlag | VhostUserMessage.version
+        guard reply.request == request.rawValue, reply.flags == FrontendMessage.replyFlag | FrontendMessage.version
         else {
             throw FrontendError.unexpectedReply(reply.request)
         }
@@ -78,7 +77,7 @@ public final class VhostUserFrontend {
     }
 
     /// A request that takes REPLY_ACK: fails when the backend answers non-zero.
-    public func acked(_ request: VhostUserRequest, payload: [UInt8] = [], fds: [Int32] = []) throws {
+    public func acked(_ request: FrontendRequest, payload: [UInt8] = [], fds: [Int32] = []) throws {
         let reply = try call(request, payload: payload, fds: fds, needReply: true)
         let status = reply.u64(at: 0) ?? 1
         guard status == 0 else { throw FrontendError.backend(status) }
@@ -93,7 +92,9 @@ public final class VhostUserFrontend {
     /// feature bits.
     @discardableResult
     public func handshake(
-        features: UInt64 = 1 << 30, protocolFeatures: UInt64 = (1 << 0) | (1 << 3) | (1 << 7) | (1 << 9)
+        features: UInt64 = 1 << 30,
+        protocolFeatures: UInt64 = FrontendProtocolFeature.multiQueue.mask | FrontendProtocolFeature.replyAck.mask
+            | FrontendProtocolFeature.cryptoSession.mask | FrontendProtocolFeature.config.mask
     ) throws -> UInt64 {
         let offered = try call(.getFeatures).u64(at: 0) ?? 0
         _ = try call(.getProtocolFeatures)
@@ -116,12 +117,18 @@ public final class VhostUserFrontend {
     /// Sets up ring `index` in memory slice `slice` (by default its own index) and starts
     /// it (NUM, BASE, ADDR, CALL, KICK). A ring started again replaces the old one, whose
     /// eventfds are closed.
+    /// With `errorNotifier` (as QEMU ≥ 7.1 does), the ring's error eventfd goes to the backend
+    /// too, which signals it if the ring breaks; without one, the backend closes the connection.
     @discardableResult
-    public func startRing(_ index: Int, size: UInt16 = 256, slice sliceIndex: Int? = nil) throws -> FrontendRing {
+    public func startRing(_ index: Int, size: UInt16 = 256, slice sliceIndex: Int? = nil, errorNotifier: Bool = true)
+        throws -> FrontendRing
+    {
         let sliceIndex = sliceIndex ?? index
         precondition(sliceIndex >= 0 && sliceIndex < slices, "no memory slice \(sliceIndex) for ring \(index)")
         let start = sliceIndex * sliceSize
         let slice = UnsafeMutableRawBufferPointer(rebasing: memory[start..<start + sliceSize])
+        // A ring set up again starts empty, as a driver resets it (indexes 0, no stale entries).
+        slice.initializeMemory(as: UInt8.self, repeating: 0)
         let ring = FrontendRing(
             index: index, ring: DriverRing(size: size, region: slice, guestBase: Self.guestBase + UInt64(start)))
         func address(_ guest: UInt64) -> UInt64 { UInt64(UInt(bitPattern: ring.ring.host(guest))) }
@@ -132,6 +139,12 @@ public final class VhostUserFrontend {
             payload: Self.u32s(UInt32(index), 0) + Self.u64(address(ring.ring.layout.descriptorTable))
                 + Self.u64(address(ring.ring.layout.usedRing)) + Self.u64(address(ring.ring.layout.availRing))
                 + Self.u64(0))
+        if errorNotifier {
+            let error = vu_eventfd()
+            guard error >= 0 else { throw FrontendError.memory }
+            ring.error = error
+            try acked(.setVringErr, payload: Self.u64(UInt64(index)), fds: [error])
+        }
         try acked(.setVringCall, payload: Self.u64(UInt64(index)), fds: [ring.call])
         try acked(.setVringKick, payload: Self.u64(UInt64(index)), fds: [ring.kick])
         rings[index]?.close()  // the backend now holds the new eventfds
@@ -204,9 +217,19 @@ public final class FrontendRing {
         call = vu_eventfd()
     }
 
+    /// The error eventfd given to the backend (`startRing(errorNotifier:)`), if any.
+    public internal(set) var error: Int32?
+
     func close() {
         Glibc.close(kick)
         Glibc.close(call)
+        if let error { Glibc.close(error) }
+    }
+
+    /// Waits up to `timeout` ms for the backend to report this ring broken on its error eventfd.
+    public func waitForError(timeout: Int32 = 5000) -> Bool {
+        guard let error else { return false }
+        return vu_eventfd_wait(error, timeout) == 1
     }
 
     /// Submits one chain, kicks, and waits (up to `timeout` ms) for the backend to use it;

@@ -1,4 +1,3 @@
-import VhostUser
 import VirtioCryptoWire
 
 /// `CryptoTransport` over our vhost-user frontend, as a generic VMM would drive a
@@ -24,8 +23,8 @@ public final class VhostUserTransport: CryptoTransport {
     /// What this transport needs of the backend: REPLY_ACK for every setup step, CONFIG
     /// for the config space, MQ for more than one data queue.
     static let protocolFeatures =
-        ProtocolFeature.replyAck.mask | ProtocolFeature.config.mask
-        | ProtocolFeature.multiQueue.mask
+        FrontendProtocolFeature.replyAck.mask | FrontendProtocolFeature.config.mask
+        | FrontendProtocolFeature.multiQueue.mask
 
     public init(frontend: VhostUserFrontend, ringSize: UInt16 = 256) {
         self.frontend = frontend

@@ -1,5 +1,6 @@
 import COpenSSL
 import VirtioCryptoWire
+import WireBytes
 
 /// An AEAD session keyed once: GCM, CCM or ChaCha20-Poly1305, with its tag length and
 /// direction. Encryption writes `ciphertext ‖ tag`; decryption reads `ciphertext ‖ tag`,

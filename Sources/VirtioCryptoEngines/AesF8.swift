@@ -1,3 +1,5 @@
+import WireBytes
+
 /// AES in f8 mode (RFC 3711 §4.1.2.1). The virtio key carries both f8 keys: the AES
 /// key k_e, then the optional salt k_s (any length shorter than k_e). A 24- or 32-byte
 /// key is AES-192/AES-256 without salt; other lengths from 17 to 31 bytes are AES-128

@@ -1,5 +1,6 @@
 import COpenSSL
 import VirtioCryptoWire
+import WireBytes
 
 /// A worker's AKCIPHER state for one session: its own EVP_PKEY_CTX per operation and a scratch
 /// buffer, both made once, so a request allocates nothing here (OpenSSL's big-number code still

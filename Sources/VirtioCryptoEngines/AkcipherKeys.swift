@@ -1,5 +1,6 @@
 import COpenSSL
 import VirtioCryptoWire
+import WireBytes
 
 /// Turns the key bytes of an AKCIPHER session into an OpenSSL `EVP_PKEY`, accepting exactly the
 /// encodings Virtio 1.4 names (Spec/akcipher.yaml, rules drv.akcipher-session.*-key-encoding):

@@ -1,3 +1,5 @@
+import WireBytes
+
 /// AES-GCM where the caller supplies the pre-counter block J0 itself (the seed's 16-byte
 /// GCM IV form). SP 800-38D §7.1 from step 2 on: GCTR from inc32(J0), tag = E(K, J0) ⊕
 /// GHASH(A, C). OpenSSL derives J0 from an IV and cannot take it directly.

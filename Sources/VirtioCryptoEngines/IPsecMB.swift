@@ -1,5 +1,6 @@
 import CIPSecMB
 import VirtioCryptoWire
+import WireBytes
 
 /// Intel IPsec-MB's managers: one per thread (the shim's thread-local manager), so keying
 /// and running a context sets nothing up and memory does not grow with sessions.

@@ -2,6 +2,7 @@ import CDigests
 import CIPSecMB
 import COpenSSL
 import VirtioCryptoWire
+import WireBytes
 
 /// A MAC session keyed once: the algorithm, the key and the result length.
 ///

@@ -1,3 +1,5 @@
+import WireBytes
+
 /// Key material owned by a session: copied once, never logged, zeroized when released.
 final class SecretBytes: @unchecked Sendable {
     let buffer: UnsafeMutableRawBufferPointer
@@ -16,13 +18,4 @@ final class SecretBytes: @unchecked Sendable {
         zeroize(buffer)
         buffer.deallocate()
     }
-}
-
-/// Overwrites memory with zeros in a way the optimizer does not remove.
-@inline(never)
-func zeroize(_ buffer: UnsafeMutableRawBufferPointer) {
-    guard let base = buffer.baseAddress else { return }
-    let volatile = base.assumingMemoryBound(to: UInt8.self)
-    for index in 0..<buffer.count { volatile[index] = 0 }
-    withExtendedLifetime(buffer) {}
 }

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Logging
 import VhostUser
+import VhostUserCrypto
 import VirtioCryptoDevice
 import VirtioCryptoEngines
 import VirtioCryptoWire
@@ -124,9 +125,9 @@ struct VhostUserCrypto: ParsableCommand {
             logger.info("frontend connected")
             // A fresh device per frontend: no session or mapping survives a disconnect.
             let device = VirtioCryptoDevice(offer: offer)
-            let backend = VhostUserBackend(device: device, connection: VhostUserConnection(fd: fd)) { message in
-                logger.debug("\(message)")
-            }
+            let backend = VhostUserBackend(
+                device: CryptoVhostUserDevice(device, logger: logger), connection: VhostUserConnection(fd: fd),
+                logger: logger)
             backend.pollMicroseconds = pollUs
             counters.current = device
             counters.backend = backend

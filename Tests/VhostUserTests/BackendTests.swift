@@ -1,8 +1,10 @@
 import CVhostUserSupport
 import Foundation
 import Glibc
+import Logging
 import Testing
 import VhostUser
+import VhostUserCrypto
 import VirtioCryptoDevice
 import VirtioCryptoDriver
 import VirtioCryptoEngines
@@ -21,11 +23,18 @@ final class Pair: @unchecked Sendable {
         var result: ConnectionError?
     }
 
-    init(limits: DeviceLimits = DeviceLimits(), log: @escaping (String) -> Void = { _ in }) throws {
+    /// The backend, for its counters (the serving thread holds it too).
+    let backend: VhostUserBackend
+
+    init(limits: DeviceLimits = DeviceLimits(), log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         var fds: [Int32] = [-1, -1]
         precondition(vu_socketpair(&fds) == 0)
         device = VirtioCryptoDevice(offer: DeviceOffer(limits: limits))
-        let backend = VhostUserBackend(device: device, connection: VhostUserConnection(fd: fds[0]), log: log)
+        let logger = Logger(label: "test") { _ in CapturingLogHandler(log) }
+        let backend = VhostUserBackend(
+            device: CryptoVhostUserDevice(device, logger: logger), connection: VhostUserConnection(fd: fds[0]),
+            logger: logger)
+        self.backend = backend
         frontend = try VhostUserFrontend(fd: fds[1])
         let (serving, outcome) = (serving, outcome)
         serving.enter()
@@ -47,6 +56,19 @@ final class Pair: @unchecked Sendable {
         shutdown(frontend.connection.fd, Int32(SHUT_RDWR))
         _ = serving.wait(timeout: .now() + 5)
     }
+}
+
+/// Hands every message the backend logs (any level) to a test.
+struct CapturingLogHandler: LogHandler {
+    let sink: @Sendable (String) -> Void
+    init(_ sink: @escaping @Sendable (String) -> Void) { self.sink = sink }
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) { sink(event.message.description) }
 }
 
 let key16 = [UInt8](0..<16)

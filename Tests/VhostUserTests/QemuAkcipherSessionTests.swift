@@ -1,10 +1,11 @@
 import Foundation
 import Testing
+import VhostUser
 import VirtioCryptoDevice
 import VirtioCryptoDriver
 import VirtioCryptoWire
 
-@testable import VhostUser
+@testable import VhostUserCrypto
 
 /// AKCIPHER sessions as QEMU ≥ 8.1 sends them: 1072-byte CREATE_CRYPTO_SESSION payloads with
 /// op_code 0x404 and `CryptoDevBackendAsymSessionInfo` (CryptoSessionMessage.swift has the facts),
@@ -43,7 +44,7 @@ struct QemuAkcipherSessionTests {
     /// (@1064) filled in, and returns that id.
     static func create(_ pair: Pair, _ payload: [UInt8]) throws -> Int64 {
         let reply = try pair.frontend.call(.createCryptoSession, payload: payload)
-        #expect(reply.request == VhostUserRequest.createCryptoSession.rawValue && reply.flags == 0x5)
+        #expect(reply.request == FrontendRequest.createCryptoSession.rawValue && reply.flags == 0x5)
         #expect(
             reply.payload.count == 1072 && Array(reply.payload.prefix(1064)) == Array(payload.prefix(1064)),
             "the whole payload is echoed")

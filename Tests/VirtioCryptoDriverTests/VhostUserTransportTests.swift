@@ -1,7 +1,9 @@
 import CVhostUserSupport
 import Foundation
+import Logging
 import Testing
 import VhostUser
+import VhostUserCrypto
 import VirtioCryptoDevice
 import VirtioCryptoDriver
 import VirtioCryptoWire
@@ -17,7 +19,11 @@ final class BackendPair: @unchecked Sendable, DeviceTraffic {
         var fds: [Int32] = [-1, -1]
         precondition(vu_socketpair(&fds) == 0)
         device = VirtioCryptoDevice(offer: DeviceOffer(limits: limits, revision: revision))
-        backend = VhostUserBackend(device: device, connection: VhostUserConnection(fd: fds[0]))
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        backend = VhostUserBackend(
+            device: CryptoVhostUserDevice(device, logger: logger), connection: VhostUserConnection(fd: fds[0]),
+            logger: logger)
         frontend = try VhostUserFrontend(fd: fds[1], slices: slices)
         Thread { [backend] in _ = backend.serve() }.start()
     }

@@ -1,6 +1,6 @@
-import Glibc
 import VirtioCryptoDevice
 import VirtioCryptoWire
+import WireBytes
 
 /// QEMU's CREATE_CRYPTO_SESSION payloads (protocol.md §1.3): a memcpy of QEMU's structs, x86_64.
 ///
@@ -24,7 +24,10 @@ import VirtioCryptoWire
 ///   PKCS1 1), hash (NO_HASH 0 … SHA224 9) and key type (1, 2) agree with the spec.
 /// - `backends/cryptodev-vhost-user.c` ≥ 8.1 forwards CIPHER and AKCIPHER create requests (and
 ///   HASH, MAC, AEAD, which virtio-crypto.c answers NOTSUPP before they get here).
-enum CryptoSessionMessage {
+public enum CryptoSessionMessage {
+    /// CLOSE_CRYPTO_SESSION: the session id, le64.
+    static let closePayloadSize = 8
+
     /// A byte range of the payload.
     struct Region {
         let offset: Int
@@ -55,13 +58,13 @@ enum CryptoSessionMessage {
     }
 
     /// A payload decoded. The AKCIPHER key stays in the payload: `key` is its range there.
-    enum Description {
+    public enum Description {
         case symmetric(SymmetricSessionRequest)
         case akcipher(AkcipherSessionRequest, key: Range<Int>)
     }
 
     /// Why a payload describes no session the device can create (the log says which).
-    enum Refusal: Error, CustomStringConvertible {
+    public enum Refusal: Error, CustomStringConvertible {
         case size(Int)
         case opCode(UInt64)
         case notSymmetric(opType: UInt8, layoutB: Bool)
@@ -69,7 +72,7 @@ enum CryptoSessionMessage {
         case akcipherKeyLength(UInt32, deviceLimit: Int)
         case akcipherAlgorithm(UInt32)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .size(let size):
                 return
@@ -101,7 +104,7 @@ enum CryptoSessionMessage {
 
     /// Decodes a payload, checking every length before it reads what the length covers.
     /// `maxAkcipherKeyLength` is the device's AKCIPHER key limit.
-    static func parse(_ payload: [UInt8], maxAkcipherKeyLength: Int) throws(Refusal) -> Description {
+    public static func parse(_ payload: [UInt8], maxAkcipherKeyLength: Int) throws(Refusal) -> Description {
         let result: Result<Description, Refusal> = payload.withUnsafeBytes { raw in
             do throws(Refusal) { return .success(try parse(raw, maxAkcipherKeyLength: maxAkcipherKeyLength)) } catch {
                 return .failure(error)
@@ -238,68 +241,6 @@ enum QemuAkcipherValues {
             return
                 "ECDSA in QEMU's numbering, but QEMU's session message has no ECDSA member (no curve) and QEMU forwards only RSA"
         default: return "unknown to QEMU and to the spec"
-        }
-    }
-}
-
-extension VhostUserBackend {
-    func createSession(_ message: VhostUserMessage) throws(ConnectionError) {
-        var sessionID: Int64 = -1
-        do {
-            switch try CryptoSessionMessage.parse(
-                message.payload, maxAkcipherKeyLength: device.offer.limits.maxAkcipherKeyLength)
-            {
-            case .symmetric(var request):
-                defer {
-                    request.cipherKey.zeroize()
-                    request.authKey.zeroize()
-                }
-                do {
-                    sessionID = Int64(bitPattern: try device.createSymmetricSession(request))
-                } catch {
-                    log(
-                        "CREATE_CRYPTO_SESSION refused: symmetric session (cipher \(request.cipher), op_type \(request.opType)): \(error)"
-                    )
-                }
-            case .akcipher(let request, let key):
-                let result: Result<UInt64, SessionError> = message.payload.withUnsafeBytes { raw in
-                    do throws(SessionError) {
-                        return .success(
-                            try device.createAkcipherSession(request, key: UnsafeRawBufferPointer(rebasing: raw[key])))
-                    } catch {
-                        return .failure(error)
-                    }
-                }
-                switch result {
-                case .success(let id): sessionID = Int64(bitPattern: id)
-                case .failure(let error):
-                    log(
-                        "CREATE_CRYPTO_SESSION refused: AKCIPHER \(request.logDescription), key of \(key.count) bytes: \(error)"
-                    )
-                }
-            }
-        } catch {
-            log("CREATE_CRYPTO_SESSION refused: \(error)")
-        }
-        var reply = CryptoSessionMessage.reply(to: message.payload, sessionID: sessionID)
-        defer { reply.zeroize() }  // it echoes the keys
-        try connection.reply(to: message.request, payload: reply)
-    }
-}
-
-extension AkcipherSessionRequest {
-    var logDescription: String {
-        var text = "\(algorithm) \(keyType)"
-        if case .rsa(let rsa) = parameters { text += ", padding \(rsa.paddingAlgo), hash \(rsa.hashAlgo)" }
-        return text
-    }
-}
-
-extension Array where Element == UInt8 {
-    /// Overwrites the bytes in place with zeros the optimizer keeps (explicit_bzero); for keys.
-    mutating func zeroize() {
-        withUnsafeMutableBytes { bytes in
-            if let base = bytes.baseAddress { explicit_bzero(base, bytes.count) }
         }
     }
 }
