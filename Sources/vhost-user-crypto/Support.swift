@@ -76,12 +76,17 @@ final class Counters: @unchecked Sendable {
     }
     private var _backend: VhostUserBackend?
     private var perRing: [Int: Int] = [:]
+    private var refusals: [String: Int] = [:]
+    private var faults: [String: Int] = [:]
 
     func add(_ device: VirtioCryptoDevice, _ backend: VhostUserBackend) {
         let rings = backend.requestsPerRing
+        let (refused, faulted) = (backend.refusedMessages, backend.ringFaults)
         lock.lock()
         for (index, status) in Self.statuses.enumerated() { totals[index] += device.statistics.count(status) }
         for (ring, count) in rings { perRing[ring, default: 0] += count }
+        refusals.merge(refused, uniquingKeysWith: +)
+        faults.merge(faulted, uniquingKeysWith: +)
         lock.unlock()
     }
 
@@ -92,14 +97,24 @@ final class Counters: @unchecked Sendable {
             for (index, status) in Self.statuses.enumerated() { counts[index] += device.statistics.count(status) }
         }
         var rings = perRing
+        var (refused, faulted) = (refusals, faults)
         let live = _backend
         lock.unlock()
-        if let live { for (ring, count) in live.requestsPerRing { rings[ring, default: 0] += count } }
+        if let live {
+            for (ring, count) in live.requestsPerRing { rings[ring, default: 0] += count }
+            refused.merge(live.refusedMessages, uniquingKeysWith: +)
+            faulted.merge(live.ringFaults, uniquingKeysWith: +)
+        }
         let queues = rings.keys.sorted().map { "vq\($0)=\(rings[$0]!)" }.joined(separator: " ")
         logger.notice("requests by queue: \(queues.isEmpty ? "none" : queues)")
         let names = Self.statuses.map { ($0.cName ?? "").replacingOccurrences(of: "VIRTIO_CRYPTO_", with: "") }
         let summary = zip(names, counts).map { "\($0)=\($1)" }.joined(separator: " ")
         logger.notice("requests by status: \(summary)")
+        func listed(_ counts: [String: Int]) -> String {
+            counts.isEmpty ? "none" : counts.keys.sorted().map { "\($0)=\(counts[$0]!)" }.joined(separator: " ")
+        }
+        logger.notice("vhost-user messages refused: \(listed(refused))")
+        logger.notice("ring faults: \(listed(faulted))")
     }
 }
 

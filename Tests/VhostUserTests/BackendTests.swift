@@ -26,10 +26,13 @@ final class Pair: @unchecked Sendable {
     /// The backend, for its counters (the serving thread holds it too).
     let backend: VhostUserBackend
 
-    init(limits: DeviceLimits = DeviceLimits(), log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+    init(
+        limits: DeviceLimits = DeviceLimits(), offer: DeviceOffer? = nil,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws {
         var fds: [Int32] = [-1, -1]
         precondition(vu_socketpair(&fds) == 0)
-        device = VirtioCryptoDevice(offer: DeviceOffer(limits: limits))
+        device = VirtioCryptoDevice(offer: offer ?? DeviceOffer(limits: limits))
         let logger = Logger(label: "test") { _ in CapturingLogHandler(log) }
         let backend = VhostUserBackend(
             device: CryptoVhostUserDevice(device, logger: logger), connection: VhostUserConnection(fd: fds[0]),

@@ -205,4 +205,42 @@ struct NeverSilentTests {
         }
         #expect(code == request.rawValue)
     }
+
+    /// A control request whose opcode the device does not know, or does not offer, is answered
+    /// where a driver expecting that request's outcome looks: the create-session outcome's
+    /// status (offset 8) when the writable part has its 16 bytes, else the 1-byte status.
+    @Test(arguments: [Opcode.unknown(0x999), .akcipherCreateSession, .hashCreateSession])
+    func controlRequestsTheDeviceCannotServeAreAnsweredWhereTheDriverLooks(_ opcode: Opcode) throws {
+        let offer = DeviceOffer().restricted(hashes: [], akciphers: [])
+        let pair = try Pair(offer: offer)
+        try pair.frontend.handshake()
+        let control = try pair.frontend.startRing(1)
+        let request = RequestBuilder.control(
+            opcode: opcode, flf: RequestBuilder.cipherSession(.aesCbc, keyLength: 16, op: .encrypt))
+        let created = try CreateSessionInput.decode(try control.run(readable: [request, key16], writable: [16]))
+        #expect(created.status == .notsupp, "\(opcode)")
+        guard case .unknown = opcode else { return }
+        // An opcode of no known request has no outcome of its own: the 1-byte status fits.
+        let statusOnly = try control.run(readable: [request, key16], writable: [1])
+        #expect(statusOnly == [UInt8(Status.notsupp.rawValue)])
+    }
+
+    /// Sessions created and destroyed in a loop through the control queue leave nothing behind:
+    /// the table empties, and (under AddressSanitizer in CI) no MAC state or key leaks.
+    @Test func creatingAndDestroyingSessionsInALoopLeavesNothing() throws {
+        let pair = try Pair()
+        try pair.frontend.handshake()
+        let control = try pair.frontend.startRing(1)
+        let mac = RequestBuilder.control(
+            opcode: .macCreateSession, flf: MacCreateSessionFlf(algo: .hmacSha256, hashResultLen: 32, authKeyLen: 4))
+        for _ in 0..<300 {
+            let created = try CreateSessionInput.decode(
+                try control.run(readable: [mac, Array("Jefe".utf8)], writable: [16]))
+            #expect(created.status == .ok)
+            let destroy = RequestBuilder.control(
+                opcode: .macDestroySession, flf: DestroySessionFlf(sessionId: created.sessionId))
+            #expect(try control.run(readable: [destroy], writable: [1]) == [0])
+        }
+        #expect(pair.device.sessions.count == 0)
+    }
 }
