@@ -158,32 +158,12 @@ public final class VhostUserFrontend {
         hashMode: UInt8 = 0, authAlgorithm: UInt32 = 0, resultLength: UInt32 = 0, authKey: [UInt8] = [],
         chainOrder: UInt8 = 0
     ) throws -> Int64 {
-        var payload = [UInt8](repeating: 0, count: layoutC ? 1072 : 632)
-        func put(_ value: UInt32, _ offset: Int) {
-            withUnsafeBytes(of: value.littleEndian) { payload.replaceSubrange(offset..<offset + 4, with: $0) }
-        }
-        if layoutC {
-            withUnsafeBytes(of: UInt64(Opcode.cipherCreateSession.rawValue).littleEndian) {
-                payload.replaceSubrange(0..<8, with: $0)
-            }
-        }
-        put(cipher.rawValue, 8)
-        put(UInt32(key.count), 12)
-        put(authAlgorithm, 16)
-        put(resultLength, 20)
-        put(UInt32(authKey.count), 24)
-        payload[32] = opType
-        payload[33] = UInt8(truncatingIfNeeded: op.rawValue)
-        payload[34] = hashMode
-        payload[35] = chainOrder
-        payload.replaceSubrange(56..<56 + min(key.count, 64), with: key.prefix(64))
-        payload.replaceSubrange(120..<120 + min(authKey.count, 512), with: authKey.prefix(512))
+        let payload = QemuSessionPayload.symmetric(
+            cipher: cipher, key: key, op: op, layoutC: layoutC, opType: opType, hashMode: hashMode,
+            authAlgorithm: authAlgorithm, resultLength: resultLength, authKey: authKey, chainOrder: chainOrder)
         let reply = try call(.createCryptoSession, payload: payload)
         guard reply.payload.count == payload.count else { throw FrontendError.unexpectedReply(reply.request) }
-        let offset = layoutC ? 1064 : 0
-        return reply.payload.withUnsafeBytes {
-            Int64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: Int64.self))
-        }
+        return Int64(bitPattern: reply.u64(at: QemuSessionPayload.sessionIDOffset(layoutC: layoutC)) ?? UInt64.max)
     }
 
     /// CLOSE_CRYPTO_SESSION: never answered.

@@ -16,28 +16,15 @@ struct QemuAkcipherSessionTests {
     static let publicKey: UInt32 = 1, privateKey: UInt32 = 2
     static let pkcs1: UInt32 = 1, raw: UInt32 = 0, sha256: UInt32 = 6
 
-    /// A layout C payload: u64 op_code @0, algo @8, keytype @12, keylen @16, host pointer @24,
-    /// padding_algo @32, hash_algo @36, key[1024] @40, session_id @1064. `keyLength` defaults to the
-    /// key's; the key is cut at 1024 bytes, as QEMU's buffer would be.
+    /// A layout C payload (`QemuSessionPayload`, the frontend's own description of QEMU's struct).
+    /// `keyLength` defaults to the key's; the key is cut at 1024 bytes, as QEMU's buffer would be.
     static func message(
         algo: UInt32 = qemuRSA, keyType: UInt32, padding: UInt32, hash: UInt32, key: [UInt8],
         keyLength: UInt32? = nil, opCode: UInt64 = 0x404
     ) -> [UInt8] {
-        var payload = [UInt8](repeating: 0, count: 1072)
-        func put<T: FixedWidthInteger>(_ value: T, _ offset: Int) {
-            withUnsafeBytes(of: value.littleEndian) {
-                payload.replaceSubrange(offset..<offset + MemoryLayout<T>.size, with: $0)
-            }
-        }
-        put(opCode, 0)
-        put(algo, 8)
-        put(keyType, 12)
-        put(keyLength ?? UInt32(key.count), 16)
-        put(UInt64(0x7f3a_5c00_1000), 24)  // QEMU's host pointer to its own key copy: meaningless here
-        put(padding, 32)
-        put(hash, 36)
-        payload.replaceSubrange(40..<40 + min(key.count, 1024), with: key.prefix(1024))
-        return payload
+        QemuSessionPayload.akcipher(
+            algorithm: algo, keyType: keyType, key: key, padding: padding, hash: hash, keyLength: keyLength,
+            opCode: opCode)
     }
 
     /// Sends a CREATE_CRYPTO_SESSION; checks the reply echoes the request with only session_id
