@@ -56,10 +56,13 @@ final class QueueWorker: @unchecked Sendable {
 
     private var isStopped: Bool { stopped.load(ordering: .acquiring) }
 
-    /// Stops the thread after its current batch and waits for it.
+    /// Stops the thread after its current batch and waits for it. A kick wakes it at once (a
+    /// spurious kick is harmless: the ring is drained only while not stopped).
     func stop() {
         let (exchanged, _) = stopped.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing)
-        if exchanged { finished.wait() }
+        guard exchanged else { return }
+        _ = vu_eventfd_signal(kick)
+        finished.wait()
     }
 
     private func run() {
