@@ -1,5 +1,6 @@
 import COpenSSL
 import Foundation
+import Synchronization
 
 /// OpenSSL 3 set-up shared by the engines: the default and legacy providers (ARC4 and
 /// single DES live in `legacy`) and small helpers for EVP calls.
@@ -33,23 +34,22 @@ enum OpenSSLRuntime {
     /// lock and costs microseconds, which stateless requests would pay every time. Holds
     /// one reference per name for the life of the process; hands out up-ref'd copies.
     private final class FetchCache: @unchecked Sendable {
-        private let lock = NSLock()
-        private var fetched: [String: OpaquePointer] = [:]
+        private let fetched = Mutex<[String: OpaquePointer]>([:])
 
         func fetch(
             _ name: String, _ fetch: (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> OpaquePointer?,
             _ upRef: (OpaquePointer?) -> Int32
         ) -> OpaquePointer? {
             _ = legacyLoaded
-            lock.lock()
-            defer { lock.unlock() }
-            if let cached = fetched[name] {
-                return upRef(cached) == 1 ? cached : nil
+            return fetched.withLock { fetched in
+                if let cached = fetched[name] {
+                    return upRef(cached) == 1 ? cached : nil
+                }
+                guard let algorithm = fetch(nil, name, nil) else { return nil }
+                guard upRef(algorithm) == 1 else { return algorithm }
+                fetched[name] = algorithm
+                return algorithm
             }
-            guard let algorithm = fetch(nil, name, nil) else { return nil }
-            guard upRef(algorithm) == 1 else { return algorithm }
-            fetched[name] = algorithm
-            return algorithm
         }
     }
 

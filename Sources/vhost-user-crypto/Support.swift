@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Glibc
 import Logging
+import Synchronization
 import VhostUser
 import VirtioCryptoDevice
 import VirtioCryptoWire
@@ -44,77 +45,59 @@ enum AlgorithmFilter {
 }
 
 /// Per-status request counts over every frontend served, printed on SIGUSR1 and at exit.
-final class Counters: @unchecked Sendable {
-    private let lock = NSLock()
+final class Counters: Sendable {
     /// Every status a request can be answered with, in the spec's order (Spec/constants.yaml).
     static let statuses = Status.known.filter { $0 != .max }
-    private var totals = [Int](repeating: 0, count: Counters.statuses.count)
-    var current: VirtioCryptoDevice? {
-        get {
-            lock.lock()
-            defer { lock.unlock() }
-            return _current
-        }
-        set {
-            lock.lock()
-            _current = newValue
-            lock.unlock()
-        }
-    }
-    private var _current: VirtioCryptoDevice?
-    var backend: VhostUserBackend? {
-        get {
-            lock.lock()
-            defer { lock.unlock() }
-            return _backend
-        }
-        set {
-            lock.lock()
-            _backend = newValue
-            lock.unlock()
-        }
-    }
-    private var _backend: VhostUserBackend?
-    private var perRing: [Int: Int] = [:]
-    private var refusals: [String: Int] = [:]
-    private var faults: [String: Int] = [:]
 
-    func add(_ device: VirtioCryptoDevice, _ backend: VhostUserBackend) {
+    /// Totals of the frontends that are gone, and the one being served (read by the report).
+    struct State {
+        var totals = [Int](repeating: 0, count: Counters.statuses.count)
+        var perRing: [Int: Int] = [:]
+        var refusals: [String: Int] = [:]
+        var faults: [String: Int] = [:]
+        var current: (device: VirtioCryptoDevice, backend: VhostUserBackend)?
+    }
+    private let state = Mutex(State())
+
+    /// The frontend now served (nil when it is gone: its counts are added to the totals).
+    func serving(_ device: VirtioCryptoDevice, _ backend: VhostUserBackend) {
+        state.withLock { $0.current = (device, backend) }
+    }
+
+    func finished(_ device: VirtioCryptoDevice, _ backend: VhostUserBackend) {
         let rings = backend.requestsPerRing
         let (refused, faulted) = (backend.refusedMessages, backend.ringFaults)
-        lock.lock()
-        for (index, status) in Self.statuses.enumerated() { totals[index] += device.statistics.count(status) }
-        for (ring, count) in rings { perRing[ring, default: 0] += count }
-        refusals.merge(refused, uniquingKeysWith: +)
-        faults.merge(faulted, uniquingKeysWith: +)
-        lock.unlock()
+        let statuses = Self.statuses.map { device.statistics.count($0) }
+        state.withLock { state in
+            for index in statuses.indices { state.totals[index] += statuses[index] }
+            state.perRing.merge(rings, uniquingKeysWith: +)
+            state.refusals.merge(refused, uniquingKeysWith: +)
+            state.faults.merge(faulted, uniquingKeysWith: +)
+            state.current = nil
+        }
     }
 
     func report(_ logger: Logger) {
-        lock.lock()
-        var counts = totals
-        if let device = _current {
-            for (index, status) in Self.statuses.enumerated() { counts[index] += device.statistics.count(status) }
+        var snapshot = state.withLock { $0 }
+        if let (device, backend) = snapshot.current {
+            for (index, status) in Self.statuses.enumerated() {
+                snapshot.totals[index] += device.statistics.count(status)
+            }
+            snapshot.perRing.merge(backend.requestsPerRing, uniquingKeysWith: +)
+            snapshot.refusals.merge(backend.refusedMessages, uniquingKeysWith: +)
+            snapshot.faults.merge(backend.ringFaults, uniquingKeysWith: +)
         }
-        var rings = perRing
-        var (refused, faulted) = (refusals, faults)
-        let live = _backend
-        lock.unlock()
-        if let live {
-            for (ring, count) in live.requestsPerRing { rings[ring, default: 0] += count }
-            refused.merge(live.refusedMessages, uniquingKeysWith: +)
-            faulted.merge(live.ringFaults, uniquingKeysWith: +)
-        }
+        let rings = snapshot.perRing
         let queues = rings.keys.sorted().map { "vq\($0)=\(rings[$0]!)" }.joined(separator: " ")
         logger.notice("requests by queue: \(queues.isEmpty ? "none" : queues)")
         let names = Self.statuses.map { ($0.cName ?? "").replacingOccurrences(of: "VIRTIO_CRYPTO_", with: "") }
-        let summary = zip(names, counts).map { "\($0)=\($1)" }.joined(separator: " ")
+        let summary = zip(names, snapshot.totals).map { "\($0)=\($1)" }.joined(separator: " ")
         logger.notice("requests by status: \(summary)")
         func listed(_ counts: [String: Int]) -> String {
             counts.isEmpty ? "none" : counts.keys.sorted().map { "\($0)=\(counts[$0]!)" }.joined(separator: " ")
         }
-        logger.notice("vhost-user messages refused: \(listed(refused))")
-        logger.notice("ring faults: \(listed(faulted))")
+        logger.notice("vhost-user messages refused: \(listed(snapshot.refusals))")
+        logger.notice("ring faults: \(listed(snapshot.faults))")
     }
 }
 

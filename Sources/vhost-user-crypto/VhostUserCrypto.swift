@@ -129,16 +129,13 @@ struct VhostUserCrypto: ParsableCommand {
                 device: CryptoVhostUserDevice(device, logger: logger), connection: VhostUserConnection(fd: fd),
                 logger: logger)
             backend.pollMicroseconds = pollUs
-            counters.current = device
-            counters.backend = backend
+            counters.serving(device, backend)
             if let error = backend.serve() {
                 logger.warning("frontend dropped: \(error)")
             } else {
                 logger.info("frontend disconnected")
             }
-            counters.add(device, backend)
-            counters.current = nil
-            counters.backend = nil
+            counters.finished(device, backend)
         }
         counters.report(logger)
         unlink(path)
