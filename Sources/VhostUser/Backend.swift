@@ -1,7 +1,7 @@
 import CVhostUserSupport
+import Foundation
 import Glibc
 import Logging
-import Synchronization
 import VirtQueue
 import WireBytes
 
@@ -49,8 +49,12 @@ public final class VhostUserBackend: @unchecked Sendable {
 
     /// Busy-poll time after each batch (see `--poll-us`).
     public var pollMicroseconds = 0
-    /// State the message thread shares with ring workers and readers of the counters.
-    private let shared = Mutex(Shared())
+    /// State the message thread shares with ring workers and readers of the counters, under
+    /// `sharedLock` (an NSLock: a pthread mutex, which ThreadSanitizer sees; the standard
+    /// library's Mutex hands over through the kernel on Linux, where it cannot).
+    private let sharedLock = NSLock()
+    private var sharedState = Shared()
+    private func shared<T>(_ body: (inout Shared) -> T) -> T { sharedLock.withLock { body(&sharedState) } }
 
     struct Shared {
         var servedByRing: [Int: Int] = [:]
@@ -72,7 +76,7 @@ public final class VhostUserBackend: @unchecked Sendable {
 
     /// Requests served per ring so far (finished workers and running ones).
     public var requestsPerRing: [Int: Int] {
-        let (served, live) = shared.withLock { ($0.servedByRing, $0.liveWorkers) }
+        let (served, live) = shared { ($0.servedByRing, $0.liveWorkers) }
         var result = served
         for (index, worker) in live { result[index, default: 0] += worker.served }
         return result
@@ -80,14 +84,14 @@ public final class VhostUserBackend: @unchecked Sendable {
 
     /// Ring faults by kind (`QueueError` case names): chains returned unused and rings broken.
     public var ringFaults: [String: Int] {
-        let (faults, live) = shared.withLock { ($0.faults, $0.liveWorkers) }
+        let (faults, live) = shared { ($0.faults, $0.liveWorkers) }
         var result = faults
         for worker in live.values { for (fault, count) in worker.faults { result["\(fault)", default: 0] += count } }
         return result
     }
 
     /// Messages refused, by `MessageRefusal.kind`.
-    public var refusedMessages: [String: Int] { shared.withLock { $0.refusals } }
+    public var refusedMessages: [String: Int] { shared { $0.refusals } }
 
     // MARK: serving
 
@@ -102,7 +106,7 @@ public final class VhostUserBackend: @unchecked Sendable {
                 defer { message.payload.zeroize() }
                 try handle(message)
             } catch {
-                if let fatal = shared.withLock({ $0.fatal }) { return fatal }
+                if let fatal = shared({ $0.fatal }) { return fatal }
                 return error == .closed ? nil : error
             }
         }
@@ -248,7 +252,7 @@ public final class VhostUserBackend: @unchecked Sendable {
     }
 
     private func refuse(_ message: VhostUserMessage, _ refusal: MessageRefusal) throws(ConnectionError) {
-        shared.withLock { $0.refusals[refusal.kind, default: 0] += 1 }
+        shared { $0.refusals[refusal.kind, default: 0] += 1 }
         let name = VhostUserRequest(rawValue: message.request).map { "\($0)" } ?? "request \(message.request)"
         let replyAck = protocolFeatures & ProtocolFeature.replyAck.mask != 0
         if !Self.hasOwnReply(message.request), message.needsReply, replyAck {
@@ -389,7 +393,7 @@ public final class VhostUserBackend: @unchecked Sendable {
             handle: device.makeQueueHandler(index)
         ) { [weak self, notifier = ring.error] fault in self?.ringBroke(index, fault, notifier: notifier) }
         rings[index].worker = worker
-        shared.withLock { $0.liveWorkers[index] = worker }
+        shared { $0.liveWorkers[index] = worker }
         logger.debug("ring \(index) started: size \(layout.size), base \(ring.base)")
     }
 
@@ -400,7 +404,7 @@ public final class VhostUserBackend: @unchecked Sendable {
             logger.warning("ring \(index) broken (\(fault)): stopped; error eventfd signalled")
         } else {
             logger.warning("ring \(index) broken (\(fault)): stopped; no error eventfd, closing the connection")
-            shared.withLock { $0.fatal = .ringBroken(ring: index, fault) }
+            shared { $0.fatal = .ringBroken(ring: index, fault) }
             connection.shutdown()
         }
     }
@@ -411,7 +415,7 @@ public final class VhostUserBackend: @unchecked Sendable {
         if let worker = rings[index].worker {
             worker.stop()
             let faults = worker.faults
-            shared.withLock {
+            shared {
                 $0.servedByRing[index, default: 0] += worker.served
                 for (fault, count) in faults { $0.faults["\(fault)", default: 0] += count }
                 $0.liveWorkers[index] = nil
@@ -430,19 +434,20 @@ public final class VhostUserBackend: @unchecked Sendable {
 }
 
 /// A ring's error eventfd, shared with its worker, which signals it when the ring breaks.
-final class ErrorNotifier: Sendable {
-    private let fd = Mutex<Int32?>(nil)
+final class ErrorNotifier: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fd: Int32?
 
     /// Takes `new` (nil: none) and closes the one it replaces.
     func replace(with new: Int32?) {
-        fd.withLock {
-            if let old = $0 { close(old) }
-            $0 = new
+        lock.withLock {
+            if let old = fd { close(old) }
+            fd = new
         }
     }
 
     /// True when there is an error eventfd and it was signalled.
     func signal() -> Bool {
-        fd.withLock { fd in fd.map { vu_eventfd_signal($0) == 0 } ?? false }
+        lock.withLock { fd.map { vu_eventfd_signal($0) == 0 } ?? false }
     }
 }

@@ -20,14 +20,15 @@ final class QueueWorker: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
     private let servedCount = Atomic<Int>(0)
     /// Faults by `QueueError` case, chain-level and ring-level alike.
-    private let faultCounts = Mutex([Int](repeating: 0, count: QueueError.allCases.count))
+    private let faultLock = NSLock()
+    private var faultCounts = [Int](repeating: 0, count: QueueError.allCases.count)
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
     /// Requests served, for the counters.
     var served: Int { servedCount.load(ordering: .relaxed) }
     var faults: [QueueError: Int] {
-        faultCounts.withLock { counts in
-            Dictionary(uniqueKeysWithValues: zip(QueueError.allCases, counts).filter { $0.1 > 0 })
+        faultLock.withLock {
+            Dictionary(uniqueKeysWithValues: zip(QueueError.allCases, faultCounts).filter { $0.1 > 0 })
         }
     }
 
@@ -131,6 +132,6 @@ final class QueueWorker: @unchecked Sendable {
 
     private func count(_ fault: QueueError) {
         guard let index = QueueError.allCases.firstIndex(of: fault) else { return }
-        faultCounts.withLock { $0[index] += 1 }
+        faultLock.withLock { faultCounts[index] += 1 }
     }
 }

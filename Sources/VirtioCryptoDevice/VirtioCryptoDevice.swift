@@ -1,4 +1,6 @@
 import CVirtQueueAtomics
+import Foundation
+import Synchronization
 import VirtQueue
 import VirtioCryptoEngines
 import VirtioCryptoWire
@@ -9,8 +11,12 @@ import VirtioCryptoWire
 public final class VirtioCryptoDevice: @unchecked Sendable {
     public let offer: DeviceOffer
     public let sessions: SessionTable
-    /// Features the driver accepted (set by `negotiate`).
-    public private(set) var features: CryptoFeatures = []
+    /// Features the driver accepted (set by `negotiate`). Every data worker reads them per request
+    /// while the message thread may negotiate again (QEMU re-sends SET_FEATURES with rings running,
+    /// e.g. to log dirty pages for migration): an atomic, loaded relaxed (a plain load on x86-64 and
+    /// arm64) since nothing else is published with it.
+    public var features: CryptoFeatures { CryptoFeatures(rawValue: acceptedFeatures.load(ordering: .relaxed)) }
+    private let acceptedFeatures = Atomic<UInt64>(0)
     let factory: SessionFactory
     public let statistics = DeviceStatistics()
 
@@ -29,7 +35,7 @@ public final class VirtioCryptoDevice: @unchecked Sendable {
     @discardableResult
     public func negotiate(_ driver: CryptoFeatures) -> Bool {
         guard offer.features.isSuperset(of: driver), driver.unmetRequirements.isEmpty else { return false }
-        features = driver
+        acceptedFeatures.store(driver.rawValue, ordering: .relaxed)
         return true
     }
 
@@ -46,7 +52,7 @@ public final class VirtioCryptoDevice: @unchecked Sendable {
 /// and metrics. Each data worker counts in its own shard without a lock (one writer,
 /// relaxed atomics); the control path, which is not hot, shares one shard under the lock.
 public final class DeviceStatistics: @unchecked Sendable {
-    private let lock = NSLockShim()
+    private let lock = NSLock()
     private var shards: [ObjectIdentifier: CounterShard] = [:]
     /// Counts of workers that are gone.
     private let retired = CounterShard()
@@ -54,7 +60,7 @@ public final class DeviceStatistics: @unchecked Sendable {
 
     /// Counts a control-path outcome, and the rule the request broke if it broke one.
     func record(_ status: Status, rule: RuleID? = nil) {
-        lock.locked {
+        lock.withLock {
             control.record(status)
             if let rule { control.record(rule) }
         }
@@ -63,19 +69,19 @@ public final class DeviceStatistics: @unchecked Sendable {
     /// A shard for one worker; `retire` folds it into the totals when the worker ends.
     func makeShard() -> CounterShard {
         let shard = CounterShard()
-        lock.locked { shards[ObjectIdentifier(shard)] = shard }
+        lock.withLock { shards[ObjectIdentifier(shard)] = shard }
         return shard
     }
 
     func retire(_ shard: CounterShard) {
-        lock.locked {
+        lock.withLock {
             retired.add(shard)
             shards[ObjectIdentifier(shard)] = nil
         }
     }
 
     private func total(_ slot: (CounterShard) -> UInt64) -> Int {
-        lock.locked { Int(slot(retired) + slot(control) + shards.values.reduce(0) { $0 + slot($1) }) }
+        lock.withLock { Int(slot(retired) + slot(control) + shards.values.reduce(0) { $0 + slot($1) }) }
     }
 
     /// Requests answered with `status`.

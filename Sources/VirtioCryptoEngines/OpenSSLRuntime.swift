@@ -1,6 +1,5 @@
 import COpenSSL
 import Foundation
-import Synchronization
 
 /// OpenSSL 3 set-up shared by the engines: the default and legacy providers (ARC4 and
 /// single DES live in `legacy`) and small helpers for EVP calls.
@@ -33,15 +32,21 @@ enum OpenSSLRuntime {
     /// Fetched algorithms by name: an OpenSSL 3 fetch searches the provider store under a
     /// lock and costs microseconds, which stateless requests would pay every time. Holds
     /// one reference per name for the life of the process; hands out up-ref'd copies.
+    ///
+    /// Under an NSLock (a pthread mutex), not the standard library's `Mutex`: on Linux a
+    /// contended `Mutex` is handed over by the kernel (FUTEX_LOCK_PI / FUTEX_UNLOCK_PI), which
+    /// ThreadSanitizer cannot see, so it reports the accesses it guards as races (sessions keyed
+    /// on several threads at once; Tests/VhostUserTests/ConcurrencyTests.swift).
     private final class FetchCache: @unchecked Sendable {
-        private let fetched = Mutex<[String: OpaquePointer]>([:])
+        private let lock = NSLock()
+        private var fetched: [String: OpaquePointer] = [:]
 
         func fetch(
             _ name: String, _ fetch: (OpaquePointer?, UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> OpaquePointer?,
             _ upRef: (OpaquePointer?) -> Int32
         ) -> OpaquePointer? {
             _ = legacyLoaded
-            return fetched.withLock { fetched in
+            return lock.withLock {
                 if let cached = fetched[name] {
                     return upRef(cached) == 1 ? cached : nil
                 }

@@ -3,7 +3,6 @@ import Dispatch
 import Foundation
 import Glibc
 import Logging
-import Synchronization
 import VhostUser
 import VirtioCryptoDevice
 import VirtioCryptoWire
@@ -45,7 +44,7 @@ enum AlgorithmFilter {
 }
 
 /// Per-status request counts over every frontend served, printed on SIGUSR1 and at exit.
-final class Counters: Sendable {
+final class Counters: @unchecked Sendable {
     /// Every status a request can be answered with, in the spec's order (Spec/constants.yaml).
     static let statuses = Status.known.filter { $0 != .max }
 
@@ -57,18 +56,20 @@ final class Counters: Sendable {
         var faults: [String: Int] = [:]
         var current: (device: VirtioCryptoDevice, backend: VhostUserBackend)?
     }
-    private let state = Mutex(State())
+    private let lock = NSLock()
+    private var current = State()
+    private func state<T>(_ body: (inout State) -> T) -> T { lock.withLock { body(&current) } }
 
     /// The frontend now served (nil when it is gone: its counts are added to the totals).
     func serving(_ device: VirtioCryptoDevice, _ backend: VhostUserBackend) {
-        state.withLock { $0.current = (device, backend) }
+        state { $0.current = (device, backend) }
     }
 
     func finished(_ device: VirtioCryptoDevice, _ backend: VhostUserBackend) {
         let rings = backend.requestsPerRing
         let (refused, faulted) = (backend.refusedMessages, backend.ringFaults)
         let statuses = Self.statuses.map { device.statistics.count($0) }
-        state.withLock { state in
+        state { state in
             for index in statuses.indices { state.totals[index] += statuses[index] }
             state.perRing.merge(rings, uniquingKeysWith: +)
             state.refusals.merge(refused, uniquingKeysWith: +)
@@ -78,7 +79,7 @@ final class Counters: Sendable {
     }
 
     func report(_ logger: Logger) {
-        var snapshot = state.withLock { $0 }
+        var snapshot = state { $0 }
         if let (device, backend) = snapshot.current {
             for (index, status) in Self.statuses.enumerated() {
                 snapshot.totals[index] += device.statistics.count(status)

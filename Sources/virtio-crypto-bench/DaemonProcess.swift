@@ -10,7 +10,14 @@ final class DaemonProcess {
     private var counter: UnsafeMutablePointer<UInt64>?
     private var counterPath: String?
 
-    init(attach: String?, binary: String?, queues: Int, mallocCounter: String?) throws {
+    /// The daemon's pid when started here (nil when attached).
+    var pid: Int32? { process?.processIdentifier }
+
+    /// `environment`: variables added to the daemon's (e.g. glibc tunables).
+    init(
+        attach: String?, binary: String?, queues: Int, mallocCounter: String?, logLevel: String = "warning",
+        environment: [String: String] = [:]
+    ) throws {
         if let attach {
             socket = attach
             return
@@ -21,10 +28,13 @@ final class DaemonProcess {
         process.executableURL = URL(
             fileURLWithPath: binary ?? directory.appendingPathComponent("vhost-user-crypto").path)
         process.arguments = [
-            "--socket-path", socket, "--queues", String(queues), "--log-level", "warning", "--max-request-size",
+            "--socket-path", socket, "--queues", String(queues), "--log-level", logLevel, "--max-request-size",
             String(1 << 20),
         ]
         process.standardOutput = FileHandle.nullDevice
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let library = mallocCounter ?? directory.appendingPathComponent("libMallocCounter.so").path
         if access(library, R_OK) == 0 {
             let path = "/tmp/virtio-crypto-bench-\(getpid()).allocations"
@@ -34,7 +44,7 @@ final class DaemonProcess {
             {
                 counter = mapped.assumingMemoryBound(to: UInt64.self)
                 counterPath = path
-                var environment = ProcessInfo.processInfo.environment
+                var environment = process.environment ?? ProcessInfo.processInfo.environment
                 environment["LD_PRELOAD"] = library
                 environment["VIRTIO_CRYPTO_MALLOC_COUNTER"] = path
                 process.environment = environment

@@ -7,6 +7,6 @@ struct VirtioCryptoBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "virtio-crypto-bench",
         abstract: "Benchmarks of virtio-crypto; every figure is a ratio to raw OpenSSL measured in the same run.",
-        subcommands: [EnginesBenchmark.self, VringBenchmark.self, DeviceBenchmark.self],
+        subcommands: [EnginesBenchmark.self, VringBenchmark.self, DeviceBenchmark.self, SoakCommand.self],
         defaultSubcommand: EnginesBenchmark.self)
 }
