@@ -2,6 +2,7 @@ import CVhostUserSupport
 import Foundation
 import Glibc
 import Logging
+import Synchronization
 import VirtQueue
 import WireBytes
 
@@ -112,8 +113,19 @@ public final class VhostUserBackend: @unchecked Sendable {
         }
     }
 
+    /// Ends the connection from any thread (a clean shutdown on SIGTERM): with `finishingPending`,
+    /// every ring first serves the chains the driver already made available, so none that the
+    /// worker took is lost and none that was posted waits forever.
+    public func stop(finishingPending: Bool) {
+        if finishingPending { finishOnStop.store(true, ordering: .releasing) }
+        connection.shutdown()
+    }
+
+    private let finishOnStop = Atomic<Bool>(false)
+
     func shutdown() {
-        for index in rings.indices { stopRing(index, closeFiles: true) }
+        let finishing = finishOnStop.load(ordering: .acquiring)
+        for index in rings.indices { stopRing(index, closeFiles: true, finishingPending: finishing) }
         memory = nil
         device.reset()
     }
@@ -411,9 +423,9 @@ public final class VhostUserBackend: @unchecked Sendable {
 
     /// Stops a ring's worker; returns the next avail index to serve.
     @discardableResult
-    private func stopRing(_ index: Int, closeFiles: Bool) -> UInt16 {
+    private func stopRing(_ index: Int, closeFiles: Bool, finishingPending: Bool = false) -> UInt16 {
         if let worker = rings[index].worker {
-            worker.stop()
+            worker.stop(finishingPending: finishingPending)
             let faults = worker.faults
             shared {
                 $0.servedByRing[index, default: 0] += worker.served

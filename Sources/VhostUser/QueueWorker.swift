@@ -18,6 +18,8 @@ final class QueueWorker: @unchecked Sendable {
     /// Called once, on the worker's thread, when the ring breaks (the queue serves no more).
     let onBroken: (QueueError) -> Void
     private let stopped = Atomic<Bool>(false)
+    /// Serve what the driver made available before the stop, then stop (a clean shutdown).
+    private let finishPending = Atomic<Bool>(false)
     private let servedCount = Atomic<Int>(0)
     /// Faults by `QueueError` case, chain-level and ring-level alike.
     private let faultLock = NSLock()
@@ -59,7 +61,10 @@ final class QueueWorker: @unchecked Sendable {
 
     /// Stops the thread after its current batch and waits for it. A kick wakes it at once (a
     /// spurious kick is harmless: the ring is drained only while not stopped).
-    func stop() {
+    /// With `finishingPending`, the chains already available are served first (at most a ring's
+    /// worth: a driver that keeps adding cannot hold the stop off).
+    func stop(finishingPending: Bool = false) {
+        if finishingPending { finishPending.store(true, ordering: .releasing) }
         let (exchanged, _) = stopped.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing)
         guard exchanged else { return }
         _ = vu_eventfd_signal(kick)
@@ -80,6 +85,14 @@ final class QueueWorker: @unchecked Sendable {
                 poll(chain)
             } while !isStopped && !queue.isBroken && queue.enableNotifications()
         }
+        if finishPending.load(ordering: .acquiring) { finishAvailable(chain) }
+    }
+
+    private func finishAvailable(_ chain: DescriptorChain) {
+        var served = 0
+        while served < Int(queue.layout.size), serveNext(chain) { served += 1 }
+        servedCount.add(served, ordering: .relaxed)
+        if served > 0, queue.finishBatch(), let call { _ = vu_eventfd_signal(call) }
     }
 
     /// Keeps draining for `pollNanoseconds` after the ring runs dry.
@@ -100,34 +113,38 @@ final class QueueWorker: @unchecked Sendable {
     private func drain(_ chain: DescriptorChain) {
         var served = 0
         repeat {
-            while !isStopped {
-                let head: UInt16
-                do throws(QueueError) {
-                    guard let next = try queue.nextAvailable() else { break }
-                    head = next
-                } catch {
-                    // Only ring-level faults throw here, and they break the queue.
-                    count(error)
-                    onBroken(error)
-                    break
-                }
-                var written: UInt32 = 0
-                do throws(QueueError) {
-                    try queue.walk(head: head, into: chain)
-                    written = handle(chain)
-                } catch {
-                    // A chain the device cannot walk is returned unused (length 0): that request fails alone.
-                    count(error)
-                }
-                queue.publishUsed(head: head, written: written)
-                served += 1
-            }
+            while !isStopped, serveNext(chain) { served += 1 }
             if served > 0 {
                 servedCount.add(served, ordering: .relaxed)
                 served = 0
                 if queue.finishBatch(), let call { _ = vu_eventfd_signal(call) }
             }
         } while !isStopped && queue.hasPending
+    }
+
+    /// Serves the next available chain; false when there is none or the ring broke.
+    @inline(__always)
+    private func serveNext(_ chain: DescriptorChain) -> Bool {
+        let head: UInt16
+        do throws(QueueError) {
+            guard let next = try queue.nextAvailable() else { return false }
+            head = next
+        } catch {
+            // Only ring-level faults throw here, and they break the queue.
+            count(error)
+            onBroken(error)
+            return false
+        }
+        var written: UInt32 = 0
+        do throws(QueueError) {
+            try queue.walk(head: head, into: chain)
+            written = handle(chain)
+        } catch {
+            // A chain the device cannot walk is returned unused (length 0): that request fails alone.
+            count(error)
+        }
+        queue.publishUsed(head: head, written: written)
+        return true
     }
 
     private func count(_ fault: QueueError) {

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Glibc
 import Logging
+import Synchronization
 import VhostUser
 import VirtioCryptoDevice
 import VirtioCryptoWire
@@ -65,6 +66,9 @@ final class Counters: @unchecked Sendable {
         state { $0.current = (device, backend) }
     }
 
+    /// The backend of the frontend now served, for a clean shutdown.
+    var servedBackend: VhostUserBackend? { state { $0.current?.backend } }
+
     func finished(_ device: VirtioCryptoDevice, _ backend: VhostUserBackend) {
         let rings = backend.requestsPerRing
         let (refused, faulted) = (backend.refusedMessages, backend.ringFaults)
@@ -102,32 +106,64 @@ final class Counters: @unchecked Sendable {
     }
 }
 
-/// SIGINT/SIGTERM: remove the socket file and exit; SIGUSR1: print the counters.
+/// SIGINT/SIGTERM: a clean shutdown (`onStop` ends the accept loop and the frontend's connection
+/// after its rings serve what is already posted; the main loop then reports and exits); a second
+/// signal, or a shutdown that takes longer than `gracePeriod`, exits at once. SIGUSR1: the counters.
 enum Shutdown {
-    nonisolated(unsafe) static var requested = false
+    static let gracePeriod: DispatchTimeInterval = .seconds(10)
+    private static let stopRequested = Atomic<Bool>(false)
+    static var requested: Bool { stopRequested.load(ordering: .acquiring) }
     nonisolated(unsafe) static var onReport: () -> Void = {}
+    nonisolated(unsafe) static var onStop: () -> Void = {}
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
-    nonisolated(unsafe) private static var path = ""
+    /// Signals are handled on this one queue, in order.
+    private static let queue = DispatchQueue(label: "signals")
 
-    static func install(socketPath: String) {
-        path = socketPath
+    static func install() {
         // A write to a peer that went away must be an error return, not the end of the daemon.
         signal(SIGPIPE, SIG_IGN)
         for signalNumber in [SIGINT, SIGTERM, SIGUSR1] {
             signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
             source.setEventHandler {
                 if signalNumber == SIGUSR1 {
                     onReport()
                     return
                 }
-                requested = true
-                onReport()
-                unlink(path)
-                exit(0)
+                if requested { exit(1) }
+                stopRequested.store(true, ordering: .releasing)
+                onStop()
+                queue.asyncAfter(deadline: .now() + gracePeriod) { exit(1) }
             }
             source.resume()
             sources.append(source)
         }
+    }
+}
+
+/// systemd socket activation (sd_listen_fds(3)): the listening socket systemd passed as fd 3, when
+/// LISTEN_PID names this process and LISTEN_FDS is 1; nil otherwise. The variables are removed so
+/// no child inherits them.
+enum SocketActivation {
+    static let firstDescriptor: Int32 = 3
+
+    static func listener() throws -> Int32? {
+        let environment = ProcessInfo.processInfo.environment
+        guard let pid = environment["LISTEN_PID"], pid == String(getpid()), let count = environment["LISTEN_FDS"] else {
+            return nil
+        }
+        unsetenv("LISTEN_PID")
+        unsetenv("LISTEN_FDS")
+        unsetenv("LISTEN_FDNAMES")
+        guard count == "1" else {
+            throw ValidationError("systemd passed \(count) sockets; the daemon takes exactly one")
+        }
+        var listening: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(firstDescriptor, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0, listening == 1 else {
+            throw ValidationError("fd 3 from systemd is not a listening socket")
+        }
+        _ = fcntl(firstDescriptor, F_SETFD, FD_CLOEXEC)
+        return firstDescriptor
     }
 }

@@ -91,34 +91,44 @@ struct VhostUserCrypto: ParsableCommand {
         let offer = try AlgorithmFilter.apply(
             to: DeviceOffer(limits: limits, revision: revision), ciphers: ciphers,
             hashes: hashes, macs: macs, aeads: aeads, akciphers: akciphers)
+        // Under systemd socket activation the socket (and its file) are systemd's.
+        let activated = try SocketActivation.listener()
         let path = socketPath ?? Self.defaultSocketPath
-        let listener = vu_listen(path, 1)
+        let listener = activated ?? vu_listen(path, 1)
         guard listener >= 0 else {
             throw ValidationError("cannot listen on \(path): \(String(cString: strerror(errno)))")
         }
-        Shutdown.install(socketPath: path)
+        let counters = Counters()
+        Shutdown.onReport = { counters.report(logger) }
+        Shutdown.onStop = {
+            logger.notice("stopping: finishing the requests already posted, then exiting")
+            _ = Glibc.shutdown(listener, Int32(SHUT_RDWR))  // accept() returns
+            counters.servedBackend?.stop(finishingPending: true)
+        }
+        Shutdown.install()
 
-        logger.info("listening on \(path)")
+        logger.info(activated != nil ? "listening on the socket systemd passed" : "listening on \(path)")
         logger.info("a device of \(revision.title) (\(revision.id))")
         logger.info(
             "offering \(offer.ciphers.count) ciphers, \(offer.hashes.count) hashes, \(offer.macs.count) MACs, \(offer.aeads.count) AEADs, \(offer.akciphers.count) AKCIPHERs; \(queues) data queue(s)"
         )
-        let attach = """
-            Attach QEMU with:
-              -object memory-backend-memfd,id=mem,size=1G,share=on -machine memory-backend=mem \\
-              -chardev socket,id=vuc0,path=\(path) \\
-              -object cryptodev-vhost-user,id=cryptodev0,chardev=vuc0,queues=1 \\
-              -device virtio-crypto-pci,id=crypto0,cryptodev=cryptodev0
+        if activated == nil {
+            let attach = """
+                Attach QEMU with:
+                  -object memory-backend-memfd,id=mem,size=1G,share=on -machine memory-backend=mem \\
+                  -chardev socket,id=vuc0,path=\(path) \\
+                  -object cryptodev-vhost-user,id=cryptodev0,chardev=vuc0,queues=1 \\
+                  -device virtio-crypto-pci,id=crypto0,cryptodev=cryptodev0
 
-            """
-        FileHandle.standardOutput.write(Data(attach.utf8))
+                """
+            FileHandle.standardOutput.write(Data(attach.utf8))
+        }
 
-        let counters = Counters()
-        Shutdown.onReport = { counters.report(logger) }
         while !Shutdown.requested {
             let fd = vu_accept(listener)
             if fd < 0 {
                 if errno == EINTR { continue }
+                if Shutdown.requested { break }
                 logger.error("accept failed: \(String(cString: strerror(errno)))")
                 break
             }
@@ -130,6 +140,8 @@ struct VhostUserCrypto: ParsableCommand {
                 logger: logger)
             backend.pollMicroseconds = pollUs
             counters.serving(device, backend)
+            // A stop that came before the backend was published must still end it.
+            if Shutdown.requested { backend.stop(finishingPending: true) }
             if let error = backend.serve() {
                 logger.warning("frontend dropped: \(error)")
             } else {
@@ -138,7 +150,8 @@ struct VhostUserCrypto: ParsableCommand {
             counters.finished(device, backend)
         }
         counters.report(logger)
-        unlink(path)
+        if activated == nil { unlink(path) }
+        close(listener)
     }
 
     static var defaultSocketPath: String {
