@@ -357,6 +357,8 @@ public final class VhostUserBackend: @unchecked Sendable {
             throw error
         }
         let fd = fds.first
+        // A kick without an fd asks the back-end to poll the ring, which it does not do.
+        if case .setVringKick = decoded, fd == nil { throw .pollingNotSupported }
         // Kick and call must be eventfds (the error fd is only signalled, never read).
         let isErrorFile: Bool
         if case .setVringErr = decoded { isErrorFile = true } else { isErrorFile = false }

@@ -109,6 +109,8 @@ public enum MessageRefusal: Error, Equatable, Sendable, CustomStringConvertible 
     case ringSize(UInt32)
     case vringFileBits(UInt64)
     case notAnEventFD
+    /// SET_VRING_KICK with NOFD: the back-end would have to poll the ring.
+    case pollingNotSupported
     case memoryTable(MemoryTableFault)
     case ringAddress(RingAddressFault)
     /// Feature bits the back-end did not offer, or a set the device refuses.
@@ -131,6 +133,7 @@ public enum MessageRefusal: Error, Equatable, Sendable, CustomStringConvertible 
         case .ringSize: return "ring-size"
         case .vringFileBits: return "vring-file-bits"
         case .notAnEventFD: return "not-an-eventfd"
+        case .pollingNotSupported: return "polling-not-supported"
         case .memoryTable: return "memory-table"
         case .ringAddress: return "ring-address"
         case .features: return "features"
@@ -151,6 +154,7 @@ public enum MessageRefusal: Error, Equatable, Sendable, CustomStringConvertible 
         case .ringSize(let size): return "ring size \(size) is not a power of two in 1…32768"
         case .vringFileBits(let value): return "bits beyond index and NOFD set in 0x\(String(value, radix: 16))"
         case .notAnEventFD: return "the descriptor is not an eventfd"
+        case .pollingNotSupported: return "a kick without an eventfd (polling) is not supported"
         case .memoryTable(let fault): return "memory table: \(fault)"
         case .ringAddress(let fault): return "ring address: \(fault)"
         case .features(let bits): return "feature bits 0x\(String(bits, radix: 16)) refused"

@@ -178,6 +178,7 @@ struct NeverSilentTests {
         try pair.frontend.acked(
             .setVringAddr, payload: address(end - 0x1000, base + 0x8000, base + 0x4000))
         expectNack(pair, .setVringNum, Self.u32s(0, 512))
+        expectNack(pair, .setVringKick, Self.u64(0x100))  // NOFD: the ring would never be served
         expectNack(pair, .setVringEnable, Self.u32s(7, 1))  // ring index out of range
         expectNack(pair, .setVringEnable, Self.u32s(0, 2))  // neither 0 nor 1
         expectNack(pair, .setFeatures, [1, 0, 0, 0])  // short
