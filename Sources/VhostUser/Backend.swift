@@ -359,10 +359,9 @@ public final class VhostUserBackend: @unchecked Sendable {
         let fd = fds.first
         // A kick without an fd asks the back-end to poll the ring, which it does not do.
         if case .setVringKick = decoded, fd == nil { throw .pollingNotSupported }
-        // Kick and call must be eventfds (the error fd is only signalled, never read).
-        let isErrorFile: Bool
-        if case .setVringErr = decoded { isErrorFile = true } else { isErrorFile = false }
-        if let fd, !isErrorFile, vu_adopt_notifier(fd) != 0 {
+        // Kick, call and error fds must be eventfds, made non-blocking: a pipe or a file would raise
+        // SIGPIPE, block a worker that signals it, or never wake one (found by FuzzVhostUser).
+        if let fd, vu_adopt_notifier(fd) != 0 {
             close(fd)
             throw .notAnEventFD
         }

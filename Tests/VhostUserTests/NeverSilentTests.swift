@@ -179,6 +179,11 @@ struct NeverSilentTests {
             .setVringAddr, payload: address(end - 0x1000, base + 0x8000, base + 0x4000))
         expectNack(pair, .setVringNum, Self.u32s(0, 512))
         expectNack(pair, .setVringKick, Self.u64(0x100))  // NOFD: the ring would never be served
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        close(ends[0])
+        expectNack(pair, .setVringErr, Self.u64(0), fds: [ends[1]])  // a pipe: SIGPIPE, or a blocked worker
+        close(ends[1])
         expectNack(pair, .setVringEnable, Self.u32s(7, 1))  // ring index out of range
         expectNack(pair, .setVringEnable, Self.u32s(0, 2))  // neither 0 nor 1
         expectNack(pair, .setFeatures, [1, 0, 0, 0])  // short
