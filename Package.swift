@@ -15,6 +15,10 @@ let package = Package(
         .library(name: "VirtioCryptoDevice", targets: ["VirtioCryptoDevice"]),
         .library(name: "VirtioCryptoDriver", targets: ["VirtioCryptoDriver"]),
         .library(name: "VhostUser", targets: ["VhostUser"]),
+        // The generator's stages, for the spec loader's fuzz target (Fuzz/).
+        .library(name: "SpecModel", targets: ["SpecModel"]),
+        .library(name: "SpecResolve", targets: ["SpecResolve"]),
+        .library(name: "SpecEmit", targets: ["SpecEmit"]),
         .library(name: "VhostUserCrypto", targets: ["VhostUserCrypto"]),
         .executable(name: "virtio-crypto-gen", targets: ["virtio-crypto-gen"]),
         .executable(name: "virtio-crypto-bench", targets: ["virtio-crypto-bench"]),

@@ -15,5 +15,6 @@ fi
 swift build --product virtio-crypto-gen
 .build/debug/virtio-crypto-gen check
 # Style: the toolchain's swift-format with .swift-format (120 columns), generated code included.
-swift format lint --strict --configuration .swift-format --recursive Package.swift Sources Tests Generator
+swift format lint --strict --configuration .swift-format --recursive Package.swift Sources Tests Generator \
+    Fuzz/Package.swift Fuzz/Sources
 swift test 2>&1 | tee .build/test.log

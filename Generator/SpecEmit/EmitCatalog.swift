@@ -74,6 +74,29 @@ struct CatalogEmitter {
                     p.line("default: return nil")
                 }
             }
+            p.line()
+            p.doc(
+                "Decodes the struct named `name` in the form `revision` gives it (its own type where that form differs from the newest, e.g. `DestroySessionInputV23`); nil for a name `revision` does not have."
+            )
+            p.block(
+                "public static func decode(_ name: String, from bytes: [UInt8], in revision: SpecRevision) throws(WireError) -> (any WireStruct)?"
+            ) { p in
+                p.block("switch revision") { p in
+                    for index in forms.specs.indices.dropLast() {
+                        p.indented("case \(forms.caseName(index)):") { p in
+                            p.block("switch name") { p in
+                                for layout in forms.renamed(index).structs where !layout.isVLF {
+                                    p.line(
+                                        "case \(swiftString(layout.name)): return try \(layout.swiftName).decode(bytes)"
+                                    )
+                                }
+                                p.line("default: return nil")
+                            }
+                        }
+                    }
+                    p.line("case \(forms.caseName(forms.specs.count - 1)): return try decode(name, from: bytes)")
+                }
+            }
         }
         p.line()
         for layout in fixed {

@@ -605,6 +605,85 @@ public enum WireCatalog {
         default: return nil
         }
     }
+
+    /// Decodes the struct named `name` in the form `revision` gives it (its own type where that form differs from the newest, e.g. `DestroySessionInputV23`); nil for a name `revision` does not have.
+    public static func decode(_ name: String, from bytes: [UInt8], in revision: SpecRevision) throws(WireError) -> (
+        any WireStruct
+    )? {
+        switch revision {
+        case .v23:
+            switch name {
+            case "config": return try Config.decode(bytes)
+            case "ctrl-header": return try CtrlHeader.decode(bytes)
+            case "session-input": return try CreateSessionInput.decode(bytes)
+            case "destroy-session-flf": return try DestroySessionFlf.decode(bytes)
+            case "destroy-session-input": return try DestroySessionInputV23.decode(bytes)
+            case "hash-create-session-flf": return try HashCreateSessionFlf.decode(bytes)
+            case "mac-create-session-flf": return try MacCreateSessionFlf.decode(bytes)
+            case "cipher-session-flf": return try CipherSessionFlf.decode(bytes)
+            case "alg-chain-session-flf": return try AlgChainSessionFlf.decode(bytes)
+            case "sym-create-session-flf": return try SymCreateSessionFlf.decode(bytes)
+            case "aead-create-session-flf": return try AeadCreateSessionFlf.decode(bytes)
+            case "op-header": return try OpHeader.decode(bytes)
+            case "inhdr": return try Inhdr.decode(bytes)
+            case "hash-data-flf": return try HashDataFlf.decode(bytes)
+            case "hash-sess-para": return try HashSessPara.decode(bytes)
+            case "hash-data-flf-stateless": return try HashDataFlfStateless.decode(bytes)
+            case "mac-data-flf": return try MacDataFlf.decode(bytes)
+            case "mac-sess-para": return try MacSessPara.decode(bytes)
+            case "mac-data-flf-stateless": return try MacDataFlfStateless.decode(bytes)
+            case "cipher-data-flf": return try CipherDataFlf.decode(bytes)
+            case "alg-chain-data-flf": return try AlgChainDataFlf.decode(bytes)
+            case "sym-data-flf": return try SymDataFlf.decode(bytes)
+            case "cipher-sess-para": return try CipherSessPara.decode(bytes)
+            case "cipher-data-flf-stateless": return try CipherDataFlfStateless.decode(bytes)
+            case "chain-hash-para": return try ChainHashPara.decode(bytes)
+            case "alg-chain-sess-para": return try AlgChainSessPara.decode(bytes)
+            case "alg-chain-data-flf-stateless": return try AlgChainDataFlfStateless.decode(bytes)
+            case "sym-data-flf-stateless": return try SymDataFlfStateless.decode(bytes)
+            case "aead-data-flf": return try AeadDataFlf.decode(bytes)
+            case "aead-sess-para": return try AeadSessPara.decode(bytes)
+            case "aead-data-flf-stateless": return try AeadDataFlfStateless.decode(bytes)
+            default: return nil
+            }
+        case .v1_2:
+            switch name {
+            case "config": return try Config.decode(bytes)
+            case "ctrl-header": return try CtrlHeader.decode(bytes)
+            case "create-session-input": return try CreateSessionInput.decode(bytes)
+            case "destroy-session-flf": return try DestroySessionFlf.decode(bytes)
+            case "destroy-session-input": return try DestroySessionInput.decode(bytes)
+            case "hash-create-session-flf": return try HashCreateSessionFlf.decode(bytes)
+            case "mac-create-session-flf": return try MacCreateSessionFlf.decode(bytes)
+            case "cipher-session-flf": return try CipherSessionFlf.decode(bytes)
+            case "alg-chain-session-flf": return try AlgChainSessionFlf.decode(bytes)
+            case "sym-create-session-flf": return try SymCreateSessionFlf.decode(bytes)
+            case "aead-create-session-flf": return try AeadCreateSessionFlf.decode(bytes)
+            case "op-header": return try OpHeader.decode(bytes)
+            case "inhdr": return try Inhdr.decode(bytes)
+            case "hash-data-flf": return try HashDataFlf.decode(bytes)
+            case "hash-sess-para": return try HashSessPara.decode(bytes)
+            case "hash-data-flf-stateless": return try HashDataFlfStateless.decode(bytes)
+            case "mac-data-flf": return try MacDataFlf.decode(bytes)
+            case "mac-sess-para": return try MacSessPara.decode(bytes)
+            case "mac-data-flf-stateless": return try MacDataFlfStateless.decode(bytes)
+            case "cipher-data-flf": return try CipherDataFlf.decode(bytes)
+            case "alg-chain-data-flf": return try AlgChainDataFlf.decode(bytes)
+            case "sym-data-flf": return try SymDataFlf.decode(bytes)
+            case "cipher-sess-para": return try CipherSessPara.decode(bytes)
+            case "cipher-data-flf-stateless": return try CipherDataFlfStateless.decode(bytes)
+            case "chain-hash-para": return try ChainHashPara.decode(bytes)
+            case "alg-chain-sess-para": return try AlgChainSessPara.decode(bytes)
+            case "alg-chain-data-flf-stateless": return try AlgChainDataFlfStateless.decode(bytes)
+            case "sym-data-flf-stateless": return try SymDataFlfStateless.decode(bytes)
+            case "aead-data-flf": return try AeadDataFlf.decode(bytes)
+            case "aead-sess-para": return try AeadSessPara.decode(bytes)
+            case "aead-data-flf-stateless": return try AeadDataFlfStateless.decode(bytes)
+            default: return nil
+            }
+        case .v1_4: return try decode(name, from: bytes)
+        }
+    }
 }
 
 extension Config: FieldReflecting {
