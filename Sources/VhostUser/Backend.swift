@@ -216,6 +216,12 @@ public final class VhostUserBackend: @unchecked Sendable {
         case .getVringBase(let state):
             let index = try ringIndex(state.index)
             let last = stopRing(index, closeFiles: false)
+            // A ring stopped here starts again only on the kick fd of the next SET_VRING_KICK (as the
+            // vhost-user spec says): without this, the NUM/BASE/ADDR that precede it restarted the
+            // old ring on the driver's fresh one (found by the DPDK guest test). Call goes too.
+            for fd in [rings[index].kick, rings[index].call].compactMap({ $0 }) { close(fd) }
+            rings[index].kick = nil
+            rings[index].call = nil
             var writer = WireWriter(capacity: VringState.size)
             VringState(index: state.index, number: UInt32(last)).encode(into: &writer)
             return .reply(writer.bytes)

@@ -249,4 +249,34 @@ struct NeverSilentTests {
         }
         #expect(pair.device.sessions.count == 0)
     }
+
+    /// After GET_VRING_BASE the ring stays stopped through the NUM, BASE and ADDR that set it up
+    /// again, and starts on the next SET_VRING_KICK's fd only (the vhost-user spec's order): it
+    /// never serves what the driver posted while it was being reset.
+    @Test func aRingStoppedByGetVringBaseWaitsForItsNextKick() throws {
+        let pair = try Pair()
+        let serving = try Serving(pair)
+        #expect(try serving.servesCorrectly())
+        #expect(try pair.frontend.stopRing(0) == 1)
+        let ring = serving.ring.ring
+        _ = ring.submit(readable: [aesCBCRequest(serving.session), iv16, block64], writable: [64, 1])
+        let base = UInt64(UInt(bitPattern: pair.frontend.memory.baseAddress))
+        func host(_ guest: UInt64) -> UInt64 { base + guest - VhostUserFrontend.guestBase }
+        try pair.frontend.acked(.setVringNum, payload: Self.u32s(0, UInt32(ring.size)))
+        try pair.frontend.acked(.setVringBase, payload: Self.u32s(0, 1))
+        try pair.frontend.acked(
+            .setVringAddr,
+            payload: Self.u32s(0, 0) + Self.u64(host(ring.layout.descriptorTable))
+                + Self.u64(host(ring.layout.usedRing))
+                + Self.u64(host(ring.layout.availRing)) + Self.u64(0))
+        usleep(300_000)  // longer than a worker's poll: a started worker would have served it
+        #expect(ring.usedIndex == 1, "not served before the next kick fd")
+        let kick = vu_eventfd()
+        try pair.frontend.acked(.setVringKick, payload: Self.u64(0), fds: [kick])
+        _ = vu_eventfd_signal(kick)
+        let deadline = Date().addingTimeInterval(5)
+        while ring.usedIndex == 1, Date() < deadline { usleep(1000) }
+        #expect(ring.usedIndex == 2, "served once the kick fd came")
+        close(kick)
+    }
 }
