@@ -231,7 +231,7 @@ public final class VhostUserBackend: @unchecked Sendable {
         case .setVringEnable(let state):
             let index = try ringIndex(state.index)
             guard acknowledged & Self.protocolFeaturesBit != 0 else { throw .notNegotiated }
-            guard state.number <= 1 else { throw .payloadSize(expected: VringState.size) }
+            guard state.number <= 1 else { throw .enableValue(state.number) }
             try reconfigure(index) { $0.enabled = state.number == 1 }
             return .done
         case .getConfig(let range):

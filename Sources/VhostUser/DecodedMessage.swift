@@ -107,6 +107,8 @@ public enum MessageRefusal: Error, Equatable, Sendable, CustomStringConvertible 
     case descriptorCount(expected: Int, actual: Int)
     case ringIndex(UInt32)
     case ringSize(UInt32)
+    /// SET_VRING_ENABLE with a value other than 0 (disable) or 1 (enable).
+    case enableValue(UInt32)
     case vringFileBits(UInt64)
     case notAnEventFD
     /// SET_VRING_KICK with NOFD: the back-end would have to poll the ring.
@@ -131,6 +133,7 @@ public enum MessageRefusal: Error, Equatable, Sendable, CustomStringConvertible 
         case .descriptorCount: return "descriptor-count"
         case .ringIndex: return "ring-index"
         case .ringSize: return "ring-size"
+        case .enableValue: return "enable-value"
         case .vringFileBits: return "vring-file-bits"
         case .notAnEventFD: return "not-an-eventfd"
         case .pollingNotSupported: return "polling-not-supported"
@@ -152,6 +155,7 @@ public enum MessageRefusal: Error, Equatable, Sendable, CustomStringConvertible 
         case .descriptorCount(let expected, let actual): return "\(actual) descriptors where \(expected) belong"
         case .ringIndex(let index): return "ring index \(index) is not a queue of this device"
         case .ringSize(let size): return "ring size \(size) is not a power of two in 1…32768"
+        case .enableValue(let value): return "SET_VRING_ENABLE \(value) is neither 0 nor 1"
         case .vringFileBits(let value): return "bits beyond index and NOFD set in 0x\(String(value, radix: 16))"
         case .notAnEventFD: return "the descriptor is not an eventfd"
         case .pollingNotSupported: return "a kick without an eventfd (polling) is not supported"
