@@ -17,7 +17,11 @@ public enum QueueFocus: Sendable {
 /// way a driver does (typed fixed parts from the generated codecs, algorithms from the generated
 /// and offered lists, variable-length parts sized by the generated framing), or raw chains, or
 /// hostile descriptors and ring indices. After every chain the device handles, it must have
-/// claimed no more bytes than the chain can take and written nothing device-readable.
+/// claimed no more bytes than the chain can take, written nothing device-readable, answered with a
+/// status its revision defines and kept its session table within its limit; a data request the
+/// builders mark runs again through another chain (in place where it has a destination no longer
+/// than its source) and must get the same answer; at the end every answered request is counted
+/// once.
 public final class QueueFuzzer {
     /// Small enough that inputs reach them: a full session table, the largest request.
     public static let limits: DeviceLimits = {
@@ -40,7 +44,7 @@ public final class QueueFuzzer {
     static let budget = 36 << 10
     static let maxDescriptors = 64
     static let maxSteps = 24
-    /// Bytes of a vlf taken from the input; the rest is a pattern (keys and data need not be long).
+    /// Lengths at the edges: around a block, around the request limit, far past it.
     static let edgeLengths: [Int] = [0, 1, 15, 16, 17, 255, 256, 4096, 16 << 10, (16 << 10) + 1, 1 << 20, 0x7fff_ffff]
 
     /// `FUZZ_TRACE=1` prints each request's opcode and the status it got (to see what an input or a
@@ -64,6 +68,10 @@ public final class QueueFuzzer {
     var sessions: [SessionRecord] = []
     /// Where the next chain's descriptors start in each ring (chains move around the table).
     var nextDescriptor: [Int] = [0, 0]
+    /// Chains the device handled (walked): each must be counted under exactly one status.
+    var handled = 0
+    /// Set by the data builders: the request then runs again with its destination over its source.
+    var inPlace = false
 
     struct SessionRecord {
         var id: UInt64
@@ -97,6 +105,13 @@ public final class QueueFuzzer {
             fuzzer.step()
             steps += 1
         }
+        fuzzer.checkCounters()
+    }
+
+    /// The device counts every request it answered once, under the status it answered.
+    func checkCounters() {
+        let counted = (0..<UInt32(8)).reduce(0) { $0 + device.statistics.count(Status(rawValue: $1)) }
+        guard counted == handled else { fatalError("\(handled) requests answered, \(counted) counted by status") }
     }
 
     init(focus: QueueFocus, input: FuzzInput, offer: DeviceOffer, size: UInt16, eventIndex: Bool) {
@@ -349,10 +364,11 @@ public final class QueueFuzzer {
 
     /// A data request on a session of this input (or on any small id): the opcode its service
     /// serves, lengths mostly consistent with its algorithm. The choice byte: bit 0 the other
-    /// direction or operation, bit 6 flag 0 (stateless, where the feature makes that a layout), bit 7
-    /// the other layout.
+    /// direction or operation, bit 1 any destination length, bit 5 in place too, bit 6 flag 0
+    /// (stateless, where the feature makes that a layout), bit 7 the other layout.
     func buildSessionRequest() -> [UInt8] {
         let choice = input.u8()
+        inPlace = choice & 0x20 != 0
         let target = session() ?? SessionRecord(id: UInt64(input.u8()), service: input.pick(Service.known))
         let flag: RequestFlag = choice & 0x40 != 0 ? [] : .sessionMode
         let layout = sessionLayout(wrong: choice & 0x80 != 0)
@@ -405,10 +421,12 @@ public final class QueueFuzzer {
     }
 
     /// A stateless request: the session's parameters travel in the request, the key in its vlf. The
-    /// choice byte: bits 0-2 the service (cipher, chain, hash, mac, aead, akcipher), bit 6 the
-    /// session-mode flag (wrong here), bit 7 the revision-1 layout instead.
+    /// choice byte: bits 0-2 the service (cipher, chain, hash, mac, aead, akcipher), bit 3 any
+    /// destination length, bit 5 in place too, bit 6 the session-mode flag (wrong here), bit 7 the
+    /// revision-1 layout instead.
     func buildStatelessRequest() -> [UInt8] {
         let choice = input.u8()
+        inPlace = choice & 0x20 != 0
         let flag: RequestFlag = choice & 0x40 != 0 ? .sessionMode : []
         let layout: RequestLayout = choice & 0x80 != 0 ? .revision1 : .stateless
         func head(_ opcode: Opcode, _ flf: some WireStruct) -> [UInt8] {
@@ -528,6 +546,9 @@ public final class QueueFuzzer {
     public struct Plan {
         var readable: [Int] = []
         var writable: [Int] = []
+        /// Which readable part is `src-data` and which writable one `dst-data` (for in-place runs).
+        var source: Int?
+        var destination: Int?
         var outcome: Int
         var opcode: Opcode?
     }
@@ -536,31 +557,31 @@ public final class QueueFuzzer {
         head.withUnsafeBytes { raw -> Plan in
             var reader = WireReader(raw)
             // Segments come in wire order, so each direction's are in offset order.
-            func split(_ segments: [VlfSegment]) -> ([Int], [Int]) {
-                var readable: [Int] = []
-                var writable: [Int] = []
+            func split(_ segments: [VlfSegment], into plan: inout Plan) {
                 for segment in segments {
+                    let name = segment.name.description
                     if segment.direction == .readable {
-                        readable.append(segment.length)
+                        if name == "src-data" { plan.source = plan.readable.count }
+                        plan.readable.append(segment.length)
                     } else {
-                        writable.append(segment.length)
+                        if name == "dst-data" { plan.destination = plan.writable.count }
+                        plan.writable.append(segment.length)
                     }
                 }
-                return (readable, writable)
             }
             if kind == .control {
                 guard let header = try? CtrlHeader(from: &reader) else { return Plan(outcome: CreateSessionInput.size) }
                 var plan = Plan(
                     outcome: ControlQueue.outcomeSizes(opcode: header.opcode).first ?? 1, opcode: header.opcode)
                 if let request = try? ControlQueue.parse(header: header, flf: &reader, features: features) {
-                    (plan.readable, plan.writable) = split(request.segments)
+                    split(request.segments, into: &plan)
                 }
                 return plan
             }
             guard let header = try? OpHeader(from: &reader) else { return Plan(outcome: Inhdr.size) }
             var plan = Plan(outcome: DataQueue.outcomeSizes(opcode: header.opcode).first ?? 1, opcode: header.opcode)
             if let request = try? DataQueue.parse(header: header, flf: &reader, features: features) {
-                (plan.readable, plan.writable) = split(request.segments)
+                split(request.segments, into: &plan)
             }
             return plan
         }
@@ -593,9 +614,125 @@ public final class QueueFuzzer {
         }
         let placed = submit(kind, readable: readable, writable: plan.writable + [plan.outcome], shape: shape)
         drain(kind)
+        if Self.trace {
+            // stderr, unbuffered: a trace must survive the crash it explains.
+            let violations = device.statistics.violationCounts().map { "\($0.key.rawValue) \($0.value)" }
+            let opcode = plan.opcode.map { "\($0)" } ?? "-"
+            let hex = head.map { String($0, radix: 16) }.joined(separator: " ")
+            let line =
+                "\(kind) \(opcode): \(status(kind, placed)) (used \(ring(kind).lastUsedLength)); rules broken so far: \(violations)\n  head \(hex)\n  readable \(plan.readable) writable \(plan.writable) + \(plan.outcome)\n"
+            FileHandle.standardError.write(Data(line.utf8))
+        }
         verify(placed, on: kind)
+        checkStatus(kind, opcode: plan.opcode, placed)
         if kind == .control, let opcode = plan.opcode { record(opcode, head: head, placed: placed) }
-        if Self.trace { print("\(kind) \(plan.opcode.map { "\($0)" } ?? "-"): \(status(kind, placed))") }
+        // Only where the first chain held the request's exact bytes (no padding, nothing cut off).
+        let exact = shape.writable == .exact || shape.writable == .separateStatus
+        let fits =
+            readable.reduce(0) { $0 + $1.count } <= Self.budget && plan.writable.reduce(plan.outcome, +) <= Self.budget
+        // ECDSA signatures and PKCS#1 v1.5 encryption are randomized: twice is two different answers.
+        let randomized = plan.opcode == .akcipherSign || plan.opcode == .akcipherEncrypt
+        if kind == .data, inPlace, exact, fits, !randomized, answered(.data) {
+            replayInPlace(readable: readable, plan: plan, expected: written(placed, on: .data))
+        }
+        inPlace = false
+    }
+
+    /// Whether the chain just posted on `kind` was answered (it is alone on its ring, so the newest
+    /// used entry is its answer), and the ring still works.
+    func answered(_ kind: QueueKind) -> Bool {
+        let ring = ring(kind)
+        return !queue(kind).isBroken && ring.usedIndex == ring.availIndex
+    }
+
+    /// The same request again through an indirect table, one descriptor per part, and where it has a
+    /// destination no longer than its source, with the destination over the source (in place, as
+    /// Linux posts many skcipher requests): the device must answer exactly as it did the first time,
+    /// whatever that chain looked like.
+    func replayInPlace(readable: [[UInt8]], plan: Plan, expected: [UInt8]) {
+        guard readable.count == plan.readable.count + 1,
+            zip(readable.dropFirst(), plan.readable).allSatisfy({ $0.count == $1 })
+        else { return }
+        var alias: (source: Int, destination: Int)?
+        if let source = plan.source, let destination = plan.destination, plan.writable[destination] > 0,
+            plan.writable[destination] <= plan.readable[source]
+        {
+            alias = (source, destination)
+        }
+        let usedLength = dataRing.lastUsedLength
+        let ring = dataRing
+        ring.resetData()
+        var descriptors: [(address: UInt64, length: UInt32, flags: UInt16)] = []
+        for part in readable { descriptors.append((ring.allocate(part), UInt32(part.count), 0)) }
+        var writable: [(address: UInt64, count: Int)] = []
+        for (index, size) in (plan.writable + [plan.outcome]).enumerated() {
+            if let alias, index == alias.destination {
+                writable.append((descriptors[alias.source + 1].address, size))
+            } else {
+                writable.append((ring.allocate(count: size), size))
+            }
+        }
+        descriptors += writable.map { ($0.address, UInt32($0.count), .write) }
+        let size = Int(ring.size)
+        let start = nextDescriptor[1] % size
+        let table = ring.allocate(count: 16 * descriptors.count)
+        for (index, descriptor) in descriptors.enumerated() {
+            let last = index == descriptors.count - 1
+            ring.setDescriptor(
+                index, address: descriptor.address, length: descriptor.length,
+                flags: descriptor.flags | (last ? 0 : .next), next: UInt16(index + 1), table: table)
+        }
+        ring.setDescriptor(start, address: table, length: UInt32(16 * descriptors.count), flags: .indirect)
+        nextDescriptor[1] = start + 1
+        ring.post(UInt16(start))
+        drain(.data)
+        guard answered(.data) else { return }
+        // What the used length says the device wrote: the writable part's first bytes, and the status.
+        let got = concatenated(writable.map { ring.bytes(at: $0.address, count: $0.count) })
+        let result = min(max(0, usedLength - plan.outcome), got.count - plan.outcome)
+        guard ring.lastUsedLength == usedLength, got.suffix(plan.outcome) == expected.suffix(plan.outcome),
+            got.prefix(result) == expected.prefix(result)
+        else {
+            fatalError(
+                "again\(alias == nil ? "" : " in place") the device answered \(got.suffix(1)) (used \(ring.lastUsedLength)), apart \(expected.suffix(1)) (used \(usedLength)), the first \(result) bytes differ: \(got.prefix(result) != expected.prefix(result))"
+            )
+        }
+        if Self.trace {
+            FileHandle.standardError.write(
+                Data("  again\(alias == nil ? "" : " in place"): the same \(usedLength) bytes\n".utf8))
+        }
+    }
+
+    /// The device answers only with statuses its revision defines, and never holds more sessions
+    /// than its limit. (The chain is alone on its ring: the newest used entry is its answer.)
+    func checkStatus(_ kind: QueueKind, opcode: Opcode?, _ placed: Placement) {
+        if kind == .control, device.sessions.count > Self.limits.maxSessions {
+            fatalError("\(device.sessions.count) sessions live, the limit is \(Self.limits.maxSessions)")
+        }
+        let ring = ring(kind)
+        guard !queue(kind).isBroken, ring.usedIndex == ring.availIndex, ring.lastUsedLength > 0 else { return }
+        let written = written(placed, on: kind)
+        let status: Status
+        if kind == .data {
+            guard let offset = DataQueue.outcomeOffset(.inhdr, writableLength: written.count) else { return }
+            status = Status(rawValue: UInt32(written[offset]))
+        } else {
+            guard let layout = ControlQueue.outcome(opcode: opcode, capacity: written.count, revision: revision),
+                let offset = ControlQueue.outcomeOffset(layout, writableLength: written.count)
+            else { return }
+            let bytes = Array(written[offset...])
+            switch layout {
+            case .createSessionInput: status = (try? CreateSessionInput.decode(bytes))?.status ?? .ok
+            case .destroySessionInputV23: status = (try? DestroySessionInputV23.decode(bytes))?.status ?? .ok
+            case .destroySessionInput: status = (try? DestroySessionInput.decode(bytes))?.status ?? .ok
+            case .inhdr: status = (try? Inhdr.decode(bytes))?.status ?? .ok
+            }
+        }
+        if !status.isDefined(in: revision) {
+            fatalError(
+                "the device answered \(status), which \(revision.id) does not define (\(kind) \(String(describing: opcode)))"
+            )
+        }
     }
 
     /// The status the device wrote for the last chain (traces only).
@@ -821,6 +958,7 @@ public final class QueueFuzzer {
             var written: UInt32 = 0
             do throws(QueueError) {
                 try queue.walk(head: head, into: chain)
+                handled += 1
                 written = kind == .control ? device.handleControl(chain) : worker.handle(chain)
                 if Int(written) > chain.writableLength {
                     fatalError("the device claims \(written) bytes written into \(chain.writableLength) writable")

@@ -38,6 +38,14 @@ public enum QueueSeeds {
                 }
                 add("session-\(service.name)\(legacy ? "-legacy" : "")", script)
             }
+            if focus == .data, service.inPlace {
+                // A builder request on the session with its destination over its source (choice bit 5),
+                // 32 bytes of source; the reads past the end of the seed are zeros (defaults).
+                var script = Script(focus: focus)
+                script.framed(.control, head: service.create(script.layout), payloads: service.keys)
+                script.writer.append([QueueFuzzer.opByte(.sessionRequest, focus: focus), 0x20, 0, 0, 0x42])
+                add("in-place-\(service.name)", script)
+            }
         }
         if focus == .data {
             for stateless in StatelessSeed.all {
@@ -134,6 +142,8 @@ struct ServiceSeed {
     var destroyOpcode: Opcode
     /// Also seeded without REVISION_1 (legacy layouts), for the few that the Linux driver uses.
     var legacyToo = false
+    /// Its requests have a destination that can lie over their source.
+    var inPlace: Bool { name.hasPrefix("cipher-") || name.hasPrefix("chain-") || name.hasSuffix("-decrypt") }
 
     func destroy(_ layout: RequestLayout, id: UInt64) -> [UInt8] {
         RequestBuilder.control(opcode: destroyOpcode, flf: DestroySessionFlf(sessionId: id), layout: layout)
@@ -342,7 +352,8 @@ struct AkcipherSeedKeys {
         }
         for curve in EccCurve.known {
             guard let name = curve.cName?.lowercased().replacingOccurrences(of: "virtio_crypto_curve_", with: ""),
-                let key = keys.first(where: {
+                // The first by name: a dictionary's order changes from run to run, the seeds must not.
+                let key = keys.sorted(by: { $0.key < $1.key }).first(where: {
                     $0.value["algorithm"] as? String == "ecdsa" && $0.value["private"] != nil
                         && ($0.value["curve"] as? String)?.replacingOccurrences(of: "-", with: "_") == name
                 })?.value
