@@ -281,60 +281,84 @@ enum BenchWorkload: String, CaseIterable {
         }
     }
 
+    /// The bytes one request writes: the data, then a tag or digest.
+    func outputLength(size: Int) -> Int {
+        switch self {
+        case .aes128CBC, .aes256XTS, .snow3g: size
+        case .aes256GCM: size + 16
+        case .hmacSHA256, .sha256: 32
+        case .aesCBCHmacSHA1: size + 20
+        case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify: 0
+        }
+    }
+
     /// One call of the same operation on the crypto library directly, keyed once: raw EVP
     /// for everything OpenSSL has, the IPsec-MB context (a thin wrapper) for SNOW 3G. With
     /// `buffers` > 1, successive calls walk that many distinct input/output pairs, the
     /// memory a queue of that depth touches.
     func rawOperation(size: Int, buffers: Int = 1) throws -> () -> Void {
+        if akcipher != nil { return try akcipherOperation() }
         let stride = (size + 64 + 63) & ~63
         let input = UnsafeMutableRawBufferPointer.allocate(byteCount: stride * buffers, alignment: 64)
         let output = UnsafeMutableRawBufferPointer.allocate(byteCount: stride * buffers, alignment: 64)
         input.initializeMemory(as: UInt8.self, repeating: 0x5a)
         output.initializeMemory(as: UInt8.self, repeating: 0)
+        let call = try rawCall(size: size)
+        var index = 0
+        return {
+            call(input.baseAddress! + index * stride, output.baseAddress! + index * stride)
+            index = index + 1 == buffers ? 0 : index + 1
+        }
+    }
+
+    /// The raw library's operation on one input, writing `outputLength(size:)` bytes to the
+    /// target: keyed once, the IV set per call. AKCIPHER workloads have none (they sign or
+    /// verify one digest: `rawOperation`).
+    func rawCall(size: Int) throws -> (_ source: UnsafeMutableRawPointer, _ target: UnsafeMutableRawPointer) -> Void {
         let key = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
         key.copyBytes(from: Self.key)
         let iv = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 16)
         iv.copyBytes(from: Self.iv)
         let ivPointer = iv.baseAddress!
-        var index = 0
-        /// The next buffer pair (the same one when `buffers` is 1).
-        func next() -> (source: UnsafeMutableRawPointer, target: UnsafeMutableRawPointer) {
-            defer { index = index + 1 == buffers ? 0 : index + 1 }
-            return (input.baseAddress! + index * stride, output.baseAddress! + index * stride)
-        }
         switch self {
         case .aes128CBC, .aes256XTS:
             let context = RawEVP.cipher(self == .aes128CBC ? "AES-128-CBC" : "AES-256-XTS", key: key.baseAddress!)
-            return {
-                let pair = next()
-                RawEVP.crypt(context, iv: ivPointer, input: pair.source, output: pair.target, size: size)
-            }
+            return { RawEVP.crypt(context, iv: ivPointer, input: $0, output: $1, size: size) }
         case .aes256GCM:
             let context = RawEVP.cipher("AES-256-GCM", key: key.baseAddress!)
-            return {
-                let pair = next()
-                RawEVP.seal(context, iv: ivPointer, input: pair.source, output: pair.target, size: size)
-            }
+            return { RawEVP.seal(context, iv: ivPointer, input: $0, output: $1, size: size) }
         case .hmacSHA256:
             let context = RawEVP.hmac(key: key.baseAddress!)
-            return {
-                let pair = next()
-                RawEVP.mac(context, input: pair.source, output: pair.target, size: size)
-            }
+            return { RawEVP.mac(context, input: $0, output: $1, size: size) }
         case .sha256:
             let digest = RawEVP.digest()
-            return {
-                let pair = next()
-                RawEVP.hash(digest, input: pair.source, output: pair.target, size: size)
-            }
+            return { RawEVP.hash(digest, input: $0, output: $1, size: size) }
         case .aesCBCHmacSHA1:
             let cipher = RawEVP.cipher("AES-128-CBC", key: key.baseAddress!)
             let mac = RawEVP.hmac(key: key.baseAddress!, digest: "SHA1", keyLength: 20)
-            return {
-                let pair = next()
-                RawEVP.crypt(cipher, iv: ivPointer, input: pair.source, output: pair.target, size: size)
-                RawEVP.mac(mac, input: pair.target, output: pair.target + size, size: size)
+            return { source, target in
+                RawEVP.crypt(cipher, iv: ivPointer, input: source, output: target, size: size)
+                RawEVP.mac(mac, input: target, output: target + size, size: size)
             }
+        case .snow3g:
+            let context = try CipherSession(
+                algorithm: .snow3gUea2, key: UnsafeRawBufferPointer(rebasing: key[0..<16]), direction: .encrypt
+            ).makeContext()
+            let ivBytes = UnsafeRawBufferPointer(iv)
+            return { source, target in
+                try! context.run(
+                    iv: ivBytes, input: UnsafeRawBufferPointer(start: source, count: size),
+                    output: UnsafeMutableRawBufferPointer(start: target, count: size))
+            }
+        case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify:
+            throw ValidationError("\(rawValue) has no per-buffer raw call")
+        }
+    }
+
+    /// An AKCIPHER workload's raw operation: one sign or verify of `digest`.
+    private func akcipherOperation() throws -> () -> Void {
+        let input = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.digest.count, alignment: 64)
+        switch self {
         case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify:
             // The engine's context is a thin layer over EVP_PKEY_sign / EVP_PKEY_verify, keyed once.
             let (parameters, sign) = akcipher!
@@ -353,17 +377,8 @@ enum BenchWorkload: String, CaseIterable {
             let target = UnsafeMutableRawBufferPointer.allocate(byteCount: material.output, alignment: 16)
             if sign { return { _ = try! context.sign(digest, into: target) } }
             return { try! context.verify(signature: UnsafeRawBufferPointer(signatureBuffer), message: digest) }
-        case .snow3g:
-            let context = try CipherSession(
-                algorithm: .snow3gUea2, key: UnsafeRawBufferPointer(rebasing: key[0..<16]), direction: .encrypt
-            ).makeContext()
-            let ivBytes = UnsafeRawBufferPointer(iv)
-            return {
-                let pair = next()
-                try! context.run(
-                    iv: ivBytes, input: UnsafeRawBufferPointer(start: pair.source, count: size),
-                    output: UnsafeMutableRawBufferPointer(start: pair.target, count: size))
-            }
+        default:
+            throw ValidationError("\(rawValue) is not an AKCIPHER workload")
         }
     }
 }

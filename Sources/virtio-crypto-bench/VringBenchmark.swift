@@ -125,17 +125,15 @@ struct VringBenchmark: ParsableCommand {
                     PipelinedRing(
                         ring: $0, depth: cell.depth, readable: readable, writable: writable, sharedData: sharedData)
                 }
-                let raw = try cell.workload.rawOperation(size: cell.size)
-                // The same operation over as many distinct buffers as the queues keep in flight.
-                let spread = try cell.workload.rawOperation(
-                    size: cell.size, buffers: sharedData ? 1 : pipelines.reduce(0) { $0 + $1.depth })
-                let row = measure(
-                    cell, pipelines: pipelines, raw: raw, spread: spread, daemon: daemon, rounds: roundCount,
-                    seconds: perRound)
-                done += 1
                 let label =
                     "\(cell.workload.rawValue) \(cell.size) B depth \(cell.depth) q\(cell.queues) \(mode.rawValue)"
+                let raw = try RawPaths(cell, pipelines: pipelines, sharedData: sharedData)
+                if let mismatch = raw.batchMismatch { problems.append("\(label): \(mismatch)") }
+                let row = measure(
+                    cell, pipelines: pipelines, raw: raw, daemon: daemon, rounds: roundCount, seconds: perRound)
+                done += 1
                 if row.failed > 0 { problems.append("\(label): \(row.failed) requests failed") }
+                if raw.batchFailures > 0 { problems.append("\(label): \(raw.batchFailures) raw IPsec-MB jobs failed") }
                 // RSA and ECDSA allocate inside OpenSSL's big-number code on every operation; the limit
                 // judges the device's own data path, which the symmetric workloads measure.
                 if let limit = maxAllocationsPerRequest, mode == .session, cell.workload.akcipher == nil {
@@ -163,24 +161,25 @@ struct VringBenchmark: ParsableCommand {
     }
 
     /// Alternates the daemon and the raw library round by round (the machine's speed drifts
-    /// over seconds), and reports medians; the ratio is the median of the per-round ratios.
+    /// over seconds), and reports medians; each ratio is the median of the per-round ratios.
     func measure(
-        _ cell: Cell, pipelines: [PipelinedRing], raw: () -> Void, spread: () -> Void, daemon: DaemonProcess,
-        rounds: Int,
-        seconds: Double
+        _ cell: Cell, pipelines: [PipelinedRing], raw: RawPaths, daemon: DaemonProcess, rounds: Int, seconds: Double
     ) -> Row {
         let latency = Result()
         var daemonOps: [Double] = []
         var rawOps: [Double] = []
+        var batchOps: [Double] = []
+        var bestOps: [Double] = []
         var ratios: [Double] = []
         var spreadRatios: [Double] = []
+        var bestRatios: [Double] = []
+        var pathWins: [RawPaths.Path: Int] = [:]
         var cpu: [Double] = []
         var completed = 0
         var failed = 0
         let allocationsBefore = daemon.allocations
         for _ in 0..<rounds {
-            let rawRate = EnginesBenchmark().measure(seconds, raw)
-            let spreadRate = EnginesBenchmark().measure(seconds / 2, spread)
+            let rates = raw.measure(seconds: seconds)
             let cpuBefore = daemon.cpuSeconds
             let start = DispatchTime.now().uptimeNanoseconds
             let results = Self.runAll(pipelines, until: start + UInt64(seconds * 1e9), latency: latency)
@@ -188,14 +187,22 @@ struct VringBenchmark: ParsableCommand {
             let done = results.reduce(0) { $0 + $1.completed }
             completed += done
             failed += results.reduce(0) { $0 + $1.failed }
-            daemonOps.append(Double(done) / elapsed)
-            rawOps.append(rawRate)
-            ratios.append(daemonOps.last! / rawRate)
-            spreadRatios.append(daemonOps.last! / spreadRate)
+            let rate = Double(done) / elapsed
+            daemonOps.append(rate)
+            rawOps.append(rates.single)
+            if let batch = rates.batch { batchOps.append(batch) }
+            let best = rates.best
+            bestOps.append(best.rate)
+            pathWins[best.path, default: 0] += 1
+            ratios.append(rate / rates.single)
+            spreadRatios.append(rate / rates.spread)
+            bestRatios.append(rate / best.rate)
             cpu.append((daemon.cpuSeconds - cpuBefore) / elapsed)
         }
         let allocations = daemon.allocations.map { after in allocationsBefore.map { after - $0 } } ?? nil
         let histogram = latency.latency
+        // The path that was fastest in most rounds (ties: the batch path, then the distinct buffers).
+        let bestPath = RawPaths.Path.allCases.reversed().max { pathWins[$0, default: 0] < pathWins[$1, default: 0] }!
         return Row(
             workload: cell.workload.rawValue, mode: cell.mode.rawValue, size: cell.size, depth: pipelines[0].depth,
             queues: cell.queues,
@@ -203,6 +210,8 @@ struct VringBenchmark: ParsableCommand {
             p99: Double(histogram.valueAtPercentile(99)) / 1e3,
             p999: Double(histogram.valueAtPercentile(99.9)) / 1e3, daemonCPU: median(cpu), rawOps: median(rawOps),
             ratio: median(ratios), spreadRatio: median(spreadRatios),
+            batchOps: batchOps.isEmpty ? nil : median(batchOps), bestOps: median(bestOps), bestPath: bestPath,
+            bestRatio: median(bestRatios), rawThreads: raw.threads,
             completed: completed, failed: failed, allocations: allocations)
     }
 
@@ -215,33 +224,46 @@ struct VringBenchmark: ParsableCommand {
     struct Row {
         var workload: String, mode: String, size: Int, depth: Int, queues: Int, ops: Double, p50: Double, p99: Double,
             p999: Double
+        /// The raw library one request per call on one hot buffer pair, summed over `rawThreads`.
         var daemonCPU: Double, rawOps: Double, ratio: Double
         /// The ratio to the raw library walking the same number of distinct buffers.
         var spreadRatio: Double
+        /// Raw IPsec-MB jobs, `depth` per batch (nil: no job for the workload).
+        var batchOps: Double?
+        /// The fastest raw path (the median of each round's fastest), which one it was in most
+        /// rounds, and the median of the per-round ratios to it.
+        var bestOps: Double, bestPath: RawPaths.Path, bestRatio: Double
+        /// Raw threads: one per queue, as the daemon has one worker per queue.
+        var rawThreads: Int
         var completed: Int, failed: Int
         /// Allocation calls in the daemon during the measurement (nil: no counter preloaded).
         var allocations: UInt64?
         var megabytes: Double { ops * Double(size) / 1e6 }
         static let header =
-            "workload              mode       size depth  q      ops/s      MB/s   p50 µs   p99 µs  p99.9 µs  daemon CPU    raw ops/s   ratio  ratio/spread  allocs/req"
+            "workload              mode       size depth  q      ops/s      MB/s   p50 µs   p99 µs  p99.9 µs  daemon CPU    raw ops/s   ratio  ratio/spread  batch ops/s  ratio/best  best raw path            allocs/req"
         var allocationsPerRequest: String {
             guard let allocations else { return "n/a" }
             return allocations == 0 ? "0" : String(format: "%.4f", Double(allocations) / Double(max(completed, 1)))
         }
         var table: String {
             String(
-                format: "%@ %@ %6d %5d %2d %10.0f %9.1f %8.1f %8.1f %9.1f %10.0f%% %12.0f %7.3f %13.3f  %@%@",
+                format:
+                    "%@ %@ %6d %5d %2d %10.0f %9.1f %8.1f %8.1f %9.1f %10.0f%% %12.0f %7.3f %13.3f %12@ %11.3f  %@ %@%@",
                 workload.padding(toLength: 21, withPad: " ", startingAt: 0),
                 mode.padding(toLength: 9, withPad: " ", startingAt: 0),
                 size, depth, queues, ops, megabytes, p50, p99, p999, daemonCPU * 100, rawOps, ratio, spreadRatio,
+                (batchOps.map { String(format: "%.0f", $0) } ?? "-") as NSString, bestRatio,
+                bestPath.rawValue.padding(toLength: 24, withPad: " ", startingAt: 0) as NSString,
                 allocationsPerRequest as NSString,
                 (failed > 0 ? "  (\(failed) failed)" : "") as NSString)
         }
         var json: String {
             "{\"workload\":\"\(workload)\",\"mode\":\"\(mode)\",\"size\":\(size),\"depth\":\(depth),\"queues\":\(queues),\"ops\":\(Int(ops)),"
                 + "\"mb_s\":\(String(format: "%.1f", megabytes)),\"p50_us\":\(String(format: "%.1f", p50)),\"p99_us\":\(String(format: "%.1f", p99)),"
-                + "\"p999_us\":\(String(format: "%.1f", p999)),\"daemon_cpu\":\(String(format: "%.2f", daemonCPU)),\"raw_ops\":\(Int(rawOps)),"
-                + "\"ratio\":\(String(format: "%.3f", ratio)),\"ratio_same_buffers\":\(String(format: "%.3f", spreadRatio)),\"requests\":\(completed),\"failed\":\(failed),"
+                + "\"p999_us\":\(String(format: "%.1f", p999)),\"daemon_cpu\":\(String(format: "%.2f", daemonCPU)),\"raw_threads\":\(rawThreads),\"raw_ops\":\(Int(rawOps)),"
+                + "\"ratio\":\(String(format: "%.3f", ratio)),\"ratio_same_buffers\":\(String(format: "%.3f", spreadRatio)),"
+                + "\"batch_ops\":\(batchOps.map { String(Int($0)) } ?? "null"),\"best_raw_ops\":\(Int(bestOps)),\"best_raw_path\":\"\(bestPath.rawValue)\","
+                + "\"ratio_best\":\(String(format: "%.3f", bestRatio)),\"requests\":\(completed),\"failed\":\(failed),"
                 + "\"allocations\":\(allocations.map { String($0) } ?? "null")}"
         }
     }
