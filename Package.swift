@@ -31,6 +31,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", .upToNextMinor(from: "2.101.2")),
     ],
     targets: [
         // Little-endian reads and writes and the one zeroize: shared by every layer's codecs.
@@ -44,6 +47,10 @@ let package = Package(
         .target(name: "CVirtQueueAtomics", path: "Sources/CVirtQueueAtomics"),
         .target(
             name: "VirtQueue", dependencies: ["CVirtQueueAtomics"], path: "Sources/VirtQueue", swiftSettings: hotPath),
+        // Single-writer counters, summed when read: what the data path counts with.
+        .target(
+            name: "RelaxedCounters", dependencies: ["CVirtQueueAtomics"], path: "Sources/RelaxedCounters",
+            swiftSettings: hotPath),
 
         // Crypto engines: OpenSSL 3 libcrypto and Intel IPsec-MB from Debian packages.
         .systemLibrary(
@@ -71,7 +78,10 @@ let package = Package(
         // The device core: sessions, controlq and dataq dispatch over the engines.
         .target(
             name: "VirtioCryptoDevice",
-            dependencies: ["VirtioCryptoWire", "VirtioCryptoEngines", "VirtQueue", "WireBytes", "CVirtQueueAtomics"],
+            dependencies: [
+                "VirtioCryptoWire", "VirtioCryptoEngines", "VirtQueue", "WireBytes", "CVirtQueueAtomics",
+                "RelaxedCounters",
+            ],
             path: "Sources/VirtioCryptoDevice", swiftSettings: hotPath),
 
         // vhost-user: the backend protocol over a UNIX socket, and the ring workers.
@@ -80,7 +90,8 @@ let package = Package(
         .target(
             name: "VhostUser",
             dependencies: [
-                "CVhostUserSupport", "VirtQueue", "WireBytes", .product(name: "Logging", package: "swift-log"),
+                "CVhostUserSupport", "VirtQueue", "WireBytes", "RelaxedCounters",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/VhostUser", swiftSettings: hotPath),
         // The crypto device behind that interface, and QEMU's session messages.
@@ -95,10 +106,20 @@ let package = Package(
             name: "vhost-user-crypto",
             dependencies: [
                 "VhostUser", "VhostUserCrypto", "VirtioCryptoDevice", "VirtioCryptoEngines", "VirtioCryptoWire",
-                "CVhostUserSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CVhostUserSupport", "MetricsHTTP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/vhost-user-crypto"),
+        // A scrape endpoint: GET /metrics over HTTP/1.1 on TCP or a UNIX socket (SwiftNIO); knows no metric.
+        .target(
+            name: "MetricsHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Sources/MetricsHTTP"),
 
         // The driver side: rings and request builders for tests, benchmarks and fuzzers.
         .target(

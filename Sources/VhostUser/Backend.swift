@@ -50,6 +50,9 @@ public final class VhostUserBackend: @unchecked Sendable {
 
     /// Busy-poll time after each batch (see `--poll-us`).
     public var pollMicroseconds = 0
+    /// Time each request from avail to used (`RingStatistics` latency buckets): a clock read per
+    /// request and one per batch, so only when someone looks (metrics).
+    public var measuresLatency = false
     /// State the message thread shares with ring workers and readers of the counters, under
     /// `sharedLock` (an NSLock: a pthread mutex, which ThreadSanitizer sees; the standard
     /// library's Mutex hands over through the kernel on Linux, where it cannot).
@@ -58,7 +61,8 @@ public final class VhostUserBackend: @unchecked Sendable {
     private func shared<T>(_ body: (inout Shared) -> T) -> T { sharedLock.withLock { body(&sharedState) } }
 
     struct Shared {
-        var servedByRing: [Int: Int] = [:]
+        /// What the workers that stopped served, by ring.
+        var servedByRing: [Int: RingStatistics] = [:]
         var liveWorkers: [Int: QueueWorker] = [:]
         var faults: [String: Int] = [:]
         var refusals: [String: Int] = [:]
@@ -75,13 +79,16 @@ public final class VhostUserBackend: @unchecked Sendable {
 
     // MARK: counters (thread-safe)
 
-    /// Requests served per ring so far (finished workers and running ones).
-    public var requestsPerRing: [Int: Int] {
+    /// What each ring served so far (finished workers and running ones).
+    public var ringStatistics: [Int: RingStatistics] {
         let (served, live) = shared { ($0.servedByRing, $0.liveWorkers) }
         var result = served
-        for (index, worker) in live { result[index, default: 0] += worker.served }
+        for (index, worker) in live { result[index, default: RingStatistics()].add(worker.statistics) }
         return result
     }
+
+    /// Requests served per ring so far.
+    public var requestsPerRing: [Int: Int] { ringStatistics.mapValues(\.requests) }
 
     /// Ring faults by kind (`QueueError` case names): chains returned unused and rings broken.
     public var ringFaults: [String: Int] {
@@ -409,6 +416,7 @@ public final class VhostUserBackend: @unchecked Sendable {
         queue.alwaysPublishAvailEvent = true
         let worker = QueueWorker(
             queue: queue, kick: kick, call: ring.call, name: "vq\(index)", pollMicroseconds: pollMicroseconds,
+            measuresLatency: measuresLatency,
             handle: device.makeQueueHandler(index)
         ) { [weak self, notifier = ring.error] fault in self?.ringBroke(index, fault, notifier: notifier) }
         rings[index].worker = worker
@@ -435,7 +443,7 @@ public final class VhostUserBackend: @unchecked Sendable {
             worker.stop(finishingPending: finishingPending)
             let faults = worker.faults
             shared {
-                $0.servedByRing[index, default: 0] += worker.served
+                $0.servedByRing[index, default: RingStatistics()].add(worker.statistics)
                 for (fault, count) in faults { $0.faults["\(fault)", default: 0] += count }
                 $0.liveWorkers[index] = nil
             }

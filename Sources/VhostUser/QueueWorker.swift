@@ -20,14 +20,14 @@ final class QueueWorker: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
     /// Serve what the driver made available before the stop, then stop (a clean shutdown).
     private let finishPending = Atomic<Bool>(false)
-    private let servedCount = Atomic<Int>(0)
+    private let counters: RingCounters
     /// Faults by `QueueError` case, chain-level and ring-level alike.
     private let faultLock = NSLock()
     private var faultCounts = [Int](repeating: 0, count: QueueError.allCases.count)
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
-    /// Requests served, for the counters.
-    var served: Int { servedCount.load(ordering: .relaxed) }
+    /// What the ring served so far, for the counters.
+    var statistics: RingStatistics { counters.statistics }
     var faults: [QueueError: Int] {
         faultLock.withLock {
             Dictionary(uniqueKeysWithValues: zip(QueueError.allCases, faultCounts).filter { $0.1 > 0 })
@@ -40,9 +40,10 @@ final class QueueWorker: @unchecked Sendable {
 
     init(
         queue: SplitQueue, kick: Int32, call: Int32?, name: String, pollMicroseconds: Int = 0,
-        handle: @escaping QueueHandler, onBroken: @escaping (QueueError) -> Void
+        measuresLatency: Bool = false, handle: @escaping QueueHandler, onBroken: @escaping (QueueError) -> Void
     ) {
         self.queue = queue
+        counters = RingCounters(measuresLatency: measuresLatency, batchCapacity: Int(queue.layout.size))
         pollNanoseconds = UInt64(max(0, min(pollMicroseconds, 1_000_000))) * 1000
         self.kick = kick
         self.call = call
@@ -91,8 +92,7 @@ final class QueueWorker: @unchecked Sendable {
     private func finishAvailable(_ chain: DescriptorChain) {
         var served = 0
         while served < Int(queue.layout.size), serveNext(chain) { served += 1 }
-        servedCount.add(served, ordering: .relaxed)
-        if served > 0, queue.finishBatch(), let call { _ = vu_eventfd_signal(call) }
+        if served > 0 { publish() }
     }
 
     /// Keeps draining for `pollNanoseconds` after the ring runs dry.
@@ -115,11 +115,16 @@ final class QueueWorker: @unchecked Sendable {
         repeat {
             while !isStopped, serveNext(chain) { served += 1 }
             if served > 0 {
-                servedCount.add(served, ordering: .relaxed)
                 served = 0
-                if queue.finishBatch(), let call { _ = vu_eventfd_signal(call) }
+                publish()
             }
         } while !isStopped && queue.hasPending
+    }
+
+    /// Publishes the batch's used entries and signals the driver if it wants to know.
+    private func publish() {
+        if queue.finishBatch(), let call { _ = vu_eventfd_signal(call) }
+        counters.published()
     }
 
     /// Serves the next available chain; false when there is none or the ring broke.
@@ -135,14 +140,18 @@ final class QueueWorker: @unchecked Sendable {
             onBroken(error)
             return false
         }
+        counters.took()
         var written: UInt32 = 0
+        var read = 0
         do throws(QueueError) {
             try queue.walk(head: head, into: chain)
+            read = chain.readableLength
             written = handle(chain)
         } catch {
             // A chain the device cannot walk is returned unused (length 0): that request fails alone.
             count(error)
         }
+        counters.answered(read: read, written: written)
         queue.publishUsed(head: head, written: written)
         return true
     }

@@ -34,7 +34,7 @@ public final class CryptoVhostUserDevice: VhostUserDevice, @unchecked Sendable {
             let crypto = self.crypto
             return { crypto.handleControl($0) }
         }
-        let worker = crypto.makeDataWorker()
+        let worker = crypto.makeDataWorker(queue: index)
         return { worker.handle($0) }
     }
 
@@ -100,6 +100,8 @@ public final class CryptoVhostUserDevice: VhostUserDevice, @unchecked Sendable {
                 }
             }
         } catch {
+            // A payload that does not parse: no service can be read from it.
+            crypto.statistics.sessionRefused(nil)
             logger.info("CREATE_CRYPTO_SESSION refused: \(error)")
         }
         return CryptoSessionMessage.reply(to: payload, sessionID: sessionID)

@@ -23,15 +23,16 @@ extension VirtioCryptoDevice {
     public func createAkcipherSession(_ request: AkcipherSessionRequest, key: UnsafeRawBufferPointer)
         throws(SessionError) -> UInt64
     {
-        guard key.count <= offer.limits.maxAkcipherKeyLength else { throw .invalid }
         let factory = self.factory
-        let session = try sessions.create(service: .akcipher) { () throws(SessionError) -> Session.Kind in
-            .akcipher(
-                try factory.akcipher(
-                    request.algorithm, keyType: request.keyType,
-                    parameters: request.parameters.parameters, key: key))
+        let limit = offer.limits.maxAkcipherKeyLength
+        return try sessionMessage(.akcipher) { () throws(SessionError) in
+            guard key.count <= limit else { throw .invalid }
+            return try sessions.create(service: .akcipher) { () throws(SessionError) -> Session.Kind in
+                .akcipher(
+                    try factory.akcipher(
+                        request.algorithm, keyType: request.keyType,
+                        parameters: request.parameters.parameters, key: key))
+            }
         }
-        statistics.record(.ok)
-        return session.id
     }
 }

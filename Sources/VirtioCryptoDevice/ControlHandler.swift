@@ -11,6 +11,8 @@ final class ControlHandler {
     let chain: DescriptorChain
     /// The request's opcode once its header is read (it decides the outcome layout).
     private var opcode: Opcode?
+    /// The algorithm of the session it created.
+    private var algorithm: RequestAlgorithm?
 
     init(device: VirtioCryptoDevice, chain: DescriptorChain) {
         self.device = device
@@ -36,8 +38,26 @@ final class ControlHandler {
             status = error.status
             rule = error.rule
         }
-        device.statistics.record(status, rule: rule)
+        count(status, rule: rule)
         return writeOutcome(status: status, sessionID: sessionID)
+    }
+
+    /// The destroy opcodes: every other control request asks for a session.
+    static let destroyOpcodes: Set<Opcode> = [
+        .cipherDestroySession, .hashDestroySession, .macDestroySession, .aeadDestroySession, .akcipherDestroySession,
+    ]
+
+    private func count(_ status: Status, rule: RuleID?) {
+        let statistics = device.statistics
+        let service = opcode.map { Service.known.contains($0.service) ? $0.service : nil } ?? nil
+        statistics.record(status, algorithm: algorithm ?? .unknown(service), rule: rule, source: .controlQueue)
+        let destroys = opcode.map { Self.destroyOpcodes.contains($0) } ?? false
+        switch (status, destroys) {
+        case (.ok, true): if let service { statistics.sessionDestroyed(service) }
+        case (.ok, false): if let service { statistics.sessionCreated(service) }
+        case (_, false): statistics.sessionRefused(service)
+        case (_, true): break  // a destroy that failed: counted with its status
+        }
     }
 
     /// Writes the outcome where `ControlQueue.outcomeOffset` says, in the layout the device's revision
@@ -89,8 +109,11 @@ final class ControlHandler {
         let service = frame.header.opcode.service
         return try withKeys(frame, readable: readable, limit: keyLimit, keyCheck: keyCheck) {
             (keys) throws(SessionError) -> UInt64 in
-            try device.sessions.create(service: service) { () throws(SessionError) -> Session.Kind in try make(keys) }
-                .id
+            let session = try device.sessions.create(service: service) { () throws(SessionError) -> Session.Kind in
+                try make(keys)
+            }
+            algorithm = session.algorithm
+            return session.id
         }
     }
 

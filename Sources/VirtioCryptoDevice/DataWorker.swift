@@ -7,15 +7,19 @@ import WireBytes
 /// bounce buffers (for data split over descriptors), so a request allocates nothing.
 public final class DataWorker {
     let device: VirtioCryptoDevice
-    private var contexts: [UInt64: (session: Session, context: WorkerContext)] = [:]
+    private var contexts: [UInt64: CachedSession] = [:]
     /// The last session used: a stream of requests on one session skips the table's lock
     /// and both dictionaries.
-    private var recent: (id: UInt64, service: Service, context: WorkerContext)?
+    private var recent: (id: UInt64, service: Service, context: WorkerContext, slot: Int)?
     /// The session table's generation that `recent` and `contexts` reflect: they hold only
     /// sessions that were live then.
     private var seenGeneration: UInt64 = 0
-    /// This worker's status counts (no lock per request).
+    /// This worker's counts (no lock per request).
     private let counters: CounterShard
+    /// This worker's copy of the statistics' algorithm slots (the lock only on an algorithm's first request).
+    private var algorithmSlots: [RequestAlgorithm: Int] = [:]
+    /// The counter slot of the algorithm of the request being handled, once known.
+    private var algorithmSlot: Int?
     /// Gathers input that is not contiguous in guest memory, or that overlaps the output.
     private let inputBounce: UnsafeMutableRawBufferPointer
     /// Collects output that is not contiguous in guest memory.
@@ -34,6 +38,13 @@ public final class DataWorker {
     /// The spec revision the device follows (read once: the dispatch takes it per request).
     private let revision: SpecRevision
 
+    struct CachedSession {
+        var session: Session
+        var context: WorkerContext
+        /// Its algorithm's counter slot.
+        var slot: Int
+    }
+
     enum WorkerContext {
         /// A cipher and its session's direction (a request's opcode must name it).
         case cipher(any CipherContext, Op)
@@ -44,7 +55,7 @@ public final class DataWorker {
         case akcipher(AkcipherContext)
     }
 
-    init(device: VirtioCryptoDevice) {
+    init(device: VirtioCryptoDevice, queue: Int) {
         self.device = device
         revision = device.offer.revision
         let size = device.offer.limits.maxRequestSize + 64
@@ -54,7 +65,7 @@ public final class DataWorker {
         small.initializeMemory(as: UInt8.self, repeating: 0)
         precondition(DataQueue.prefixCapacity <= Self.slotsStart, "header and fixed part overlap the IV slots")
         prefix = UnsafeMutableRawBufferPointer(rebasing: small[0..<DataQueue.prefixCapacity])
-        counters = device.statistics.makeShard()
+        counters = device.statistics.makeShard(for: .dataQueue(queue))
     }
 
     deinit {
@@ -73,6 +84,8 @@ public final class DataWorker {
     public func handle(_ chain: DescriptorChain) -> UInt32 {
         self.chain = chain
         defer { self.chain = nil }
+        opcode = .unknown(UInt32.max)
+        algorithmSlot = nil
         var written = 0
         let status: Status
         do throws(Failure) {
@@ -84,7 +97,7 @@ public final class DataWorker {
             status = resolved.status
             if let rule = resolved.rule { counters.record(rule) }
         }
-        counters.record(status)
+        counters.record(status, slot: algorithmSlot ?? countingSlot(.unknown(opcode: opcode)))
         let byte = UInt8(truncatingIfNeeded: status.rawValue)
         guard let offset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength),
             withUnsafeBytes(of: byte, { chain.write(at: offset, from: $0) })
@@ -121,6 +134,17 @@ public final class DataWorker {
         }
     }
 
+    /// The counter slot of `algorithm` (this worker's copy; the statistics' on first sight).
+    private func countingSlot(_ algorithm: RequestAlgorithm) -> Int {
+        if let slot = algorithmSlots[algorithm] { return slot }
+        let slot = device.statistics.slot(for: algorithm)
+        algorithmSlots[algorithm] = slot
+        return slot
+    }
+
+    /// Counts the request under the algorithm of the session keyed for it alone (stateless).
+    private func counting(_ kind: Session.Kind) { algorithmSlot = countingSlot(kind.algorithm) }
+
     /// Starts one request: its opcode (for checks) and its vlf access, after the device's
     /// own limit on the request size (max_size in the config).
     private func begin(_ frame: DataQueue.Frame, readable: Int, writable: Int) throws(Failure) -> RequestIO {
@@ -143,18 +167,21 @@ public final class DataWorker {
         }
         if let recent, recent.id == id {
             guard recent.service == service else { throw .failed(.session) }
+            algorithmSlot = recent.slot
             return recent.context
         }
-        let entry: (session: Session, context: WorkerContext)
+        let entry: CachedSession
         if let cached = contexts[id] {
             entry = cached  // live at `seenGeneration`, which is current: no table lookup
         } else {
             guard let session = device.sessions.lookup(id), session.service == service else { throw .failed(.session) }
-            entry = (session, try makeContext(session))
+            entry = CachedSession(
+                session: session, context: try makeContext(session), slot: countingSlot(session.algorithm))
             contexts[id] = entry
         }
         guard entry.session.service == service else { throw .failed(.session) }
-        recent = (id, service, entry.context)
+        recent = (id, service, entry.context, entry.slot)
+        algorithmSlot = entry.slot
         return entry.context
     }
 
@@ -214,6 +241,7 @@ public final class DataWorker {
             do throws(SessionError) {
                 session = try device.factory.cipher(member.sessPara.algo, key: key, op: member.sessPara.op)
             } catch { throw Failure(error, features) }
+            counting(.cipher(session))
             let context: any CipherContext
             do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
             return try runCipher(
@@ -232,6 +260,7 @@ public final class DataWorker {
                     authAlgorithm: para.hash.algo, resultLength: member.hashResultLen,
                     cipherKey: cipherKey, authKey: authKey)
             } catch { throw Failure(error, features) }
+            counting(.chain(session))
             let context: ChainContext
             do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
             return try runChain(context, flf: ChainParameters(member), segments: ChainSegments(segments), io: io)
@@ -400,6 +429,7 @@ public final class DataWorker {
         case .failure(.invalidKey): throw .failed(.akcipherKey(para.algo, para.keyType))
         case .failure(let error): throw Failure(error, device.features)
         }
+        counting(.akcipher(session))
         let context: AkcipherContext
         do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
         return try run(context, io)
@@ -483,7 +513,8 @@ public final class DataWorker {
 /// `DataQueue.dispatch` has parsed and checked header, fixed part and framing.
 extension DataWorker: DataQueueHandler {
     public func refuse(_ violation: RuleViolation, frame: DataQueue.Frame?) -> Failure {
-        Failure(status: violation.status ?? .err, rule: violation.rule)
+        if let frame { opcode = frame.header.opcode }
+        return Failure(status: violation.status ?? .err, rule: violation.rule)
     }
 
     /// A request of a service the device does not offer (IPsec, Virtio 1.4): NOTSUPP, "operation or
@@ -610,6 +641,7 @@ extension DataWorker: DataQueueHandler {
         do throws(SessionError) {
             session = try device.factory.hash(flf.sessPara.algo, resultLength: flf.hashResultLen)
         } catch { throw Failure(error, device.features) }
+        counting(.hash(session))
         let context: HashContext
         do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
         return try runDigest(
@@ -637,6 +669,7 @@ extension DataWorker: DataQueueHandler {
         do throws(SessionError) {
             session = try device.factory.mac(flf.sessPara.algo, key: key, resultLength: flf.hashResultLen)
         } catch { throw Failure(error, device.features) }
+        counting(.mac(session))
         let context: MacContext
         do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
         return try runDigest(
@@ -689,6 +722,7 @@ extension DataWorker: DataQueueHandler {
         do throws(SessionError) {
             session = try device.factory.aead(flf.sessPara.algo, key: key, tagLength: flf.tagLen, op: opcodeDirection)
         } catch { throw Failure(error, device.features) }
+        counting(.aead(session))
         let context: AeadContext
         do throws(CryptoError) { context = try session.makeContext() } catch { throw Failure(error) }
         return try runAead(

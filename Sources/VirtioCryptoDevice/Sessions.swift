@@ -24,6 +24,26 @@ public final class Session: @unchecked Sendable {
         self.service = service
         self.kind = kind
     }
+
+    /// What its requests are counted under.
+    public var algorithm: RequestAlgorithm { kind.algorithm }
+}
+
+extension Session.Kind {
+    var algorithm: RequestAlgorithm {
+        switch self {
+        case .cipher(let cipher): .cipher(cipher.algorithm)
+        case .chain(let chain):
+            switch chain.authenticator {
+            case .hash(let hash): .chain(chain.cipher.algorithm, .hash(hash.algorithm))
+            case .mac(let mac): .chain(chain.cipher.algorithm, .mac(mac.algorithm))
+            }
+        case .hash(let hash): .hash(hash.algorithm)
+        case .mac(let mac): .mac(mac.algorithm)
+        case .aead(let aead): .aead(aead.algorithm)
+        case .akcipher(let akcipher): .akcipher(akcipher.parameters.algorithm)
+        }
+    }
 }
 
 /// Why a session operation failed, mapped to the seed's statuses.

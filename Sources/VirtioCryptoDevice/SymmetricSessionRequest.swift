@@ -35,7 +35,27 @@ extension VirtioCryptoDevice {
     /// Creates a CIPHER-service session (cipher only or chaining) in the shared table.
     public func createSymmetricSession(_ request: SymmetricSessionRequest) throws(SessionError) -> UInt64 {
         let factory = self.factory
-        let session = try sessions.create(service: .cipher) { () throws(SessionError) -> Session.Kind in
+        return try sessionMessage(.cipher) { () throws(SessionError) in try createSymmetric(request, factory) }
+    }
+
+    /// A session made for a session message (QEMU's CREATE_CRYPTO_SESSION), counted as one.
+    func sessionMessage(_ service: Service, _ make: () throws(SessionError) -> Session) throws(SessionError) -> UInt64 {
+        do throws(SessionError) {
+            let session = try make()
+            statistics.record(.ok, algorithm: session.algorithm, source: .sessionMessage)
+            statistics.sessionCreated(service)
+            return session.id
+        } catch {
+            statistics.record(error.status(features: features), algorithm: .unknown(service), source: .sessionMessage)
+            statistics.sessionRefused(service)
+            throw error
+        }
+    }
+
+    private func createSymmetric(_ request: SymmetricSessionRequest, _ factory: SessionFactory) throws(SessionError)
+        -> Session
+    {
+        try sessions.create(service: .cipher) { () throws(SessionError) -> Session.Kind in
             try withBytes(request.cipherKey) { (cipherKey) throws(SessionError) -> Session.Kind in
                 switch request.opType {
                 case .cipher:
@@ -55,15 +75,16 @@ extension VirtioCryptoDevice {
                 }
             }
         }
-        statistics.record(.ok)
-        return session.id
     }
 
     /// Destroys a session of any service; false if there is none with this ID.
     @discardableResult
     public func destroySession(_ id: UInt64) -> Bool {
-        guard let session = sessions.lookup(id) else { return false }
-        return (try? sessions.destroy(id, service: session.service)) != nil
+        guard let session = sessions.lookup(id), (try? sessions.destroy(id, service: session.service)) != nil else {
+            return false
+        }
+        statistics.sessionDestroyed(session.service)
+        return true
     }
 }
 

@@ -44,68 +44,6 @@ enum AlgorithmFilter {
     }
 }
 
-/// Per-status request counts over every frontend served, printed on SIGUSR1 and at exit.
-final class Counters: @unchecked Sendable {
-    /// Every status a request can be answered with, in the spec's order (Spec/constants.yaml).
-    static let statuses = Status.known.filter { $0 != .max }
-
-    /// Totals of the frontends that are gone, and the one being served (read by the report).
-    struct State {
-        var totals = [Int](repeating: 0, count: Counters.statuses.count)
-        var perRing: [Int: Int] = [:]
-        var refusals: [String: Int] = [:]
-        var faults: [String: Int] = [:]
-        var current: (device: VirtioCryptoDevice, backend: VhostUserBackend)?
-    }
-    private let lock = NSLock()
-    private var current = State()
-    private func state<T>(_ body: (inout State) -> T) -> T { lock.withLock { body(&current) } }
-
-    /// The frontend now served (nil when it is gone: its counts are added to the totals).
-    func serving(_ device: VirtioCryptoDevice, _ backend: VhostUserBackend) {
-        state { $0.current = (device, backend) }
-    }
-
-    /// The backend of the frontend now served, for a clean shutdown.
-    var servedBackend: VhostUserBackend? { state { $0.current?.backend } }
-
-    func finished(_ device: VirtioCryptoDevice, _ backend: VhostUserBackend) {
-        let rings = backend.requestsPerRing
-        let (refused, faulted) = (backend.refusedMessages, backend.ringFaults)
-        let statuses = Self.statuses.map { device.statistics.count($0) }
-        state { state in
-            for index in statuses.indices { state.totals[index] += statuses[index] }
-            state.perRing.merge(rings, uniquingKeysWith: +)
-            state.refusals.merge(refused, uniquingKeysWith: +)
-            state.faults.merge(faulted, uniquingKeysWith: +)
-            state.current = nil
-        }
-    }
-
-    func report(_ logger: Logger) {
-        var snapshot = state { $0 }
-        if let (device, backend) = snapshot.current {
-            for (index, status) in Self.statuses.enumerated() {
-                snapshot.totals[index] += device.statistics.count(status)
-            }
-            snapshot.perRing.merge(backend.requestsPerRing, uniquingKeysWith: +)
-            snapshot.refusals.merge(backend.refusedMessages, uniquingKeysWith: +)
-            snapshot.faults.merge(backend.ringFaults, uniquingKeysWith: +)
-        }
-        let rings = snapshot.perRing
-        let queues = rings.keys.sorted().map { "vq\($0)=\(rings[$0]!)" }.joined(separator: " ")
-        logger.notice("requests by queue: \(queues.isEmpty ? "none" : queues)")
-        let names = Self.statuses.map { ($0.cName ?? "").replacingOccurrences(of: "VIRTIO_CRYPTO_", with: "") }
-        let summary = zip(names, snapshot.totals).map { "\($0)=\($1)" }.joined(separator: " ")
-        logger.notice("requests by status: \(summary)")
-        func listed(_ counts: [String: Int]) -> String {
-            counts.isEmpty ? "none" : counts.keys.sorted().map { "\($0)=\(counts[$0]!)" }.joined(separator: " ")
-        }
-        logger.notice("vhost-user messages refused: \(listed(snapshot.refusals))")
-        logger.notice("ring faults: \(listed(snapshot.faults))")
-    }
-}
-
 /// SIGINT/SIGTERM: a clean shutdown (`onStop` ends the accept loop and the frontend's connection
 /// after its rings serve what is already posted; the main loop then reports and exits); a second
 /// signal, or a shutdown that takes longer than `gracePeriod`, exits at once. SIGUSR1: the counters.

@@ -3,6 +3,7 @@ import CVhostUserSupport
 import Foundation
 import Glibc
 import Logging
+import MetricsHTTP
 import VhostUser
 import VhostUserCrypto
 import VirtioCryptoDevice
@@ -52,6 +53,13 @@ struct VhostUserCrypto: ParsableCommand {
     @Option(help: "Busy-poll each ring this many microseconds after a batch before sleeping on its kick (0–1000000).")
     var pollUs = 0
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve Prometheus metrics at http://ADDRESS/metrics: HOST:PORT (e.g. 127.0.0.1:9464) or a UNIX socket path. "
+                + "Also times every request (a latency histogram per queue).",
+            valueName: "address"))
+    var metricsAddress: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -69,6 +77,11 @@ struct VhostUserCrypto: ParsableCommand {
         }
         guard (1...(64 << 10)).contains(maxAkcipherKeySize) else {
             throw ValidationError("--max-akcipher-key-size must be 1…65536")
+        }
+        if let metricsAddress {
+            do { _ = try MetricsAddress(parsing: metricsAddress) } catch {
+                throw ValidationError("--metrics-address: \(error)")
+            }
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard SpecRevision(id: specRevision) != nil else {
@@ -99,7 +112,18 @@ struct VhostUserCrypto: ParsableCommand {
             throw ValidationError("cannot listen on \(path): \(String(cString: strerror(errno)))")
         }
         let counters = Counters()
-        Shutdown.onReport = { counters.report(logger) }
+        let labels = MetricLabels(dataQueues: queues)
+        Shutdown.onReport = { CountersReport.log(counters.snapshot(), labels: labels, to: logger) }
+        var metricsServer: MetricsServer?
+        if let metricsAddress {
+            let exporter = MetricsExporter(counters: counters, labels: labels)
+            do {
+                metricsServer = try MetricsServer(at: try MetricsAddress(parsing: metricsAddress)) { exporter.render() }
+            } catch {
+                throw ValidationError("cannot serve metrics at \(metricsAddress): \(error)")
+            }
+        }
+        defer { metricsServer?.stop() }
         Shutdown.onStop = {
             logger.notice("stopping: finishing the requests already posted, then exiting")
             _ = Glibc.shutdown(listener, Int32(SHUT_RDWR))  // accept() returns
@@ -109,6 +133,11 @@ struct VhostUserCrypto: ParsableCommand {
 
         logger.info(activated != nil ? "listening on the socket systemd passed" : "listening on \(path)")
         logger.info("a device of \(revision.title) (\(revision.id))")
+        switch metricsServer?.address {
+        case .tcp?: logger.info("metrics at http://\(metricsServer!.address)\(MetricsServer.path)")
+        case .unix(let path)?: logger.info("metrics at \(MetricsServer.path) on the UNIX socket \(path)")
+        case nil: break
+        }
         logger.info(
             "offering \(offer.ciphers.count) ciphers, \(offer.hashes.count) hashes, \(offer.macs.count) MACs, \(offer.aeads.count) AEADs, \(offer.akciphers.count) AKCIPHERs; \(queues) data queue(s)"
         )
@@ -139,17 +168,19 @@ struct VhostUserCrypto: ParsableCommand {
                 device: CryptoVhostUserDevice(device, logger: logger), connection: VhostUserConnection(fd: fd),
                 logger: logger)
             backend.pollMicroseconds = pollUs
+            backend.measuresLatency = metricsServer != nil
             counters.serving(device, backend)
             // A stop that came before the backend was published must still end it.
             if Shutdown.requested { backend.stop(finishingPending: true) }
-            if let error = backend.serve() {
+            let error = backend.serve()
+            if let error {
                 logger.warning("frontend dropped: \(error)")
             } else {
                 logger.info("frontend disconnected")
             }
-            counters.finished(device, backend)
+            counters.finished(device, backend, dropped: error != nil)
         }
-        counters.report(logger)
+        CountersReport.log(counters.snapshot(), labels: labels, to: logger)
         if activated == nil { unlink(path) }
         close(listener)
     }

@@ -23,6 +23,10 @@ static inline uint64_t vq_load_relaxed_u64(const void *p) {
 static inline void vq_increment_relaxed_u64(void *p) {
     __atomic_store_n((uint64_t *)p, __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
+// Single-writer counter: adds `v` with a relaxed load and store.
+static inline void vq_add_relaxed_u64(void *p, uint64_t v) {
+    __atomic_store_n((uint64_t *)p, __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
 // A spin-wait hint (x86 PAUSE): a polling thread yields execution resources to its
 // hyper-thread sibling, which may be the device worker it waits for.
 static inline void vq_cpu_relax(void) {
