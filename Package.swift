@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "VhostUserCrypto",
             dependencies: [
-                "VhostUser", "VirtioCryptoDevice", "VirtioCryptoWire", "WireBytes",
+                "VhostUser", "VirtioCryptoDevice", "VirtioCryptoWire", "WireBytes", "VirtQueue",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/VhostUserCrypto"),

@@ -79,3 +79,47 @@ void vc_imb_zuc_eea3(vc_imb *mgr, const void *key, const void *iv, const void *s
 void vc_imb_zuc_eia3(vc_imb *mgr, const void *key, const void *iv, const void *src, uint32_t length_bits, uint32_t *tag) {
     IMB_ZUC_EIA3_1_BUFFER(M, key, iv, src, length_bits, tag);
 }
+
+/* The job API, for AES-CBC: independent jobs run in parallel lanes (multi-buffer). A manager
+   used for jobs must belong to one submitter: its job queue is its state. */
+
+int vc_imb_aes_keyexp(vc_imb *mgr, const void *key, uint32_t key_bytes, void *enc, void *dec) {
+    switch (key_bytes) {
+    case 16: IMB_AES_KEYEXP_128(M, key, enc, dec); return 0;
+    case 24: IMB_AES_KEYEXP_192(M, key, enc, dec); return 0;
+    case 32: IMB_AES_KEYEXP_256(M, key, enc, dec); return 0;
+    default: return -1;
+    }
+}
+
+static int vc_imb_take(IMB_JOB *job, uint64_t *tag, int *ok) {
+    if (job == NULL) return 0;
+    *tag = (uint64_t)(uintptr_t)job->user_data;
+    *ok = job->status == IMB_STATUS_COMPLETED;
+    return 1;
+}
+
+int vc_imb_submit_aes_cbc(vc_imb *mgr, const void *enc_keys, const void *dec_keys, uint32_t key_bytes, int encrypt,
+                          const void *iv, const void *src, void *dst, uint64_t length, uint64_t tag,
+                          uint64_t *completed_tag, int *completed_ok) {
+    IMB_JOB *job = IMB_GET_NEXT_JOB(M);
+    job->cipher_mode = IMB_CIPHER_CBC;
+    job->cipher_direction = encrypt ? IMB_DIR_ENCRYPT : IMB_DIR_DECRYPT;
+    job->chain_order = encrypt ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER;
+    job->hash_alg = IMB_AUTH_NULL;
+    job->enc_keys = enc_keys;
+    job->dec_keys = dec_keys;
+    job->key_len_in_bytes = key_bytes;
+    job->src = src;
+    job->dst = dst;
+    job->cipher_start_src_offset_in_bytes = 0;
+    job->msg_len_to_cipher_in_bytes = length;
+    job->iv = iv;
+    job->iv_len_in_bytes = 16;
+    job->user_data = (void *)(uintptr_t)tag;
+    return vc_imb_take(IMB_SUBMIT_JOB(M), completed_tag, completed_ok);
+}
+
+int vc_imb_completed_job(vc_imb *mgr, uint64_t *tag, int *ok) { return vc_imb_take(IMB_GET_COMPLETED_JOB(M), tag, ok); }
+
+int vc_imb_flush_job(vc_imb *mgr, uint64_t *tag, int *ok) { return vc_imb_take(IMB_FLUSH_JOB(M), tag, ok); }

@@ -417,7 +417,7 @@ public final class VhostUserBackend: @unchecked Sendable {
         let worker = QueueWorker(
             queue: queue, kick: kick, call: ring.call, name: "vq\(index)", pollMicroseconds: pollMicroseconds,
             measuresLatency: measuresLatency,
-            handle: device.makeQueueHandler(index)
+            service: device.makeRingService(index)
         ) { [weak self, notifier = ring.error] fault in self?.ringBroke(index, fault, notifier: notifier) }
         rings[index].worker = worker
         shared { $0.liveWorkers[index] = worker }

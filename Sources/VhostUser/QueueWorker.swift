@@ -10,11 +10,11 @@ public typealias QueueHandler = (DescriptorChain) -> UInt32
 /// One thread serving one ring: waits on the kick eventfd, drains the avail ring in a batch
 /// with the driver's kicks suppressed, publishes used entries, and signals the call eventfd
 /// once per batch. No lock is taken per request; faults take one.
-final class QueueWorker: @unchecked Sendable {
+final class QueueWorker: @unchecked Sendable, UsedRingCompletion {
     let queue: SplitQueue
     let kick: Int32
     let call: Int32?
-    let handle: QueueHandler
+    let service: RingService
     /// Called once, on the worker's thread, when the ring breaks (the queue serves no more).
     let onBroken: (QueueError) -> Void
     private let stopped = Atomic<Bool>(false)
@@ -40,14 +40,14 @@ final class QueueWorker: @unchecked Sendable {
 
     init(
         queue: SplitQueue, kick: Int32, call: Int32?, name: String, pollMicroseconds: Int = 0,
-        measuresLatency: Bool = false, handle: @escaping QueueHandler, onBroken: @escaping (QueueError) -> Void
+        measuresLatency: Bool = false, service: RingService, onBroken: @escaping (QueueError) -> Void
     ) {
         self.queue = queue
         counters = RingCounters(measuresLatency: measuresLatency, batchCapacity: Int(queue.layout.size))
         pollNanoseconds = UInt64(max(0, min(pollMicroseconds, 1_000_000))) * 1000
         self.kick = kick
         self.call = call
-        self.handle = handle
+        self.service = service
         self.onBroken = onBroken
         let thread = Thread { [unowned self] in
             self.run()
@@ -121,8 +121,10 @@ final class QueueWorker: @unchecked Sendable {
         } while !isStopped && queue.hasPending
     }
 
-    /// Publishes the batch's used entries and signals the driver if it wants to know.
+    /// Answers what the device still holds, publishes the batch's used entries and signals the
+    /// driver if it wants to know.
     private func publish() {
+        if case .batching(let handler) = service { handler.finishBatch(completion: self) }
         if queue.finishBatch(), let call { _ = vu_eventfd_signal(call) }
         counters.published()
     }
@@ -141,19 +143,27 @@ final class QueueWorker: @unchecked Sendable {
             return false
         }
         counters.took()
-        var written: UInt32 = 0
-        var read = 0
+        var written: UInt32? = 0
         do throws(QueueError) {
             try queue.walk(head: head, into: chain)
-            read = chain.readableLength
-            written = handle(chain)
+            counters.read(chain.readableLength)
+            switch service {
+            case .immediate(let handle): written = handle(chain)
+            case .batching(let handler):
+                written = handler.serve(chain, head: head, othersWaiting: queue.knownAvailable, completion: self)
+            }
         } catch {
             // A chain the device cannot walk is returned unused (length 0): that request fails alone.
             count(error)
         }
-        counters.answered(read: read, written: written)
-        queue.publishUsed(head: head, written: written)
+        if let written { complete(head: head, written: written) }
         return true
+    }
+
+    /// A chain answered (now, or later in the batch by a batching handler).
+    func complete(head: UInt16, written: UInt32) {
+        counters.answered(written: written)
+        queue.publishUsed(head: head, written: written)
     }
 
     private func count(_ fault: QueueError) {

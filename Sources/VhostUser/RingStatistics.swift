@@ -79,11 +79,14 @@ final class RingCounters: @unchecked Sendable {
         pending += 1
     }
 
+    /// A request's readable bytes, when its chain is walked.
+    @inline(__always)
+    func read(_ count: Int) { counts.add(UInt64(count), at: Slot.bytesRead) }
+
     /// A request answered.
     @inline(__always)
-    func answered(read: Int, written: UInt32) {
+    func answered(written: UInt32) {
         counts.increment(Slot.requests)
-        counts.add(UInt64(read), at: Slot.bytesRead)
         counts.add(UInt64(written), at: Slot.bytesWritten)
     }
 

@@ -1,5 +1,6 @@
 import Logging
 import VhostUser
+import VirtQueue
 import VirtioCryptoDevice
 import VirtioCryptoWire
 import WireBytes
@@ -10,10 +11,13 @@ import WireBytes
 public final class CryptoVhostUserDevice: VhostUserDevice, @unchecked Sendable {
     public let crypto: VirtioCryptoDevice
     let logger: Logger
+    /// Data rings batch their requests through IPsec-MB's job API where it has the algorithm.
+    let multiBuffer: Bool
 
-    public init(_ crypto: VirtioCryptoDevice, logger: Logger) {
+    public init(_ crypto: VirtioCryptoDevice, logger: Logger, multiBuffer: Bool = true) {
         self.crypto = crypto
         self.logger = logger
+        self.multiBuffer = multiBuffer
     }
 
     var dataQueues: Int { crypto.offer.limits.dataQueues }
@@ -36,6 +40,13 @@ public final class CryptoVhostUserDevice: VhostUserDevice, @unchecked Sendable {
         }
         let worker = crypto.makeDataWorker(queue: index)
         return { worker.handle($0) }
+    }
+
+    /// Data rings are served in batches: requests IPsec-MB runs in parallel lanes wait for the
+    /// batch's end (`multiBuffer`; the daemon's `--no-multi-buffer` turns it off).
+    public func makeRingService(_ index: Int) -> RingService {
+        guard multiBuffer, index < dataQueues else { return .immediate(makeQueueHandler(index)) }
+        return .batching(BatchedDataQueue(crypto.makeDataWorker(queue: index, multiBuffer: true)))
     }
 
     public var extensionProtocolFeatures: UInt64 { ProtocolFeature.cryptoSession.mask }
@@ -114,4 +125,19 @@ extension AkcipherSessionRequest {
         if case .rsa(let rsa) = parameters { text += ", padding \(rsa.paddingAlgo), hash \(rsa.hashAlgo)" }
         return text
     }
+}
+
+/// A data queue's worker as a batching ring handler.
+final class BatchedDataQueue: BatchingQueueHandler {
+    let worker: DataWorker
+
+    init(_ worker: DataWorker) { self.worker = worker }
+
+    func serve(_ chain: DescriptorChain, head: UInt16, othersWaiting: Int, completion: any UsedRingCompletion)
+        -> UInt32?
+    {
+        worker.serve(chain, head: head, othersWaiting: othersWaiting, completion: completion)
+    }
+
+    func finishBatch(completion: any UsedRingCompletion) { worker.finishBatch(completion: completion) }
 }

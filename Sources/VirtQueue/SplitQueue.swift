@@ -92,6 +92,9 @@ public final class SplitQueue {
         usedAtLastSignal = startIndex
     }
 
+    /// Chains already known to be available after the last one taken (no read of the driver's index).
+    public var knownAvailable: Int { Int(shadowAvailIndex &- lastAvailIndex) }
+
     /// The next available chain's head, nil when the driver has posted nothing new.
     /// Breaks the queue when `avail.idx` jumps by more than the queue size.
     public func nextAvailable() throws(QueueError) -> UInt16? {

@@ -38,6 +38,34 @@ public final class DataWorker {
     /// The spec revision the device follows (read once: the dispatch takes it per request).
     private let revision: SpecRevision
 
+    /// IPsec-MB's job API, for the requests it runs in parallel lanes (nil: each runs alone).
+    private let multiBuffer: MultiBufferEngine?
+    /// Requests handed to it and not answered yet, by tag; the free tags are a stack.
+    private let inFlight: UnsafeMutableBufferPointer<InFlight>
+    private let freeTags: UnsafeMutableBufferPointer<Int>
+    private var freeCount: Int
+    /// The IVs of those requests (a job reads its IV when it runs): 16 bytes per tag.
+    private let inFlightIVs: UnsafeMutableRawBufferPointer
+    /// Requests in the job API at most: a bound on how long one waits for the batch to end.
+    public static let maxInFlight = 64
+    static let blockSize = 16
+    /// Where answers given after `serve` returns go (nil: `handle`, which answers every request now).
+    private var completion: (any UsedRingCompletion)?
+    /// The head of the chain being served.
+    private var head: UInt16 = 0
+    /// The written length `dispatch` returns for a request handed to the job API.
+    private static let deferred = -1
+
+    struct InFlight {
+        var head: UInt16 = 0
+        /// The status byte, in guest memory.
+        var status: UnsafeMutableRawPointer?
+        /// The used length when it succeeds: destination and status.
+        var written: UInt32 = 0
+        /// Its algorithm's counter slot.
+        var slot = 0
+    }
+
     struct CachedSession {
         var session: Session
         var context: WorkerContext
@@ -48,6 +76,8 @@ public final class DataWorker {
     enum WorkerContext {
         /// A cipher and its session's direction (a request's opcode must name it).
         case cipher(any CipherContext, Op)
+        /// AES-CBC encryption also keyed for the job API (a request that can wait for the batch runs there).
+        case multiBufferCipher(any CipherContext, Op, CBCJobKeys)
         case chain(ChainContext, Op)
         case hash(HashContext)
         case mac(MacContext)
@@ -55,7 +85,7 @@ public final class DataWorker {
         case akcipher(AkcipherContext)
     }
 
-    init(device: VirtioCryptoDevice, queue: Int) {
+    init(device: VirtioCryptoDevice, queue: Int, multiBuffer: Bool = false) {
         self.device = device
         revision = device.offer.revision
         let size = device.offer.limits.maxRequestSize + 64
@@ -66,6 +96,14 @@ public final class DataWorker {
         precondition(DataQueue.prefixCapacity <= Self.slotsStart, "header and fixed part overlap the IV slots")
         prefix = UnsafeMutableRawBufferPointer(rebasing: small[0..<DataQueue.prefixCapacity])
         counters = device.statistics.makeShard(for: .dataQueue(queue))
+        self.multiBuffer = multiBuffer ? try? MultiBufferEngine() : nil
+        inFlight = .allocate(capacity: Self.maxInFlight)
+        inFlight.initialize(repeating: InFlight())
+        freeTags = .allocate(capacity: Self.maxInFlight)
+        for tag in 0..<Self.maxInFlight { freeTags[tag] = Self.maxInFlight - 1 - tag }
+        freeCount = Self.maxInFlight
+        inFlightIVs = .allocate(byteCount: Self.maxInFlight * Self.blockSize, alignment: 16)
+        inFlightIVs.initializeMemory(as: UInt8.self, repeating: 0)
     }
 
     deinit {
@@ -76,12 +114,84 @@ public final class DataWorker {
         inputBounce.deallocate()
         outputBounce.deallocate()
         small.deallocate()
+        inFlight.deallocate()
+        freeTags.deallocate()
+        inFlightIVs.deallocate()
     }
 
     /// Handles one data request and returns the bytes written (result plus status byte).
     /// The generated dispatch parses and checks it and calls one of the handler methods
     /// below; the status goes where `DataQueue.outcomeOffset` says (the inhdr).
-    public func handle(_ chain: DescriptorChain) -> UInt32 {
+    public func handle(_ chain: DescriptorChain) -> UInt32 { answer(chain) ?? 0 }
+
+    /// Serves one data request of a batch: the bytes written when it is answered now, nil when
+    /// it went to the job API and its answer comes through `completion`, by `finishBatch` at the
+    /// latest. A request with no other waiting, in the ring or in the job API, runs now: alone, it
+    /// would gain nothing from the lanes and wait for the flush (depth-1 latency stays as it was).
+    public func serve(
+        _ chain: DescriptorChain, head: UInt16, othersWaiting: Int, completion: any UsedRingCompletion
+    ) -> UInt32? {
+        if othersWaiting > 0 || (multiBuffer?.pending ?? 0) > 0 { self.completion = completion }
+        self.head = head
+        defer { self.completion = nil }
+        return answer(chain)
+    }
+
+    /// Answers every request still in the job API (the batch ends).
+    public func finishBatch(completion: any UsedRingCompletion) {
+        guard let multiBuffer, multiBuffer.pending > 0 else { return }
+        multiBuffer.flush { tag, succeeded in finish(tag, succeeded, completion) }
+    }
+
+    /// A request back from the job API: its status where the driver looks, counted, and its used entry.
+    private func finish(_ tag: Int, _ succeeded: Bool, _ completion: any UsedRingCompletion) {
+        let entry = inFlight[tag]
+        freeTags[freeCount] = tag
+        freeCount += 1
+        let status: Status = succeeded ? .ok : .err
+        entry.status?.storeBytes(of: UInt8(truncatingIfNeeded: status.rawValue), as: UInt8.self)
+        counters.record(status, slot: entry.slot)
+        completion.complete(
+            head: entry.head, written: succeeded ? entry.written : UInt32(DataQueue.Outcome.inhdr.size))
+    }
+
+    /// Hands a session-mode AES-CBC request to the job API when it can wait for the batch: source
+    /// and destination each contiguous in guest memory (the same bytes or apart), whole blocks, a
+    /// 16-byte IV (copied: the job reads it later). Nil when it must run now.
+    private func submit(
+        _ keys: CBCJobKeys, iv: VlfSegment, src: VlfSegment, dst: VlfSegment, dstLength: Int, io: RequestIO
+    ) throws(Failure) -> Int? {
+        guard let completion, let multiBuffer, let chain, let slot = algorithmSlot, dstLength >= src.length,
+            src.length > 0, src.length % Self.blockSize == 0, iv.length == Self.blockSize,
+            let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
+            let output = chain.writableSpan(at: dst.offset, count: src.length),
+            !RequestIO.overlapsPartially(input, output),
+            let statusOffset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength),
+            let status = chain.writableSpan(at: statusOffset, count: 1)
+        else { return nil }
+        if freeCount == 0 { finishBatch(completion: completion) }
+        freeCount -= 1
+        let tag = freeTags[freeCount]
+        let ivCopy = UnsafeMutableRawBufferPointer(
+            rebasing: inFlightIVs[(tag * Self.blockSize)..<((tag + 1) * Self.blockSize)])
+        guard chain.read(at: io.vlfStart + iv.offset, into: ivCopy) else {
+            freeCount += 1
+            throw .err
+        }
+        inFlight[tag] = InFlight(
+            head: head, status: status.baseAddress,
+            written: UInt32(dst.offset + src.length + DataQueue.Outcome.inhdr.size),
+            slot: slot)
+        counters.multiBuffer.increment(0)
+        multiBuffer.submitCBC(
+            keys, iv: ivCopy.baseAddress!, input: input.baseAddress!, output: output.baseAddress!, length: src.length,
+            tag: tag
+        ) { tag, succeeded in finish(tag, succeeded, completion) }
+        return Self.deferred
+    }
+
+    /// Answers one request now (the bytes written), or nil when the job API took it.
+    private func answer(_ chain: DescriptorChain) -> UInt32? {
         self.chain = chain
         defer { self.chain = nil }
         opcode = .unknown(UInt32.max)
@@ -91,6 +201,7 @@ public final class DataWorker {
         do throws(Failure) {
             written = try DataQueue.dispatch(
                 chain, features: device.features, revision: revision, scratch: prefix, to: self)
+            if written == Self.deferred { return nil }
             status = .ok
         } catch {
             let resolved = error.resolved(opcode: opcode)
@@ -189,7 +300,12 @@ public final class DataWorker {
     private func makeContext(_ session: Session) throws(Failure) -> WorkerContext {
         do throws(CryptoError) {
             switch session.kind {
-            case .cipher(let cipher): return .cipher(try cipher.makeContext(), cipher.direction)
+            case .cipher(let cipher):
+                let context = try cipher.makeContext()
+                if let multiBuffer, cipher.direction == .encrypt, let keys = CBCJobKeys(cipher, engine: multiBuffer) {
+                    return .multiBufferCipher(context, cipher.direction, keys)
+                }
+                return .cipher(context, cipher.direction)
             case .chain(let chain): return .chain(try chain.makeContext(), chain.cipher.direction)
             case .hash(let hash): return .hash(try hash.makeContext())
             case .mac(let mac): return .mac(try mac.makeContext())
@@ -216,6 +332,16 @@ public final class DataWorker {
             return try runCipher(
                 cipher, iv: segments.iv, src: segments.srcData, dst: segments.dstData,
                 dstLength: Int(flf.dstDataLen), io: io)
+        case (.cipher(let flf), .cipher(let segments), .multiBufferCipher(let cipher, let direction, let keys)):
+            guard direction == opcodeDirection else { throw .failed(.direction) }
+            let dstLength = Int(flf.dstDataLen)
+            if let deferred = try submit(
+                keys, iv: segments.iv, src: segments.srcData, dst: segments.dstData, dstLength: dstLength, io: io)
+            {
+                return deferred
+            }
+            return try runCipher(
+                cipher, iv: segments.iv, src: segments.srcData, dst: segments.dstData, dstLength: dstLength, io: io)
         case (.algorithmChaining(let flf), .algorithmChaining(let segments), .chain(let chain, let direction)):
             guard direction == opcodeDirection else { throw .failed(.direction) }
             return try runChain(chain, flf: ChainParameters(flf), segments: ChainSegments(segments), io: io)

@@ -124,6 +124,9 @@ public final class DeviceStatistics: @unchecked Sendable {
         }
     }
 
+    /// Requests that ran in IPsec-MB's parallel lanes.
+    public var multiBufferRequests: Int { snapshot().multiBuffer.values.reduce(0, +) }
+
     /// Requests refused because they broke `rule` (Spec/RULES.md), on every queue.
     public func violations(of rule: RuleID) -> Int {
         lock.withLock { everyShard().reduce(0) { $0 + Int($1.rules[rule.index]) } }
@@ -152,6 +155,8 @@ public final class DeviceStatistics: @unchecked Sendable {
         public var requests: [RequestKey: Int] = [:]
         public var violations: [RuleID: Int] = [:]
         public var sessions = SessionCounts()
+        /// Requests that ran in IPsec-MB's parallel lanes, by data queue.
+        public var multiBuffer: [RequestSource: Int] = [:]
         public init(sessions: SessionCounts = SessionCounts()) { self.sessions = sessions }
     }
 
@@ -171,6 +176,8 @@ public final class DeviceStatistics: @unchecked Sendable {
                     let count = Int(shard.rules[rule.index])
                     if count > 0 { snapshot.violations[rule, default: 0] += count }
                 }
+                let batched = Int(shard.multiBuffer[0])
+                if batched > 0 { snapshot.multiBuffer[shard.source, default: 0] += batched }
             }
             return snapshot
         }
@@ -185,6 +192,8 @@ final class CounterShard: @unchecked Sendable {
     let source: RequestSource
     let requests = CounterArray(count: DeviceStatistics.algorithmCapacity * CounterShard.statusSlots)
     let rules = CounterArray(count: RuleID.count)
+    /// Requests handed to the job API.
+    let multiBuffer = CounterArray(count: 1)
 
     init(source: RequestSource) { self.source = source }
 
@@ -200,5 +209,6 @@ final class CounterShard: @unchecked Sendable {
     func add(_ other: CounterShard) {
         requests.add(other.requests)
         rules.add(other.rules)
+        multiBuffer.add(other.multiBuffer)
     }
 }

@@ -40,7 +40,11 @@ public final class VirtioCryptoDevice: @unchecked Sendable {
     }
 
     /// A worker for data queue `queue`: its own crypto contexts, bounce buffers and counters.
-    public func makeDataWorker(queue: Int = 0) -> DataWorker { DataWorker(device: self, queue: queue) }
+    /// `multiBuffer`: requests served in batches (`serve`) go through IPsec-MB's job API where it
+    /// runs them in parallel lanes.
+    public func makeDataWorker(queue: Int = 0, multiBuffer: Bool = false) -> DataWorker {
+        DataWorker(device: self, queue: queue, multiBuffer: multiBuffer)
+    }
 
     /// Handles one control queue request; returns the bytes written into the chain.
     public func handleControl(_ chain: DescriptorChain) -> UInt32 {

@@ -26,6 +26,7 @@ final class Counters: @unchecked Sendable {
             device.sessions.created.merge(counted.sessions.created, uniquingKeysWith: +)
             device.sessions.destroyed.merge(counted.sessions.destroyed, uniquingKeysWith: +)
             device.sessions.refused.merge(counted.sessions.refused, uniquingKeysWith: +)
+            device.multiBuffer.merge(counted.multiBuffer, uniquingKeysWith: +)
             rings.merge(backend.ringStatistics) {
                 var sum = $0
                 sum.add($1)
@@ -101,6 +102,7 @@ enum CountersReport {
             "sessions: live \(snapshot.liveSessions); created \(listed(labels.byService(sessions.created))); "
                 + "destroyed \(listed(labels.byService(sessions.destroyed))); "
                 + "refused \(listed(labels.byService(sessions.refused)))",
+            "requests in IPsec-MB's lanes by queue: \(listed(Dictionary(uniqueKeysWithValues: snapshot.device.multiBuffer.map { (labels.queue($0.key), $0.value) })))",
             "rule violations: \(listed(Dictionary(uniqueKeysWithValues: snapshot.device.violations.map { ($0.key.rawValue, $0.value) })))",
             "vhost-user messages refused: \(listed(snapshot.refusals))",
             "ring faults: \(listed(snapshot.faults))",

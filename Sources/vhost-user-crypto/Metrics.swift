@@ -158,6 +158,9 @@ final class MetricsExporter: @unchecked Sendable {
             count("sessions_refused_total", [("service", service)], total)
         }
         gauge("sessions_live", snapshot.liveSessions)
+        for (source, total) in snapshot.device.multiBuffer {
+            count("multi_buffer_requests_total", [("queue", labels.queue(source))], total)
+        }
         for (ring, counts) in snapshot.rings {
             let queue = [("queue", labels.queue(ring: ring))]
             count("ring_requests_total", queue, counts.requests)

@@ -60,6 +60,11 @@ struct VhostUserCrypto: ParsableCommand {
             valueName: "address"))
     var metricsAddress: String?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Batch each data ring's AES-CBC encryptions through IPsec-MB's job API (parallel lanes).")
+    var multiBuffer = true
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -165,7 +170,8 @@ struct VhostUserCrypto: ParsableCommand {
             // A fresh device per frontend: no session or mapping survives a disconnect.
             let device = VirtioCryptoDevice(offer: offer)
             let backend = VhostUserBackend(
-                device: CryptoVhostUserDevice(device, logger: logger), connection: VhostUserConnection(fd: fd),
+                device: CryptoVhostUserDevice(device, logger: logger, multiBuffer: multiBuffer),
+                connection: VhostUserConnection(fd: fd),
                 logger: logger)
             backend.pollMicroseconds = pollUs
             backend.measuresLatency = metricsServer != nil

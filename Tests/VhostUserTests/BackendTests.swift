@@ -27,7 +27,7 @@ final class Pair: @unchecked Sendable {
     let backend: VhostUserBackend
 
     init(
-        limits: DeviceLimits = DeviceLimits(), offer: DeviceOffer? = nil,
+        limits: DeviceLimits = DeviceLimits(), offer: DeviceOffer? = nil, multiBuffer: Bool = true,
         log: @escaping @Sendable (String) -> Void = { _ in }
     ) throws {
         var fds: [Int32] = [-1, -1]
@@ -35,7 +35,8 @@ final class Pair: @unchecked Sendable {
         device = VirtioCryptoDevice(offer: offer ?? DeviceOffer(limits: limits))
         let logger = Logger(label: "test") { _ in CapturingLogHandler(log) }
         let backend = VhostUserBackend(
-            device: CryptoVhostUserDevice(device, logger: logger), connection: VhostUserConnection(fd: fds[0]),
+            device: CryptoVhostUserDevice(device, logger: logger, multiBuffer: multiBuffer),
+            connection: VhostUserConnection(fd: fds[0]),
             logger: logger)
         self.backend = backend
         frontend = try VhostUserFrontend(fd: fds[1])

@@ -31,4 +31,18 @@ void vc_imb_snow3g_f9(vc_imb *mgr, const void *schedule, const void *iv, const v
 void vc_imb_zuc_eea3(vc_imb *mgr, const void *key, const void *iv, const void *src, void *dst, uint32_t length_bytes);
 void vc_imb_zuc_eia3(vc_imb *mgr, const void *key, const void *iv, const void *src, uint32_t length_bits, uint32_t *tag);
 
+/// The job API (multi-buffer), for AES-CBC. A manager used for jobs belongs to one submitter.
+/// Key schedules: 16-byte aligned, 240 bytes each (15 round keys). Returns 0, or -1 for a key
+/// length other than 16, 24 or 32.
+int vc_imb_aes_keyexp(vc_imb *mgr, const void *key, uint32_t key_bytes, void *enc, void *dec);
+/// Submits one AES-CBC job (`length` a multiple of 16; `iv`, `src` and `dst` must stay valid until
+/// the job completes). Returns 1 and the tag and success of a job that completed, if one did.
+int vc_imb_submit_aes_cbc(vc_imb *mgr, const void *enc_keys, const void *dec_keys, uint32_t key_bytes, int encrypt,
+                          const void *iv, const void *src, void *dst, uint64_t length, uint64_t tag,
+                          uint64_t *completed_tag, int *completed_ok);
+/// A job that completed without more submissions (1), or none (0).
+int vc_imb_completed_job(vc_imb *mgr, uint64_t *tag, int *ok);
+/// Runs the lanes that are not full: returns 1 and the next job, until none is left (0).
+int vc_imb_flush_job(vc_imb *mgr, uint64_t *tag, int *ok);
+
 #endif

@@ -1,0 +1,86 @@
+import CIPSecMB
+import VirtioCryptoWire
+import WireBytes
+
+/// AES-CBC key schedules for IPsec-MB's job API, expanded once per worker from a session's key
+/// and zeroized when released.
+public final class CBCJobKeys {
+    static let scheduleSize = 15 * 16
+    let schedules: UnsafeMutableRawBufferPointer
+    let keyLength: UInt32
+    public let encrypt: Bool
+    var encryption: UnsafeMutableRawPointer { schedules.baseAddress! }
+    var decryption: UnsafeMutableRawPointer { schedules.baseAddress! + Self.scheduleSize }
+
+    /// Nil for a session the job path does not run: anything but AES-CBC.
+    public init?(_ session: CipherSession, engine: MultiBufferEngine) {
+        guard session.algorithm == .aesCbc else { return nil }
+        schedules = .allocate(byteCount: 2 * Self.scheduleSize, alignment: 64)
+        keyLength = UInt32(session.key.count)
+        encrypt = session.direction == .encrypt
+        guard
+            vc_imb_aes_keyexp(
+                engine.manager, session.key.bytes.baseAddress, keyLength, encryption, decryption) == 0
+        else {
+            schedules.deallocate()
+            return nil
+        }
+    }
+
+    deinit {
+        zeroize(schedules)
+        schedules.deallocate()
+    }
+}
+
+/// Intel IPsec-MB's job API on one worker: independent requests submitted one after the other
+/// run in parallel lanes (AES-CBC encryption, serial within one buffer, gains the most), and
+/// come back in submission order, some at a later submission and the rest at the flush. It has
+/// its own manager: the job queue is the manager's state, so it must not be shared.
+public final class MultiBufferEngine {
+    let manager: OpaquePointer
+    /// Jobs submitted and not yet returned.
+    public private(set) var pending = 0
+
+    public init() throws(CryptoError) {
+        guard let manager = vc_imb_create() else { throw .unsupported }
+        self.manager = manager
+    }
+
+    deinit { vc_imb_destroy(manager) }
+
+    /// Submits one AES-CBC job on `length` bytes (a positive multiple of the block) from `input`
+    /// to `output` (the same address, or not overlapping), with `tag` to tell it when it returns.
+    /// The IV, input and output must stay as they are until then. `completed` is called for each
+    /// job that returns now, with its tag and whether it succeeded.
+    @inline(__always)
+    public func submitCBC(
+        _ keys: CBCJobKeys, iv: UnsafeRawPointer, input: UnsafeRawPointer, output: UnsafeMutableRawPointer,
+        length: Int, tag: Int, completed: (Int, Bool) -> Void
+    ) {
+        var doneTag: UInt64 = 0
+        var ok: Int32 = 0
+        pending += 1
+        if vc_imb_submit_aes_cbc(
+            manager, keys.encryption, keys.decryption, keys.keyLength, keys.encrypt ? 1 : 0, iv, input, output,
+            UInt64(length), UInt64(tag), &doneTag, &ok) != 0
+        {
+            pending -= 1
+            completed(Int(doneTag), ok != 0)
+        }
+        while vc_imb_completed_job(manager, &doneTag, &ok) != 0 {
+            pending -= 1
+            completed(Int(doneTag), ok != 0)
+        }
+    }
+
+    /// Runs every pending job to completion, `completed` called for each in submission order.
+    public func flush(completed: (Int, Bool) -> Void) {
+        var doneTag: UInt64 = 0
+        var ok: Int32 = 0
+        while pending > 0, vc_imb_flush_job(manager, &doneTag, &ok) != 0 {
+            pending -= 1
+            completed(Int(doneTag), ok != 0)
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import CVhostUserSupport
+import Foundation
+import Testing
+import VirtioCryptoDevice
+import VirtioCryptoDriver
+import VirtioCryptoWire
+
+/// AES-CBC encryptions that wait for the batch's end in IPsec-MB's job API are answered exactly
+/// as when every request runs alone: the same bytes, statuses and used lengths, whatever the
+/// mix of sessions, sizes, services and buffer shapes in the batch.
+struct MultiBufferTests {
+    static let count = 240
+    static let key32 = [UInt8](100..<132)
+
+    /// What one pair answered: per request, its used length and the bytes it wrote.
+    struct Answers: Equatable {
+        var lengths: [UInt32] = []
+        var written: [[UInt8]] = []
+    }
+
+    /// Posts `count` requests without a kick (one batch for the worker), kicks once, and waits.
+    static func run(multiBuffer: Bool) throws -> (Answers, ok: Int, notOK: Int, batched: Int) {
+        let pair = try Pair(multiBuffer: multiBuffer)
+        try pair.frontend.handshake()
+        let ring = try pair.frontend.startRing(0)
+        let cbc128 = UInt64(try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .encrypt))
+        let cbc256 = UInt64(try pair.frontend.createSession(cipher: .aesCbc, key: key32, op: .encrypt))
+        let decrypt = UInt64(try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .decrypt))
+        let ctr = UInt64(try pair.frontend.createSession(cipher: .aesCtr, key: key16, op: .encrypt))
+        ring.ring.resetData()
+        var submissions: [DriverRing.Submission] = []
+        for index in 0..<count {
+            let size = 16 * (1 + (index * 7) % 64)
+            let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
+            let iv = (0..<16).map { UInt8(truncatingIfNeeded: $0 &+ index) }
+            func request(_ session: UInt64, length: Int = size, opcode: Opcode = .cipherEncrypt) -> [UInt8] {
+                RequestBuilder.data(
+                    opcode: opcode, sessionID: session,
+                    flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: length))
+            }
+            let readable: [[UInt8]]
+            var writable = [size, 1]
+            switch index % 8 {
+            case 0, 1, 2: readable = [request(cbc128), iv, data]
+            case 3: readable = [request(cbc256), iv, data]
+            // Source split over two buffers: not contiguous, so it runs now, amid the batched ones.
+            case 4: readable = [request(cbc128), iv, Array(data.prefix(size / 2)), Array(data.dropFirst(size / 2))]
+            case 5 where index % 16 == 5: readable = [request(decrypt, opcode: .cipherDecrypt), iv, data]
+            case 5: readable = [request(ctr), iv, data]
+            // A length that is not whole blocks, and a session that does not exist.
+            case 6:
+                readable = [request(cbc128, length: size + 3), iv, data + [1, 2, 3]]
+                writable = [size + 3, 1]
+            default: readable = [request(cbc128 + 1000), iv, data]
+            }
+            submissions.append(ring.ring.submit(readable: readable, writable: writable, indirect: true))
+        }
+        _ = vu_eventfd_signal(ring.kick)
+        let deadline = Date().addingTimeInterval(10)
+        while Int(ring.ring.usedIndex) < count, Date() < deadline { usleep(1000) }
+        try #require(Int(ring.ring.usedIndex) == count, "every request answered")
+        var lengthByHead: [UInt32: UInt32] = [:]
+        for slot in 0..<count {
+            let element = ring.ring.usedElement(slot)
+            #expect(lengthByHead[element.id] == nil, "head \(element.id) answered once")
+            lengthByHead[element.id] = element.length
+        }
+        var answers = Answers()
+        for (index, submission) in submissions.enumerated() {
+            answers.lengths.append(lengthByHead[UInt32(submission.head)] ?? UInt32.max)
+            let written = ring.ring.written(submission)
+            answers.written.append(written)
+            if index % 8 < 3 {
+                let size = 16 * (1 + (index * 7) % 64)
+                let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
+                let iv = (0..<16).map { UInt8(truncatingIfNeeded: $0 &+ index) }
+                #expect(Array(written.prefix(size)) == (try engineCBC(key16, iv, data)), "request \(index)")
+                #expect(written.last == UInt8(Status.ok.rawValue))
+            }
+        }
+        let ok = pair.device.statistics.count(.ok)
+        let notOK = Status.known.filter { $0 != .ok }.reduce(0) { $0 + pair.device.statistics.count($1) }
+        return (answers, ok, notOK, pair.device.statistics.multiBufferRequests)
+    }
+
+    @Test func aMixedBatchIsAnsweredAsWhenEachRequestRunsAlone() throws {
+        let alone = try Self.run(multiBuffer: false)
+        let batched = try Self.run(multiBuffer: true)
+        #expect(batched.0.lengths == alone.0.lengths)
+        for index in 0..<Self.count where batched.0.written[index] != alone.0.written[index] {
+            Issue.record("request \(index) (kind \(index % 8)) differs")
+        }
+        #expect(batched.ok == alone.ok && batched.notOK == alone.notOK, "counted alike")
+        // Sessions by message count as requests too: 4 of them.
+        #expect(alone.ok == 4 + Self.count * 6 / 8)
+        #expect(alone.notOK == Self.count * 2 / 8)
+        // Every contiguous whole-block CBC encryption went through the lanes: more than the bound
+        // on requests in flight, so the worker also flushed mid-batch.
+        #expect(alone.batched == 0)
+        #expect(batched.batched == Self.count * 4 / 8)
+        #expect(batched.batched > DataWorker.maxInFlight)
+    }
+}
