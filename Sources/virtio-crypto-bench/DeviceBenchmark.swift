@@ -26,6 +26,11 @@ struct DeviceBenchmark: ParsableCommand {
     var sizeLists: [CommaList<Int>] = [CommaList([64, 1024, 16384])]
     var sizes: [Int] { sizeLists.flattened() }
     @Option(help: "Seconds per measurement.") var seconds = 0.5
+    @Option(
+        help:
+            "Handle exactly this many requests per measurement instead of timing, with no raw-library run (for callgrind: the instruction count is then a function of the count alone)."
+    )
+    var requests: Int?
     @Option(name: .customLong("modes"), help: "Request modes: session, stateless.")
     var modeLists: [CommaList<VringBenchmark.Mode>] = [CommaList([.session])]
     var modes: [VringBenchmark.Mode] { modeLists.flattened() }
@@ -34,6 +39,7 @@ struct DeviceBenchmark: ParsableCommand {
         for name in workloads where BenchWorkload(rawValue: name) == nil {
             throw ValidationError("unknown workload \(name)")
         }
+        if let requests, requests < 1 { throw ValidationError("--requests must be positive") }
     }
 
     func run() throws {
@@ -76,17 +82,24 @@ struct DeviceBenchmark: ParsableCommand {
                         throw ValidationError(
                             "\(workload.rawValue) \(size) B \(mode.rawValue): the device refused the request")
                     }
-                    let raw = try workload.rawOperation(size: size)
-                    let rawRate = EnginesBenchmark().measure(seconds, raw)
+                    // A fixed count times nothing else: no raw run, no clock inside the loop.
+                    let rawRate =
+                        requests == nil ? EnginesBenchmark().measure(seconds, try workload.rawOperation(size: size)) : 0
                     var count = 0
                     let allocationsBefore = counter.total
                     let start = DispatchTime.now().uptimeNanoseconds
-                    let deadline = start + UInt64(seconds * 1e9)
                     var now = start
-                    while now < deadline {
-                        for _ in 0..<64 { _ = worker.handle(chain) }
-                        count += 64
+                    if let requests {
+                        for _ in 0..<requests { _ = worker.handle(chain) }
+                        count = requests
                         now = DispatchTime.now().uptimeNanoseconds
+                    } else {
+                        let deadline = start + UInt64(seconds * 1e9)
+                        while now < deadline {
+                            for _ in 0..<64 { _ = worker.handle(chain) }
+                            count += 64
+                            now = DispatchTime.now().uptimeNanoseconds
+                        }
                     }
                     let allocations =
                         counter.total.map { after in allocationsBefore.map { Double(after - $0) / Double(count) } }
@@ -94,16 +107,23 @@ struct DeviceBenchmark: ParsableCommand {
                     let perRequest = Double(now - start) / Double(count)
                     print(
                         String(
-                            format: "%@ %@ %6d %12.0f %12.0f %8.0f %7.3f   %@",
+                            format: "%@ %@ %6d %12.0f %12.0f %@ %@   %@",
                             workload.rawValue.padding(toLength: 21, withPad: " ", startingAt: 0),
                             mode.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0), size, 1e9 / perRequest,
-                            perRequest, 1e9 / rawRate,
-                            (1e9 / perRequest) / rawRate,
+                            perRequest,
+                            rightAligned(rawRate > 0 ? String(format: "%.0f", 1e9 / rawRate) : "-", 8) as NSString,
+                            rightAligned(rawRate > 0 ? String(format: "%.3f", (1e9 / perRequest) / rawRate) : "-", 7)
+                                as NSString,
                             allocations.map { String(format: "%.3f", $0) } ?? "n/a (no counter preloaded)"))
                 }
             }
         }
     }
+}
+
+/// `text` padded on the left to `width` columns.
+func rightAligned(_ text: String, _ width: Int) -> String {
+    String(repeating: " ", count: max(0, width - text.count)) + text
 }
 
 /// libMallocCounter.so's count when it is preloaded into this process.
