@@ -6,7 +6,7 @@ import CVirtQueueAtomics
 /// arrays are summed when read (a scrape, a report), never shared while written.
 public final class CounterArray: @unchecked Sendable {
     public let count: Int
-    private let slots: UnsafeMutablePointer<UInt64>
+    @usableFromInline let slots: UnsafeMutablePointer<UInt64>
 
     public init(count: Int) {
         self.count = count
@@ -17,15 +17,15 @@ public final class CounterArray: @unchecked Sendable {
     deinit { slots.deallocate() }
 
     /// By the writer only.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func increment(_ index: Int) { vq_increment_relaxed_u64(slots + index) }
 
     /// By the writer only.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func add(_ amount: UInt64, at index: Int) { vq_add_relaxed_u64(slots + index, amount) }
 
     /// By anyone.
-    @inline(__always)
+    @inlinable @inline(__always)
     public subscript(index: Int) -> UInt64 { vq_load_relaxed_u64(slots + index) }
 
     /// Every counter, by anyone.

@@ -56,6 +56,8 @@ public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
         memory.bytes(at: address, count: count)
     }
 
+    public var fixedRegions: [MemoryRegion] { memory.regions }
+
     /// The guest-physical address of `count` bytes at a front-end virtual address (ring addresses
     /// come as those), when they lie within one region; nil otherwise.
     public func guestAddress(ofUserAddress address: UInt64, count: Int = 1) -> UInt64? {

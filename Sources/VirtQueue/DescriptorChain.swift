@@ -45,28 +45,36 @@ public final class DescriptorChain {
     }
 
     public var writableBuffers: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence {
-        buffers[readableCount..<count]
+        buffers[readableCount..<self.count]
     }
 
     /// Copies `destination.count` readable bytes from stream offset `offset`; false if the
     /// readable part is shorter.
     public func read(at offset: Int, into destination: UnsafeMutableRawBufferPointer) -> Bool {
         guard offset >= 0, destination.count <= readableLength - offset else { return false }
-        forEachPiece(of: readableBuffers, at: offset, count: destination.count) { buffer, done in
+        // Most reads (header, fixed part, IV) lie in the first buffer.
+        if readableCount > 0, destination.count > 0, offset + destination.count <= buffers[0].count {
+            destination.baseAddress!.copyMemory(from: buffers[0].baseAddress! + offset, byteCount: destination.count)
+            return true
+        }
+        forEachPiece(of: 0..<readableCount, at: offset, count: destination.count) { buffer, done in
             (destination.baseAddress! + done).copyMemory(from: buffer.baseAddress!, byteCount: buffer.count)
         }
         return true
     }
 
-    /// Calls `body` with each piece of `list` covering stream bytes `[offset, offset + count)`
+    /// Calls `body` with each piece of buffers `range` covering stream bytes `[offset, offset + count)`
     /// and how many bytes came before it. The caller has checked the range fits.
+    @inline(__always)
     private func forEachPiece(
-        of list: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence, at offset: Int,
-        count: Int, _ body: (UnsafeMutableRawBufferPointer, Int) -> Void
+        of range: Range<Int>, at offset: Int, count: Int, _ body: (UnsafeMutableRawBufferPointer, Int) -> Void
     ) {
         var skip = offset
         var done = 0
-        for buffer in list where done < count {
+        var index = range.lowerBound
+        while done < count, index < range.upperBound {
+            let buffer = buffers[index]
+            index += 1
             if skip >= buffer.count {
                 skip -= buffer.count
                 continue
@@ -80,21 +88,20 @@ public final class DescriptorChain {
 
     /// The readable bytes `[offset, offset + count)` in place when one buffer holds them all.
     public func readableSpan(at offset: Int, count: Int) -> UnsafeRawBufferPointer? {
-        span(in: readableBuffers, at: offset, count: count).map(UnsafeRawBufferPointer.init)
+        span(in: 0..<readableCount, at: offset, count: count).map(UnsafeRawBufferPointer.init)
     }
 
     /// The writable bytes `[offset, offset + count)` in place when one buffer holds them all.
     public func writableSpan(at offset: Int, count: Int) -> UnsafeMutableRawBufferPointer? {
-        span(in: writableBuffers, at: offset, count: count)
+        span(in: readableCount..<self.count, at: offset, count: count)
     }
 
-    private func span(
-        in list: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence, at offset: Int,
-        count: Int
-    ) -> UnsafeMutableRawBufferPointer? {
+    @inline(__always)
+    private func span(in range: Range<Int>, at offset: Int, count: Int) -> UnsafeMutableRawBufferPointer? {
         guard offset >= 0, count >= 0 else { return nil }
         var start = offset
-        for buffer in list {
+        for index in range {
+            let buffer = buffers[index]
             if start < buffer.count || (count == 0 && start == buffer.count) {
                 guard count <= buffer.count - start else { return nil }
                 return UnsafeMutableRawBufferPointer(start: buffer.baseAddress! + start, count: count)
@@ -107,7 +114,7 @@ public final class DescriptorChain {
     /// Writes `source` at writable stream offset `offset`; false if it does not fit.
     public func write(at offset: Int, from source: UnsafeRawBufferPointer) -> Bool {
         guard offset >= 0, source.count <= writableLength - offset else { return false }
-        forEachPiece(of: writableBuffers, at: offset, count: source.count) { buffer, done in
+        forEachPiece(of: readableCount..<self.count, at: offset, count: source.count) { buffer, done in
             buffer.baseAddress!.copyMemory(from: source.baseAddress! + done, byteCount: buffer.count)
         }
         return true

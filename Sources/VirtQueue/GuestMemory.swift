@@ -4,6 +4,13 @@ public protocol GuestMemory: AnyObject, Sendable {
     /// The host bytes of `[address, address + count)`, when the whole range lies in one
     /// mapped region; nil otherwise (out of range, wrapping, or across regions).
     func bytes(at address: UInt64, count: Int) -> UnsafeMutableRawBufferPointer?
+    /// The regions, when the memory is a fixed set of them: a ring translates its buffers against
+    /// its own copy, without a call through the protocol per buffer. Empty: ask `bytes`.
+    var fixedRegions: [MemoryRegion] { get }
+}
+
+extension GuestMemory {
+    public var fixedRegions: [MemoryRegion] { [] }
 }
 
 /// One mapped region: guest-physical `[guestAddress, guestAddress + size)` at `host`.
@@ -20,7 +27,7 @@ public struct MemoryRegion: Sendable {
 
     /// The host pointer for `[address, address + count)` if it lies wholly inside.
     @inline(__always)
-    func translate(_ address: UInt64, _ count: Int) -> UnsafeMutableRawPointer? {
+    public func translate(_ address: UInt64, _ count: Int) -> UnsafeMutableRawPointer? {
         guard count >= 0, address >= guestAddress else { return nil }
         let offset = address - guestAddress
         guard offset <= size, UInt64(count) <= size - offset else { return nil }
@@ -45,6 +52,8 @@ public final class RegionMemory: GuestMemory, @unchecked Sendable {
         }
         self.regions = sorted
     }
+
+    public var fixedRegions: [MemoryRegion] { regions }
 
     public func bytes(at address: UInt64, count: Int) -> UnsafeMutableRawBufferPointer? {
         for region in regions {

@@ -48,6 +48,10 @@ public final class SplitQueue {
 
     public let layout: QueueLayout
     public let memory: any GuestMemory
+    /// `memory`'s regions when it has a fixed set (it lives as long as this queue: the regions stay
+    /// mapped), and the one the last buffer was in: a chain's buffers are mostly in one region.
+    private let regions: UnsafeMutableBufferPointer<MemoryRegion>
+    private var lastRegion = 0
     /// VIRTIO_F_EVENT_IDX negotiated: use used_event / avail_event.
     public let eventIndex: Bool
     /// Publish avail_event even without EVENT_IDX (QEMU's vhost-user cryptodev needs it).
@@ -81,6 +85,10 @@ public final class SplitQueue {
         }
         self.layout = layout
         self.memory = memory
+        let fixed = memory.fixedRegions
+        regions = .allocate(capacity: max(fixed.count, 1))
+        _ = regions.initialize(from: fixed)
+        regionCount = fixed.count
         self.eventIndex = eventIndex
         self.descriptors = descriptors
         self.avail = avail
@@ -122,6 +130,27 @@ public final class SplitQueue {
     }
 
     /// Collects the buffers of the chain at `head` into `chain` (cleared first).
+    private let regionCount: Int
+
+    deinit { regions.deallocate() }
+
+    /// Guest bytes `[address, address + count)` in one region, through the queue's copy of the
+    /// regions when it has one.
+    @inline(__always)
+    private func translate(_ address: UInt64, _ count: Int) -> UnsafeMutableRawBufferPointer? {
+        guard regionCount > 0 else { return memory.bytes(at: address, count: count) }
+        if let pointer = regions[lastRegion].translate(address, count) {
+            return UnsafeMutableRawBufferPointer(start: pointer, count: count)
+        }
+        for index in 0..<regionCount {
+            if let pointer = regions[index].translate(address, count) {
+                lastRegion = index
+                return UnsafeMutableRawBufferPointer(start: pointer, count: count)
+            }
+        }
+        return nil
+    }
+
     public func walk(head: UInt16, into chain: DescriptorChain) throws(QueueError) {
         chain.reset(head: head)
         var table = descriptors
@@ -144,7 +173,7 @@ public final class SplitQueue {
                 guard length > 0, length % 16 == 0, Int(length / 16) <= Self.maxIndirect else {
                     throw .badIndirectTable
                 }
-                guard let indirect = memory.bytes(at: address, count: Int(length))?.baseAddress else {
+                guard let indirect = translate(address, Int(length))?.baseAddress else {
                     throw .addressOutOfRange
                 }
                 table = indirect
@@ -155,7 +184,7 @@ public final class SplitQueue {
                 continue
             }
             if length > 0 {
-                guard let buffer = memory.bytes(at: address, count: Int(length)) else { throw .addressOutOfRange }
+                guard let buffer = translate(address, Int(length)) else { throw .addressOutOfRange }
                 try chain.append(buffer, writable: flags & Self.flagWrite != 0)
             }
             guard flags & Self.flagNext != 0 else { return }

@@ -10,7 +10,7 @@ public final class DataWorker {
     private var contexts: [UInt64: CachedSession] = [:]
     /// The last session used: a stream of requests on one session skips the table's lock
     /// and both dictionaries.
-    private var recent: (id: UInt64, service: Service, context: WorkerContext, slot: Int)?
+    private var recent: RecentSession?
     /// The session table's generation that `recent` and `contexts` reflect: they hold only
     /// sessions that were live then.
     private var seenGeneration: UInt64 = 0
@@ -64,6 +64,15 @@ public final class DataWorker {
         var written: UInt32 = 0
         /// Its algorithm's counter slot.
         var slot = 0
+    }
+
+    /// A struct, not a tuple: a tuple holding the context enum is copied through the runtime's
+    /// generic witnesses (~100 instructions a request in callgrind).
+    struct RecentSession {
+        var id: UInt64
+        var service: Service
+        var context: WorkerContext
+        var slot: Int
     }
 
     struct CachedSession {
@@ -291,7 +300,7 @@ public final class DataWorker {
             contexts[id] = entry
         }
         guard entry.session.service == service else { throw .failed(.session) }
-        recent = (id, service, entry.context, entry.slot)
+        recent = RecentSession(id: id, service: service, context: entry.context, slot: entry.slot)
         algorithmSlot = entry.slot
         return entry.context
     }

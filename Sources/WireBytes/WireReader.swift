@@ -9,43 +9,54 @@ public enum WireError: Error, Equatable, Sendable {
 /// or throws and leaves the cursor where it was.
 public struct WireReader {
     public let bytes: UnsafeRawBufferPointer
-    public private(set) var offset: Int
+    /// Inlinable into every parser (the generated ones read a field per call): the data path
+    /// would otherwise pay a cross-module call per field.
+    @usableFromInline var cursor: Int
+    public var offset: Int { cursor }
 
+    @inlinable
     public init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
-        self.offset = 0
+        self.cursor = 0
     }
 
-    public var remaining: Int { bytes.count - offset }
+    @inlinable
+    public var remaining: Int { bytes.count - cursor }
 
-    @inline(__always)
-    private mutating func advance(_ count: Int) throws(WireError) -> Int {
-        guard count >= 0, count <= remaining else { throw .truncated(offset: offset, needed: count) }
-        defer { offset += count }
-        return offset
+    @inlinable @inline(__always)
+    mutating func advance(_ count: Int) throws(WireError) -> Int {
+        guard count >= 0, count <= remaining else { throw .truncated(offset: cursor, needed: count) }
+        defer { cursor += count }
+        return cursor
     }
 
+    @inlinable @inline(__always)
     public mutating func u8() throws(WireError) -> UInt8 {
         bytes[try advance(1)]
     }
 
+    @inlinable @inline(__always)
     public mutating func le16() throws(WireError) -> UInt16 {
         UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: try advance(2), as: UInt16.self))
     }
 
+    @inlinable @inline(__always)
     public mutating func le32() throws(WireError) -> UInt32 {
         UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: try advance(4), as: UInt32.self))
     }
 
+    @inlinable @inline(__always)
     public mutating func le64() throws(WireError) -> UInt64 {
         UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: try advance(8), as: UInt64.self))
     }
 
+    @inlinable
     public mutating func skip(_ count: Int) throws(WireError) {
         _ = try advance(count)
     }
 
     /// The next `count` bytes as a reader of their own (a slot, a padded part).
+    @inlinable @inline(__always)
     public mutating func subReader(_ count: Int) throws(WireError) -> WireReader {
         let start = try advance(count)
         return WireReader(UnsafeRawBufferPointer(rebasing: bytes[start..<start + count]))
