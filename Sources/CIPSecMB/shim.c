@@ -123,3 +123,49 @@ int vc_imb_submit_aes_cbc(vc_imb *mgr, const void *enc_keys, const void *dec_key
 int vc_imb_completed_job(vc_imb *mgr, uint64_t *tag, int *ok) { return vc_imb_take(IMB_GET_COMPLETED_JOB(M), tag, ok); }
 
 int vc_imb_flush_job(vc_imb *mgr, uint64_t *tag, int *ok) { return vc_imb_take(IMB_FLUSH_JOB(M), tag, ok); }
+
+/* HMAC-SHA1 / HMAC-SHA-256 jobs: the inner and outer states of RFC 2104 hashed once per key. */
+
+static const uint64_t vc_hmac_block = 64;
+
+int vc_imb_hmac_precompute(vc_imb *mgr, int sha256, const void *key, uint64_t key_len, void *ipad_state,
+                           void *opad_state) {
+    uint8_t block[64], hashed[32];
+    const uint8_t *bytes = key;
+    if (key_len > vc_hmac_block) {
+        if (sha256) IMB_SHA256(M, key, key_len, hashed);
+        else IMB_SHA1(M, key, key_len, hashed);
+        bytes = hashed;
+        key_len = sha256 ? 32 : 20;
+    }
+    for (uint64_t i = 0; i < vc_hmac_block; i++) block[i] = (i < key_len ? bytes[i] : 0) ^ 0x36;
+    if (sha256) IMB_SHA256_ONE_BLOCK(M, block, ipad_state);
+    else IMB_SHA1_ONE_BLOCK(M, block, ipad_state);
+    for (uint64_t i = 0; i < vc_hmac_block; i++) block[i] = (i < key_len ? bytes[i] : 0) ^ 0x5c;
+    if (sha256) IMB_SHA256_ONE_BLOCK(M, block, opad_state);
+    else IMB_SHA1_ONE_BLOCK(M, block, opad_state);
+    imb_clear_mem(block, sizeof(block));
+    imb_clear_mem(hashed, sizeof(hashed));
+    return 0;
+}
+
+int vc_imb_submit_hmac(vc_imb *mgr, int sha256, const void *ipad_state, const void *opad_state, const void *src,
+                       uint64_t length, void *tag_output, uint64_t tag, uint64_t *completed_tag, int *completed_ok) {
+    IMB_JOB *job = IMB_GET_NEXT_JOB(M);
+    job->cipher_mode = IMB_CIPHER_NULL;
+    job->cipher_direction = IMB_DIR_ENCRYPT;
+    job->chain_order = IMB_ORDER_HASH_CIPHER;
+    job->hash_alg = sha256 ? IMB_AUTH_HMAC_SHA_256 : IMB_AUTH_HMAC_SHA_1;
+    job->src = src;
+    job->dst = NULL;
+    job->msg_len_to_cipher_in_bytes = 0;
+    job->cipher_start_src_offset_in_bytes = 0;
+    job->hash_start_src_offset_in_bytes = 0;
+    job->msg_len_to_hash_in_bytes = length;
+    job->u.HMAC._hashed_auth_key_xor_ipad = ipad_state;
+    job->u.HMAC._hashed_auth_key_xor_opad = opad_state;
+    job->auth_tag_output = tag_output;
+    job->auth_tag_output_len_in_bytes = sha256 ? 32 : 20;
+    job->user_data = (void *)(uintptr_t)tag;
+    return vc_imb_take(IMB_SUBMIT_JOB(M), completed_tag, completed_ok);
+}

@@ -44,8 +44,11 @@ public final class DataWorker {
     private let inFlight: UnsafeMutableBufferPointer<InFlight>
     private let freeTags: UnsafeMutableBufferPointer<Int>
     private var freeCount: Int
-    /// The IVs of those requests (a job reads its IV when it runs): 16 bytes per tag.
+    /// The IVs of those requests (a job reads its IV when it runs): 16 bytes per tag; and their
+    /// digests (a job writes the full digest; the session's result may be shorter): 32 per tag.
     private let inFlightIVs: UnsafeMutableRawBufferPointer
+    private let inFlightDigests: UnsafeMutableRawBufferPointer
+    static let digestSlot = 32
     /// Requests in the job API at most: a bound on how long one waits for the batch to end.
     public static let maxInFlight = 64
     static let blockSize = 16
@@ -64,6 +67,9 @@ public final class DataWorker {
         var written: UInt32 = 0
         /// Its algorithm's counter slot.
         var slot = 0
+        /// Where its MAC goes in guest memory, and how many bytes of the digest (0: no MAC).
+        var result: UnsafeMutableRawPointer?
+        var resultLength = 0
     }
 
     /// A struct, not a tuple: a tuple holding the context enum is copied through the runtime's
@@ -87,6 +93,8 @@ public final class DataWorker {
         case cipher(any CipherContext, Op)
         /// AES-CBC encryption also keyed for the job API (a request that can wait for the batch runs there).
         case multiBufferCipher(any CipherContext, Op, CBCJobKeys)
+        /// HMAC-SHA1 or HMAC-SHA-256 also keyed for the job API.
+        case multiBufferMac(MacContext, HMACJobKeys)
         case chain(ChainContext, Op)
         case hash(HashContext)
         case mac(MacContext)
@@ -113,6 +121,8 @@ public final class DataWorker {
         freeCount = Self.maxInFlight
         inFlightIVs = .allocate(byteCount: Self.maxInFlight * Self.blockSize, alignment: 16)
         inFlightIVs.initializeMemory(as: UInt8.self, repeating: 0)
+        inFlightDigests = .allocate(byteCount: Self.maxInFlight * Self.digestSlot, alignment: 64)
+        inFlightDigests.initializeMemory(as: UInt8.self, repeating: 0)
     }
 
     deinit {
@@ -126,6 +136,8 @@ public final class DataWorker {
         inFlight.deallocate()
         freeTags.deallocate()
         inFlightIVs.deallocate()
+        zeroize(inFlightDigests)
+        inFlightDigests.deallocate()
     }
 
     /// Handles one data request and returns the bytes written (result plus status byte).
@@ -158,6 +170,9 @@ public final class DataWorker {
         freeTags[freeCount] = tag
         freeCount += 1
         let status: Status = succeeded ? .ok : .err
+        if succeeded, let result = entry.result {
+            result.copyMemory(from: inFlightDigests.baseAddress! + tag * Self.digestSlot, byteCount: entry.resultLength)
+        }
         entry.status?.storeBytes(of: UInt8(truncatingIfNeeded: status.rawValue), as: UInt8.self)
         counters.record(status, slot: entry.slot)
         completion.complete(
@@ -195,6 +210,36 @@ public final class DataWorker {
         multiBuffer.submitCBC(
             keys, iv: ivCopy.baseAddress!, input: input.baseAddress!, output: output.baseAddress!, length: src.length,
             tag: tag
+        ) { tag, succeeded in finish(tag, succeeded, completion) }
+        return Self.deferred
+    }
+
+    /// Hands a session-mode HMAC request to the job API when it can wait for the batch: its source
+    /// and result each contiguous in guest memory, the result not in the source. Nil when it must run
+    /// now (also when a length check fails: the synchronous path answers that).
+    private func submit(_ keys: HMACJobKeys, resultSpace: Int, src: VlfSegment, result: VlfSegment, io: RequestIO)
+        throws(Failure) -> Int?
+    {
+        let length = keys.resultLength
+        guard let completion, let multiBuffer, let chain, let slot = algorithmSlot, resultSpace >= length,
+            result.length >= length, src.length > 0,
+            let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
+            let output = chain.writableSpan(at: result.offset, count: length),
+            !RequestIO.overlapsPartially(input, output), input.baseAddress != UnsafeRawPointer(output.baseAddress),
+            let statusOffset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength),
+            let status = chain.writableSpan(at: statusOffset, count: 1)
+        else { return nil }
+        if freeCount == 0 { finishBatch(completion: completion) }
+        freeCount -= 1
+        let tag = freeTags[freeCount]
+        inFlight[tag] = InFlight(
+            head: head, status: status.baseAddress,
+            written: UInt32(result.offset + length + DataQueue.Outcome.inhdr.size), slot: slot,
+            result: output.baseAddress, resultLength: length)
+        counters.multiBuffer.increment(0)
+        multiBuffer.submitHMAC(
+            keys, input: input.baseAddress!, length: src.length,
+            digest: inFlightDigests.baseAddress! + tag * Self.digestSlot, tag: tag
         ) { tag, succeeded in finish(tag, succeeded, completion) }
         return Self.deferred
     }
@@ -317,7 +362,12 @@ public final class DataWorker {
                 return .cipher(context, cipher.direction)
             case .chain(let chain): return .chain(try chain.makeContext(), chain.cipher.direction)
             case .hash(let hash): return .hash(try hash.makeContext())
-            case .mac(let mac): return .mac(try mac.makeContext())
+            case .mac(let mac):
+                let context = try mac.makeContext()
+                if let multiBuffer, let keys = HMACJobKeys(mac, engine: multiBuffer) {
+                    return .multiBufferMac(context, keys)
+                }
+                return .mac(context)
             case .aead(let aead): return .aead(try aead.makeContext())
             case .akcipher(let akcipher): return .akcipher(try akcipher.makeContext())
             }
@@ -786,8 +836,17 @@ extension DataWorker: DataQueueHandler {
 
     public func mac(_ frame: DataQueue.Frame, _ flf: MacDataFlf, _ vlf: MacDataVlf) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-        guard case .mac(let context) = try sessionContext(frame.header.sessionId, service: .mac) else {
-            throw .failed(.session)
+        let context: MacContext
+        switch try sessionContext(frame.header.sessionId, service: .mac) {
+        case .mac(let mac): context = mac
+        case .multiBufferMac(let mac, let keys):
+            if let deferred = try submit(
+                keys, resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData, result: vlf.hashResult, io: io)
+            {
+                return deferred
+            }
+            context = mac
+        default: throw .failed(.session)
         }
         return try runDigest(
             context: .mac(context), resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData,

@@ -33,8 +33,46 @@ public final class CBCJobKeys {
     }
 }
 
+/// HMAC-SHA1 and HMAC-SHA-256 inner and outer states for IPsec-MB's job API, hashed once per
+/// worker from a session's key and zeroized when released.
+public final class HMACJobKeys {
+    let states: UnsafeMutableRawBufferPointer
+    let sha256: Bool
+    /// The full digest's length (the job writes all of it); the session's result may be shorter.
+    public let digestLength: Int
+    public let resultLength: Int
+    var inner: UnsafeMutableRawPointer { states.baseAddress! }
+    var outer: UnsafeMutableRawPointer { states.baseAddress! + 32 }
+
+    /// Nil for a session the job path does not run: anything but HMAC-SHA1 and HMAC-SHA-256.
+    public init?(_ session: MacSession, engine: MultiBufferEngine) {
+        switch session.algorithm {
+        case .hmacSha1: (sha256, digestLength) = (false, 20)
+        case .hmacSha256: (sha256, digestLength) = (true, 32)
+        default: return nil
+        }
+        resultLength = session.resultLength
+        states = .allocate(byteCount: 64, alignment: 64)
+        states.initializeMemory(as: UInt8.self, repeating: 0)
+        let key = session.key.bytes
+        guard
+            vc_imb_hmac_precompute(engine.manager, sha256 ? 1 : 0, key.baseAddress, UInt64(key.count), inner, outer)
+                == 0
+        else {
+            states.deallocate()
+            return nil
+        }
+    }
+
+    deinit {
+        zeroize(states)
+        states.deallocate()
+    }
+}
+
 /// Intel IPsec-MB's job API on one worker: independent requests submitted one after the other
-/// run in parallel lanes (AES-CBC encryption, serial within one buffer, gains the most), and
+/// run in parallel lanes (AES-CBC encryption, serial within one buffer, gains the most; HMAC-SHA1
+/// and HMAC-SHA-256), and
 /// come back in submission order, some at a later submission and the rest at the flush. It has
 /// its own manager: the job queue is the manager's state, so it must not be shared.
 public final class MultiBufferEngine {
@@ -64,6 +102,29 @@ public final class MultiBufferEngine {
         if vc_imb_submit_aes_cbc(
             manager, keys.encryption, keys.decryption, keys.keyLength, keys.encrypt ? 1 : 0, iv, input, output,
             UInt64(length), UInt64(tag), &doneTag, &ok) != 0
+        {
+            pending -= 1
+            completed(Int(doneTag), ok != 0)
+        }
+        while vc_imb_completed_job(manager, &doneTag, &ok) != 0 {
+            pending -= 1
+            completed(Int(doneTag), ok != 0)
+        }
+    }
+
+    /// Submits one HMAC job over `length` bytes of `input` (which must stay as it is until the job
+    /// returns); the full digest (`keys.digestLength` bytes) goes to `digest`.
+    @inline(__always)
+    public func submitHMAC(
+        _ keys: HMACJobKeys, input: UnsafeRawPointer, length: Int, digest: UnsafeMutableRawPointer, tag: Int,
+        completed: (Int, Bool) -> Void
+    ) {
+        var doneTag: UInt64 = 0
+        var ok: Int32 = 0
+        pending += 1
+        if vc_imb_submit_hmac(
+            manager, keys.sha256 ? 1 : 0, keys.inner, keys.outer, input, UInt64(length), digest, UInt64(tag),
+            &doneTag, &ok) != 0
         {
             pending -= 1
             completed(Int(doneTag), ok != 0)

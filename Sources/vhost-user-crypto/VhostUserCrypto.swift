@@ -62,7 +62,9 @@ struct VhostUserCrypto: ParsableCommand {
 
     @Flag(
         inversion: .prefixedNo,
-        help: "Batch each data ring's AES-CBC encryptions through IPsec-MB's job API (parallel lanes).")
+        help:
+            "Batch each data ring's AES-CBC encryptions and HMAC-SHA1/SHA-256 through IPsec-MB's job API (parallel lanes)."
+    )
     var multiBuffer = true
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")

@@ -5,7 +5,7 @@ import VirtioCryptoDevice
 import VirtioCryptoDriver
 import VirtioCryptoWire
 
-/// AES-CBC encryptions that wait for the batch's end in IPsec-MB's job API are answered exactly
+/// AES-CBC encryptions and HMACs that wait for the batch's end in IPsec-MB's job API are answered exactly
 /// as when every request runs alone: the same bytes, statuses and used lengths, whatever the
 /// mix of sessions, sizes, services and buffer shapes in the batch.
 struct MultiBufferTests {
@@ -27,6 +27,24 @@ struct MultiBufferTests {
         let cbc256 = UInt64(try pair.frontend.createSession(cipher: .aesCbc, key: key32, op: .encrypt))
         let decrypt = UInt64(try pair.frontend.createSession(cipher: .aesCbc, key: key16, op: .decrypt))
         let ctr = UInt64(try pair.frontend.createSession(cipher: .aesCtr, key: key16, op: .encrypt))
+        // HMAC sessions through the control queue: SHA-256 whole, SHA-1 truncated to 12 bytes.
+        let control = try pair.frontend.startRing(1)
+        func macSession(_ algorithm: MacAlgorithm, resultLength: UInt32) throws -> UInt64 {
+            let key = [UInt8](repeating: 0x0b, count: 20)
+            let create = RequestBuilder.control(
+                opcode: .macCreateSession,
+                flf: MacCreateSessionFlf(algo: algorithm, hashResultLen: resultLength, authKeyLen: 20))
+            let created = try CreateSessionInput.decode(try control.run(readable: [create, key], writable: [16]))
+            try #require(created.status == .ok)
+            return created.sessionId
+        }
+        let sha256 = try macSession(.hmacSha256, resultLength: 32)
+        let sha1 = try macSession(.hmacSha1, resultLength: 12)
+        func macRequest(_ session: UInt64, size: Int, resultLength: UInt32) -> [UInt8] {
+            RequestBuilder.data(
+                opcode: .mac, sessionID: session,
+                flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: UInt32(size), hashResultLen: resultLength)))
+        }
         ring.ring.resetData()
         var submissions: [DriverRing.Submission] = []
         for index in 0..<count {
@@ -41,7 +59,13 @@ struct MultiBufferTests {
             let readable: [[UInt8]]
             var writable = [size, 1]
             switch index % 8 {
-            case 0, 1, 2: readable = [request(cbc128), iv, data]
+            case 0: readable = [request(cbc128), iv, data]
+            case 1:
+                readable = [macRequest(sha256, size: size, resultLength: 32), data]
+                writable = [32, 1]
+            case 2:
+                readable = [macRequest(sha1, size: size, resultLength: 12), data]
+                writable = [12, 1]
             case 3: readable = [request(cbc256), iv, data]
             // Source split over two buffers: not contiguous, so it runs now, amid the batched ones.
             case 4: readable = [request(cbc128), iv, Array(data.prefix(size / 2)), Array(data.dropFirst(size / 2))]
@@ -70,7 +94,7 @@ struct MultiBufferTests {
             answers.lengths.append(lengthByHead[UInt32(submission.head)] ?? UInt32.max)
             let written = ring.ring.written(submission)
             answers.written.append(written)
-            if index % 8 < 3 {
+            if index % 8 == 0 {
                 let size = 16 * (1 + (index * 7) % 64)
                 let data = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
                 let iv = (0..<16).map { UInt8(truncatingIfNeeded: $0 &+ index) }
@@ -91,10 +115,10 @@ struct MultiBufferTests {
             Issue.record("request \(index) (kind \(index % 8)) differs")
         }
         #expect(batched.ok == alone.ok && batched.notOK == alone.notOK, "counted alike")
-        // Sessions by message count as requests too: 4 of them.
-        #expect(alone.ok == 4 + Self.count * 6 / 8)
+        // Sessions by message count as requests too (4), and those by the control queue (2).
+        #expect(alone.ok == 6 + Self.count * 6 / 8)
         #expect(alone.notOK == Self.count * 2 / 8)
-        // Every contiguous whole-block CBC encryption went through the lanes: more than the bound
+        // Every contiguous whole-block CBC encryption and every HMAC went through the lanes: more than the bound
         // on requests in flight, so the worker also flushed mid-batch.
         #expect(alone.batched == 0)
         #expect(batched.batched == Self.count * 4 / 8)

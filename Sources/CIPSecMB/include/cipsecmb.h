@@ -45,4 +45,13 @@ int vc_imb_completed_job(vc_imb *mgr, uint64_t *tag, int *ok);
 /// Runs the lanes that are not full: returns 1 and the next job, until none is left (0).
 int vc_imb_flush_job(vc_imb *mgr, uint64_t *tag, int *ok);
 
+/// HMAC-SHA1 (`sha256` 0) or HMAC-SHA-256 (1): the hashed inner and outer pad states of `key`
+/// (20 or 32 bytes each), as the job API takes them.
+int vc_imb_hmac_precompute(vc_imb *mgr, int sha256, const void *key, uint64_t key_len, void *ipad_state,
+                           void *opad_state);
+/// Submits one HMAC job over `length` bytes of `src`; the full digest (20 or 32 bytes) goes to
+/// `tag_output`. Returns like `vc_imb_submit_aes_cbc`.
+int vc_imb_submit_hmac(vc_imb *mgr, int sha256, const void *ipad_state, const void *opad_state, const void *src,
+                       uint64_t length, void *tag_output, uint64_t tag, uint64_t *completed_tag, int *completed_ok);
+
 #endif
