@@ -179,6 +179,19 @@ public final class DataWorker {
             head: entry.head, written: succeeded ? entry.written : UInt32(DataQueue.Outcome.inhdr.size))
     }
 
+    /// Where the status byte of a request answered later goes: in place, in guest memory.
+    private static func statusByte(_ chain: DescriptorChain) -> UnsafeMutableRawBufferPointer? {
+        guard let offset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength) else { return nil }
+        return chain.writableSpan(at: offset, count: 1)
+    }
+
+    /// A free tag for a request going to the job API; with all in flight, the lanes are flushed first.
+    private func takeTag(_ completion: any UsedRingCompletion) -> Int {
+        if freeCount == 0 { finishBatch(completion: completion) }
+        freeCount -= 1
+        return freeTags[freeCount]
+    }
+
     /// Hands a session-mode AES-CBC request to the job API when it can wait for the batch: source
     /// and destination each contiguous in guest memory (the same bytes or apart), whole blocks, a
     /// 16-byte IV (copied: the job reads it later). Nil when it must run now.
@@ -189,13 +202,9 @@ public final class DataWorker {
             src.length > 0, src.length % Self.blockSize == 0, iv.length == Self.blockSize,
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: dst.offset, count: src.length),
-            !RequestIO.overlapsPartially(input, output),
-            let statusOffset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength),
-            let status = chain.writableSpan(at: statusOffset, count: 1)
+            !RequestIO.overlapsPartially(input, output), let status = Self.statusByte(chain)
         else { return nil }
-        if freeCount == 0 { finishBatch(completion: completion) }
-        freeCount -= 1
-        let tag = freeTags[freeCount]
+        let tag = takeTag(completion)
         let ivCopy = UnsafeMutableRawBufferPointer(
             rebasing: inFlightIVs[(tag * Self.blockSize)..<((tag + 1) * Self.blockSize)])
         guard chain.read(at: io.vlfStart + iv.offset, into: ivCopy) else {
@@ -226,12 +235,9 @@ public final class DataWorker {
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: result.offset, count: length),
             !RequestIO.overlapsPartially(input, output), input.baseAddress != UnsafeRawPointer(output.baseAddress),
-            let statusOffset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength),
-            let status = chain.writableSpan(at: statusOffset, count: 1)
+            let status = Self.statusByte(chain)
         else { return nil }
-        if freeCount == 0 { finishBatch(completion: completion) }
-        freeCount -= 1
-        let tag = freeTags[freeCount]
+        let tag = takeTag(completion)
         inFlight[tag] = InFlight(
             head: head, status: status.baseAddress,
             written: UInt32(result.offset + length + DataQueue.Outcome.inhdr.size), slot: slot,

@@ -99,17 +99,10 @@ public final class MultiBufferEngine {
         var doneTag: UInt64 = 0
         var ok: Int32 = 0
         pending += 1
-        if vc_imb_submit_aes_cbc(
+        let returned = vc_imb_submit_aes_cbc(
             manager, keys.encryption, keys.decryption, keys.keyLength, keys.encrypt ? 1 : 0, iv, input, output,
-            UInt64(length), UInt64(tag), &doneTag, &ok) != 0
-        {
-            pending -= 1
-            completed(Int(doneTag), ok != 0)
-        }
-        while vc_imb_completed_job(manager, &doneTag, &ok) != 0 {
-            pending -= 1
-            completed(Int(doneTag), ok != 0)
-        }
+            UInt64(length), UInt64(tag), &doneTag, &ok)
+        collect(returned: returned, &doneTag, &ok, completed)
     }
 
     /// Submits one HMAC job over `length` bytes of `input` (which must stay as it is until the job
@@ -122,10 +115,18 @@ public final class MultiBufferEngine {
         var doneTag: UInt64 = 0
         var ok: Int32 = 0
         pending += 1
-        if vc_imb_submit_hmac(
+        let returned = vc_imb_submit_hmac(
             manager, keys.sha256 ? 1 : 0, keys.inner, keys.outer, input, UInt64(length), digest, UInt64(tag),
-            &doneTag, &ok) != 0
-        {
+            &doneTag, &ok)
+        collect(returned: returned, &doneTag, &ok, completed)
+    }
+
+    /// After a submission: the job it returned (`returned` non-zero), then every other one done.
+    @inline(__always)
+    private func collect(
+        returned: Int32, _ doneTag: inout UInt64, _ ok: inout Int32, _ completed: (Int, Bool) -> Void
+    ) {
+        if returned != 0 {
             pending -= 1
             completed(Int(doneTag), ok != 0)
         }
