@@ -3,7 +3,10 @@
 """Draws `virtio-crypto-bench vring --json` lines (stdin, or the files given) as PNG charts:
 for each mode, one row per workload and two panels, the ratio to raw single-request calls
 and the ratio to the best raw path, against the request size, one line per depth and queue
-count. AKCIPHER workloads have one size (a digest) and are left to the tables.
+count. AKCIPHER workloads have one size (a digest) and are left to the tables. Rows of a run
+with several daemons (`--metrics on,off`, `--multi-buffer on,off`) are drawn for one daemon
+configuration, the default one (metrics off, multi-buffer on) unless --metrics / --multi-buffer
+say otherwise.
 
     scripts/bench-charts.py --output docs/bench results.jsonl
 """
@@ -90,9 +93,13 @@ def chart(mode, rows, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=".", help="directory for vring-<mode>.png")
+    parser.add_argument("--metrics", choices=("on", "off"), default="off", help="the daemon configuration drawn")
+    parser.add_argument("--multi-buffer", choices=("on", "off"), default="on", help="the daemon configuration drawn")
     parser.add_argument("files", nargs="*", help="JSON lines (default: standard input)")
     arguments = parser.parse_args()
-    rows = read_rows(arguments.files)
+    # Rows from before the configuration fields were written are the default configuration.
+    rows = [r for r in read_rows(arguments.files)
+            if r.get("metrics", "off") == arguments.metrics and r.get("multi_buffer", "on") == arguments.multi_buffer]
     os.makedirs(arguments.output, exist_ok=True)
     for mode in ("session", "stateless"):
         path = os.path.join(arguments.output, f"vring-{mode}.png")
