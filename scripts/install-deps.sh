@@ -6,7 +6,7 @@
 # systemd for systemd-socket-activate (Tests/VhostUserTests/ShutdownTests.swift starts the daemon
 # the way a socket unit does).
 set -euo pipefail
-packages=(libssl-dev libipsec-mb-dev pkg-config python3-cryptography systemd)
+packages=(libssl-dev libipsec-mb-dev pkg-config python3-cryptography systemd valgrind)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
