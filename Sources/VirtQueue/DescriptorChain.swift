@@ -52,9 +52,9 @@ public final class DescriptorChain {
     /// readable part is shorter.
     public func read(at offset: Int, into destination: UnsafeMutableRawBufferPointer) -> Bool {
         guard offset >= 0, destination.count <= readableLength - offset else { return false }
-        // Most reads (header, fixed part, IV) lie in the first buffer.
-        if readableCount > 0, destination.count > 0, offset + destination.count <= buffers[0].count {
-            destination.baseAddress!.copyMemory(from: buffers[0].baseAddress! + offset, byteCount: destination.count)
+        // Most reads (header, fixed part, IV) lie in one buffer: one copy.
+        if destination.count > 0, let source = span(in: 0..<readableCount, at: offset, count: destination.count) {
+            destination.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: destination.count)
             return true
         }
         forEachPiece(of: 0..<readableCount, at: offset, count: destination.count) { buffer, done in
@@ -114,6 +114,11 @@ public final class DescriptorChain {
     /// Writes `source` at writable stream offset `offset`; false if it does not fit.
     public func write(at offset: Int, from source: UnsafeRawBufferPointer) -> Bool {
         guard offset >= 0, source.count <= writableLength - offset else { return false }
+        // A status byte or a result mostly fits one buffer: one copy.
+        if source.count > 0, let target = span(in: readableCount..<self.count, at: offset, count: source.count) {
+            target.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: source.count)
+            return true
+        }
         forEachPiece(of: readableCount..<self.count, at: offset, count: source.count) { buffer, done in
             buffer.baseAddress!.copyMemory(from: source.baseAddress! + done, byteCount: buffer.count)
         }
