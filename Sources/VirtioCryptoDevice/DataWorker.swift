@@ -49,6 +49,9 @@ public final class DataWorker {
     private let inFlightIVs: UnsafeMutableRawBufferPointer
     private let inFlightDigests: UnsafeMutableRawBufferPointer
     static let digestSlot = 32
+    /// Their AAD (GCM reads it when the job runs): requests with more than this run now.
+    private let inFlightAAD: UnsafeMutableRawBufferPointer
+    static let aadSlot = 64
     /// Requests in the job API at most: a bound on how long one waits for the batch to end.
     public static let maxInFlight = 64
     static let blockSize = 16
@@ -95,6 +98,8 @@ public final class DataWorker {
         case multiBufferCipher(any CipherContext, Op, CBCJobKeys)
         /// HMAC-SHA1 or HMAC-SHA-256 also keyed for the job API.
         case multiBufferMac(MacContext, HMACJobKeys)
+        /// AES-GCM encryption also keyed for the job API.
+        case multiBufferAead(AeadContext, GCMJobKeys)
         case chain(ChainContext, Op)
         case hash(HashContext)
         case mac(MacContext)
@@ -123,6 +128,8 @@ public final class DataWorker {
         inFlightIVs.initializeMemory(as: UInt8.self, repeating: 0)
         inFlightDigests = .allocate(byteCount: Self.maxInFlight * Self.digestSlot, alignment: 64)
         inFlightDigests.initializeMemory(as: UInt8.self, repeating: 0)
+        inFlightAAD = .allocate(byteCount: Self.maxInFlight * Self.aadSlot, alignment: 64)
+        inFlightAAD.initializeMemory(as: UInt8.self, repeating: 0)
     }
 
     deinit {
@@ -138,6 +145,7 @@ public final class DataWorker {
         inFlightIVs.deallocate()
         zeroize(inFlightDigests)
         inFlightDigests.deallocate()
+        inFlightAAD.deallocate()
     }
 
     /// Handles one data request and returns the bytes written (result plus status byte).
@@ -208,7 +216,7 @@ public final class DataWorker {
         let ivCopy = UnsafeMutableRawBufferPointer(
             rebasing: inFlightIVs[(tag * Self.blockSize)..<((tag + 1) * Self.blockSize)])
         guard chain.read(at: io.vlfStart + iv.offset, into: ivCopy) else {
-            freeCount += 1
+            freeCount += 1  // the tag is still on top of the stack
             throw .err
         }
         inFlight[tag] = InFlight(
@@ -246,6 +254,42 @@ public final class DataWorker {
         multiBuffer.submitHMAC(
             keys, input: input.baseAddress!, length: src.length,
             digest: inFlightDigests.baseAddress! + tag * Self.digestSlot, tag: tag
+        ) { tag, succeeded in finish(tag, succeeded, completion) }
+        return Self.deferred
+    }
+
+    /// Hands a session-mode AES-GCM encryption to the job API when it can wait for the batch: a
+    /// 12-byte IV and at most `aadSlot` bytes of AAD (both copied: the job reads them later), source
+    /// and destination (ciphertext then tag) each contiguous in guest memory, the same bytes or apart.
+    /// Nil when it must run now (also when a length check fails: the synchronous path answers that).
+    private func submit(
+        _ keys: GCMJobKeys, iv: VlfSegment, aad: VlfSegment, src: VlfSegment, dst: VlfSegment, io: RequestIO
+    ) throws(Failure) -> Int? {
+        let outputLength = src.length + keys.tagLength
+        guard let completion, let multiBuffer, let chain, let slot = algorithmSlot, iv.length == GCMJobKeys.ivLength,
+            aad.length <= Self.aadSlot, src.length > 0, dst.length >= outputLength,
+            let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
+            let output = chain.writableSpan(at: dst.offset, count: outputLength),
+            !RequestIO.overlapsPartially(input, output), let status = Self.statusByte(chain)
+        else { return nil }
+        let tag = takeTag(completion)
+        let ivCopy = UnsafeMutableRawBufferPointer(
+            rebasing: inFlightIVs[(tag * Self.blockSize)..<(tag * Self.blockSize + iv.length)])
+        let aadCopy = UnsafeMutableRawBufferPointer(
+            rebasing: inFlightAAD[(tag * Self.aadSlot)..<(tag * Self.aadSlot + aad.length)])
+        guard chain.read(at: io.vlfStart + iv.offset, into: ivCopy),
+            aad.length == 0 || chain.read(at: io.vlfStart + aad.offset, into: aadCopy)
+        else {
+            freeCount += 1  // the tag is still on top of the stack
+            throw .err
+        }
+        inFlight[tag] = InFlight(
+            head: head, status: status.baseAddress,
+            written: UInt32(dst.offset + outputLength + DataQueue.Outcome.inhdr.size), slot: slot)
+        counters.multiBuffer.increment(0)
+        multiBuffer.submitGCM(
+            keys, iv: ivCopy.baseAddress!, aad: aadCopy.baseAddress, aadLength: aad.length, input: input.baseAddress!,
+            output: output.baseAddress!, length: src.length, tagOutput: output.baseAddress! + src.length, tag: tag
         ) { tag, succeeded in finish(tag, succeeded, completion) }
         return Self.deferred
     }
@@ -374,7 +418,12 @@ public final class DataWorker {
                     return .multiBufferMac(context, keys)
                 }
                 return .mac(context)
-            case .aead(let aead): return .aead(try aead.makeContext())
+            case .aead(let aead):
+                let context = try aead.makeContext()
+                if let multiBuffer, let keys = GCMJobKeys(aead, engine: multiBuffer) {
+                    return .multiBufferAead(context, keys)
+                }
+                return .aead(context)
             case .akcipher(let akcipher): return .akcipher(try akcipher.makeContext())
             }
         } catch {
@@ -887,11 +936,20 @@ extension DataWorker: DataQueueHandler {
 
     private func aead(_ frame: DataQueue.Frame, _ flf: AeadDataFlf, _ vlf: AeadDataVlf) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-        guard case .aead(let context) = try sessionContext(frame.header.sessionId, service: .aead) else {
-            throw .failed(.session)
+        let context: AeadContext
+        var jobKeys: GCMJobKeys?
+        switch try sessionContext(frame.header.sessionId, service: .aead) {
+        case .aead(let aead): context = aead
+        case .multiBufferAead(let aead, let keys): (context, jobKeys) = (aead, keys)
+        default: throw .failed(.session)
         }
         guard context.session.direction == opcodeDirection else { throw .failed(.direction) }
         guard Int(flf.tagLen) == context.session.tagLength else { throw .err }
+        if let jobKeys,
+            let deferred = try submit(jobKeys, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData, dst: vlf.dstData, io: io)
+        {
+            return deferred
+        }
         return try runAead(
             context, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData,
             dst: vlf.dstData, io: io)

@@ -70,6 +70,39 @@ public final class HMACJobKeys {
     }
 }
 
+/// An AES-GCM encryption key's tables for IPsec-MB's job API, precomputed once per worker from a
+/// session's key and zeroized when released.
+public final class GCMJobKeys {
+    /// The tag lengths the job path takes (the others run through OpenSSL).
+    public static let tagLengths: Set<Int> = [8, 12, 16]
+    /// The IV length the job path takes (a 16-byte J0 runs through the engine).
+    public static let ivLength = 12
+    let keyData: UnsafeMutableRawBufferPointer
+    let keyLength: UInt32
+    public let tagLength: Int
+
+    /// Nil for a session the job path does not run: anything but AES-GCM encryption with one of
+    /// `tagLengths`.
+    public init?(_ session: AeadSession, engine: MultiBufferEngine) {
+        guard session.algorithm == .gcm, session.direction == .encrypt, Self.tagLengths.contains(session.tagLength)
+        else { return nil }
+        keyData = .allocate(byteCount: vc_imb_gcm_key_size(), alignment: 64)
+        keyData.initializeMemory(as: UInt8.self, repeating: 0)
+        keyLength = UInt32(session.key.count)
+        tagLength = session.tagLength
+        guard vc_imb_gcm_precompute(engine.manager, session.key.bytes.baseAddress, keyLength, keyData.baseAddress) == 0
+        else {
+            keyData.deallocate()
+            return nil
+        }
+    }
+
+    deinit {
+        zeroize(keyData)
+        keyData.deallocate()
+    }
+}
+
 /// Intel IPsec-MB's job API on one worker: independent requests submitted one after the other
 /// run in parallel lanes (AES-CBC encryption, serial within one buffer, gains the most; HMAC-SHA1
 /// and HMAC-SHA-256), and
@@ -118,6 +151,24 @@ public final class MultiBufferEngine {
         let returned = vc_imb_submit_hmac(
             manager, keys.sha256 ? 1 : 0, keys.inner, keys.outer, input, UInt64(length), digest, UInt64(tag),
             &doneTag, &ok)
+        collect(returned: returned, &doneTag, &ok, completed)
+    }
+
+    /// Submits one AES-GCM encryption of `length` bytes with a 12-byte IV and `aadLength` bytes of
+    /// AAD; the ciphertext goes to `output`, the tag (`keys.tagLength` bytes) to `tag`. All of them
+    /// must stay as they are until the job returns.
+    @inline(__always)
+    public func submitGCM(
+        _ keys: GCMJobKeys, iv: UnsafeRawPointer, aad: UnsafeRawPointer?, aadLength: Int, input: UnsafeRawPointer,
+        output: UnsafeMutableRawPointer, length: Int, tagOutput: UnsafeMutableRawPointer, tag: Int,
+        completed: (Int, Bool) -> Void
+    ) {
+        var doneTag: UInt64 = 0
+        var ok: Int32 = 0
+        pending += 1
+        let returned = vc_imb_submit_gcm_encrypt(
+            manager, keys.keyData.baseAddress, keys.keyLength, iv, aad, UInt64(aadLength), input, output,
+            UInt64(length), tagOutput, UInt64(keys.tagLength), UInt64(tag), &doneTag, &ok)
         collect(returned: returned, &doneTag, &ok, completed)
     }
 

@@ -40,6 +40,12 @@ struct MultiBufferTests {
         }
         let sha256 = try macSession(.hmacSha256, resultLength: 32)
         let sha1 = try macSession(.hmacSha1, resultLength: 12)
+        let gcmCreate = RequestBuilder.control(
+            opcode: .aeadCreateSession,
+            flf: AeadCreateSessionFlf(algo: .gcm, keyLen: 32, tagLen: 16, aadLen: 20, op: .encrypt))
+        let gcmCreated = try CreateSessionInput.decode(try control.run(readable: [gcmCreate, key32], writable: [16]))
+        try #require(gcmCreated.status == .ok)
+        let gcm = gcmCreated.sessionId
         func macRequest(_ session: UInt64, size: Int, resultLength: UInt32) -> [UInt8] {
             RequestBuilder.data(
                 opcode: .mac, sessionID: session,
@@ -71,6 +77,16 @@ struct MultiBufferTests {
             case 4: readable = [request(cbc128), iv, Array(data.prefix(size / 2)), Array(data.dropFirst(size / 2))]
             case 5 where index % 16 == 5: readable = [request(decrypt, opcode: .cipherDecrypt), iv, data]
             case 5: readable = [request(ctr), iv, data]
+            case 6 where index % 16 == 6:
+                // AES-256-GCM (IV, source, then 20 bytes of AAD): ciphertext and tag.
+                readable = [
+                    RequestBuilder.data(
+                        opcode: .aeadEncrypt, sessionID: gcm,
+                        flf: AeadDataFlf(
+                            ivLen: 12, aadLen: 20, srcDataLen: UInt32(size), dstDataLen: UInt32(size + 16), tagLen: 16)),
+                    Array(iv.prefix(12)), data, [UInt8](repeating: 0xaa, count: 20),
+                ]
+                writable = [size + 16, 1]
             // A length that is not whole blocks, and a session that does not exist.
             case 6:
                 readable = [request(cbc128, length: size + 3), iv, data + [1, 2, 3]]
@@ -115,13 +131,14 @@ struct MultiBufferTests {
             Issue.record("request \(index) (kind \(index % 8)) differs")
         }
         #expect(batched.ok == alone.ok && batched.notOK == alone.notOK, "counted alike")
-        // Sessions by message count as requests too (4), and those by the control queue (2).
-        #expect(alone.ok == 6 + Self.count * 6 / 8)
-        #expect(alone.notOK == Self.count * 2 / 8)
+        // Sessions by message count as requests too (4), and those by the control queue (3); half
+        // of kind 6 is GCM (which succeeds), the other half partial blocks (which fail).
+        #expect(alone.ok == 7 + Self.count * 6 / 8 + Self.count / 16)
+        #expect(alone.notOK == Self.count * 2 / 8 - Self.count / 16)
         // Every contiguous whole-block CBC encryption and every HMAC went through the lanes: more than the bound
         // on requests in flight, so the worker also flushed mid-batch.
         #expect(alone.batched == 0)
-        #expect(batched.batched == Self.count * 4 / 8)
+        #expect(batched.batched == Self.count * 4 / 8 + Self.count / 16)
         #expect(batched.batched > DataWorker.maxInFlight)
     }
 }

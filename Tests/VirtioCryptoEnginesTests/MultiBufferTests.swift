@@ -123,6 +123,60 @@ struct MultiBufferTests {
         }
     }
 
+    /// AES-GCM encryption through the job path on the published vectors with a 12-byte IV (SP 800-38D /
+    /// the GCM specification's test cases, 128- and 256-bit keys, with and without AAD), whole and
+    /// with the tag truncated to 12 and 8 bytes (a GCM tag's prefix).
+    @Test func gcmJobsEncryptThePublishedVectors() throws {
+        let vectors = KnownAnswers.section("aead").filter {
+            $0["algorithm"] as? String == "gcm" && $0.hex("iv").count == GCMJobKeys.ivLength
+                && !$0.hex("plaintext").isEmpty
+        }
+        try #require(vectors.count >= 6)
+        let engine = try MultiBufferEngine()
+        var cases: [(keys: GCMJobKeys, vector: [String: Any], tagLength: Int)] = []
+        for tagLength in [16, 12, 8] {
+            for vector in vectors {
+                let session = try vector.hex("key").withUnsafeBytes {
+                    try AeadSession(algorithm: .gcm, key: $0, tagLength: tagLength, direction: .encrypt)
+                }
+                cases.append((try #require(GCMJobKeys(session, engine: engine)), vector, tagLength))
+            }
+        }
+        let stride = 128
+        let buffers = UnsafeMutableRawBufferPointer.allocate(byteCount: cases.count * stride * 4, alignment: 64)
+        defer { buffers.deallocate() }
+        func place(_ bytes: [UInt8], _ index: Int, _ part: Int) -> UnsafeMutableRawPointer {
+            let pointer = buffers.baseAddress! + (index * 4 + part) * stride
+            bytes.withUnsafeBytes { if $0.count > 0 { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+            return pointer
+        }
+        var returned: [Int] = []
+        for (index, item) in cases.enumerated() {
+            let plaintext = item.vector.hex("plaintext")
+            let aad = item.vector.hex("aad")
+            let output = place([], index, 3)
+            engine.submitGCM(
+                item.keys, iv: place(item.vector.hex("iv"), index, 0), aad: place(aad, index, 1), aadLength: aad.count,
+                input: place(plaintext, index, 2), output: output, length: plaintext.count,
+                tagOutput: output + plaintext.count, tag: index
+            ) { tag, succeeded in
+                #expect(succeeded)
+                returned.append(tag)
+            }
+        }
+        engine.flush { tag, succeeded in
+            #expect(succeeded)
+            returned.append(tag)
+        }
+        #expect(returned == Array(cases.indices))
+        for (index, item) in cases.enumerated() {
+            let expected = item.vector.hex("ciphertext") + item.vector.hex("tag").prefix(item.tagLength)
+            let start = (index * 4 + 3) * stride
+            let got = Array(UnsafeRawBufferPointer(rebasing: buffers[start..<(start + expected.count)]))
+            #expect(got == expected, "\(item.vector["source"]!), tag \(item.tagLength)")
+        }
+    }
+
     @Test func onlyAESCBCIsKeyedForJobs() throws {
         let engine = try MultiBufferEngine()
         let key = [UInt8](repeating: 7, count: 16)
