@@ -209,3 +209,35 @@ int vc_imb_submit_gcm_encrypt(vc_imb *mgr, const void *key_data, uint32_t key_by
     job->user_data = (void *)(uintptr_t)tag;
     return vc_imb_take(IMB_SUBMIT_JOB(M), completed_tag, completed_ok);
 }
+
+/* AES-CBC encryption then HMAC-SHA1 / HMAC-SHA-256 over the ciphertext, in place in one buffer
+   (encrypt-then-MAC): the cipher region and the hashed region are offsets into `buffer`. */
+
+int vc_imb_submit_cbc_hmac(vc_imb *mgr, const void *enc_keys, const void *dec_keys, uint32_t key_bytes,
+                           const void *iv, void *buffer, uint64_t cipher_offset, uint64_t cipher_length,
+                           uint64_t hash_offset, uint64_t hash_length, int sha256, const void *ipad_state,
+                           const void *opad_state, void *tag_output, uint64_t tag, uint64_t *completed_tag,
+                           int *completed_ok) {
+    IMB_JOB *job = IMB_GET_NEXT_JOB(M);
+    job->cipher_mode = IMB_CIPHER_CBC;
+    job->cipher_direction = IMB_DIR_ENCRYPT;
+    job->chain_order = IMB_ORDER_CIPHER_HASH;
+    job->hash_alg = sha256 ? IMB_AUTH_HMAC_SHA_256 : IMB_AUTH_HMAC_SHA_1;
+    job->enc_keys = enc_keys;
+    job->dec_keys = dec_keys;
+    job->key_len_in_bytes = key_bytes;
+    job->src = buffer;
+    job->dst = (uint8_t *)buffer + cipher_offset;
+    job->cipher_start_src_offset_in_bytes = cipher_offset;
+    job->msg_len_to_cipher_in_bytes = cipher_length;
+    job->hash_start_src_offset_in_bytes = hash_offset;
+    job->msg_len_to_hash_in_bytes = hash_length;
+    job->iv = iv;
+    job->iv_len_in_bytes = 16;
+    job->u.HMAC._hashed_auth_key_xor_ipad = ipad_state;
+    job->u.HMAC._hashed_auth_key_xor_opad = opad_state;
+    job->auth_tag_output = tag_output;
+    job->auth_tag_output_len_in_bytes = sha256 ? 32 : 20;
+    job->user_data = (void *)(uintptr_t)tag;
+    return vc_imb_take(IMB_SUBMIT_JOB(M), completed_tag, completed_ok);
+}

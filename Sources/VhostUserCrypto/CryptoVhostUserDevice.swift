@@ -11,7 +11,7 @@ import WireBytes
 public final class CryptoVhostUserDevice: VhostUserDevice, @unchecked Sendable {
     public let crypto: VirtioCryptoDevice
     let logger: Logger
-    /// Data rings batch AES-CBC and AES-GCM encryptions and HMAC-SHA1/SHA-256 through IPsec-MB's job API.
+    /// Data rings batch AES-CBC and AES-GCM encryptions, HMAC-SHA1/SHA-256 and CBC + HMAC chains through IPsec-MB.
     let multiBuffer: Bool
 
     public init(_ crypto: VirtioCryptoDevice, logger: Logger, multiBuffer: Bool = true) {
@@ -43,7 +43,7 @@ public final class CryptoVhostUserDevice: VhostUserDevice, @unchecked Sendable {
     }
 
     /// Data rings are served in batches: requests IPsec-MB's job API runs (AES-CBC and AES-GCM
-    /// encryption, HMAC-SHA1 and HMAC-SHA-256) wait for the batch's end (`multiBuffer`; the daemon's `--no-multi-buffer` turns it off).
+    /// encryption, HMAC-SHA1 and HMAC-SHA-256, CBC + HMAC encrypt-then-MAC) wait for the batch's end (`multiBuffer`; the daemon's `--no-multi-buffer` turns it off).
     public func makeRingService(_ index: Int) -> RingService {
         guard multiBuffer, index < dataQueues else { return .immediate(makeQueueHandler(index)) }
         return .batching(BatchedDataQueue(crypto.makeDataWorker(queue: index, multiBuffer: true)))

@@ -100,6 +100,8 @@ public final class DataWorker {
         case multiBufferMac(MacContext, HMACJobKeys)
         /// AES-GCM encryption also keyed for the job API.
         case multiBufferAead(AeadContext, GCMJobKeys)
+        /// AES-CBC encryption then HMAC-SHA1 / HMAC-SHA-256 (encrypt-then-MAC) also keyed for the job API.
+        case multiBufferChain(ChainContext, Op, CBCJobKeys, HMACJobKeys)
         case chain(ChainContext, Op)
         case hash(HashContext)
         case mac(MacContext)
@@ -294,6 +296,53 @@ public final class DataWorker {
         return Self.deferred
     }
 
+    /// Hands a session-mode AES-CBC + HMAC encrypt-then-MAC request to the job API when it can wait for
+    /// the batch: no AAD (the MAC's input is `aad ‖ region`, which one job cannot take), whole blocks,
+    /// a 16-byte IV (copied), source, destination and result each contiguous in guest memory, source
+    /// and destination the same bytes or apart. The source is copied to the destination first (it has
+    /// the source's layout), then the job ciphers and MACs the destination in place. Nil when it must
+    /// run now (also when a field check fails: the synchronous path answers that).
+    private func submit(
+        _ cipherKeys: CBCJobKeys, _ macKeys: HMACJobKeys, chain context: ChainContext, flf: ChainParameters,
+        segments: ChainSegments, io: RequestIO
+    ) throws(Failure) -> Int? {
+        let source = segments.src.length
+        let resultLength = context.resultLength
+        let cipher = flf.cipherStart..<flf.cipherStart + flf.cipherLength
+        let hashed = flf.hashStart..<flf.hashStart + flf.hashLength
+        guard let completion, let multiBuffer, let chain, let slot = algorithmSlot,
+            resultLength == macKeys.resultLength,
+            flf.cipherStart <= source, flf.cipherLength <= source - flf.cipherStart, flf.hashStart <= source,
+            flf.hashLength <= source - flf.hashStart, flf.dstLength >= source, flf.resultLength >= resultLength,
+            segments.hashResult.length >= resultLength, segments.aad.length == 0, segments.iv.length == Self.blockSize,
+            flf.cipherLength > 0, flf.cipherLength % Self.blockSize == 0, flf.hashLength > 0,
+            let input = chain.readableSpan(at: io.vlfStart + segments.src.offset, count: source),
+            let output = chain.writableSpan(at: segments.dst.offset, count: source),
+            let result = chain.writableSpan(at: segments.hashResult.offset, count: resultLength),
+            !RequestIO.overlapsPartially(input, output), let status = Self.statusByte(chain)
+        else { return nil }
+        let tag = takeTag(completion)
+        let ivCopy = UnsafeMutableRawBufferPointer(
+            rebasing: inFlightIVs[(tag * Self.blockSize)..<((tag + 1) * Self.blockSize)])
+        guard chain.read(at: io.vlfStart + segments.iv.offset, into: ivCopy) else {
+            freeCount += 1  // the tag is still on top of the stack
+            throw .err
+        }
+        if input.baseAddress != UnsafeRawPointer(output.baseAddress) {
+            output.baseAddress!.copyMemory(from: input.baseAddress!, byteCount: source)
+        }
+        inFlight[tag] = InFlight(
+            head: head, status: status.baseAddress,
+            written: UInt32(segments.hashResult.offset + resultLength + DataQueue.Outcome.inhdr.size), slot: slot,
+            result: result.baseAddress, resultLength: resultLength)
+        counters.multiBuffer.increment(0)
+        multiBuffer.submitCBCThenHMAC(
+            cipherKeys, macKeys, iv: ivCopy.baseAddress!, buffer: output.baseAddress!, cipher: cipher, hashed: hashed,
+            digest: inFlightDigests.baseAddress! + tag * Self.digestSlot, tag: tag
+        ) { tag, succeeded in finish(tag, succeeded, completion) }
+        return Self.deferred
+    }
+
     /// Answers one request now (the bytes written), or nil when the job API took it.
     private func answer(_ chain: DescriptorChain) -> UInt32? {
         self.chain = chain
@@ -410,7 +459,15 @@ public final class DataWorker {
                     return .multiBufferCipher(context, cipher.direction, keys)
                 }
                 return .cipher(context, cipher.direction)
-            case .chain(let chain): return .chain(try chain.makeContext(), chain.cipher.direction)
+            case .chain(let chain):
+                let context = try chain.makeContext()
+                if let multiBuffer, chain.order == .cipherThenHash, chain.cipher.direction == .encrypt,
+                    case .mac(let mac) = chain.authenticator, let macKeys = HMACJobKeys(mac, engine: multiBuffer),
+                    let cipherKeys = CBCJobKeys(chain.cipher, engine: multiBuffer)
+                {
+                    return .multiBufferChain(context, chain.cipher.direction, cipherKeys, macKeys)
+                }
+                return .chain(context, chain.cipher.direction)
             case .hash(let hash): return .hash(try hash.makeContext())
             case .mac(let mac):
                 let context = try mac.makeContext()
@@ -456,6 +513,17 @@ public final class DataWorker {
             }
             return try runCipher(
                 cipher, iv: segments.iv, src: segments.srcData, dst: segments.dstData, dstLength: dstLength, io: io)
+        case (
+            .algorithmChaining(let flf), .algorithmChaining(let segments),
+            .multiBufferChain(let chain, let direction, let cipherKeys, let macKeys)
+        ):
+            guard direction == opcodeDirection else { throw .failed(.direction) }
+            let parameters = ChainParameters(flf)
+            let parts = ChainSegments(segments)
+            if let deferred = try submit(cipherKeys, macKeys, chain: chain, flf: parameters, segments: parts, io: io) {
+                return deferred
+            }
+            return try runChain(chain, flf: parameters, segments: parts, io: io)
         case (.algorithmChaining(let flf), .algorithmChaining(let segments), .chain(let chain, let direction)):
             guard direction == opcodeDirection else { throw .failed(.direction) }
             return try runChain(chain, flf: ChainParameters(flf), segments: ChainSegments(segments), io: io)

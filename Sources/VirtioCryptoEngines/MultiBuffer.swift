@@ -172,6 +172,24 @@ public final class MultiBufferEngine {
         collect(returned: returned, &doneTag, &ok, completed)
     }
 
+    /// Submits one AES-CBC encryption then HMAC over the ciphertext (encrypt-then-MAC), in place in
+    /// `buffer`: `cipher` and `hashed` are ranges of it; the full digest goes to `digest`.
+    @inline(__always)
+    public func submitCBCThenHMAC(
+        _ cipherKeys: CBCJobKeys, _ macKeys: HMACJobKeys, iv: UnsafeRawPointer, buffer: UnsafeMutableRawPointer,
+        cipher: Range<Int>, hashed: Range<Int>, digest: UnsafeMutableRawPointer, tag: Int,
+        completed: (Int, Bool) -> Void
+    ) {
+        var doneTag: UInt64 = 0
+        var ok: Int32 = 0
+        pending += 1
+        let returned = vc_imb_submit_cbc_hmac(
+            manager, cipherKeys.encryption, cipherKeys.decryption, cipherKeys.keyLength, iv, buffer,
+            UInt64(cipher.lowerBound), UInt64(cipher.count), UInt64(hashed.lowerBound), UInt64(hashed.count),
+            macKeys.sha256 ? 1 : 0, macKeys.inner, macKeys.outer, digest, UInt64(tag), &doneTag, &ok)
+        collect(returned: returned, &doneTag, &ok, completed)
+    }
+
     /// After a submission: the job it returned (`returned` non-zero), then every other one done.
     @inline(__always)
     private func collect(

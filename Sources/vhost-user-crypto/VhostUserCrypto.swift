@@ -63,7 +63,7 @@ struct VhostUserCrypto: ParsableCommand {
     @Flag(
         inversion: .prefixedNo,
         help:
-            "Batch each data ring's AES-CBC encryptions and HMAC-SHA1/SHA-256 through IPsec-MB's job API (parallel lanes)."
+            "Batch each data ring's AES-CBC and AES-GCM encryptions, HMAC-SHA1/SHA-256 and CBC+HMAC chains through IPsec-MB's job API."
     )
     var multiBuffer = true
 

@@ -46,6 +46,20 @@ struct MultiBufferTests {
         let gcmCreated = try CreateSessionInput.decode(try control.run(readable: [gcmCreate, key32], writable: [16]))
         try #require(gcmCreated.status == .ok)
         let gcm = gcmCreated.sessionId
+        // AES-128-CBC then HMAC-SHA1 over the ciphertext (encrypt-then-MAC), through the control queue.
+        let chainCreate = RequestBuilder.control(
+            opcode: .cipherCreateSession,
+            flf: SymCreateSessionFlf(
+                opFlf: .algorithmChaining(
+                    AlgChainSessionFlf(
+                        algChainOrder: .cipherThenHash, hashMode: .auth,
+                        cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt),
+                        algoFlf: .auth(MacCreateSessionFlf(algo: .hmacSha1, hashResultLen: 20, authKeyLen: 20)))),
+                opType: .algorithmChaining))
+        let chainCreated = try CreateSessionInput.decode(
+            try control.run(readable: [chainCreate, key16, [UInt8](repeating: 0x0c, count: 20)], writable: [16]))
+        try #require(chainCreated.status == .ok)
+        let chained = chainCreated.sessionId
         func macRequest(_ session: UInt64, size: Int, resultLength: UInt32) -> [UInt8] {
             RequestBuilder.data(
                 opcode: .mac, sessionID: session,
@@ -76,7 +90,22 @@ struct MultiBufferTests {
             // Source split over two buffers: not contiguous, so it runs now, amid the batched ones.
             case 4: readable = [request(cbc128), iv, Array(data.prefix(size / 2)), Array(data.dropFirst(size / 2))]
             case 5 where index % 16 == 5: readable = [request(decrypt, opcode: .cipherDecrypt), iv, data]
-            case 5: readable = [request(ctr), iv, data]
+            case 5 where index % 32 == 13:
+                readable = [request(ctr), iv, data]
+            case 5:
+                // The chain with a cipher region and a hashed region at offsets into the source.
+                let cipherLength = size >= 32 ? size - 16 : size
+                let flf = SymDataFlf(
+                    opTypeFlf: .algorithmChaining(
+                        AlgChainDataFlf(
+                            ivLen: 16, srcDataLen: UInt32(size), dstDataLen: UInt32(size),
+                            cipherStartSrcOffset: UInt32(size - cipherLength), lenToCipher: UInt32(cipherLength),
+                            hashStartSrcOffset: UInt32(size >= 32 ? 8 : 0),
+                            lenToHash: UInt32(size >= 32 ? size - 8 : size),
+                            hashResultLen: 20)),
+                    opType: .algorithmChaining)
+                readable = [RequestBuilder.data(opcode: .cipherEncrypt, sessionID: chained, flf: flf), iv, data]
+                writable = [size, 20, 1]
             case 6 where index % 16 == 6:
                 // AES-256-GCM (IV, source, then 20 bytes of AAD): ciphertext and tag.
                 readable = [
@@ -131,14 +160,16 @@ struct MultiBufferTests {
             Issue.record("request \(index) (kind \(index % 8)) differs")
         }
         #expect(batched.ok == alone.ok && batched.notOK == alone.notOK, "counted alike")
-        // Sessions by message count as requests too (4), and those by the control queue (3); half
+        // Sessions by message count as requests too (4), and those by the control queue (4); half
         // of kind 6 is GCM (which succeeds), the other half partial blocks (which fail).
-        #expect(alone.ok == 7 + Self.count * 6 / 8 + Self.count / 16)
+        #expect(alone.ok == 8 + Self.count * 6 / 8 + Self.count / 16)
         #expect(alone.notOK == Self.count * 2 / 8 - Self.count / 16)
         // Every contiguous whole-block CBC encryption and every HMAC went through the lanes: more than the bound
         // on requests in flight, so the worker also flushed mid-batch.
         #expect(alone.batched == 0)
-        #expect(batched.batched == Self.count * 4 / 8 + Self.count / 16)
+        // Kind 5: half decryptions, a quarter AES-CTR (both run now), a quarter the chain (in the lanes).
+        let chains = (0..<Self.count).filter { $0 % 8 == 5 && $0 % 16 != 5 && $0 % 32 != 13 }.count
+        #expect(batched.batched == Self.count * 4 / 8 + Self.count / 16 + chains)
         #expect(batched.batched > DataWorker.maxInFlight)
     }
 }

@@ -65,4 +65,12 @@ int vc_imb_submit_gcm_encrypt(vc_imb *mgr, const void *key_data, uint32_t key_by
                               uint64_t aad_length, const void *src, void *dst, uint64_t length, void *tag_output,
                               uint64_t tag_length, uint64_t tag, uint64_t *completed_tag, int *completed_ok);
 
+/// AES-CBC encryption then HMAC-SHA1 (`sha256` 0) or HMAC-SHA-256 over the ciphertext, in place in
+/// `buffer` (cipher and hash regions as offsets into it); the full digest goes to `tag_output`.
+int vc_imb_submit_cbc_hmac(vc_imb *mgr, const void *enc_keys, const void *dec_keys, uint32_t key_bytes,
+                           const void *iv, void *buffer, uint64_t cipher_offset, uint64_t cipher_length,
+                           uint64_t hash_offset, uint64_t hash_length, int sha256, const void *ipad_state,
+                           const void *opad_state, void *tag_output, uint64_t tag, uint64_t *completed_tag,
+                           int *completed_ok);
+
 #endif
