@@ -197,8 +197,6 @@ struct MetricsTests {
             ("vhost_user_crypto_sessions_destroyed_total{service=\"cipher\"}", 1),
             ("vhost_user_crypto_sessions_refused_total{service=\"cipher\"}", 1),
             ("vhost_user_crypto_sessions_live", 0),
-            // The daemon batches AES-CBC encryptions through IPsec-MB's lanes by default.
-            ("vhost_user_crypto_multi_buffer_requests_total{queue=\"0\"}", Double(burst)),
             ("vhost_user_crypto_ring_requests_total{queue=\"0\"}", Double(served + burst + 2)),
             ("vhost_user_crypto_ring_requests_total{queue=\"control\"}", 3),
             (
@@ -218,6 +216,10 @@ struct MetricsTests {
             #expect(after[series] == value, "\(series): \(after[series].map { "\($0)" } ?? "absent")")
         }
         #expect((after["vhost_user_crypto_request_latency_seconds_sum{queue=\"0\"}"] ?? 0) > 0)
+        // The daemon runs AES-CBC encryptions posted together in IPsec-MB's lanes: the burst's (all of
+        // it, unless the worker's periodic wake-up took one alone while this test was still posting).
+        let lanes = after["vhost_user_crypto_multi_buffer_requests_total{queue=\"0\"}"] ?? 0
+        #expect(lanes >= 1 && lanes <= Double(burst), "\(lanes)")
         let buckets = after.filter { $0.key.hasPrefix("vhost_user_crypto_request_latency_seconds_bucket{queue=\"0\"") }
         #expect(buckets.count == 20, "19 bounds and +Inf")
         // SIGUSR1 printed the frontend's numbers (before it left) as text.

@@ -164,12 +164,17 @@ struct MultiBufferTests {
         // of kind 6 is GCM (which succeeds), the other half partial blocks (which fail).
         #expect(alone.ok == 8 + Self.count * 6 / 8 + Self.count / 16)
         #expect(alone.notOK == Self.count * 2 / 8 - Self.count / 16)
-        // Every contiguous whole-block CBC encryption and every HMAC went through the lanes: more than the bound
-        // on requests in flight, so the worker also flushed mid-batch.
+        // The eligible requests (contiguous whole-block CBC encryptions, HMACs, GCM, encrypt-then-MAC
+        // chains) went through the lanes, more than the bound on requests in flight, so the worker also
+        // flushed mid-batch. Not always every one: the worker also drains on its 100 ms wake-up, and
+        // if that falls while this test is still posting (slow under a sanitizer), a request it finds
+        // alone runs at once.
         #expect(alone.batched == 0)
         // Kind 5: half decryptions, a quarter AES-CTR (both run now), a quarter the chain (in the lanes).
         let chains = (0..<Self.count).filter { $0 % 8 == 5 && $0 % 16 != 5 && $0 % 32 != 13 }.count
-        #expect(batched.batched == Self.count * 4 / 8 + Self.count / 16 + chains)
-        #expect(batched.batched > DataWorker.maxInFlight)
+        let eligible = Self.count * 4 / 8 + Self.count / 16 + chains
+        #expect(
+            batched.batched <= eligible && batched.batched > DataWorker.maxInFlight, "\(batched.batched) of \(eligible)"
+        )
     }
 }
