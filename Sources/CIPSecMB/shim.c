@@ -99,25 +99,57 @@ static int vc_imb_take(IMB_JOB *job, uint64_t *tag, int *ok) {
     return 1;
 }
 
+/* The cipher half of a job: `length` bytes from `src + offset` to `dst`. */
+static void vc_job_cipher(IMB_JOB *job, IMB_CIPHER_MODE mode, int encrypt, const void *enc_keys, const void *dec_keys,
+                          uint32_t key_bytes, const void *iv, uint64_t iv_length, const void *src, void *dst,
+                          uint64_t offset, uint64_t length) {
+    job->cipher_mode = mode;
+    job->cipher_direction = encrypt ? IMB_DIR_ENCRYPT : IMB_DIR_DECRYPT;
+    job->enc_keys = enc_keys;
+    job->dec_keys = dec_keys;
+    job->key_len_in_bytes = key_bytes;
+    job->iv = iv;
+    job->iv_len_in_bytes = iv_length;
+    job->src = src;
+    job->dst = dst;
+    job->cipher_start_src_offset_in_bytes = offset;
+    job->msg_len_to_cipher_in_bytes = length;
+}
+
+/* The hash half of a job: `length` bytes of `src + offset`, the tag to `tag_output`. */
+static void vc_job_hash(IMB_JOB *job, IMB_HASH_ALG alg, uint64_t offset, uint64_t length, void *tag_output,
+                        uint64_t tag_length) {
+    job->hash_alg = alg;
+    job->hash_start_src_offset_in_bytes = offset;
+    job->msg_len_to_hash_in_bytes = length;
+    job->auth_tag_output = tag_output;
+    job->auth_tag_output_len_in_bytes = tag_length;
+}
+
+static void vc_job_hmac(IMB_JOB *job, int sha256, const void *ipad_state, const void *opad_state, uint64_t offset,
+                        uint64_t length, void *tag_output) {
+    vc_job_hash(job, sha256 ? IMB_AUTH_HMAC_SHA_256 : IMB_AUTH_HMAC_SHA_1, offset, length, tag_output,
+                sha256 ? 32 : 20);
+    job->u.HMAC._hashed_auth_key_xor_ipad = ipad_state;
+    job->u.HMAC._hashed_auth_key_xor_opad = opad_state;
+}
+
+/* Submits a filled job under `tag`; returns like the submit functions. */
+static int vc_job_submit(vc_imb *mgr, IMB_JOB *job, IMB_CHAIN_ORDER order, uint64_t tag, uint64_t *completed_tag,
+                         int *completed_ok) {
+    job->chain_order = order;
+    job->user_data = (void *)(uintptr_t)tag;
+    return vc_imb_take(IMB_SUBMIT_JOB(M), completed_tag, completed_ok);
+}
+
 int vc_imb_submit_aes_cbc(vc_imb *mgr, const void *enc_keys, const void *dec_keys, uint32_t key_bytes, int encrypt,
                           const void *iv, const void *src, void *dst, uint64_t length, uint64_t tag,
                           uint64_t *completed_tag, int *completed_ok) {
     IMB_JOB *job = IMB_GET_NEXT_JOB(M);
-    job->cipher_mode = IMB_CIPHER_CBC;
-    job->cipher_direction = encrypt ? IMB_DIR_ENCRYPT : IMB_DIR_DECRYPT;
-    job->chain_order = encrypt ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER;
-    job->hash_alg = IMB_AUTH_NULL;
-    job->enc_keys = enc_keys;
-    job->dec_keys = dec_keys;
-    job->key_len_in_bytes = key_bytes;
-    job->src = src;
-    job->dst = dst;
-    job->cipher_start_src_offset_in_bytes = 0;
-    job->msg_len_to_cipher_in_bytes = length;
-    job->iv = iv;
-    job->iv_len_in_bytes = 16;
-    job->user_data = (void *)(uintptr_t)tag;
-    return vc_imb_take(IMB_SUBMIT_JOB(M), completed_tag, completed_ok);
+    vc_job_cipher(job, IMB_CIPHER_CBC, encrypt, enc_keys, dec_keys, key_bytes, iv, 16, src, dst, 0, length);
+    vc_job_hash(job, IMB_AUTH_NULL, 0, 0, NULL, 0);
+    return vc_job_submit(mgr, job, encrypt ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER, tag, completed_tag,
+                         completed_ok);
 }
 
 int vc_imb_completed_job(vc_imb *mgr, uint64_t *tag, int *ok) { return vc_imb_take(IMB_GET_COMPLETED_JOB(M), tag, ok); }
@@ -152,22 +184,9 @@ int vc_imb_hmac_precompute(vc_imb *mgr, int sha256, const void *key, uint64_t ke
 int vc_imb_submit_hmac(vc_imb *mgr, int sha256, const void *ipad_state, const void *opad_state, const void *src,
                        uint64_t length, void *tag_output, uint64_t tag, uint64_t *completed_tag, int *completed_ok) {
     IMB_JOB *job = IMB_GET_NEXT_JOB(M);
-    job->cipher_mode = IMB_CIPHER_NULL;
-    job->cipher_direction = IMB_DIR_ENCRYPT;
-    job->chain_order = IMB_ORDER_HASH_CIPHER;
-    job->hash_alg = sha256 ? IMB_AUTH_HMAC_SHA_256 : IMB_AUTH_HMAC_SHA_1;
-    job->src = src;
-    job->dst = NULL;
-    job->msg_len_to_cipher_in_bytes = 0;
-    job->cipher_start_src_offset_in_bytes = 0;
-    job->hash_start_src_offset_in_bytes = 0;
-    job->msg_len_to_hash_in_bytes = length;
-    job->u.HMAC._hashed_auth_key_xor_ipad = ipad_state;
-    job->u.HMAC._hashed_auth_key_xor_opad = opad_state;
-    job->auth_tag_output = tag_output;
-    job->auth_tag_output_len_in_bytes = sha256 ? 32 : 20;
-    job->user_data = (void *)(uintptr_t)tag;
-    return vc_imb_take(IMB_SUBMIT_JOB(M), completed_tag, completed_ok);
+    vc_job_cipher(job, IMB_CIPHER_NULL, 1, NULL, NULL, 0, NULL, 0, src, NULL, 0, 0);
+    vc_job_hmac(job, sha256, ipad_state, opad_state, 0, length, tag_output);
+    return vc_job_submit(mgr, job, IMB_ORDER_HASH_CIPHER, tag, completed_tag, completed_ok);
 }
 
 /* AES-GCM jobs (encryption): the key's GHASH tables precomputed once. */
@@ -187,27 +206,11 @@ int vc_imb_submit_gcm_encrypt(vc_imb *mgr, const void *key_data, uint32_t key_by
                               uint64_t aad_length, const void *src, void *dst, uint64_t length, void *tag_output,
                               uint64_t tag_length, uint64_t tag, uint64_t *completed_tag, int *completed_ok) {
     IMB_JOB *job = IMB_GET_NEXT_JOB(M);
-    job->cipher_mode = IMB_CIPHER_GCM;
-    job->hash_alg = IMB_AUTH_AES_GMAC;
-    job->cipher_direction = IMB_DIR_ENCRYPT;
-    job->chain_order = IMB_ORDER_CIPHER_HASH;
-    job->enc_keys = key_data;
-    job->dec_keys = key_data;
-    job->key_len_in_bytes = key_bytes;
-    job->src = src;
-    job->dst = dst;
-    job->cipher_start_src_offset_in_bytes = 0;
-    job->msg_len_to_cipher_in_bytes = length;
-    job->hash_start_src_offset_in_bytes = 0;
-    job->msg_len_to_hash_in_bytes = length;
-    job->iv = iv;
-    job->iv_len_in_bytes = 12;
+    vc_job_cipher(job, IMB_CIPHER_GCM, 1, key_data, key_data, key_bytes, iv, 12, src, dst, 0, length);
+    vc_job_hash(job, IMB_AUTH_AES_GMAC, 0, length, tag_output, tag_length);
     job->u.GCM.aad = aad;
     job->u.GCM.aad_len_in_bytes = aad_length;
-    job->auth_tag_output = tag_output;
-    job->auth_tag_output_len_in_bytes = tag_length;
-    job->user_data = (void *)(uintptr_t)tag;
-    return vc_imb_take(IMB_SUBMIT_JOB(M), completed_tag, completed_ok);
+    return vc_job_submit(mgr, job, IMB_ORDER_CIPHER_HASH, tag, completed_tag, completed_ok);
 }
 
 /* AES-CBC encryption then HMAC-SHA1 / HMAC-SHA-256 over the ciphertext, in place in one buffer
@@ -219,25 +222,8 @@ int vc_imb_submit_cbc_hmac(vc_imb *mgr, const void *enc_keys, const void *dec_ke
                            const void *opad_state, void *tag_output, uint64_t tag, uint64_t *completed_tag,
                            int *completed_ok) {
     IMB_JOB *job = IMB_GET_NEXT_JOB(M);
-    job->cipher_mode = IMB_CIPHER_CBC;
-    job->cipher_direction = IMB_DIR_ENCRYPT;
-    job->chain_order = IMB_ORDER_CIPHER_HASH;
-    job->hash_alg = sha256 ? IMB_AUTH_HMAC_SHA_256 : IMB_AUTH_HMAC_SHA_1;
-    job->enc_keys = enc_keys;
-    job->dec_keys = dec_keys;
-    job->key_len_in_bytes = key_bytes;
-    job->src = buffer;
-    job->dst = (uint8_t *)buffer + cipher_offset;
-    job->cipher_start_src_offset_in_bytes = cipher_offset;
-    job->msg_len_to_cipher_in_bytes = cipher_length;
-    job->hash_start_src_offset_in_bytes = hash_offset;
-    job->msg_len_to_hash_in_bytes = hash_length;
-    job->iv = iv;
-    job->iv_len_in_bytes = 16;
-    job->u.HMAC._hashed_auth_key_xor_ipad = ipad_state;
-    job->u.HMAC._hashed_auth_key_xor_opad = opad_state;
-    job->auth_tag_output = tag_output;
-    job->auth_tag_output_len_in_bytes = sha256 ? 32 : 20;
-    job->user_data = (void *)(uintptr_t)tag;
-    return vc_imb_take(IMB_SUBMIT_JOB(M), completed_tag, completed_ok);
+    vc_job_cipher(job, IMB_CIPHER_CBC, 1, enc_keys, dec_keys, key_bytes, iv, 16, buffer,
+                  (uint8_t *)buffer + cipher_offset, cipher_offset, cipher_length);
+    vc_job_hmac(job, sha256, ipad_state, opad_state, hash_offset, hash_length, tag_output);
+    return vc_job_submit(mgr, job, IMB_ORDER_CIPHER_HASH, tag, completed_tag, completed_ok);
 }

@@ -202,30 +202,47 @@ public final class DataWorker {
         return freeTags[freeCount]
     }
 
+    /// Copies the IV (`iv.length` ≤ `blockSize`, checked by the caller) into `tag`'s own storage: the
+    /// job reads it when it runs. On failure the tag goes back.
+    private func copyIV(_ iv: VlfSegment, tag: Int, io: RequestIO) throws(Failure) -> UnsafeMutableRawBufferPointer {
+        let start = tag * Self.blockSize
+        let copy = UnsafeMutableRawBufferPointer(rebasing: inFlightIVs[start..<start + iv.length])
+        guard io.chain.read(at: io.vlfStart + iv.offset, into: copy) else {
+            releaseTag()
+            throw .err
+        }
+        return copy
+    }
+
+    /// Gives back the tag just taken (a copy for its job failed): it is still on top of the stack.
+    private func releaseTag() { freeCount += 1 }
+
+    /// Records the request under `tag` until the job returns, and counts it.
+    private func record(
+        _ tag: Int, status: UnsafeMutableRawBufferPointer, written: Int, result: UnsafeMutableRawPointer? = nil,
+        resultLength: Int = 0
+    ) {
+        inFlight[tag] = InFlight(
+            head: head, status: status.baseAddress, written: UInt32(written + DataQueue.Outcome.inhdr.size),
+            slot: algorithmSlot ?? 0, result: result, resultLength: resultLength)
+        counters.multiBuffer.increment(0)
+    }
+
     /// Hands a session-mode AES-CBC request to the job API when it can wait for the batch: source
     /// and destination each contiguous in guest memory (the same bytes or apart), whole blocks, a
     /// 16-byte IV (copied: the job reads it later). Nil when it must run now.
     private func submit(
         _ keys: CBCJobKeys, iv: VlfSegment, src: VlfSegment, dst: VlfSegment, dstLength: Int, io: RequestIO
     ) throws(Failure) -> Int? {
-        guard let completion, let multiBuffer, let chain, let slot = algorithmSlot, dstLength >= src.length,
+        guard let completion, let multiBuffer, let chain, algorithmSlot != nil, dstLength >= src.length,
             src.length > 0, src.length % Self.blockSize == 0, iv.length == Self.blockSize,
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: dst.offset, count: src.length),
             !RequestIO.overlapsPartially(input, output), let status = Self.statusByte(chain)
         else { return nil }
         let tag = takeTag(completion)
-        let ivCopy = UnsafeMutableRawBufferPointer(
-            rebasing: inFlightIVs[(tag * Self.blockSize)..<((tag + 1) * Self.blockSize)])
-        guard chain.read(at: io.vlfStart + iv.offset, into: ivCopy) else {
-            freeCount += 1  // the tag is still on top of the stack
-            throw .err
-        }
-        inFlight[tag] = InFlight(
-            head: head, status: status.baseAddress,
-            written: UInt32(dst.offset + src.length + DataQueue.Outcome.inhdr.size),
-            slot: slot)
-        counters.multiBuffer.increment(0)
+        let ivCopy = try copyIV(iv, tag: tag, io: io)
+        record(tag, status: status, written: dst.offset + src.length)
         multiBuffer.submitCBC(
             keys, iv: ivCopy.baseAddress!, input: input.baseAddress!, output: output.baseAddress!, length: src.length,
             tag: tag
@@ -240,7 +257,7 @@ public final class DataWorker {
         throws(Failure) -> Int?
     {
         let length = keys.resultLength
-        guard let completion, let multiBuffer, let chain, let slot = algorithmSlot, resultSpace >= length,
+        guard let completion, let multiBuffer, let chain, algorithmSlot != nil, resultSpace >= length,
             result.length >= length, src.length > 0,
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: result.offset, count: length),
@@ -248,11 +265,7 @@ public final class DataWorker {
             let status = Self.statusByte(chain)
         else { return nil }
         let tag = takeTag(completion)
-        inFlight[tag] = InFlight(
-            head: head, status: status.baseAddress,
-            written: UInt32(result.offset + length + DataQueue.Outcome.inhdr.size), slot: slot,
-            result: output.baseAddress, resultLength: length)
-        counters.multiBuffer.increment(0)
+        record(tag, status: status, written: result.offset + length, result: output.baseAddress, resultLength: length)
         multiBuffer.submitHMAC(
             keys, input: input.baseAddress!, length: src.length,
             digest: inFlightDigests.baseAddress! + tag * Self.digestSlot, tag: tag
@@ -268,27 +281,21 @@ public final class DataWorker {
         _ keys: GCMJobKeys, iv: VlfSegment, aad: VlfSegment, src: VlfSegment, dst: VlfSegment, io: RequestIO
     ) throws(Failure) -> Int? {
         let outputLength = src.length + keys.tagLength
-        guard let completion, let multiBuffer, let chain, let slot = algorithmSlot, iv.length == GCMJobKeys.ivLength,
+        guard let completion, let multiBuffer, let chain, algorithmSlot != nil, iv.length == GCMJobKeys.ivLength,
             aad.length <= Self.aadSlot, src.length > 0, dst.length >= outputLength,
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: dst.offset, count: outputLength),
             !RequestIO.overlapsPartially(input, output), let status = Self.statusByte(chain)
         else { return nil }
         let tag = takeTag(completion)
-        let ivCopy = UnsafeMutableRawBufferPointer(
-            rebasing: inFlightIVs[(tag * Self.blockSize)..<(tag * Self.blockSize + iv.length)])
+        let ivCopy = try copyIV(iv, tag: tag, io: io)
         let aadCopy = UnsafeMutableRawBufferPointer(
             rebasing: inFlightAAD[(tag * Self.aadSlot)..<(tag * Self.aadSlot + aad.length)])
-        guard chain.read(at: io.vlfStart + iv.offset, into: ivCopy),
-            aad.length == 0 || chain.read(at: io.vlfStart + aad.offset, into: aadCopy)
-        else {
-            freeCount += 1  // the tag is still on top of the stack
+        guard aad.length == 0 || chain.read(at: io.vlfStart + aad.offset, into: aadCopy) else {
+            releaseTag()
             throw .err
         }
-        inFlight[tag] = InFlight(
-            head: head, status: status.baseAddress,
-            written: UInt32(dst.offset + outputLength + DataQueue.Outcome.inhdr.size), slot: slot)
-        counters.multiBuffer.increment(0)
+        record(tag, status: status, written: dst.offset + outputLength)
         multiBuffer.submitGCM(
             keys, iv: ivCopy.baseAddress!, aad: aadCopy.baseAddress, aadLength: aad.length, input: input.baseAddress!,
             output: output.baseAddress!, length: src.length, tagOutput: output.baseAddress! + src.length, tag: tag
@@ -308,9 +315,7 @@ public final class DataWorker {
     ) throws(Failure) -> Int? {
         let source = segments.src.length
         let resultLength = context.resultLength
-        let cipher = flf.cipherStart..<flf.cipherStart + flf.cipherLength
-        let hashed = flf.hashStart..<flf.hashStart + flf.hashLength
-        guard let completion, let multiBuffer, let chain, let slot = algorithmSlot,
+        guard let completion, let multiBuffer, let chain, algorithmSlot != nil,
             resultLength == macKeys.resultLength,
             flf.cipherStart <= source, flf.cipherLength <= source - flf.cipherStart, flf.hashStart <= source,
             flf.hashLength <= source - flf.hashStart, flf.dstLength >= source, flf.resultLength >= resultLength,
@@ -322,20 +327,16 @@ public final class DataWorker {
             !RequestIO.overlapsPartially(input, output), let status = Self.statusByte(chain)
         else { return nil }
         let tag = takeTag(completion)
-        let ivCopy = UnsafeMutableRawBufferPointer(
-            rebasing: inFlightIVs[(tag * Self.blockSize)..<((tag + 1) * Self.blockSize)])
-        guard chain.read(at: io.vlfStart + segments.iv.offset, into: ivCopy) else {
-            freeCount += 1  // the tag is still on top of the stack
-            throw .err
-        }
+        let ivCopy = try copyIV(segments.iv, tag: tag, io: io)
         if input.baseAddress != UnsafeRawPointer(output.baseAddress) {
             output.baseAddress!.copyMemory(from: input.baseAddress!, byteCount: source)
         }
-        inFlight[tag] = InFlight(
-            head: head, status: status.baseAddress,
-            written: UInt32(segments.hashResult.offset + resultLength + DataQueue.Outcome.inhdr.size), slot: slot,
-            result: result.baseAddress, resultLength: resultLength)
-        counters.multiBuffer.increment(0)
+        record(
+            tag, status: status, written: segments.hashResult.offset + resultLength, result: result.baseAddress,
+            resultLength: resultLength)
+        // The ranges were checked against the source above.
+        let cipher = flf.cipherStart..<flf.cipherStart + flf.cipherLength
+        let hashed = flf.hashStart..<flf.hashStart + flf.hashLength
         multiBuffer.submitCBCThenHMAC(
             cipherKeys, macKeys, iv: ivCopy.baseAddress!, buffer: output.baseAddress!, cipher: cipher, hashed: hashed,
             digest: inFlightDigests.baseAddress! + tag * Self.digestSlot, tag: tag

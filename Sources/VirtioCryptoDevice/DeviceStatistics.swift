@@ -65,14 +65,14 @@ public final class DeviceStatistics: @unchecked Sendable {
 
     /// The counter slot of an algorithm (on a worker's first request of it; a worker keeps its own
     /// copy of the mapping, so the lock is not taken per request).
-    func slot(for algorithm: RequestAlgorithm) -> Int {
-        lock.withLock {
-            if let slot = algorithmSlots[algorithm] { return slot }
-            guard algorithms.count < Self.algorithmCapacity else { return 0 }
-            algorithmSlots[algorithm] = algorithms.count
-            algorithms.append(algorithm)
-            return algorithms.count - 1
-        }
+    func slot(for algorithm: RequestAlgorithm) -> Int { lock.withLock { slotLocked(for: algorithm) } }
+
+    private func slotLocked(for algorithm: RequestAlgorithm) -> Int {
+        if let slot = algorithmSlots[algorithm] { return slot }
+        guard algorithms.count < Self.algorithmCapacity else { return 0 }
+        algorithmSlots[algorithm] = algorithms.count
+        algorithms.append(algorithm)
+        return algorithms.count - 1
     }
 
     /// A shard for one worker; `retire` folds it into its source's totals when the worker ends.
@@ -98,10 +98,9 @@ public final class DeviceStatistics: @unchecked Sendable {
 
     /// Counts a request that did not come through a data worker, and the rule it broke if it broke one.
     func record(_ status: Status, algorithm: RequestAlgorithm, rule: RuleID? = nil, source: RequestSource) {
-        let slot = slot(for: algorithm)
         lock.withLock {
             let shard = retiredShard(source)
-            shard.record(status, slot: slot)
+            shard.record(status, slot: slotLocked(for: algorithm))
             if let rule { shard.record(rule) }
         }
     }
