@@ -48,7 +48,7 @@ struct RequestsEmitter {
                 }
             }
             for (property, type) in [
-                ("readableLength", "Int"), ("writableLength", "Int"), ("segments", "[VlfSegment]"),
+                ("readableLength", "Int"), ("writableLength", "Int"), ("segments", "[NamedVlfSegment]"),
             ] {
                 p.line()
                 p.doc(

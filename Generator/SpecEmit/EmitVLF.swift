@@ -54,7 +54,7 @@ struct VLFEmitter {
                     guard case .segment(let segment) = field.kind else { continue }
                     let counter = segment.direction == .readable ? "readable" : "writable"
                     p.line(
-                        "\(field.swiftName) = VlfSegment(name: \(swiftString(field.name)), direction: .\(segment.direction.rawValue), offset: \(counter), length: \(lengthExpression(segment.path, root: of)))"
+                        "\(field.swiftName) = VlfSegment(offset: \(counter), length: \(lengthExpression(segment.path, root: of)))"
                     )
                     p.line("\(counter) += \(field.swiftName).length")
                 }
@@ -62,8 +62,17 @@ struct VLFEmitter {
                 p.line("writableLength = writable")
             }
             p.line()
-            p.doc("The segments in wire order.")
-            p.line("public var segments: [VlfSegment] { [\(layout.fields.map(\.swiftName).joined(separator: ", "))] }")
+            p.doc("The segments in wire order, named.")
+            let named = layout.fields.compactMap { field -> String? in
+                guard case .segment(let segment) = field.kind else { return nil }
+                return
+                    "NamedVlfSegment(name: \(swiftString(field.name)), direction: .\(segment.direction.rawValue), segment: \(field.swiftName))"
+            }
+            p.block("public var segments: [NamedVlfSegment]") { p in
+                p.line("[")
+                for entry in named { p.line("    \(entry),") }
+                p.line("]")
+            }
         }
     }
 
@@ -120,7 +129,7 @@ struct VLFEmitter {
                 }
             }
             for (property, type, empty) in [
-                ("readableLength", "Int", "0"), ("writableLength", "Int", "0"), ("segments", "[VlfSegment]", "[]"),
+                ("readableLength", "Int", "0"), ("writableLength", "Int", "0"), ("segments", "[NamedVlfSegment]", "[]"),
             ] {
                 p.line()
                 p.block("public var \(property): \(type)") { p in

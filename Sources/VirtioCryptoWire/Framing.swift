@@ -22,28 +22,36 @@ public enum SegmentDirection: String, Sendable {
 }
 
 /// One variable-length field of a request: where it sits within the device-readable or
-/// the device-writable part of the variable-length data.
+/// the device-writable part of the variable-length data. Two words and nothing else, so the
+/// request values that hold several of them stay small enough to pass in registers (the
+/// field's name and direction are in `NamedVlfSegment`, for descriptions and tests).
 public struct VlfSegment: Equatable, Sendable {
-    /// The field's C name. A StaticString keeps the segment (and every request enum that
-    /// holds segments) trivially copyable: no reference counting on the data path.
-    public var name: StaticString
-    public var direction: SegmentDirection
     public var offset: Int
     public var length: Int
 
-    public init(name: StaticString = "", direction: SegmentDirection = .readable, offset: Int = 0, length: Int = 0) {
-        self.name = name
-        self.direction = direction
+    @inlinable
+    public init(offset: Int = 0, length: Int = 0) {
         self.offset = offset
         self.length = length
     }
 
-    public static func == (lhs: VlfSegment, rhs: VlfSegment) -> Bool {
-        lhs.direction == rhs.direction && lhs.offset == rhs.offset && lhs.length == rhs.length
-            && lhs.name.description == rhs.name.description
+    public var range: Range<Int> { offset..<offset + length }
+}
+
+/// A vlf segment with the field's C name and who may touch it (`segments` of a vlf).
+public struct NamedVlfSegment: Equatable, Sendable {
+    public var name: String
+    public var direction: SegmentDirection
+    public var segment: VlfSegment
+
+    public init(name: String, direction: SegmentDirection, segment: VlfSegment) {
+        self.name = name
+        self.direction = direction
+        self.segment = segment
     }
 
-    public var range: Range<Int> { offset..<offset + length }
+    public var offset: Int { segment.offset }
+    public var length: Int { segment.length }
 }
 
 /// The bytes of one request as the driver placed them: a device-readable part and a

@@ -40,7 +40,7 @@ struct VectorTests {
                 "\($0["name"] as! String) \(SegmentDirection(rawValue: $0["direction"] as! String)!) \($0["offset"] as! Int) \($0["length"] as! Int)"
             }
             var writer = WireWriter()
-            let segments: [VlfSegment]
+            let segments: [NamedVlfSegment]
             if vector["queue"] as! String == "controlq" {
                 let parsedHeader = try CtrlHeader.decode(header)
                 #expect(ControlQueue.layout(for: parsedHeader, features: negotiated) == layout, "\(label)")

@@ -57,7 +57,7 @@ public enum ControlQueueRequest: Equatable, Sendable {
     }
 
     /// The vlf segments in wire order (empty when the op has no vlf).
-    public var segments: [VlfSegment] {
+    public var segments: [NamedVlfSegment] {
         switch self {
         case .cipherCreateSession(_, let vlf): return vlf.segments
         case .hashCreateSession: return []
@@ -354,7 +354,7 @@ public enum DataQueueRequest: Equatable, Sendable {
     }
 
     /// The vlf segments in wire order (empty when the op has no vlf).
-    public var segments: [VlfSegment] {
+    public var segments: [NamedVlfSegment] {
         switch self {
         case .cipherEncrypt(_, let vlf): return vlf.segments
         case .cipherEncryptStateless(_, let vlf): return vlf.segments

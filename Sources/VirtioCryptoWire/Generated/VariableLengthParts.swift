@@ -13,14 +13,18 @@ public struct MacCreateSessionVlf: Equatable, Sendable {
     public init(_ flf: MacCreateSessionFlf) {
         var readable = 0
         let writable = 0
-        authKey = VlfSegment(name: "auth-key", direction: .readable, offset: readable, length: Int(flf.authKeyLen))
+        authKey = VlfSegment(offset: readable, length: Int(flf.authKeyLen))
         readable += authKey.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [authKey] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "auth-key", direction: .readable, segment: authKey)
+        ]
+    }
 }
 
 /// `struct virtio_crypto_cipher_session_vlf`: the variable-length part whose lengths come from `CipherSessionFlf` (seed: Session operation: Symmetric algorithms session).
@@ -35,14 +39,18 @@ public struct CipherSessionVlf: Equatable, Sendable {
     public init(_ flf: CipherSessionFlf) {
         var readable = 0
         let writable = 0
-        cipherKey = VlfSegment(name: "cipher-key", direction: .readable, offset: readable, length: Int(flf.keyLen))
+        cipherKey = VlfSegment(offset: readable, length: Int(flf.keyLen))
         readable += cipherKey.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [cipherKey] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "cipher-key", direction: .readable, segment: cipherKey)
+        ]
+    }
 }
 
 /// `struct virtio_crypto_alg_chain_session_vlf`: the variable-length part whose lengths come from `AlgChainSessionFlf` (seed: Session operation: Symmetric algorithms session).
@@ -59,11 +67,10 @@ public struct AlgChainSessionVlf: Equatable, Sendable {
     public init(_ flf: AlgChainSessionFlf) {
         var readable = 0
         let writable = 0
-        cipherKey = VlfSegment(
-            name: "cipher-key", direction: .readable, offset: readable, length: Int(flf.cipherHdr.keyLen))
+        cipherKey = VlfSegment(offset: readable, length: Int(flf.cipherHdr.keyLen))
         readable += cipherKey.length
         authKey = VlfSegment(
-            name: "auth-key", direction: .readable, offset: readable,
+            offset: readable,
             length: {
                 if case .auth(let member0) = flf.algoFlf { return Int(member0.authKeyLen) }
                 return 0
@@ -73,8 +80,13 @@ public struct AlgChainSessionVlf: Equatable, Sendable {
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [cipherKey, authKey] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "cipher-key", direction: .readable, segment: cipherKey),
+            NamedVlfSegment(name: "auth-key", direction: .readable, segment: authKey),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_sym_create_session_vlf`: the variable-length part whose lengths come from `SymCreateSessionFlf` (seed: Session operation: Symmetric algorithms session).
@@ -109,7 +121,7 @@ public enum SymCreateSessionVlf: Equatable, Sendable {
         }
     }
 
-    public var segments: [VlfSegment] {
+    public var segments: [NamedVlfSegment] {
         switch self {
         case .cipher(let vlf): return vlf.segments
         case .algorithmChaining(let vlf): return vlf.segments
@@ -130,14 +142,18 @@ public struct AeadCreateSessionVlf: Equatable, Sendable {
     public init(_ flf: AeadCreateSessionFlf) {
         var readable = 0
         let writable = 0
-        key = VlfSegment(name: "key", direction: .readable, offset: readable, length: Int(flf.keyLen))
+        key = VlfSegment(offset: readable, length: Int(flf.keyLen))
         readable += key.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [key] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "key", direction: .readable, segment: key)
+        ]
+    }
 }
 
 /// `struct virtio_crypto_hash_data_vlf`: the variable-length part whose lengths come from `HashDataFlf` (seed: HASH Service Operation).
@@ -154,17 +170,21 @@ public struct HashDataVlf: Equatable, Sendable {
     public init(_ flf: HashDataFlf) {
         var readable = 0
         var writable = 0
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        hashResult = VlfSegment(
-            name: "hash-result", direction: .writable, offset: writable, length: Int(flf.hashResultLen))
+        hashResult = VlfSegment(offset: writable, length: Int(flf.hashResultLen))
         writable += hashResult.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [srcData, hashResult] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "hash-result", direction: .writable, segment: hashResult),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_hash_data_vlf_stateless`: the variable-length part whose lengths come from `HashDataFlfStateless` (seed: HASH Service Operation).
@@ -181,17 +201,21 @@ public struct HashDataVlfStateless: Equatable, Sendable {
     public init(_ flf: HashDataFlfStateless) {
         var readable = 0
         var writable = 0
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        hashResult = VlfSegment(
-            name: "hash-result", direction: .writable, offset: writable, length: Int(flf.hashResultLen))
+        hashResult = VlfSegment(offset: writable, length: Int(flf.hashResultLen))
         writable += hashResult.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [srcData, hashResult] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "hash-result", direction: .writable, segment: hashResult),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_mac_data_vlf`: the variable-length part whose lengths come from `MacDataFlf` (seed: MAC Service Operation).
@@ -208,17 +232,21 @@ public struct MacDataVlf: Equatable, Sendable {
     public init(_ flf: MacDataFlf) {
         var readable = 0
         var writable = 0
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.hdr.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.hdr.srcDataLen))
         readable += srcData.length
-        hashResult = VlfSegment(
-            name: "hash-result", direction: .writable, offset: writable, length: Int(flf.hdr.hashResultLen))
+        hashResult = VlfSegment(offset: writable, length: Int(flf.hdr.hashResultLen))
         writable += hashResult.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [srcData, hashResult] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "hash-result", direction: .writable, segment: hashResult),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_mac_data_vlf_stateless`: the variable-length part whose lengths come from `MacDataFlfStateless` (seed: MAC Service Operation).
@@ -237,20 +265,24 @@ public struct MacDataVlfStateless: Equatable, Sendable {
     public init(_ flf: MacDataFlfStateless) {
         var readable = 0
         var writable = 0
-        authKey = VlfSegment(
-            name: "auth-key", direction: .readable, offset: readable, length: Int(flf.sessPara.authKeyLen))
+        authKey = VlfSegment(offset: readable, length: Int(flf.sessPara.authKeyLen))
         readable += authKey.length
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        hashResult = VlfSegment(
-            name: "hash-result", direction: .writable, offset: writable, length: Int(flf.hashResultLen))
+        hashResult = VlfSegment(offset: writable, length: Int(flf.hashResultLen))
         writable += hashResult.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [authKey, srcData, hashResult] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "auth-key", direction: .readable, segment: authKey),
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "hash-result", direction: .writable, segment: hashResult),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_cipher_data_vlf`: the variable-length part whose lengths come from `CipherDataFlf` (seed: Symmetric algorithms Operation).
@@ -269,18 +301,24 @@ public struct CipherDataVlf: Equatable, Sendable {
     public init(_ flf: CipherDataFlf) {
         var readable = 0
         var writable = 0
-        iv = VlfSegment(name: "iv", direction: .readable, offset: readable, length: Int(flf.ivLen))
+        iv = VlfSegment(offset: readable, length: Int(flf.ivLen))
         readable += iv.length
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        dstData = VlfSegment(name: "dst-data", direction: .writable, offset: writable, length: Int(flf.dstDataLen))
+        dstData = VlfSegment(offset: writable, length: Int(flf.dstDataLen))
         writable += dstData.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [iv, srcData, dstData] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "iv", direction: .readable, segment: iv),
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "dst-data", direction: .writable, segment: dstData),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_alg_chain_data_vlf`: the variable-length part whose lengths come from `AlgChainDataFlf` (seed: Symmetric algorithms Operation).
@@ -304,23 +342,30 @@ public struct AlgChainDataVlf: Equatable, Sendable {
     public init(_ flf: AlgChainDataFlf) {
         var readable = 0
         var writable = 0
-        iv = VlfSegment(name: "iv", direction: .readable, offset: readable, length: Int(flf.ivLen))
+        iv = VlfSegment(offset: readable, length: Int(flf.ivLen))
         readable += iv.length
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        aad = VlfSegment(name: "aad", direction: .readable, offset: readable, length: Int(flf.aadLen))
+        aad = VlfSegment(offset: readable, length: Int(flf.aadLen))
         readable += aad.length
-        dstData = VlfSegment(name: "dst-data", direction: .writable, offset: writable, length: Int(flf.dstDataLen))
+        dstData = VlfSegment(offset: writable, length: Int(flf.dstDataLen))
         writable += dstData.length
-        hashResult = VlfSegment(
-            name: "hash-result", direction: .writable, offset: writable, length: Int(flf.hashResultLen))
+        hashResult = VlfSegment(offset: writable, length: Int(flf.hashResultLen))
         writable += hashResult.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [iv, srcData, aad, dstData, hashResult] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "iv", direction: .readable, segment: iv),
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "aad", direction: .readable, segment: aad),
+            NamedVlfSegment(name: "dst-data", direction: .writable, segment: dstData),
+            NamedVlfSegment(name: "hash-result", direction: .writable, segment: hashResult),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_sym_data_vlf`: the variable-length part whose lengths come from `SymDataFlf` (seed: Symmetric algorithms Operation).
@@ -355,7 +400,7 @@ public enum SymDataVlf: Equatable, Sendable {
         }
     }
 
-    public var segments: [VlfSegment] {
+    public var segments: [NamedVlfSegment] {
         switch self {
         case .cipher(let vlf): return vlf.segments
         case .algorithmChaining(let vlf): return vlf.segments
@@ -382,21 +427,27 @@ public struct CipherDataVlfStateless: Equatable, Sendable {
     public init(_ flf: CipherDataFlfStateless) {
         var readable = 0
         var writable = 0
-        cipherKey = VlfSegment(
-            name: "cipher-key", direction: .readable, offset: readable, length: Int(flf.sessPara.keyLen))
+        cipherKey = VlfSegment(offset: readable, length: Int(flf.sessPara.keyLen))
         readable += cipherKey.length
-        iv = VlfSegment(name: "iv", direction: .readable, offset: readable, length: Int(flf.ivLen))
+        iv = VlfSegment(offset: readable, length: Int(flf.ivLen))
         readable += iv.length
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        dstData = VlfSegment(name: "dst-data", direction: .writable, offset: writable, length: Int(flf.dstDataLen))
+        dstData = VlfSegment(offset: writable, length: Int(flf.dstDataLen))
         writable += dstData.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [cipherKey, iv, srcData, dstData] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "cipher-key", direction: .readable, segment: cipherKey),
+            NamedVlfSegment(name: "iv", direction: .readable, segment: iv),
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "dst-data", direction: .writable, segment: dstData),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_alg_chain_data_vlf_stateless`: the variable-length part whose lengths come from `AlgChainDataFlfStateless` (seed: Symmetric algorithms Operation).
@@ -424,29 +475,36 @@ public struct AlgChainDataVlfStateless: Equatable, Sendable {
     public init(_ flf: AlgChainDataFlfStateless) {
         var readable = 0
         var writable = 0
-        cipherKey = VlfSegment(
-            name: "cipher-key", direction: .readable, offset: readable, length: Int(flf.sessPara.cipher.keyLen))
+        cipherKey = VlfSegment(offset: readable, length: Int(flf.sessPara.cipher.keyLen))
         readable += cipherKey.length
-        authKey = VlfSegment(
-            name: "auth-key", direction: .readable, offset: readable, length: Int(flf.sessPara.hash.authKeyLen))
+        authKey = VlfSegment(offset: readable, length: Int(flf.sessPara.hash.authKeyLen))
         readable += authKey.length
-        iv = VlfSegment(name: "iv", direction: .readable, offset: readable, length: Int(flf.ivLen))
+        iv = VlfSegment(offset: readable, length: Int(flf.ivLen))
         readable += iv.length
-        aad = VlfSegment(name: "aad", direction: .readable, offset: readable, length: Int(flf.aadLen))
+        aad = VlfSegment(offset: readable, length: Int(flf.aadLen))
         readable += aad.length
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        dstData = VlfSegment(name: "dst-data", direction: .writable, offset: writable, length: Int(flf.dstDataLen))
+        dstData = VlfSegment(offset: writable, length: Int(flf.dstDataLen))
         writable += dstData.length
-        hashResult = VlfSegment(
-            name: "hash-result", direction: .writable, offset: writable, length: Int(flf.hashResultLen))
+        hashResult = VlfSegment(offset: writable, length: Int(flf.hashResultLen))
         writable += hashResult.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [cipherKey, authKey, iv, aad, srcData, dstData, hashResult] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "cipher-key", direction: .readable, segment: cipherKey),
+            NamedVlfSegment(name: "auth-key", direction: .readable, segment: authKey),
+            NamedVlfSegment(name: "iv", direction: .readable, segment: iv),
+            NamedVlfSegment(name: "aad", direction: .readable, segment: aad),
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "dst-data", direction: .writable, segment: dstData),
+            NamedVlfSegment(name: "hash-result", direction: .writable, segment: hashResult),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_sym_data_vlf_stateless`: the variable-length part whose lengths come from `SymDataFlfStateless` (seed: Symmetric algorithms Operation).
@@ -481,7 +539,7 @@ public enum SymDataVlfStateless: Equatable, Sendable {
         }
     }
 
-    public var segments: [VlfSegment] {
+    public var segments: [NamedVlfSegment] {
         switch self {
         case .cipher(let vlf): return vlf.segments
         case .algorithmChaining(let vlf): return vlf.segments
@@ -509,20 +567,27 @@ public struct AeadDataVlf: Equatable, Sendable {
     public init(_ flf: AeadDataFlf) {
         var readable = 0
         var writable = 0
-        iv = VlfSegment(name: "iv", direction: .readable, offset: readable, length: Int(flf.ivLen))
+        iv = VlfSegment(offset: readable, length: Int(flf.ivLen))
         readable += iv.length
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        aad = VlfSegment(name: "aad", direction: .readable, offset: readable, length: Int(flf.aadLen))
+        aad = VlfSegment(offset: readable, length: Int(flf.aadLen))
         readable += aad.length
-        dstData = VlfSegment(name: "dst-data", direction: .writable, offset: writable, length: Int(flf.dstDataLen))
+        dstData = VlfSegment(offset: writable, length: Int(flf.dstDataLen))
         writable += dstData.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [iv, srcData, aad, dstData] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "iv", direction: .readable, segment: iv),
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "aad", direction: .readable, segment: aad),
+            NamedVlfSegment(name: "dst-data", direction: .writable, segment: dstData),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_aead_data_vlf_stateless`: the variable-length part whose lengths come from `AeadDataFlfStateless` (seed: AEAD Service Operation).
@@ -545,22 +610,30 @@ public struct AeadDataVlfStateless: Equatable, Sendable {
     public init(_ flf: AeadDataFlfStateless) {
         var readable = 0
         var writable = 0
-        key = VlfSegment(name: "key", direction: .readable, offset: readable, length: Int(flf.sessPara.keyLen))
+        key = VlfSegment(offset: readable, length: Int(flf.sessPara.keyLen))
         readable += key.length
-        iv = VlfSegment(name: "iv", direction: .readable, offset: readable, length: Int(flf.ivLen))
+        iv = VlfSegment(offset: readable, length: Int(flf.ivLen))
         readable += iv.length
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        aad = VlfSegment(name: "aad", direction: .readable, offset: readable, length: Int(flf.aadLen))
+        aad = VlfSegment(offset: readable, length: Int(flf.aadLen))
         readable += aad.length
-        dstData = VlfSegment(name: "dst-data", direction: .writable, offset: writable, length: Int(flf.dstDataLen))
+        dstData = VlfSegment(offset: writable, length: Int(flf.dstDataLen))
         writable += dstData.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [key, iv, srcData, aad, dstData] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "key", direction: .readable, segment: key),
+            NamedVlfSegment(name: "iv", direction: .readable, segment: iv),
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "aad", direction: .readable, segment: aad),
+            NamedVlfSegment(name: "dst-data", direction: .writable, segment: dstData),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_akcipher_create_session_vlf`: the variable-length part whose lengths come from `AkcipherCreateSessionFlf` (seed: Session operation: AKCIPHER session).
@@ -576,14 +649,18 @@ public struct AkcipherCreateSessionVlf: Equatable, Sendable {
     public init(_ flf: AkcipherCreateSessionFlf) {
         var readable = 0
         let writable = 0
-        key = VlfSegment(name: "key", direction: .readable, offset: readable, length: Int(flf.keyLen))
+        key = VlfSegment(offset: readable, length: Int(flf.keyLen))
         readable += key.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [key] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "key", direction: .readable, segment: key)
+        ]
+    }
 }
 
 /// `struct virtio_crypto_akcipher_data_vlf`: the variable-length part whose lengths come from `AkcipherDataFlf` (seed: AKCIPHER Service Operation).
@@ -601,16 +678,21 @@ public struct AkcipherDataVlf: Equatable, Sendable {
     public init(_ flf: AkcipherDataFlf) {
         var readable = 0
         var writable = 0
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        dstData = VlfSegment(name: "dst-data", direction: .writable, offset: writable, length: Int(flf.dstDataLen))
+        dstData = VlfSegment(offset: writable, length: Int(flf.dstDataLen))
         writable += dstData.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [srcData, dstData] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "dst-data", direction: .writable, segment: dstData),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_akcipher_data_vlf (verification)`: the variable-length part whose lengths come from `AkcipherDataFlf` (seed: AKCIPHER Service Operation).
@@ -629,17 +711,21 @@ public struct AkcipherVerifyDataVlf: Equatable, Sendable {
     public init(_ flf: AkcipherDataFlf) {
         var readable = 0
         let writable = 0
-        signature = VlfSegment(name: "signature", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        signature = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += signature.length
-        signedData = VlfSegment(
-            name: "signed-data", direction: .readable, offset: readable, length: Int(flf.dstDataLen))
+        signedData = VlfSegment(offset: readable, length: Int(flf.dstDataLen))
         readable += signedData.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [signature, signedData] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "signature", direction: .readable, segment: signature),
+            NamedVlfSegment(name: "signed-data", direction: .readable, segment: signedData),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_akcipher_data_vlf_stateless`: the variable-length part whose lengths come from `AkcipherDataFlfStateless` (seed: AKCIPHER Service Operation).
@@ -659,19 +745,24 @@ public struct AkcipherDataVlfStateless: Equatable, Sendable {
     public init(_ flf: AkcipherDataFlfStateless) {
         var readable = 0
         var writable = 0
-        akcipherKey = VlfSegment(
-            name: "akcipher-key", direction: .readable, offset: readable, length: Int(flf.sessPara.keyLen))
+        akcipherKey = VlfSegment(offset: readable, length: Int(flf.sessPara.keyLen))
         readable += akcipherKey.length
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        dstData = VlfSegment(name: "dst-data", direction: .writable, offset: writable, length: Int(flf.dstDataLen))
+        dstData = VlfSegment(offset: writable, length: Int(flf.dstDataLen))
         writable += dstData.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [akcipherKey, srcData, dstData] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "akcipher-key", direction: .readable, segment: akcipherKey),
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "dst-data", direction: .writable, segment: dstData),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_akcipher_data_vlf_stateless (verification)`: the variable-length part whose lengths come from `AkcipherDataFlfStateless` (seed: AKCIPHER Service Operation).
@@ -691,20 +782,24 @@ public struct AkcipherVerifyDataVlfStateless: Equatable, Sendable {
     public init(_ flf: AkcipherDataFlfStateless) {
         var readable = 0
         let writable = 0
-        akcipherKey = VlfSegment(
-            name: "akcipher-key", direction: .readable, offset: readable, length: Int(flf.sessPara.keyLen))
+        akcipherKey = VlfSegment(offset: readable, length: Int(flf.sessPara.keyLen))
         readable += akcipherKey.length
-        signature = VlfSegment(name: "signature", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        signature = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += signature.length
-        signedData = VlfSegment(
-            name: "signed-data", direction: .readable, offset: readable, length: Int(flf.dstDataLen))
+        signedData = VlfSegment(offset: readable, length: Int(flf.dstDataLen))
         readable += signedData.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [akcipherKey, signature, signedData] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "akcipher-key", direction: .readable, segment: akcipherKey),
+            NamedVlfSegment(name: "signature", direction: .readable, segment: signature),
+            NamedVlfSegment(name: "signed-data", direction: .readable, segment: signedData),
+        ]
+    }
 }
 
 /// `struct virtio_crypto_ipsec_data_vlf`: the variable-length part whose lengths come from `IpsecDataFlf` (seed: Data processing).
@@ -722,14 +817,19 @@ public struct IpsecDataVlf: Equatable, Sendable {
     public init(_ flf: IpsecDataFlf) {
         var readable = 0
         var writable = 0
-        srcData = VlfSegment(name: "src-data", direction: .readable, offset: readable, length: Int(flf.srcDataLen))
+        srcData = VlfSegment(offset: readable, length: Int(flf.srcDataLen))
         readable += srcData.length
-        dstData = VlfSegment(name: "dst-data", direction: .writable, offset: writable, length: Int(flf.dstDataLen))
+        dstData = VlfSegment(offset: writable, length: Int(flf.dstDataLen))
         writable += dstData.length
         readableLength = readable
         writableLength = writable
     }
 
-    /// The segments in wire order.
-    public var segments: [VlfSegment] { [srcData, dstData] }
+    /// The segments in wire order, named.
+    public var segments: [NamedVlfSegment] {
+        [
+            NamedVlfSegment(name: "src-data", direction: .readable, segment: srcData),
+            NamedVlfSegment(name: "dst-data", direction: .writable, segment: dstData),
+        ]
+    }
 }
