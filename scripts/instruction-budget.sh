@@ -11,6 +11,7 @@
 #   scripts/instruction-budget.sh --update   # measure and write the figure as the new budget
 #
 # BUILD_PATH: the scratch path of the release build (default .build; the build is incremental).
+# TOP_FUNCTIONS: how many of the costliest functions to list (default 15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -21,7 +22,7 @@ tolerance_percent=10
 requests=20000
 workload=aes-128-cbc
 size=256
-top_functions=15
+top_functions="${TOP_FUNCTIONS:-15}"
 # Only the device's request handler is counted (the benchmark calls nothing else per request):
 # the process's set-up includes AKCIPHER capability probes that generate RSA and EC keys, whose
 # instruction counts are random, so they are left out rather than subtracted.

@@ -98,6 +98,15 @@ enum CipherFactory {
         }
     }
 
+    /// CBC chains across requests, ECB needs nothing; the other EVP modes set their IV.
+    static func ivHandling(_ algorithm: CipherAlgorithm) -> IVHandling {
+        switch algorithm {
+        case .aesCbc, .desCbc, .tripleDesCbc: return .cbcChaining
+        case .aesEcb, .desEcb, .tripleDesEcb: return .none
+        default: return .reinitialize
+        }
+    }
+
     static func make(_ algorithm: CipherAlgorithm, key: SecretBytes, encrypt: Bool) throws(CryptoError)
         -> any CipherContext & ContextCopying
     {
@@ -117,12 +126,27 @@ enum CipherFactory {
             guard let name = evpName(algorithm, keyLength: key.count) else { throw .unsupported }
             return try EVPCipherContext(
                 name: name, key: key, encrypt: encrypt, parameters: parameters,
-                rekeyEachRequest: algorithm == .arc4)
+                rekeyEachRequest: algorithm == .arc4, ivHandling: ivHandling(algorithm))
         }
     }
 }
 
-/// An OpenSSL EVP cipher context, keyed at creation; a request sets the IV and runs.
+/// How a request's IV reaches an EVP context. Setting an IV through `EVP_CipherInit_ex2` costs
+/// about 1,500 instructions in OpenSSL 3 (it looks the IV length up through the provider's
+/// parameters each time), more than the AES-NI work of a 256-byte request, so the modes that
+/// allow it avoid the call.
+enum IVHandling {
+    /// Set with `EVP_CipherInit_ex2` per request (CTR, XTS; ARC4 re-keys instead).
+    case reinitialize
+    /// ECB: no IV, and no state carried between requests of whole blocks: nothing to set.
+    case none
+    /// CBC: the context keeps chaining from the last ciphertext block of the previous request,
+    /// which this side keeps too, so the request's IV is applied by XOR to the first block.
+    case cbcChaining
+}
+
+/// An OpenSSL EVP cipher context, keyed at creation; a request sets the IV (as `IVHandling`
+/// says) and runs.
 final class EVPCipherContext: CipherContext, ContextCopying {
     let context: OpaquePointer
     let parameters: CipherParameters
@@ -130,18 +154,34 @@ final class EVPCipherContext: CipherContext, ContextCopying {
     let encrypt: Bool
     /// Stream ciphers without an IV (ARC4) restart their keystream per request by re-keying.
     let rekeyEachRequest: Bool
+    let ivHandling: IVHandling
+    /// CBC: four blocks of scratch: the block the context chains from, the first and last
+    /// blocks of a request (read from guest memory once), and a decrypted last block.
+    private let blocks: UnsafeMutableRawBufferPointer
+    /// CBC: whether the context's chaining block is the one in `blocks` (false until set, and
+    /// after a failed update, when the next request sets its IV through OpenSSL).
+    private var chainingKnown = false
+    private static let blockSlot = 16
 
-    init(name: String, key: SecretBytes, encrypt: Bool, parameters: CipherParameters, rekeyEachRequest: Bool = false)
-        throws(CryptoError)
-    {
+    init(
+        name: String, key: SecretBytes, encrypt: Bool, parameters: CipherParameters, rekeyEachRequest: Bool = false,
+        ivHandling: IVHandling = .reinitialize
+    ) throws(CryptoError) {
         guard let cipher = OpenSSLRuntime.cipher(name) else { throw .unsupported }
         defer { EVP_CIPHER_free(cipher) }
+        precondition(
+            ivHandling != .cbcChaining
+                || (parameters.ivLength == parameters.dataBlock && parameters.dataBlock <= Self.blockSlot
+                    && parameters.dataBlock % 8 == 0),
+            "CBC chaining needs an IV of one block of 8 or 16 bytes")
         guard let context = EVP_CIPHER_CTX_new() else { throw .backendFailure }
         self.context = context
         self.parameters = parameters
         self.key = key
         self.encrypt = encrypt
         self.rekeyEachRequest = rekeyEachRequest
+        self.ivHandling = ivHandling
+        blocks = Self.allocateBlocks()
         guard OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, cipher, nil, nil, encrypt ? 1 : 0, nil)),
             OpenSSLRuntime.ok(EVP_CIPHER_CTX_set_key_length(context, Int32(key.count))),
             OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, nil, key.bytes.basePointer, nil, encrypt ? 1 : 0, nil))
@@ -163,9 +203,23 @@ final class EVPCipherContext: CipherContext, ContextCopying {
         self.key = other.key
         self.encrypt = other.encrypt
         self.rekeyEachRequest = other.rekeyEachRequest
+        self.ivHandling = other.ivHandling
+        blocks = Self.allocateBlocks()
+        blocks.copyMemory(from: UnsafeRawBufferPointer(other.blocks))
+        chainingKnown = other.chainingKnown
     }
 
-    deinit { EVP_CIPHER_CTX_free(context) }
+    private static func allocateBlocks() -> UnsafeMutableRawBufferPointer {
+        let blocks = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 * blockSlot, alignment: 16)
+        blocks.initializeMemory(as: UInt8.self, repeating: 0)
+        return blocks
+    }
+
+    deinit {
+        EVP_CIPHER_CTX_free(context)
+        zeroize(blocks)  // plaintext blocks pass through it
+        blocks.deallocate()
+    }
 
     func copy() throws(CryptoError) -> any CipherContext & ContextCopying { try EVPCipherContext(copying: self) }
 
@@ -173,26 +227,136 @@ final class EVPCipherContext: CipherContext, ContextCopying {
         throws(CryptoError)
     {
         guard output.count >= input.count, input.count % parameters.dataBlock == 0,
-            input.count <= parameters.maxDataLength
+            input.count <= parameters.maxDataLength, input.count <= Int(Int32.max)
         else { throw .invalidLength }
         if let ivLength = parameters.ivLength, iv.count != ivLength { throw .invalidIVLength }
-        let keyPointer = rekeyEachRequest ? key.bytes.basePointer : nil
-        let ivPointer = parameters.ivLength == nil ? nil : iv.basePointer
-        guard OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, nil, keyPointer, ivPointer, -1, nil)) else {
-            OpenSSLRuntime.clearErrors()
-            throw .backendFailure
+        switch ivHandling {
+        case .cbcChaining:
+            guard runChained(iv: iv.baseAddress!, input: input, output: output) else {
+                OpenSSLRuntime.clearErrors()
+                throw .backendFailure
+            }
+        case .none:
+            guard update(output.baseAddress!, input.baseAddress!, input.count) else {
+                OpenSSLRuntime.clearErrors()
+                throw .backendFailure
+            }
+        case .reinitialize:
+            let keyPointer = rekeyEachRequest ? key.bytes.basePointer : nil
+            let ivPointer = parameters.ivLength == nil ? nil : iv.basePointer
+            guard OpenSSLRuntime.ok(EVP_CipherInit_ex2(context, nil, keyPointer, ivPointer, -1, nil)) else {
+                OpenSSLRuntime.clearErrors()
+                throw .backendFailure
+            }
+            var written: Int32 = 0
+            var finalWritten: Int32 = 0
+            guard
+                OpenSSLRuntime.ok(
+                    EVP_CipherUpdate(context, output.basePointer, &written, input.basePointer, Int32(input.count))),
+                OpenSSLRuntime.ok(EVP_CipherFinal_ex(context, output.basePointer + Int(written), &finalWritten)),
+                Int(written + finalWritten) == input.count
+            else {
+                OpenSSLRuntime.clearErrors()
+                throw .backendFailure
+            }
         }
+    }
+
+    /// `length` bytes through the context as they are (whole blocks, padding off: all come out).
+    @inline(__always)
+    private func update(_ output: UnsafeMutableRawPointer, _ input: UnsafeRawPointer, _ length: Int) -> Bool {
+        guard length > 0 else { return true }
         var written: Int32 = 0
-        var finalWritten: Int32 = 0
-        guard input.count <= Int(Int32.max),
-            OpenSSLRuntime.ok(
-                EVP_CipherUpdate(context, output.basePointer, &written, input.basePointer, Int32(input.count))),
-            OpenSSLRuntime.ok(EVP_CipherFinal_ex(context, output.basePointer + Int(written), &finalWritten)),
-            Int(written + finalWritten) == input.count
-        else {
-            OpenSSLRuntime.clearErrors()
-            throw .backendFailure
+        return EVP_CipherUpdate(
+            context, output.assumingMemoryBound(to: UInt8.self), &written, input.assumingMemoryBound(to: UInt8.self),
+            Int32(length)) == 1 && Int(written) == length
+    }
+
+    /// CBC without setting the IV: the context chains from block S (kept in `blocks`), so the first
+    /// plaintext block enters as P0 ⊕ IV ⊕ S (encryption), or the first output block leaves as
+    /// D(C0) ⊕ S and is corrected by ⊕ S ⊕ IV (decryption). The first and last blocks go through this
+    /// side's copies, read from guest memory once: the next S is then the block the context really
+    /// chained from, whatever the guest does to its buffers meanwhile. Three updates cost a few hundred
+    /// instructions; one IV set costs about 1,500.
+    private func runChained(iv: UnsafeRawPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer)
+        -> Bool
+    {
+        let block = parameters.dataBlock
+        let count = input.count
+        guard count > 0 else { return true }
+        let state = blocks.baseAddress!
+        let first = state + Self.blockSlot
+        let last = first + Self.blockSlot
+        let decrypted = last + Self.blockSlot
+        let words = block / 8
+        if !chainingKnown {
+            guard
+                OpenSSLRuntime.ok(
+                    EVP_CipherInit_ex2(context, nil, nil, iv.assumingMemoryBound(to: UInt8.self), -1, nil))
+            else { return false }
+            Self.copy(state, iv, words: words)
+            chainingKnown = true
         }
+        // Known again only once this request's last block went through.
+        chainingKnown = false
+        let source = input.baseAddress!
+        let destination = output.baseAddress!
+        let lastOffset = count - block
+        let middle = count - 2 * block
+        if encrypt {
+            Self.copy(first, source, words: words)
+            Self.xor(first, iv, state, words: words)
+            guard update(first, first, block) else { return false }
+            Self.copy(destination, first, words: words)
+            if count == block {
+                Self.copy(state, first, words: words)
+            } else {
+                guard update(destination + block, source + block, middle) else { return false }
+                Self.copy(last, source + lastOffset, words: words)
+                guard update(last, last, block) else { return false }
+                Self.copy(destination + lastOffset, last, words: words)
+                Self.copy(state, last, words: words)
+            }
+        } else {
+            Self.copy(last, source + lastOffset, words: words)
+            Self.copy(first, source, words: words)
+            guard update(first, first, block) else { return false }
+            Self.xor(first, iv, state, words: words)
+            Self.copy(destination, first, words: words)
+            if count > block {
+                guard update(destination + block, source + block, middle) else { return false }
+                guard update(decrypted, last, block) else { return false }
+                Self.copy(destination + lastOffset, decrypted, words: words)
+            }
+            Self.copy(state, last, words: words)
+        }
+        chainingKnown = true
+        return true
+    }
+
+    /// One block (one or two 8-byte words): inline loads and stores, not a call to memcpy.
+    @inline(__always)
+    private static func copy(_ target: UnsafeMutableRawPointer, _ source: UnsafeRawPointer, words: Int) {
+        target.storeBytes(of: source.loadUnaligned(as: UInt64.self), as: UInt64.self)
+        if words == 2 {
+            target.storeBytes(
+                of: source.loadUnaligned(fromByteOffset: 8, as: UInt64.self), toByteOffset: 8, as: UInt64.self)
+        }
+    }
+
+    /// `target ^= a ^ b` over one block (one or two 8-byte words).
+    @inline(__always)
+    private static func xor(_ target: UnsafeMutableRawPointer, _ a: UnsafeRawPointer, _ b: UnsafeRawPointer, words: Int)
+    {
+        @inline(__always) func word(_ offset: Int) {
+            let value =
+                target.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                ^ a.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                ^ b.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            target.storeBytes(of: value, toByteOffset: offset, as: UInt64.self)
+        }
+        word(0)
+        if words == 2 { word(8) }
     }
 
     /// Encrypts exactly one block (for modes built on ECB); no IV, no checks.
