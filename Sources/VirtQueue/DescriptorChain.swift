@@ -3,50 +3,83 @@
 /// worker and reused, so walking a chain allocates nothing.
 public final class DescriptorChain {
     public private(set) var head: UInt16 = 0
-    private let buffers: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>
+    private let storage: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>
     public let capacity: Int
-    public private(set) var count = 0
-    /// The first `readableCount` buffers are device-readable, the rest device-writable.
-    public private(set) var readableCount = 0
-    public private(set) var readableLength = 0
-    public private(set) var writableLength = 0
+    /// The request's buffers as a value: what the device reads and writes through.
+    public private(set) var buffers: ChainBuffers
 
     /// `capacity` bounds the buffers of one chain (longer chains fail with `.chainTooLong`).
     public init(capacity: Int = 4096) {
         self.capacity = capacity
-        buffers = .allocate(capacity: capacity)
+        storage = .allocate(capacity: capacity)
+        buffers = ChainBuffers(storage.baseAddress!)
     }
 
-    deinit { buffers.deallocate() }
+    deinit { storage.deallocate() }
+
+    public var count: Int { buffers.count }
+    /// The first `readableCount` buffers are device-readable, the rest device-writable.
+    public var readableCount: Int { buffers.readableCount }
+    public var readableLength: Int { buffers.readableLength }
+    public var writableLength: Int { buffers.writableLength }
 
     func reset(head: UInt16) {
         self.head = head
-        count = 0
-        readableCount = 0
-        readableLength = 0
-        writableLength = 0
+        buffers = ChainBuffers(storage.baseAddress!)
     }
 
     func append(_ buffer: UnsafeMutableRawBufferPointer, writable: Bool) throws(QueueError) {
-        guard count < capacity else { throw .chainTooLong }
+        guard buffers.count < capacity else { throw .chainTooLong }
         if writable {
-            writableLength += buffer.count
+            buffers.writableLength += buffer.count
         } else {
-            guard count == readableCount else { throw .readableAfterWritable }
-            readableCount += 1
-            readableLength += buffer.count
+            guard buffers.count == buffers.readableCount else { throw .readableAfterWritable }
+            buffers.readableCount += 1
+            buffers.readableLength += buffer.count
         }
-        buffers[count] = buffer
-        count += 1
+        storage[buffers.count] = buffer
+        buffers.count += 1
     }
 
     public var readableBuffers: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence {
-        buffers[0..<readableCount]
+        storage[0..<buffers.readableCount]
     }
 
     public var writableBuffers: UnsafeMutableBufferPointer<UnsafeMutableRawBufferPointer>.SubSequence {
-        buffers[readableCount..<self.count]
+        storage[buffers.readableCount..<buffers.count]
     }
+
+    public func read(at offset: Int, into destination: UnsafeMutableRawBufferPointer) -> Bool {
+        buffers.read(at: offset, into: destination)
+    }
+
+    public func readableSpan(at offset: Int, count: Int) -> UnsafeRawBufferPointer? {
+        buffers.readableSpan(at: offset, count: count)
+    }
+
+    public func writableSpan(at offset: Int, count: Int) -> UnsafeMutableRawBufferPointer? {
+        buffers.writableSpan(at: offset, count: count)
+    }
+
+    public func write(at offset: Int, from source: UnsafeRawBufferPointer) -> Bool {
+        buffers.write(at: offset, from: source)
+    }
+
+    public func writeLastByte(_ value: UInt8) -> Bool { buffers.writeLastByte(value) }
+}
+
+/// A walked chain's buffers as a plain value (a pointer and four counts, no reference counting),
+/// valid while its `DescriptorChain` is neither walked again nor freed: what a worker keeps while
+/// it serves one request.
+public struct ChainBuffers {
+    private let buffers: UnsafeMutablePointer<UnsafeMutableRawBufferPointer>
+    public fileprivate(set) var count = 0
+    /// The first `readableCount` buffers are device-readable, the rest device-writable.
+    public fileprivate(set) var readableCount = 0
+    public fileprivate(set) var readableLength = 0
+    public fileprivate(set) var writableLength = 0
+
+    fileprivate init(_ buffers: UnsafeMutablePointer<UnsafeMutableRawBufferPointer>) { self.buffers = buffers }
 
     /// Copies `destination.count` readable bytes from stream offset `offset`; false if the
     /// readable part is shorter.
@@ -128,8 +161,11 @@ public final class DescriptorChain {
     /// Writes one byte at the very end of the writable part (where a status byte goes
     /// when the driver's buffers are longer than the request needs). False if none.
     public func writeLastByte(_ value: UInt8) -> Bool {
-        guard writableLength > 0, let last = writableBuffers.last(where: { $0.count > 0 }) else { return false }
-        last[last.count - 1] = value
-        return true
+        guard writableLength > 0 else { return false }
+        for index in (readableCount..<count).reversed() where buffers[index].count > 0 {
+            buffers[index][buffers[index].count - 1] = value
+            return true
+        }
+        return false
     }
 }

@@ -7,10 +7,10 @@ import WireBytes
 /// bounce buffers (for data split over descriptors), so a request allocates nothing.
 public final class DataWorker {
     let device: VirtioCryptoDevice
-    private var contexts: [UInt64: CachedSession] = [:]
+    private var contexts: [UInt64: WorkerSession] = [:]
     /// The last session used: a stream of requests on one session skips the table's lock
     /// and both dictionaries.
-    private var recent: RecentSession?
+    private var recent: WorkerSession?
     /// The session table's generation that `recent` and `contexts` reflect: they hold only
     /// sessions that were live then.
     private var seenGeneration: UInt64 = 0
@@ -33,7 +33,7 @@ public final class DataWorker {
     /// The dispatch's scratch: the request's header and fixed part.
     private let prefix: UnsafeMutableRawBufferPointer
     /// The chain and opcode of the request being handled.
-    private var chain: DescriptorChain?
+    private var chain: ChainBuffers?
     private var opcode: Opcode = .unknown(0)
     /// The spec revision the device follows (read once: the dispatch takes it per request).
     private let revision: SpecRevision
@@ -75,38 +75,46 @@ public final class DataWorker {
         var resultLength = 0
     }
 
-    /// A struct, not a tuple: a tuple holding the context enum is copied through the runtime's
-    /// generic witnesses (~100 instructions a request in callgrind).
-    struct RecentSession {
-        var id: UInt64
-        var service: Service
-        var context: WorkerContext
-        var slot: Int
-    }
+    /// This worker's copy of one live session: its contexts keyed once, the job API's keys when the
+    /// lanes can run its requests, its algorithm's counter slot. A class: a request borrows one
+    /// reference instead of copying context values with reference-counted payloads.
+    final class WorkerSession {
+        let id: UInt64
+        let session: Session
+        let context: WorkerContext
+        let jobKeys: JobKeys?
+        let slot: Int
 
-    struct CachedSession {
-        var session: Session
-        var context: WorkerContext
-        /// Its algorithm's counter slot.
-        var slot: Int
+        init(id: UInt64, session: Session, context: WorkerContext, jobKeys: JobKeys?, slot: Int) {
+            self.id = id
+            self.session = session
+            self.context = context
+            self.jobKeys = jobKeys
+            self.slot = slot
+        }
     }
 
     enum WorkerContext {
         /// A cipher and its session's direction (a request's opcode must name it).
         case cipher(any CipherContext, Op)
-        /// AES-CBC encryption also keyed for the job API (a request that can wait for the batch runs there).
-        case multiBufferCipher(any CipherContext, Op, CBCJobKeys)
-        /// HMAC-SHA1 or HMAC-SHA-256 also keyed for the job API.
-        case multiBufferMac(MacContext, HMACJobKeys)
-        /// AES-GCM encryption also keyed for the job API.
-        case multiBufferAead(AeadContext, GCMJobKeys)
-        /// AES-CBC encryption then HMAC-SHA1 / HMAC-SHA-256 (encrypt-then-MAC) also keyed for the job API.
-        case multiBufferChain(ChainContext, Op, CBCJobKeys, HMACJobKeys)
         case chain(ChainContext, Op)
         case hash(HashContext)
         case mac(MacContext)
         case aead(AeadContext)
         case akcipher(AkcipherContext)
+    }
+
+    /// A session's keys for IPsec-MB's job API, beside its context: a request that can wait for the
+    /// batch runs there, any other through the context.
+    enum JobKeys {
+        /// AES-CBC encryption.
+        case cbc(CBCJobKeys)
+        /// HMAC-SHA1 or HMAC-SHA-256.
+        case hmac(HMACJobKeys)
+        /// AES-GCM encryption.
+        case gcm(GCMJobKeys)
+        /// AES-CBC encryption then HMAC-SHA1 / HMAC-SHA-256 (encrypt-then-MAC).
+        case cbcThenHMAC(CBCJobKeys, HMACJobKeys)
     }
 
     init(device: VirtioCryptoDevice, queue: Int, multiBuffer: Bool = false) {
@@ -153,7 +161,7 @@ public final class DataWorker {
     /// Handles one data request and returns the bytes written (result plus status byte).
     /// The generated dispatch parses and checks it and calls one of the handler methods
     /// below; the status goes where `DataQueue.outcomeOffset` says (the inhdr).
-    public func handle(_ chain: DescriptorChain) -> UInt32 { answer(chain) ?? 0 }
+    public func handle(_ chain: DescriptorChain) -> UInt32 { answer(chain.buffers) ?? 0 }
 
     /// Serves one data request of a batch: the bytes written when it is answered now, nil when
     /// it went to the job API and its answer comes through `completion`, by `finishBatch` at the
@@ -165,7 +173,7 @@ public final class DataWorker {
         if othersWaiting > 0 || (multiBuffer?.pending ?? 0) > 0 { self.completion = completion }
         self.head = head
         defer { self.completion = nil }
-        return answer(chain)
+        return answer(chain.buffers)
     }
 
     /// Answers every request still in the job API (the batch ends).
@@ -190,7 +198,7 @@ public final class DataWorker {
     }
 
     /// Where the status byte of a request answered later goes: in place, in guest memory.
-    private static func statusByte(_ chain: DescriptorChain) -> UnsafeMutableRawBufferPointer? {
+    private static func statusByte(_ chain: ChainBuffers) -> UnsafeMutableRawBufferPointer? {
         guard let offset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength) else { return nil }
         return chain.writableSpan(at: offset, count: 1)
     }
@@ -345,7 +353,7 @@ public final class DataWorker {
     }
 
     /// Answers one request now (the bytes written), or nil when the job API took it.
-    private func answer(_ chain: DescriptorChain) -> UInt32? {
+    private func answer(_ chain: ChainBuffers) -> UInt32? {
         self.chain = chain
         defer { self.chain = nil }
         opcode = .unknown(UInt32.max)
@@ -420,8 +428,8 @@ public final class DataWorker {
             small: UnsafeMutableRawBufferPointer(rebasing: small[Self.slotsStart...]))
     }
 
-    /// This worker's context for a live session of `service`; INVSESS otherwise.
-    private func sessionContext(_ id: UInt64, service: Service) throws(Failure) -> WorkerContext {
+    /// This worker's copy of a live session of `service`; INVSESS otherwise.
+    private func workerSession(_ id: UInt64, service: Service) throws(Failure) -> WorkerSession {
         let generation = device.sessions.generation
         if generation != seenGeneration {
             // Sessions went away since this worker last looked: drop its copies of their
@@ -430,59 +438,52 @@ public final class DataWorker {
             contexts = contexts.filter { device.sessions.lookup($0.key) === $0.value.session }
             seenGeneration = generation
         }
+        let entry: WorkerSession
         if let recent, recent.id == id {
-            guard recent.service == service else { throw .failed(.session) }
-            algorithmSlot = recent.slot
-            return recent.context
-        }
-        let entry: CachedSession
-        if let cached = contexts[id] {
+            entry = recent
+        } else if let cached = contexts[id] {
             entry = cached  // live at `seenGeneration`, which is current: no table lookup
+            recent = entry
         } else {
             guard let session = device.sessions.lookup(id), session.service == service else { throw .failed(.session) }
-            entry = CachedSession(
-                session: session, context: try makeContext(session), slot: countingSlot(session.algorithm))
+            let (context, jobKeys) = try makeContext(session)
+            entry = WorkerSession(
+                id: id, session: session, context: context, jobKeys: jobKeys, slot: countingSlot(session.algorithm))
             contexts[id] = entry
+            recent = entry
         }
         guard entry.session.service == service else { throw .failed(.session) }
-        recent = RecentSession(id: id, service: service, context: entry.context, slot: entry.slot)
         algorithmSlot = entry.slot
-        return entry.context
+        return entry
     }
 
-    /// This worker's copy of a session's keyed context.
-    private func makeContext(_ session: Session) throws(Failure) -> WorkerContext {
+    /// This worker's copy of a session's keyed context, and its job keys when the lanes can run it.
+    private func makeContext(_ session: Session) throws(Failure) -> (WorkerContext, JobKeys?) {
         do throws(CryptoError) {
             switch session.kind {
             case .cipher(let cipher):
                 let context = try cipher.makeContext()
-                if let multiBuffer, cipher.direction == .encrypt, let keys = CBCJobKeys(cipher, engine: multiBuffer) {
-                    return .multiBufferCipher(context, cipher.direction, keys)
-                }
-                return .cipher(context, cipher.direction)
+                let keys =
+                    cipher.direction == .encrypt ? multiBuffer.flatMap { CBCJobKeys(cipher, engine: $0) } : nil
+                return (.cipher(context, cipher.direction), keys.map(JobKeys.cbc))
             case .chain(let chain):
                 let context = try chain.makeContext()
+                var keys: JobKeys?
                 if let multiBuffer, chain.order == .cipherThenHash, chain.cipher.direction == .encrypt,
                     case .mac(let mac) = chain.authenticator, let macKeys = HMACJobKeys(mac, engine: multiBuffer),
                     let cipherKeys = CBCJobKeys(chain.cipher, engine: multiBuffer)
                 {
-                    return .multiBufferChain(context, chain.cipher.direction, cipherKeys, macKeys)
+                    keys = .cbcThenHMAC(cipherKeys, macKeys)
                 }
-                return .chain(context, chain.cipher.direction)
-            case .hash(let hash): return .hash(try hash.makeContext())
+                return (.chain(context, chain.cipher.direction), keys)
+            case .hash(let hash): return (.hash(try hash.makeContext()), nil)
             case .mac(let mac):
                 let context = try mac.makeContext()
-                if let multiBuffer, let keys = HMACJobKeys(mac, engine: multiBuffer) {
-                    return .multiBufferMac(context, keys)
-                }
-                return .mac(context)
+                return (.mac(context), multiBuffer.flatMap { HMACJobKeys(mac, engine: $0) }.map(JobKeys.hmac))
             case .aead(let aead):
                 let context = try aead.makeContext()
-                if let multiBuffer, let keys = GCMJobKeys(aead, engine: multiBuffer) {
-                    return .multiBufferAead(context, keys)
-                }
-                return .aead(context)
-            case .akcipher(let akcipher): return .akcipher(try akcipher.makeContext())
+                return (.aead(context), multiBuffer.flatMap { GCMJobKeys(aead, engine: $0) }.map(JobKeys.gcm))
+            case .akcipher(let akcipher): return (.akcipher(try akcipher.makeContext()), nil)
             }
         } catch {
             throw Failure(error)
@@ -495,44 +496,40 @@ public final class DataWorker {
     /// A session-mode CIPHER request: its op_type must match its session's kind (cipher or
     /// chaining) and its opcode the session's direction.
     private func runSymmetric(
-        _ member: SymDataFlf.OpTypeFlf, _ vlf: SymDataVlf, context: WorkerContext,
-        io: RequestIO
+        _ member: SymDataFlf.OpTypeFlf, _ vlf: SymDataVlf, session keyed: WorkerSession, io: RequestIO
     ) throws(Failure) -> Int {
-        switch (member, vlf, context) {
-        case (.cipher(let flf), .cipher(let segments), .cipher(let cipher, let direction)):
-            guard direction == opcodeDirection else { throw .failed(.direction) }
-            return try runCipher(
-                cipher, iv: segments.iv, src: segments.srcData, dst: segments.dstData,
-                dstLength: Int(flf.dstDataLen), io: io)
-        case (.cipher(let flf), .cipher(let segments), .multiBufferCipher(let cipher, let direction, let keys)):
+        switch member {
+        case .cipher(let flf):
+            // The vlf is generated from the member: the same case.
+            guard case .cipher(let cipher, let direction) = keyed.context else {
+                throw .failed(.cipherFields)  // cipher fields on a chaining session
+            }
+            guard case .cipher(let segments) = vlf else { throw .notsupp }
             guard direction == opcodeDirection else { throw .failed(.direction) }
             let dstLength = Int(flf.dstDataLen)
-            if let deferred = try submit(
-                keys, iv: segments.iv, src: segments.srcData, dst: segments.dstData, dstLength: dstLength, io: io)
+            if case .cbc(let keys) = keyed.jobKeys,
+                let deferred = try submit(
+                    keys, iv: segments.iv, src: segments.srcData, dst: segments.dstData, dstLength: dstLength, io: io)
             {
                 return deferred
             }
             return try runCipher(
                 cipher, iv: segments.iv, src: segments.srcData, dst: segments.dstData, dstLength: dstLength, io: io)
-        case (
-            .algorithmChaining(let flf), .algorithmChaining(let segments),
-            .multiBufferChain(let chain, let direction, let cipherKeys, let macKeys)
-        ):
+        case .algorithmChaining(let flf):
+            guard case .chain(let chain, let direction) = keyed.context else {
+                throw .failed(.chainFields)  // chaining fields on a cipher-only session
+            }
+            guard case .algorithmChaining(let segments) = vlf else { throw .notsupp }
             guard direction == opcodeDirection else { throw .failed(.direction) }
             let parameters = ChainParameters(flf)
             let parts = ChainSegments(segments)
-            if let deferred = try submit(cipherKeys, macKeys, chain: chain, flf: parameters, segments: parts, io: io) {
+            if case .cbcThenHMAC(let cipherKeys, let macKeys) = keyed.jobKeys,
+                let deferred = try submit(cipherKeys, macKeys, chain: chain, flf: parameters, segments: parts, io: io)
+            {
                 return deferred
             }
             return try runChain(chain, flf: parameters, segments: parts, io: io)
-        case (.algorithmChaining(let flf), .algorithmChaining(let segments), .chain(let chain, let direction)):
-            guard direction == opcodeDirection else { throw .failed(.direction) }
-            return try runChain(chain, flf: ChainParameters(flf), segments: ChainSegments(segments), io: io)
-        case (.cipher, _, _):
-            throw .failed(.cipherFields)  // cipher fields on a chaining session
-        case (.algorithmChaining, _, _):
-            throw .failed(.chainFields)  // chaining fields on a cipher-only session
-        default:
+        case .unused:
             throw .notsupp
         }
     }
@@ -703,7 +700,7 @@ public final class DataWorker {
         _ run: (AkcipherContext, RequestIO) throws(Failure) -> Int
     ) throws(Failure) -> Int {
         let io = try begin(frame, readable: readable, writable: writable)
-        guard case .akcipher(let context) = try sessionContext(frame.header.sessionId, service: .akcipher) else {
+        guard case .akcipher(let context) = try workerSession(frame.header.sessionId, service: .akcipher).context else {
             throw .failed(.session)
         }
         return try run(context, io)
@@ -927,13 +924,13 @@ extension DataWorker: DataQueueHandler {
 
     private func symmetric(_ frame: DataQueue.Frame, _ flf: SymDataFlf, _ vlf: SymDataVlf) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-        let session = try sessionContext(frame.header.sessionId, service: .cipher)
-        return try runSymmetric(flf.opTypeFlf, vlf, context: session, io: io)
+        let keyed = try workerSession(frame.header.sessionId, service: .cipher)
+        return try runSymmetric(flf.opTypeFlf, vlf, session: keyed, io: io)
     }
 
     public func hash(_ frame: DataQueue.Frame, _ flf: HashDataFlf, _ vlf: HashDataVlf) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-        guard case .hash(let context) = try sessionContext(frame.header.sessionId, service: .hash) else {
+        guard case .hash(let context) = try workerSession(frame.header.sessionId, service: .hash).context else {
             throw .failed(.session)
         }
         return try runDigest(
@@ -960,17 +957,13 @@ extension DataWorker: DataQueueHandler {
 
     public func mac(_ frame: DataQueue.Frame, _ flf: MacDataFlf, _ vlf: MacDataVlf) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-        let context: MacContext
-        switch try sessionContext(frame.header.sessionId, service: .mac) {
-        case .mac(let mac): context = mac
-        case .multiBufferMac(let mac, let keys):
-            if let deferred = try submit(
+        let keyed = try workerSession(frame.header.sessionId, service: .mac)
+        guard case .mac(let context) = keyed.context else { throw .failed(.session) }
+        if case .hmac(let keys) = keyed.jobKeys,
+            let deferred = try submit(
                 keys, resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData, result: vlf.hashResult, io: io)
-            {
-                return deferred
-            }
-            context = mac
-        default: throw .failed(.session)
+        {
+            return deferred
         }
         return try runDigest(
             context: .mac(context), resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData,
@@ -1005,16 +998,11 @@ extension DataWorker: DataQueueHandler {
 
     private func aead(_ frame: DataQueue.Frame, _ flf: AeadDataFlf, _ vlf: AeadDataVlf) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-        let context: AeadContext
-        var jobKeys: GCMJobKeys?
-        switch try sessionContext(frame.header.sessionId, service: .aead) {
-        case .aead(let aead): context = aead
-        case .multiBufferAead(let aead, let keys): (context, jobKeys) = (aead, keys)
-        default: throw .failed(.session)
-        }
+        let keyed = try workerSession(frame.header.sessionId, service: .aead)
+        guard case .aead(let context) = keyed.context else { throw .failed(.session) }
         guard context.session.direction == opcodeDirection else { throw .failed(.direction) }
         guard Int(flf.tagLen) == context.session.tagLength else { throw .err }
-        if let jobKeys,
+        if case .gcm(let jobKeys) = keyed.jobKeys,
             let deferred = try submit(jobKeys, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData, dst: vlf.dstData, io: io)
         {
             return deferred
@@ -1059,3 +1047,4 @@ extension DataWorker: DataQueueHandler {
 }
 
 extension DescriptorChain: RequestBytes {}
+extension ChainBuffers: RequestBytes {}

@@ -5,7 +5,7 @@ import VirtioCryptoWire
 /// Access to one request's variable-length data: in place in guest memory when a segment
 /// is contiguous, through the worker's bounce buffers when it is split or overlaps.
 struct RequestIO {
-    let chain: DescriptorChain
+    let chain: ChainBuffers
     /// Offset of the vlf in the readable stream (after header and fixed part).
     let vlfStart: Int
     let inputBounce: UnsafeMutableRawBufferPointer
