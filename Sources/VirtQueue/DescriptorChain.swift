@@ -158,6 +158,22 @@ public struct ChainBuffers {
         return true
     }
 
+    /// The writable byte at stream offset `offset`, found from the end (a status byte sits at or
+    /// near it: one buffer looked at); nil past the writable part.
+    public func writableByte(at offset: Int) -> UnsafeMutableRawPointer? {
+        guard offset >= 0, offset < writableLength else { return nil }
+        var end = writableLength
+        var index = count
+        while index > readableCount {
+            index -= 1
+            let buffer = buffers[index]
+            let start = end - buffer.count
+            if offset >= start { return buffer.baseAddress! + (offset - start) }
+            end = start
+        }
+        return nil
+    }
+
     /// Writes one byte at the very end of the writable part (where a status byte goes
     /// when the driver's buffers are longer than the request needs). False if none.
     public func writeLastByte(_ value: UInt8) -> Bool {

@@ -198,9 +198,9 @@ public final class DataWorker {
     }
 
     /// Where the status byte of a request answered later goes: in place, in guest memory.
-    private static func statusByte(_ chain: ChainBuffers) -> UnsafeMutableRawBufferPointer? {
+    private static func statusByte(_ chain: ChainBuffers) -> UnsafeMutableRawPointer? {
         guard let offset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength) else { return nil }
-        return chain.writableSpan(at: offset, count: 1)
+        return chain.writableByte(at: offset)
     }
 
     /// A free tag for a request going to the job API; with all in flight, the lanes are flushed first.
@@ -227,11 +227,11 @@ public final class DataWorker {
 
     /// Records the request under `tag` until the job returns, and counts it.
     private func record(
-        _ tag: Int, status: UnsafeMutableRawBufferPointer, written: Int, result: UnsafeMutableRawPointer? = nil,
+        _ tag: Int, status: UnsafeMutableRawPointer, written: Int, result: UnsafeMutableRawPointer? = nil,
         resultLength: Int = 0
     ) {
         inFlight[tag] = InFlight(
-            head: head, status: status.baseAddress, written: UInt32(written + DataQueue.Outcome.inhdr.size),
+            head: head, status: status, written: UInt32(written + DataQueue.Outcome.inhdr.size),
             slot: algorithmSlot ?? 0, result: result, resultLength: resultLength)
         counters.multiBuffer.increment(0)
     }
@@ -371,10 +371,8 @@ public final class DataWorker {
             if let rule = resolved.rule { counters.record(rule) }
         }
         counters.record(status, slot: algorithmSlot ?? countingSlot(.unknown(opcode: opcode)))
-        let byte = UInt8(truncatingIfNeeded: status.rawValue)
-        guard let offset = DataQueue.outcomeOffset(.inhdr, writableLength: chain.writableLength),
-            withUnsafeBytes(of: byte, { chain.write(at: offset, from: $0) })
-        else { return 0 }
+        guard let statusByte = Self.statusByte(chain) else { return 0 }
+        statusByte.storeBytes(of: UInt8(truncatingIfNeeded: status.rawValue), as: UInt8.self)
         return UInt32(clamping: written + DataQueue.Outcome.inhdr.size)
     }
 

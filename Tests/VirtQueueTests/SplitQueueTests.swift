@@ -40,6 +40,31 @@ struct SplitQueueTests {
         #expect(try queue.nextAvailable() == nil)
     }
 
+    @Test func findsEachWritableByteFromTheEnd() throws {
+        let ring = TestRing()
+        let input = ring.allocate([1])
+        let outputs = [ring.allocate(count: 3), ring.allocate(count: 1), ring.allocate(count: 2)]
+        ring.setDescriptor(0, address: input, length: 1, flags: .next, next: 1)
+        ring.setDescriptor(1, address: outputs[0], length: 3, flags: .write | .next, next: 2)
+        ring.setDescriptor(2, address: outputs[1], length: 1, flags: .write | .next, next: 3)
+        ring.setDescriptor(3, address: outputs[2], length: 2, flags: .write)
+        ring.post(0)
+        let queue = try queue(ring)
+        let chain = DescriptorChain()
+        try queue.walk(head: try #require(try queue.nextAvailable()), into: chain)
+        let buffers = chain.buffers
+        for offset in 0..<6 {
+            let byte = try #require(buffers.writableByte(at: offset), "offset \(offset)")
+            byte.storeBytes(of: UInt8(0x10 + offset), as: UInt8.self)
+        }
+        #expect(ring.bytes(at: outputs[0], count: 3) == [0x10, 0x11, 0x12])
+        #expect(ring.bytes(at: outputs[1], count: 1) == [0x13])
+        #expect(ring.bytes(at: outputs[2], count: 2) == [0x14, 0x15])
+        #expect(buffers.writableByte(at: 6) == nil, "past the writable part")
+        #expect(buffers.writableByte(at: -1) == nil)
+        #expect(ring.bytes(at: input, count: 1) == [1], "the readable part is never a writable byte")
+    }
+
     @Test func followsAnIndirectTable() throws {
         let ring = TestRing()
         let table = ring.allocate(count: 3 * 16)
