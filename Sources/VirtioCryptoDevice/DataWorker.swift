@@ -422,6 +422,7 @@ public final class DataWorker {
 
     /// Starts one request: its opcode (for checks) and its vlf access, after the device's
     /// own limit on the request size (max_size in the config).
+    @inline(__always)
     private func begin(_ frame: DataQueue.Frame, readable: Int, writable: Int) throws(Failure) -> RequestIO {
         opcode = frame.header.opcode
         guard readable + writable <= device.offer.limits.maxRequestSize, let chain else { throw .err }
@@ -577,6 +578,7 @@ public final class DataWorker {
         }
     }
 
+    @inline(__always)
     private func runCipher(
         _ cipher: any CipherContext, iv: VlfSegment, src: VlfSegment, dst: VlfSegment, dstLength: Int,
         io: RequestIO
@@ -924,6 +926,7 @@ extension DataWorker: DataQueueHandler {
             flf, vlf, io: begin(frame, readable: vlf.readableLength, writable: vlf.writableLength))
     }
 
+    @inline(__always)
     private func symmetric(_ frame: DataQueue.Frame, _ flf: SymDataFlf, _ vlf: SymDataVlf) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
         let keyed = try workerSession(frame.header.sessionId, service: .cipher)

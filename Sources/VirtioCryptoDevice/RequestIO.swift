@@ -17,6 +17,7 @@ struct RequestIO {
 
     /// A readable segment: in place, or copied (`copy`, or when split over buffers, or when
     /// it overlaps `avoiding` without being the same bytes).
+    @inline(__always)
     func input(
         _ segment: VlfSegment, copy: Bool = false, slot: Int = 0,
         avoiding output: UnsafeMutableRawBufferPointer? = nil
@@ -51,6 +52,7 @@ struct RequestIO {
 
     /// Where to put `count` output bytes for writable offset `offset`: in place when
     /// contiguous, else the output bounce buffer (then `commit` copies it out).
+    @inline(__always)
     func outputBuffer(_ offset: Int, count: Int) throws(DataWorker.Failure) -> UnsafeMutableRawBufferPointer {
         if let span = chain.writableSpan(at: offset, count: count) { return span }
         guard count <= outputBounce.count else { throw .err }
@@ -58,6 +60,7 @@ struct RequestIO {
     }
 
     /// Copies output from the bounce buffer into the chain (nothing when it was in place).
+    @inline(__always)
     func commit(_ output: UnsafeMutableRawBufferPointer, at offset: Int) throws(DataWorker.Failure) {
         guard output.baseAddress == outputBounce.baseAddress, output.count > 0 else { return }
         guard chain.write(at: offset, from: UnsafeRawBufferPointer(output)) else { throw .err }
