@@ -91,9 +91,10 @@ func engineCBC(_ key: [UInt8], _ iv: [UInt8], _ input: [UInt8]) throws -> [UInt8
     return output
 }
 
-func aesCBCRequest(_ session: UInt64) -> [UInt8] {
+func aesCBCRequest(_ session: UInt64, sourceLength: Int = 64) -> [UInt8] {
     RequestBuilder.data(
-        opcode: .cipherEncrypt, sessionID: session, flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: 64))
+        opcode: .cipherEncrypt, sessionID: session,
+        flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: sourceLength))
 }
 
 struct BackendTests {
