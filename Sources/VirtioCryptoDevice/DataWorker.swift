@@ -436,7 +436,9 @@ public final class DataWorker {
         let generation = device.sessions.generation
         if generation != seenGeneration {
             // Sessions went away since this worker last looked: drop its copies of their
-            // keyed contexts now rather than whenever the cache fills.
+            // keyed contexts now rather than whenever the cache fills. Jobs still in the lanes may
+            // use those keys (IPsec-MB reads them when a lane runs): they return first.
+            if let completion { finishBatch(completion: completion) }
             recent = nil
             contexts = contexts.filter { device.sessions.lookup($0.key) === $0.value.session }
             seenGeneration = generation
