@@ -14,7 +14,10 @@ final class QueueWorker: @unchecked Sendable, UsedRingCompletion {
     let queue: SplitQueue
     let kick: Int32
     let call: Int32?
-    let service: RingService
+    /// The service's handler, whichever kind (the other nil): kept apart so a chain's call reads a
+    /// stored reference instead of copying it out of the enum (a retain and release per chain).
+    private let immediate: QueueHandler?
+    private let batching: (any BatchingQueueHandler)?
     /// Called once, on the worker's thread, when the ring breaks (the queue serves no more).
     let onBroken: (QueueError) -> Void
     private let stopped = Atomic<Bool>(false)
@@ -47,7 +50,10 @@ final class QueueWorker: @unchecked Sendable, UsedRingCompletion {
         pollNanoseconds = UInt64(max(0, min(pollMicroseconds, 1_000_000))) * 1000
         self.kick = kick
         self.call = call
-        self.service = service
+        switch service {
+        case .immediate(let handle): (immediate, batching) = (handle, nil)
+        case .batching(let handler): (immediate, batching) = (nil, handler)
+        }
         self.onBroken = onBroken
         let thread = Thread { [unowned self] in
             self.run()
@@ -124,7 +130,7 @@ final class QueueWorker: @unchecked Sendable, UsedRingCompletion {
     /// Answers what the device still holds, publishes the batch's used entries and signals the
     /// driver if it wants to know.
     private func publish() {
-        if case .batching(let handler) = service { handler.finishBatch(completion: self) }
+        batching?.finishBatch(completion: self)
         if queue.finishBatch(), let call { _ = vu_eventfd_signal(call) }
         counters.published()
     }
@@ -147,10 +153,10 @@ final class QueueWorker: @unchecked Sendable, UsedRingCompletion {
         do throws(QueueError) {
             try queue.walk(head: head, into: chain)
             counters.read(chain.readableLength)
-            switch service {
-            case .immediate(let handle): written = handle(chain)
-            case .batching(let handler):
-                written = handler.serve(chain, head: head, othersWaiting: queue.knownAvailable, completion: self)
+            if batching != nil {
+                written = batching!.serve(chain, head: head, othersWaiting: queue.knownAvailable, completion: self)
+            } else {
+                written = immediate!(chain)
             }
         } catch {
             // A chain the device cannot walk is returned unused (length 0): that request fails alone.

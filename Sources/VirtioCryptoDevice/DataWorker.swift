@@ -8,9 +8,9 @@ import WireBytes
 public final class DataWorker {
     let device: VirtioCryptoDevice
     private var contexts: [UInt64: WorkerSession] = [:]
-    /// The last session used: a stream of requests on one session skips the table's lock
-    /// and both dictionaries.
-    private var recent: WorkerSession?
+    /// The last session used: a stream of requests on one session skips the table's lock and both
+    /// dictionaries. Not retained: `contexts` holds it, and is filtered only after this is cleared.
+    private var recent: Unmanaged<WorkerSession>?
     /// The session table's generation that `recent` and `contexts` reflect: they hold only
     /// sessions that were live then.
     private var seenGeneration: UInt64 = 0
@@ -38,7 +38,9 @@ public final class DataWorker {
     /// The spec revision the device follows (read once: the dispatch takes it per request).
     private let revision: SpecRevision
 
-    /// IPsec-MB's job API, for the requests it runs in parallel lanes (nil: each runs alone).
+    /// IPsec-MB's job API, for the requests it runs in parallel lanes (nil: each runs alone). Job keys
+    /// exist only with it: the submissions, reached only with keys, unwrap it where they call it (a
+    /// binding would retain and release it per request).
     private let multiBuffer: MultiBufferEngine?
     /// Requests handed to it and not answered yet, by tag; the free tags are a stack.
     private let inFlight: UnsafeMutableBufferPointer<InFlight>
@@ -60,7 +62,8 @@ public final class DataWorker {
     public static let maxInFlight = 64
     static let blockSize = 16
     /// Where answers given after `serve` returns go (nil: `handle`, which answers every request now).
-    private var completion: (any UsedRingCompletion)?
+    /// Not retained: set only while `serve` runs, whose caller holds it.
+    private unowned(unsafe) var completion: (any UsedRingCompletion)?
     /// The head of the chain being served.
     private var head: UInt16 = 0
     /// The written length `dispatch` returns for a request handed to the job API.
@@ -246,7 +249,7 @@ public final class DataWorker {
     private func submit(
         _ keys: CBCJobKeys, iv: VlfSegment, src: VlfSegment, dst: VlfSegment, dstLength: Int, io: RequestIO
     ) throws(Failure) -> Int? {
-        guard let completion, let multiBuffer, let chain, algorithmSlot != nil, dstLength >= src.length,
+        guard let completion, let chain, algorithmSlot != nil, dstLength >= src.length,
             src.length >= Self.cbcLaneMinimum, src.length % Self.blockSize == 0, iv.length == Self.blockSize,
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: dst.offset, count: src.length),
@@ -255,7 +258,7 @@ public final class DataWorker {
         let tag = takeTag(completion)
         let ivCopy = try copyIV(iv, tag: tag, io: io)
         record(tag, status: status, written: dst.offset + src.length)
-        multiBuffer.submitCBC(
+        multiBuffer!.submitCBC(
             keys, iv: ivCopy.baseAddress!, input: input.baseAddress!, output: output.baseAddress!, length: src.length,
             tag: tag
         ) { tag, succeeded in finish(tag, succeeded, completion) }
@@ -269,7 +272,7 @@ public final class DataWorker {
         throws(Failure) -> Int?
     {
         let length = keys.resultLength
-        guard let completion, let multiBuffer, let chain, algorithmSlot != nil, resultSpace >= length,
+        guard let completion, let chain, algorithmSlot != nil, resultSpace >= length,
             result.length >= length, src.length > 0,
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: result.offset, count: length),
@@ -278,7 +281,7 @@ public final class DataWorker {
         else { return nil }
         let tag = takeTag(completion)
         record(tag, status: status, written: result.offset + length, result: output.baseAddress, resultLength: length)
-        multiBuffer.submitHMAC(
+        multiBuffer!.submitHMAC(
             keys, input: input.baseAddress!, length: src.length,
             digest: inFlightDigests.baseAddress! + tag * Self.digestSlot, tag: tag
         ) { tag, succeeded in finish(tag, succeeded, completion) }
@@ -293,7 +296,7 @@ public final class DataWorker {
         _ keys: GCMJobKeys, iv: VlfSegment, aad: VlfSegment, src: VlfSegment, dst: VlfSegment, io: RequestIO
     ) throws(Failure) -> Int? {
         let outputLength = src.length + keys.tagLength
-        guard let completion, let multiBuffer, let chain, algorithmSlot != nil, iv.length == GCMJobKeys.ivLength,
+        guard let completion, let chain, algorithmSlot != nil, iv.length == GCMJobKeys.ivLength,
             aad.length <= Self.aadSlot, src.length > 0, dst.length >= outputLength,
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: dst.offset, count: outputLength),
@@ -308,7 +311,7 @@ public final class DataWorker {
             throw .err
         }
         record(tag, status: status, written: dst.offset + outputLength)
-        multiBuffer.submitGCM(
+        multiBuffer!.submitGCM(
             keys, iv: ivCopy.baseAddress!, aad: aadCopy.baseAddress, aadLength: aad.length, input: input.baseAddress!,
             output: output.baseAddress!, length: src.length, tagOutput: output.baseAddress! + src.length, tag: tag
         ) { tag, succeeded in finish(tag, succeeded, completion) }
@@ -327,7 +330,7 @@ public final class DataWorker {
     ) throws(Failure) -> Int? {
         let source = segments.src.length
         let resultLength = context.resultLength
-        guard let completion, let multiBuffer, let chain, algorithmSlot != nil,
+        guard let completion, let chain, algorithmSlot != nil,
             resultLength == macKeys.resultLength,
             flf.cipherStart <= source, flf.cipherLength <= source - flf.cipherStart, flf.hashStart <= source,
             flf.hashLength <= source - flf.hashStart, flf.dstLength >= source, flf.resultLength >= resultLength,
@@ -349,7 +352,7 @@ public final class DataWorker {
         // The ranges were checked against the source above.
         let cipher = flf.cipherStart..<flf.cipherStart + flf.cipherLength
         let hashed = flf.hashStart..<flf.hashStart + flf.hashLength
-        multiBuffer.submitCBCThenHMAC(
+        multiBuffer!.submitCBCThenHMAC(
             cipherKeys, macKeys, iv: ivCopy.baseAddress!, buffer: output.baseAddress!, cipher: cipher, hashed: hashed,
             digest: inFlightDigests.baseAddress! + tag * Self.digestSlot, tag: tag
         ) { tag, succeeded in finish(tag, succeeded, completion) }
@@ -431,8 +434,20 @@ public final class DataWorker {
             small: UnsafeMutableRawBufferPointer(rebasing: small[Self.slotsStart...]))
     }
 
-    /// This worker's copy of a live session of `service`; INVSESS otherwise.
+    /// This worker's copy of a live session of `service`; INVSESS otherwise. A stream of requests on
+    /// one session takes the first branch: no lock, no dictionary, no reference counting.
+    @inline(__always)
     private func workerSession(_ id: UInt64, service: Service) throws(Failure) -> WorkerSession {
+        if let recent = recent?.takeUnretainedValue(), recent.id == id, device.sessions.generation == seenGeneration,
+            recent.session.service == service
+        {
+            algorithmSlot = recent.slot
+            return recent
+        }
+        return try lookUpSession(id, service: service)
+    }
+
+    private func lookUpSession(_ id: UInt64, service: Service) throws(Failure) -> WorkerSession {
         let generation = device.sessions.generation
         if generation != seenGeneration {
             // Sessions went away since this worker last looked: drop its copies of their
@@ -444,19 +459,16 @@ public final class DataWorker {
             seenGeneration = generation
         }
         let entry: WorkerSession
-        if let recent, recent.id == id {
-            entry = recent
-        } else if let cached = contexts[id] {
+        if let cached = contexts[id] {
             entry = cached  // live at `seenGeneration`, which is current: no table lookup
-            recent = entry
         } else {
             guard let session = device.sessions.lookup(id), session.service == service else { throw .failed(.session) }
             let (context, jobKeys) = try makeContext(session)
             entry = WorkerSession(
                 id: id, session: session, context: context, jobKeys: jobKeys, slot: countingSlot(session.algorithm))
             contexts[id] = entry
-            recent = entry
         }
+        recent = Unmanaged.passUnretained(entry)
         guard entry.session.service == service else { throw .failed(.session) }
         algorithmSlot = entry.slot
         return entry
