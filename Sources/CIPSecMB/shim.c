@@ -189,7 +189,7 @@ int vc_imb_submit_hmac(vc_imb *mgr, int sha256, const void *ipad_state, const vo
     return vc_job_submit(mgr, job, IMB_ORDER_HASH_CIPHER, tag, completed_tag, completed_ok);
 }
 
-/* AES-GCM jobs (encryption): the key's GHASH tables precomputed once. */
+/* AES-GCM jobs: the key's GHASH tables precomputed once. */
 
 size_t vc_imb_gcm_key_size(void) { return sizeof(struct gcm_key_data); }
 
@@ -202,15 +202,18 @@ int vc_imb_gcm_precompute(vc_imb *mgr, const void *key, uint32_t key_bytes, void
     }
 }
 
-int vc_imb_submit_gcm_encrypt(vc_imb *mgr, const void *key_data, uint32_t key_bytes, const void *iv, const void *aad,
-                              uint64_t aad_length, const void *src, void *dst, uint64_t length, void *tag_output,
-                              uint64_t tag_length, uint64_t tag, uint64_t *completed_tag, int *completed_ok) {
+int vc_imb_submit_gcm(vc_imb *mgr, int encrypt, const void *key_data, uint32_t key_bytes, const void *iv,
+                      const void *aad, uint64_t aad_length, const void *src, void *dst, uint64_t length,
+                      void *tag_output, uint64_t tag_length, uint64_t tag, uint64_t *completed_tag,
+                      int *completed_ok) {
     IMB_JOB *job = IMB_GET_NEXT_JOB(M);
-    vc_job_cipher(job, IMB_CIPHER_GCM, 1, key_data, key_data, key_bytes, iv, 12, src, dst, 0, length);
+    vc_job_cipher(job, IMB_CIPHER_GCM, encrypt, key_data, key_data, key_bytes, iv, 12, src, dst, 0, length);
     vc_job_hash(job, IMB_AUTH_AES_GMAC, 0, length, tag_output, tag_length);
     job->u.GCM.aad = aad;
     job->u.GCM.aad_len_in_bytes = aad_length;
-    return vc_job_submit(mgr, job, IMB_ORDER_CIPHER_HASH, tag, completed_tag, completed_ok);
+    /* GMAC covers the ciphertext: after encrypting, before decrypting. */
+    return vc_job_submit(mgr, job, encrypt ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER, tag, completed_tag,
+                         completed_ok);
 }
 
 /* AES-CBC encryption then HMAC-SHA1 / HMAC-SHA-256 over the ciphertext, in place in one buffer

@@ -47,10 +47,12 @@ public final class DataWorker {
     private let freeTags: UnsafeMutableBufferPointer<Int>
     private var freeCount: Int
     /// The IVs of those requests (a job reads its IV when it runs): 16 bytes per tag; and their
-    /// digests (a job writes the full digest; the session's result may be shorter): 32 per tag.
+    /// digests (a job writes the full digest; the session's result may be shorter): 32 per tag, or
+    /// for a GCM decryption the tag the job computes, then at `expectedTagOffset` the request's own.
     private let inFlightIVs: UnsafeMutableRawBufferPointer
     private let inFlightDigests: UnsafeMutableRawBufferPointer
     static let digestSlot = 32
+    static let expectedTagOffset = 16
     /// Their AAD (GCM reads it when the job runs): requests with more than this run now.
     private let inFlightAAD: UnsafeMutableRawBufferPointer
     static let aadSlot = 64
@@ -80,6 +82,11 @@ public final class DataWorker {
         /// Where its MAC goes in guest memory, and how many bytes of the digest (0: no MAC).
         var result: UnsafeMutableRawPointer?
         var resultLength = 0
+        /// A GCM decryption: the tag bytes to compare (0: none), and the plaintext to clear when
+        /// they differ.
+        var verifiedTagLength = 0
+        var plaintext: UnsafeMutableRawPointer?
+        var plaintextLength = 0
     }
 
     /// This worker's copy of one live session: its contexts keyed once, the job API's keys when the
@@ -194,14 +201,24 @@ public final class DataWorker {
         let entry = inFlight[tag]
         freeTags[freeCount] = tag
         freeCount += 1
-        let status: Status = succeeded ? .ok : .err
+        var status: Status = succeeded ? .ok : .err
+        let digest = inFlightDigests.baseAddress! + tag * Self.digestSlot
         if succeeded, let result = entry.result {
-            result.copyMemory(from: inFlightDigests.baseAddress! + tag * Self.digestSlot, byteCount: entry.resultLength)
+            result.copyMemory(from: digest, byteCount: entry.resultLength)
+        }
+        if succeeded, entry.verifiedTagLength > 0,
+            !constantTimeEqual(
+                UnsafeRawBufferPointer(start: digest, count: entry.verifiedTagLength),
+                UnsafeRawBufferPointer(start: digest + Self.expectedTagOffset, count: entry.verifiedTagLength))
+        {
+            // Not authentic: the plaintext is not released (as on the synchronous path).
+            zeroize(UnsafeMutableRawBufferPointer(start: entry.plaintext, count: entry.plaintextLength))
+            status = CryptoError.authenticationFailed.status
         }
         entry.status?.storeBytes(of: UInt8(truncatingIfNeeded: status.rawValue), as: UInt8.self)
         counters.record(status, slot: entry.slot)
         completion.complete(
-            head: entry.head, written: succeeded ? entry.written : UInt32(DataQueue.Outcome.inhdr.size))
+            head: entry.head, written: status == .ok ? entry.written : UInt32(DataQueue.Outcome.inhdr.size))
     }
 
     /// Where the status byte of a request answered later goes: in place, in guest memory.
@@ -235,11 +252,12 @@ public final class DataWorker {
     /// Records the request under `tag` until the job returns, and counts it.
     private func record(
         _ tag: Int, status: UnsafeMutableRawPointer, written: Int, result: UnsafeMutableRawPointer? = nil,
-        resultLength: Int = 0
+        resultLength: Int = 0, verifiedTagLength: Int = 0, plaintext: UnsafeMutableRawBufferPointer? = nil
     ) {
         inFlight[tag] = InFlight(
             head: head, status: status, written: UInt32(written + DataQueue.Outcome.inhdr.size),
-            slot: algorithmSlot ?? 0, result: result, resultLength: resultLength)
+            slot: algorithmSlot ?? 0, result: result, resultLength: resultLength, verifiedTagLength: verifiedTagLength,
+            plaintext: plaintext?.baseAddress, plaintextLength: plaintext?.count ?? 0)
         counters.multiBuffer.increment(0)
     }
 
@@ -288,16 +306,20 @@ public final class DataWorker {
         return Self.deferred
     }
 
-    /// Hands a session-mode AES-GCM encryption to the job API when it can wait for the batch: a
-    /// 12-byte IV and at most `aadSlot` bytes of AAD (both copied: the job reads them later), source
-    /// and destination (ciphertext then tag) each contiguous in guest memory, the same bytes or apart.
-    /// Nil when it must run now (also when a length check fails: the synchronous path answers that).
+    /// Hands a session-mode AES-GCM request to the job API when it can wait for the batch: a 12-byte
+    /// IV and at most `aadSlot` bytes of AAD (both copied: the job reads them later), source and
+    /// destination each contiguous in guest memory, the same bytes or apart. Encryption writes
+    /// ciphertext then tag; decryption reads ciphertext then tag (the tag copied) and writes the
+    /// plaintext, which `finish` clears when the tag the job computed differs. Nil when it must run
+    /// now (also when a length check fails: the synchronous path answers that).
     private func submit(
         _ keys: GCMJobKeys, iv: VlfSegment, aad: VlfSegment, src: VlfSegment, dst: VlfSegment, io: RequestIO
     ) throws(Failure) -> Int? {
-        let outputLength = src.length + keys.tagLength
+        let tagLength = keys.tagLength
+        let textLength = keys.encrypt ? src.length : src.length - tagLength
+        let outputLength = keys.encrypt ? src.length + tagLength : textLength
         guard let completion, let chain, algorithmSlot != nil, iv.length == GCMJobKeys.ivLength,
-            aad.length <= Self.aadSlot, src.length > 0, dst.length >= outputLength,
+            aad.length <= Self.aadSlot, textLength > 0, dst.length >= outputLength,
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: dst.offset, count: outputLength),
             !RequestIO.overlapsPartially(input, output), let status = Self.statusByte(chain)
@@ -310,10 +332,19 @@ public final class DataWorker {
             releaseTag()
             throw .err
         }
-        record(tag, status: status, written: dst.offset + outputLength)
+        let digest = inFlightDigests.baseAddress! + tag * Self.digestSlot
+        if keys.encrypt {
+            record(tag, status: status, written: dst.offset + outputLength)
+        } else {
+            (digest + Self.expectedTagOffset).copyMemory(from: input.baseAddress! + textLength, byteCount: tagLength)
+            record(
+                tag, status: status, written: dst.offset + outputLength, verifiedTagLength: tagLength,
+                plaintext: output)
+        }
         multiBuffer!.submitGCM(
             keys, iv: ivCopy.baseAddress!, aad: aadCopy.baseAddress, aadLength: aad.length, input: input.baseAddress!,
-            output: output.baseAddress!, length: src.length, tagOutput: output.baseAddress! + src.length, tag: tag
+            output: output.baseAddress!, length: textLength,
+            tagOutput: keys.encrypt ? output.baseAddress! + textLength : digest, tag: tag
         ) { tag, succeeded in finish(tag, succeeded, completion) }
         return Self.deferred
     }

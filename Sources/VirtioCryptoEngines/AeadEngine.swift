@@ -192,7 +192,8 @@ public final class AeadContext {
     }
 }
 
-func constantTimeEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+/// Whether two tags are equal, in time that does not depend on where they differ.
+public func constantTimeEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     guard a.count == b.count else { return false }
     var difference: UInt8 = 0
     for index in 0..<a.count { difference |= a[index] ^ b[index] }

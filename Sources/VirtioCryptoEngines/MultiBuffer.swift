@@ -70,8 +70,8 @@ public final class HMACJobKeys {
     }
 }
 
-/// An AES-GCM encryption key's tables for IPsec-MB's job API, precomputed once per worker from a
-/// session's key and zeroized when released.
+/// An AES-GCM key's tables for IPsec-MB's job API, precomputed once per worker from a session's key
+/// and zeroized when released.
 public final class GCMJobKeys {
     /// The tag lengths the job path takes (the others run through OpenSSL).
     public static let tagLengths: Set<Int> = [8, 12, 16]
@@ -80,12 +80,12 @@ public final class GCMJobKeys {
     let keyData: UnsafeMutableRawBufferPointer
     let keyLength: UInt32
     public let tagLength: Int
+    public let encrypt: Bool
 
-    /// Nil for a session the job path does not run: anything but AES-GCM encryption with one of
-    /// `tagLengths`.
+    /// Nil for a session the job path does not run: anything but AES-GCM with one of `tagLengths`.
     public init?(_ session: AeadSession, engine: MultiBufferEngine) {
-        guard session.algorithm == .gcm, session.direction == .encrypt, Self.tagLengths.contains(session.tagLength)
-        else { return nil }
+        guard session.algorithm == .gcm, Self.tagLengths.contains(session.tagLength) else { return nil }
+        encrypt = session.direction == .encrypt
         keyData = .allocate(byteCount: vc_imb_gcm_key_size(), alignment: 64)
         keyData.initializeMemory(as: UInt8.self, repeating: 0)
         keyLength = UInt32(session.key.count)
@@ -154,9 +154,11 @@ public final class MultiBufferEngine {
         collect(returned: returned, &doneTag, &ok, completed)
     }
 
-    /// Submits one AES-GCM encryption of `length` bytes with a 12-byte IV and `aadLength` bytes of
-    /// AAD; the ciphertext goes to `output`, the tag (`keys.tagLength` bytes) to `tag`. All of them
-    /// must stay as they are until the job returns.
+    /// Submits one AES-GCM encryption or decryption (as the keys' session says) of `length` bytes with
+    /// a 12-byte IV and `aadLength` bytes of AAD; the result goes to `output`, the tag computed over the
+    /// ciphertext (`keys.tagLength` bytes) to `tagOutput`: a decryption is authentic only if it equals
+    /// the tag the request carries, which the caller checks when the job returns. All of them must
+    /// stay as they are until then.
     @inline(__always)
     public func submitGCM(
         _ keys: GCMJobKeys, iv: UnsafeRawPointer, aad: UnsafeRawPointer?, aadLength: Int, input: UnsafeRawPointer,
@@ -166,8 +168,9 @@ public final class MultiBufferEngine {
         var doneTag: UInt64 = 0
         var ok: Int32 = 0
         pending += 1
-        let returned = vc_imb_submit_gcm_encrypt(
-            manager, keys.keyData.baseAddress, keys.keyLength, iv, aad, UInt64(aadLength), input, output,
+        let returned = vc_imb_submit_gcm(
+            manager, keys.encrypt ? 1 : 0, keys.keyData.baseAddress, keys.keyLength, iv, aad, UInt64(aadLength), input,
+            output,
             UInt64(length), tagOutput, UInt64(keys.tagLength), UInt64(tag), &doneTag, &ok)
         collect(returned: returned, &doneTag, &ok, completed)
     }

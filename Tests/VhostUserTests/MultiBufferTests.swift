@@ -3,9 +3,11 @@ import Foundation
 import Testing
 import VirtioCryptoDevice
 import VirtioCryptoDriver
+import VirtioCryptoEngines
 import VirtioCryptoWire
 
-/// AES-CBC encryptions and HMACs that wait for the batch's end in IPsec-MB's job API are answered exactly
+/// Requests that wait for the batch's end in IPsec-MB's job API (AES-CBC and AES-GCM, HMAC, the
+/// encrypt-then-MAC chain; GCM decryptions with good and forged tags) are answered exactly
 /// as when every request runs alone: the same bytes, statuses and used lengths, whatever the
 /// mix of sessions, sizes, services and buffer shapes in the batch.
 struct MultiBufferTests {
@@ -19,7 +21,7 @@ struct MultiBufferTests {
     }
 
     /// Posts `count` requests without a kick (one batch for the worker), kicks once, and waits.
-    static func run(multiBuffer: Bool) throws -> (Answers, ok: Int, notOK: Int, batched: Int) {
+    static func run(multiBuffer: Bool) throws -> (Answers, ok: Int, notOK: Int, badmsg: Int, batched: Int) {
         let pair = try Pair(multiBuffer: multiBuffer)
         try pair.frontend.handshake()
         let ring = try pair.frontend.startRing(0)
@@ -46,6 +48,16 @@ struct MultiBufferTests {
         let gcmCreated = try CreateSessionInput.decode(try control.run(readable: [gcmCreate, key32], writable: [16]))
         try #require(gcmCreated.status == .ok)
         let gcm = gcmCreated.sessionId
+        let gcmDecryptCreate = RequestBuilder.control(
+            opcode: .aeadCreateSession,
+            flf: AeadCreateSessionFlf(algo: .gcm, keyLen: 32, tagLen: 16, aadLen: 20, op: .decrypt))
+        let gcmDecryptCreated = try CreateSessionInput.decode(
+            try control.run(readable: [gcmDecryptCreate, key32], writable: [16]))
+        try #require(gcmDecryptCreated.status == .ok)
+        let gcmDecrypt = gcmDecryptCreated.sessionId
+        let gcmSealer = try key32.withUnsafeBytes {
+            try AeadSession(algorithm: .gcm, key: $0, tagLength: 16, direction: .encrypt)
+        }.makeContext()
         // AES-128-CBC then HMAC-SHA1 over the ciphertext (encrypt-then-MAC), through the control queue.
         let chainCreate = RequestBuilder.control(
             opcode: .cipherCreateSession,
@@ -120,6 +132,27 @@ struct MultiBufferTests {
             case 6:
                 readable = [request(cbc128, length: size + 3), iv, data + [1, 2, 3]]
                 writable = [size + 3, 1]
+            case 7 where index % 16 == 7 || index % 32 == 15:
+                // AES-256-GCM decryption of what the engine sealed: half of kind 7; a quarter forged.
+                let aad = [UInt8](repeating: 0xaa, count: 20)
+                var sealed = [UInt8](repeating: 0, count: size + 16)
+                try Array(iv.prefix(12)).withUnsafeBytes { ivBytes in
+                    try aad.withUnsafeBytes { aadBytes in
+                        try data.withUnsafeBytes { source in
+                            try sealed.withUnsafeMutableBytes {
+                                try gcmSealer.run(iv: ivBytes, aad: aadBytes, input: source, output: $0)
+                            }
+                        }
+                    }
+                }
+                if index % 32 == 15 { sealed[size + 3] ^= 0x40 }
+                readable = [
+                    RequestBuilder.data(
+                        opcode: .aeadDecrypt, sessionID: gcmDecrypt,
+                        flf: AeadDataFlf(
+                            ivLen: 12, aadLen: 20, srcDataLen: UInt32(size + 16), dstDataLen: UInt32(size), tagLen: 16)),
+                    Array(iv.prefix(12)), sealed, aad,
+                ]
             default: readable = [request(cbc128 + 1000), iv, data]
             }
             submissions.append(ring.ring.submit(readable: readable, writable: writable, indirect: true))
@@ -149,7 +182,9 @@ struct MultiBufferTests {
         }
         let ok = pair.device.statistics.count(.ok)
         let notOK = Status.known.filter { $0 != .ok }.reduce(0) { $0 + pair.device.statistics.count($1) }
-        return (answers, ok, notOK, pair.device.statistics.multiBufferRequests)
+        return (
+            answers, ok, notOK, pair.device.statistics.count(.badmsg), pair.device.statistics.multiBufferRequests
+        )
     }
 
     @Test func aMixedBatchIsAnsweredAsWhenEachRequestRunsAlone() throws {
@@ -160,10 +195,14 @@ struct MultiBufferTests {
             Issue.record("request \(index) (kind \(index % 8)) differs")
         }
         #expect(batched.ok == alone.ok && batched.notOK == alone.notOK, "counted alike")
-        // Sessions by message count as requests too (4), and those by the control queue (4); half
-        // of kind 6 is GCM (which succeeds), the other half partial blocks (which fail).
-        #expect(alone.ok == 8 + Self.count * 6 / 8 + Self.count / 16)
-        #expect(alone.notOK == Self.count * 2 / 8 - Self.count / 16)
+        // Sessions by message count as requests too (4), and those by the control queue (5); half
+        // of kind 6 is GCM (which succeeds), the other half partial blocks (which fail); of kind 7, GCM
+        // decryptions succeed, forged ones and those on a session that does not exist fail.
+        let decryptions = (0..<Self.count).filter { $0 % 16 == 7 }.count
+        let forged = (0..<Self.count).filter { $0 % 32 == 15 }.count
+        #expect(alone.ok == 9 + Self.count * 6 / 8 + Self.count / 16 + decryptions)
+        #expect(alone.notOK == Self.count * 2 / 8 - Self.count / 16 - decryptions)
+        #expect(alone.badmsg == forged && batched.badmsg == forged, "forged tags are BADMSG")
         // The eligible requests (contiguous whole-block CBC encryptions, HMACs, GCM, encrypt-then-MAC
         // chains) went through the lanes, more than the bound on requests in flight, so the worker also
         // flushed mid-batch. Not always every one: the worker also drains on its 100 ms wake-up, and
@@ -176,7 +215,7 @@ struct MultiBufferTests {
         let shortCBC = (0..<Self.count).filter {
             ($0 % 8 == 0 || $0 % 8 == 3) && 16 * (1 + ($0 * 7) % 64) < DataWorker.cbcLaneMinimum
         }.count
-        let eligible = Self.count * 4 / 8 + Self.count / 16 + chains - shortCBC
+        let eligible = Self.count * 4 / 8 + Self.count / 16 + chains - shortCBC + decryptions + forged
         #expect(
             batched.batched <= eligible && batched.batched > DataWorker.maxInFlight, "\(batched.batched) of \(eligible)"
         )

@@ -177,6 +177,74 @@ struct MultiBufferTests {
         }
     }
 
+    /// AES-GCM decryption through the job path on the same vectors: the plaintext comes back, and the
+    /// tag the job computes (over the ciphertext) is the published one, whole or truncated; the
+    /// caller's comparison is what rejects a forged tag, so a flipped ciphertext bit must change it.
+    @Test func gcmJobsDecryptThePublishedVectorsAndComputeTheirTags() throws {
+        let vectors = KnownAnswers.section("aead").filter {
+            $0["algorithm"] as? String == "gcm" && $0.hex("iv").count == GCMJobKeys.ivLength
+                && !$0.hex("plaintext").isEmpty
+        }
+        try #require(vectors.count >= 6)
+        let engine = try MultiBufferEngine()
+        var cases: [(keys: GCMJobKeys, vector: [String: Any], tagLength: Int, tampered: Bool)] = []
+        for tagLength in [16, 12, 8] {
+            for vector in vectors {
+                let session = try vector.hex("key").withUnsafeBytes {
+                    try AeadSession(algorithm: .gcm, key: $0, tagLength: tagLength, direction: .decrypt)
+                }
+                let keys = try #require(GCMJobKeys(session, engine: engine))
+                #expect(!keys.encrypt)
+                cases.append((keys, vector, tagLength, false))
+                cases.append((keys, vector, tagLength, true))
+            }
+        }
+        let stride = 128
+        let buffers = UnsafeMutableRawBufferPointer.allocate(byteCount: cases.count * stride * 5, alignment: 64)
+        defer { buffers.deallocate() }
+        func slot(_ index: Int, _ part: Int) -> UnsafeMutableRawPointer {
+            buffers.baseAddress! + (index * 5 + part) * stride
+        }
+        func place(_ bytes: [UInt8], _ index: Int, _ part: Int) -> UnsafeMutableRawPointer {
+            let pointer = slot(index, part)
+            bytes.withUnsafeBytes { if $0.count > 0 { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+            return pointer
+        }
+        var returned: [Int] = []
+        for (index, item) in cases.enumerated() {
+            var ciphertext = item.vector.hex("ciphertext")
+            if item.tampered { ciphertext[0] ^= 1 }
+            let aad = item.vector.hex("aad")
+            engine.submitGCM(
+                item.keys, iv: place(item.vector.hex("iv"), index, 0), aad: place(aad, index, 1), aadLength: aad.count,
+                input: place(ciphertext, index, 2), output: slot(index, 3), length: ciphertext.count,
+                tagOutput: slot(index, 4), tag: index
+            ) { tag, succeeded in
+                #expect(succeeded)
+                returned.append(tag)
+            }
+        }
+        engine.flush { tag, succeeded in
+            #expect(succeeded)
+            returned.append(tag)
+        }
+        #expect(returned == Array(cases.indices))
+        for (index, item) in cases.enumerated() {
+            let plaintext = item.vector.hex("plaintext")
+            let tag = Array(item.vector.hex("tag").prefix(item.tagLength))
+            let computed = Array(UnsafeRawBufferPointer(start: slot(index, 4), count: item.tagLength))
+            let source = "\(item.vector["source"]!), tag \(item.tagLength)"
+            if item.tampered {
+                #expect(computed != tag, "\(source): a changed ciphertext changes the tag")
+            } else {
+                #expect(
+                    Array(UnsafeRawBufferPointer(start: slot(index, 3), count: plaintext.count)) == plaintext,
+                    "\(source)")
+                #expect(computed == tag, "\(source)")
+            }
+        }
+    }
+
     @Test func onlyAESCBCIsKeyedForJobs() throws {
         let engine = try MultiBufferEngine()
         let key = [UInt8](repeating: 7, count: 16)

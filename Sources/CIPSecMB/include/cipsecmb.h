@@ -54,16 +54,18 @@ int vc_imb_hmac_precompute(vc_imb *mgr, int sha256, const void *key, uint64_t ke
 int vc_imb_submit_hmac(vc_imb *mgr, int sha256, const void *ipad_state, const void *opad_state, const void *src,
                        uint64_t length, void *tag_output, uint64_t tag, uint64_t *completed_tag, int *completed_ok);
 
-/// AES-GCM encryption jobs: `sizeof(struct gcm_key_data)`, and its precomputation from a 16-, 24-
-/// or 32-byte key (0, or -1 for another length).
+/// AES-GCM jobs: `sizeof(struct gcm_key_data)`, and its precomputation from a 16-, 24- or 32-byte
+/// key (0, or -1 for another length).
 size_t vc_imb_gcm_key_size(void);
 int vc_imb_gcm_precompute(vc_imb *mgr, const void *key, uint32_t key_bytes, void *key_data);
-/// Submits one AES-GCM encryption with a 12-byte IV: ciphertext to `dst`, the tag (`tag_length`
-/// bytes) to `tag_output`. `iv`, `aad`, `src`, `dst` and `tag_output` must stay valid until it
-/// returns. Returns like `vc_imb_submit_aes_cbc`.
-int vc_imb_submit_gcm_encrypt(vc_imb *mgr, const void *key_data, uint32_t key_bytes, const void *iv, const void *aad,
-                              uint64_t aad_length, const void *src, void *dst, uint64_t length, void *tag_output,
-                              uint64_t tag_length, uint64_t tag, uint64_t *completed_tag, int *completed_ok);
+/// Submits one AES-GCM encryption (`encrypt` 1) or decryption (0) of `length` bytes with a 12-byte
+/// IV: the result to `dst`, the tag computed over the ciphertext (`tag_length` bytes) to `tag_output`
+/// (a decryption's caller compares it with the one it was given). `iv`, `aad`, `src`, `dst` and
+/// `tag_output` must stay valid until it returns. Returns like `vc_imb_submit_aes_cbc`.
+int vc_imb_submit_gcm(vc_imb *mgr, int encrypt, const void *key_data, uint32_t key_bytes, const void *iv,
+                      const void *aad, uint64_t aad_length, const void *src, void *dst, uint64_t length,
+                      void *tag_output, uint64_t tag_length, uint64_t tag, uint64_t *completed_tag,
+                      int *completed_ok);
 
 /// AES-CBC encryption then HMAC-SHA1 (`sha256` 0) or HMAC-SHA-256 over the ciphertext, in place in
 /// `buffer` (cipher and hash regions as offsets into it); the full digest goes to `tag_output`.
