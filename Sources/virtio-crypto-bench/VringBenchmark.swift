@@ -18,6 +18,13 @@ struct VringBenchmark: ParsableCommand {
     @Option(help: "The daemon binary (default: vhost-user-crypto next to this executable).") var daemon: String?
     @Option(help: "Attach to a daemon already listening on this socket instead of starting one.") var attach: String?
     @Option(
+        help: ArgumentHelp(
+            "Another daemon binary (e.g. a build of an earlier commit) measured in the same alternating rounds.",
+            discussion:
+                "It runs with the first daemon's options; every other row gets its req/s, p50 and p99 divided by the baseline's (before and after in one run)."
+        ))
+    var baseline: String?
+    @Option(
         name: .customLong("workloads"),
         help: "Workloads: \(BenchWorkload.allCases.map(\.rawValue).joined(separator: ", ")).")
     var workloadLists: [CommaList<String>] = [CommaList(BenchWorkload.allCases.map(\.rawValue))]
@@ -75,9 +82,13 @@ struct VringBenchmark: ParsableCommand {
     /// The options of one daemon under test.
     struct Config: Hashable {
         var metrics: Bool, multiBuffer: Bool
+        /// The --baseline binary rather than the daemon under test.
+        var baseline = false
         static let standard = Config(metrics: false, multiBuffer: true)
-        var name: String { "m\(metrics ? "on" : "off")-mb\(multiBuffer ? "on" : "off")" }
-        var label: String { "metrics \(metrics ? "on" : "off"), multi-buffer \(multiBuffer ? "on" : "off")" }
+        var name: String { "\(baseline ? "base-" : "")m\(metrics ? "on" : "off")-mb\(multiBuffer ? "on" : "off")" }
+        var label: String {
+            "\(baseline ? "baseline, " : "")metrics \(metrics ? "on" : "off"), multi-buffer \(multiBuffer ? "on" : "off")"
+        }
     }
 
     /// One daemon per combination of the --metrics and --multi-buffer values, in the order given.
@@ -89,9 +100,12 @@ struct VringBenchmark: ParsableCommand {
             }
             return seen
         }
-        return values(metricsLists, default: .off).flatMap { metrics in
+        let configs = values(metricsLists, default: .off).flatMap { metrics in
             values(multiBufferLists, default: .on).map { Config(metrics: metrics, multiBuffer: $0) }
         }
+        guard baseline != nil, var first = configs.first else { return configs }
+        first.baseline = true
+        return configs + [first]
     }
 
     /// One measurement: a workload, a size, a depth, a queue count, a mode.
@@ -121,8 +135,9 @@ struct VringBenchmark: ParsableCommand {
             throw ValidationError("unknown workload \(name)")
         }
         guard rounds >= 1, seconds > 0 else { throw ValidationError("--rounds and --seconds must be positive") }
-        if attach != nil, !metricsLists.isEmpty || !multiBufferLists.isEmpty {
-            throw ValidationError("--metrics and --multi-buffer start daemons of their own; --attach measures one")
+        if attach != nil, !metricsLists.isEmpty || !multiBufferLists.isEmpty || baseline != nil {
+            throw ValidationError(
+                "--metrics, --multi-buffer and --baseline start daemons of their own; --attach measures one")
         }
     }
 
@@ -163,7 +178,8 @@ struct VringBenchmark: ParsableCommand {
         for config in chosen {
             daemons.append(
                 try DaemonProcess(
-                    attach: attach, binary: daemon, queues: maxQueues, mallocCounter: mallocCounter,
+                    attach: attach, binary: config.baseline ? baseline : daemon, queues: maxQueues,
+                    mallocCounter: mallocCounter,
                     name: chosen.count > 1 ? config.name : "", metrics: config.metrics,
                     arguments: config.multiBuffer ? [] : ["--no-multi-buffer"]))
         }
@@ -287,6 +303,7 @@ struct VringBenchmark: ParsableCommand {
             return Row(
                 workload: cell.workload.rawValue, mode: cell.mode.rawValue, size: cell.size, depth: target.1[0].depth,
                 queues: cell.queues, metrics: target.0.config.metrics, multiBuffer: target.0.config.multiBuffer,
+                baseline: target.0.config.baseline,
                 ops: median(sample.ops), p50: Double(histogram.valueAtPercentile(50)) / 1e3,
                 p99: Double(histogram.valueAtPercentile(99)) / 1e3,
                 p999: Double(histogram.valueAtPercentile(99.9)) / 1e3, daemonCPU: median(sample.cpu),
@@ -303,6 +320,10 @@ struct VringBenchmark: ParsableCommand {
         }
         for (index, (target, _)) in targets.enumerated() {
             let config = target.config
+            if !config.baseline, let other = targets.firstIndex(where: { $0.0.config.baseline }) {
+                rows[index].versusBaseline = comparison(index, against: other)
+            }
+            guard !config.baseline else { continue }
             if config.metrics,
                 let other = targets.firstIndex(where: {
                     $0.0.config == Config(metrics: false, multiBuffer: config.multiBuffer)
@@ -331,8 +352,9 @@ struct VringBenchmark: ParsableCommand {
 
     struct Row {
         var workload: String, mode: String, size: Int, depth: Int, queues: Int
-        /// The daemon's options: metrics served (every request timed), IPsec-MB's lanes used.
-        var metrics: Bool, multiBuffer: Bool
+        /// The daemon's options: metrics served (every request timed), IPsec-MB's lanes used; and
+        /// whether it is the --baseline binary.
+        var metrics: Bool, multiBuffer: Bool, baseline: Bool
         var ops: Double, p50: Double, p99: Double, p999: Double
         /// The raw library one request per call on one hot buffer pair, summed over `rawThreads`.
         var daemonCPU: Double, rawOps: Double, ratio: Double
@@ -354,9 +376,10 @@ struct VringBenchmark: ParsableCommand {
         struct Comparison { var ops: Double, p50: Double, p99: Double }
         var versusMetricsOff: Comparison?
         var versusMultiBufferOff: Comparison?
+        var versusBaseline: Comparison?
         var megabytes: Double { ops * Double(size) / 1e6 }
         static let header =
-            "workload              mode       size depth  q      ops/s      MB/s   p50 µs   p99 µs  p99.9 µs  daemon CPU    raw ops/s   ratio  ratio/spread  batch ops/s  ratio/best  best raw path            allocs/req  metrics multi-buffer  on÷off (req/s p50 p99)"
+            "workload              mode       size depth  q      ops/s      MB/s   p50 µs   p99 µs  p99.9 µs  daemon CPU    raw ops/s   ratio  ratio/spread  batch ops/s  ratio/best  best raw path            allocs/req  metrics multi-buffer  on÷off, ÷baseline (req/s p50 p99)"
         var allocationsPerRequest: String {
             guard let allocations else { return "n/a" }
             return allocations == 0 ? "0" : String(format: "%.4f", Double(allocations) / Double(max(completed, 1)))
@@ -377,7 +400,10 @@ struct VringBenchmark: ParsableCommand {
         }
         /// "metrics 1.00 1.02 1.10; multi-buffer 4.51 0.98 1.00": on ÷ off, req/s, p50, p99.
         var comparisons: String {
-            let named = [("metrics", versusMetricsOff), ("multi-buffer", versusMultiBufferOff)]
+            if baseline { return "(baseline)" }
+            let named = [
+                ("metrics", versusMetricsOff), ("multi-buffer", versusMultiBufferOff), ("vs baseline", versusBaseline),
+            ]
             let shown = named.compactMap { name, comparison in
                 comparison.map { String(format: "%@ %.3f %.2f %.2f", name as NSString, $0.ops, $0.p50, $0.p99) }
             }
@@ -399,7 +425,8 @@ struct VringBenchmark: ParsableCommand {
                 + "\"batch_ops\":\(batchOps.map { String(Int($0)) } ?? "null"),\"best_raw_ops\":\(Int(bestOps)),\"best_raw_path\":\"\(bestPath.rawValue)\","
                 + "\"ratio_best\":\(String(format: "%.3f", bestRatio)),\"requests\":\(completed),\"failed\":\(failed),"
                 + "\"allocations\":\(allocations.map { String($0) } ?? "null")"
-                + json(versusMetricsOff, "vs_metrics_off") + json(versusMultiBufferOff, "vs_multi_buffer_off") + "}"
+                + ",\"baseline\":\(baseline)" + json(versusMetricsOff, "vs_metrics_off")
+                + json(versusMultiBufferOff, "vs_multi_buffer_off") + json(versusBaseline, "vs_baseline") + "}"
         }
     }
 
