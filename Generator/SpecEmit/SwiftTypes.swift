@@ -45,6 +45,17 @@ struct SwiftTypes {
         }
     }
 
+    /// Expression decoding one array element at offset `at` of `reader`'s bytes, without a bounds check.
+    func elementDecode(_ array: ArrayField, at: String) -> String {
+        switch array.element {
+        case .scalar(let scalar): return uncheckedRead(scalar, at: at)
+        case .nested(let name): return "\(spec.layout(name)!.swiftName)(unchecked: reader, at: \(at))"
+        }
+    }
+
+    /// Expression reading one scalar at offset `at` of `reader`'s bytes, without a bounds check.
+    func uncheckedRead(_ scalar: ScalarType, at: String) -> String { "reader.\(scalar.rawValue)(at: \(at))" }
+
     /// Statement encoding the array element `value` into `writer`.
     func elementEncode(_ array: ArrayField, value: String) -> String {
         switch array.element {
@@ -60,9 +71,10 @@ struct SwiftTypes {
         }
     }
 
-    /// Expression reading one scalar of `type` from `reader`, wrapped for enums and flags.
-    func decodeExpression(_ field: Field, _ scalar: ScalarType) -> String {
-        let read = "try reader.\(scalar.rawValue)()"
+    /// Expression reading one scalar of `type` from `reader` (by `read`, else at the cursor), wrapped for
+    /// enums and flags.
+    func decodeExpression(_ field: Field, _ scalar: ScalarType, read: String? = nil) -> String {
+        let read = read ?? "try reader.\(scalar.rawValue)()"
         if let group = (field.enumGroup ?? field.flagsGroup).flatMap(spec.group) {
             let raw = rawType(group)
             let widened = scalarSwiftType(scalar) == raw ? read : "\(raw)(\(read))"

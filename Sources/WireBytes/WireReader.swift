@@ -32,22 +32,68 @@ public struct WireReader {
 
     @inlinable @inline(__always)
     public mutating func u8() throws(WireError) -> UInt8 {
-        bytes[try advance(1)]
+        u8(at: try advance(1))
     }
 
     @inlinable @inline(__always)
     public mutating func le16() throws(WireError) -> UInt16 {
-        UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: try advance(2), as: UInt16.self))
+        le16(at: try advance(2))
     }
 
     @inlinable @inline(__always)
     public mutating func le32() throws(WireError) -> UInt32 {
-        UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: try advance(4), as: UInt32.self))
+        le32(at: try advance(4))
     }
 
     @inlinable @inline(__always)
     public mutating func le64() throws(WireError) -> UInt64 {
-        UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: try advance(8), as: UInt64.self))
+        le64(at: try advance(8))
+    }
+
+    /// The offset of the next `count` bytes, which the cursor passes; nil (the cursor unmoved) when
+    /// fewer remain. A fixed-size struct takes all of its bytes in this one check, then loads each
+    /// field at its constant offset with the unchecked reads below.
+    @inlinable @inline(__always)
+    public mutating func take(_ count: Int) -> Int? {
+        guard count >= 0, count <= remaining else { return nil }
+        defer { cursor += count }
+        return cursor
+    }
+
+    // Unchecked reads at an offset of `bytes`: the caller has checked that the value lies within
+    // them (with `take`). The cursor does not move.
+
+    @inlinable @inline(__always)
+    public func u8(at offset: Int) -> UInt8 {
+        bytes[offset]
+    }
+
+    @inlinable @inline(__always)
+    public func le16(at offset: Int) -> UInt16 {
+        UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    @inlinable @inline(__always)
+    public func le32(at offset: Int) -> UInt32 {
+        UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
+    @inlinable @inline(__always)
+    public func le64(at offset: Int) -> UInt64 {
+        UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    /// The error that reading a struct's fields one by one from the cursor would throw, for a struct
+    /// `take` refused: `fields` are its scalar fields' sizes in order (a slot counts as one field),
+    /// each run of equal sizes as one `(size, count)`. Off the data path, so not inlinable.
+    public func truncation(_ fields: [(size: Int, count: Int)]) -> WireError {
+        var offset = cursor
+        for (size, count) in fields {
+            let room = bytes.count - offset
+            if room < size * count { return .truncated(offset: offset + room / size * size, needed: size) }
+            offset += size * count
+        }
+        return .truncated(offset: offset, needed: 0)  // every field fits: `take` would not have refused
     }
 
     @inlinable

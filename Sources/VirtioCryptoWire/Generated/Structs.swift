@@ -63,20 +63,28 @@ public struct Config: WireStruct {
         self.maxSize = maxSize
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        status = ConfigStatus(rawValue: try reader.le32())
-        maxDataqueues = try reader.le32()
-        cryptoServices = try reader.le32()
-        cipherAlgoL = try reader.le32()
-        cipherAlgoH = try reader.le32()
-        hashAlgo = try reader.le32()
-        macAlgoL = try reader.le32()
-        macAlgoH = try reader.le32()
-        aeadAlgo = try reader.le32()
-        maxCipherKeyLen = try reader.le32()
-        maxAuthKeyLen = try reader.le32()
-        akcipherAlgo = try reader.le32()
-        maxSize = try reader.le64()
+        guard let start = reader.take(56) else { throw reader.truncation([(4, 12), (8, 1)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 56 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        status = ConfigStatus(rawValue: reader.le32(at: offset))
+        maxDataqueues = reader.le32(at: offset + 4)
+        cryptoServices = reader.le32(at: offset + 8)
+        cipherAlgoL = reader.le32(at: offset + 12)
+        cipherAlgoH = reader.le32(at: offset + 16)
+        hashAlgo = reader.le32(at: offset + 20)
+        macAlgoL = reader.le32(at: offset + 24)
+        macAlgoH = reader.le32(at: offset + 28)
+        aeadAlgo = reader.le32(at: offset + 32)
+        maxCipherKeyLen = reader.le32(at: offset + 36)
+        maxAuthKeyLen = reader.le32(at: offset + 40)
+        akcipherAlgo = reader.le32(at: offset + 44)
+        maxSize = reader.le64(at: offset + 48)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -122,11 +130,19 @@ public struct CtrlHeader: WireStruct {
         self.reserved = reserved
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        opcode = Opcode(rawValue: try reader.le32())
-        algo = try reader.le32()
-        flag = try reader.le32()
-        reserved = try reader.le32()
+        guard let start = reader.take(16) else { throw reader.truncation([(4, 4)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 16 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        opcode = Opcode(rawValue: reader.le32(at: offset))
+        algo = reader.le32(at: offset + 4)
+        flag = reader.le32(at: offset + 8)
+        reserved = reader.le32(at: offset + 12)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -158,10 +174,18 @@ public struct CreateSessionInput: WireStruct {
         self.padding = padding
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        sessionId = try reader.le64()
-        status = Status(rawValue: try reader.le32())
-        padding = try reader.le32()
+        guard let start = reader.take(16) else { throw reader.truncation([(8, 1), (4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 16 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        sessionId = reader.le64(at: offset)
+        status = Status(rawValue: reader.le32(at: offset + 8))
+        padding = reader.le32(at: offset + 12)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -184,8 +208,16 @@ public struct DestroySessionFlf: WireStruct {
         self.sessionId = sessionId
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        sessionId = try reader.le64()
+        guard let start = reader.take(8) else { throw reader.truncation([(8, 1)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 8 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        sessionId = reader.le64(at: offset)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -207,8 +239,16 @@ public struct DestroySessionInput: WireStruct {
         self.status = status
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        status = Status(rawValue: UInt32(try reader.u8()))
+        guard let start = reader.take(1) else { throw reader.truncation([(1, 1)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 1 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        status = Status(rawValue: UInt32(reader.u8(at: offset)))
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -233,9 +273,17 @@ public struct HashCreateSessionFlf: WireStruct {
         self.hashResultLen = hashResultLen
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algo = HashAlgorithm(rawValue: try reader.le32())
-        hashResultLen = try reader.le32()
+        guard let start = reader.take(8) else { throw reader.truncation([(4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 8 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algo = HashAlgorithm(rawValue: reader.le32(at: offset))
+        hashResultLen = reader.le32(at: offset + 4)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -269,11 +317,19 @@ public struct MacCreateSessionFlf: WireStruct {
         self.padding = padding
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algo = MacAlgorithm(rawValue: try reader.le32())
-        hashResultLen = try reader.le32()
-        authKeyLen = try reader.le32()
-        padding = try reader.le32()
+        guard let start = reader.take(16) else { throw reader.truncation([(4, 4)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 16 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algo = MacAlgorithm(rawValue: reader.le32(at: offset))
+        hashResultLen = reader.le32(at: offset + 4)
+        authKeyLen = reader.le32(at: offset + 8)
+        padding = reader.le32(at: offset + 12)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -310,11 +366,19 @@ public struct CipherSessionFlf: WireStruct {
         self.padding = padding
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algo = CipherAlgorithm(rawValue: try reader.le32())
-        keyLen = try reader.le32()
-        op = Op(rawValue: try reader.le32())
-        padding = try reader.le32()
+        guard let start = reader.take(16) else { throw reader.truncation([(4, 4)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 16 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algo = CipherAlgorithm(rawValue: reader.le32(at: offset))
+        keyLen = reader.le32(at: offset + 4)
+        op = Op(rawValue: reader.le32(at: offset + 8))
+        padding = reader.le32(at: offset + 12)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -366,16 +430,23 @@ public struct AlgChainSessionFlf: WireStruct {
         self.padding = padding
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algChainOrder = ChainOrder(rawValue: try reader.le32())
-        hashMode = HashMode(rawValue: try reader.le32())
-        cipherHdr = try CipherSessionFlf(from: &reader)
-        var algoFlfBytes = try reader.subReader(16)
-        aadLen = try reader.le32()
-        padding = try reader.le32()
+        guard let start = reader.take(48) else { throw reader.truncation([(4, 6), (16, 1), (4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 48 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algChainOrder = ChainOrder(rawValue: reader.le32(at: offset))
+        hashMode = HashMode(rawValue: reader.le32(at: offset + 4))
+        cipherHdr = CipherSessionFlf(unchecked: reader, at: offset + 8)
+        aadLen = reader.le32(at: offset + 40)
+        padding = reader.le32(at: offset + 44)
         switch hashMode.rawValue {
-        case 0x1: algoFlf = .plain(try HashCreateSessionFlf(from: &algoFlfBytes))
-        case 0x2: algoFlf = .auth(try MacCreateSessionFlf(from: &algoFlfBytes))
+        case 0x1: algoFlf = .plain(HashCreateSessionFlf(unchecked: reader, at: offset + 24))
+        case 0x2: algoFlf = .auth(MacCreateSessionFlf(unchecked: reader, at: offset + 24))
         default: algoFlf = .unused
         }
     }
@@ -427,13 +498,20 @@ public struct SymCreateSessionFlf: WireStruct {
         self.padding = padding
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        var opFlfBytes = try reader.subReader(48)
-        opType = SymOp(rawValue: try reader.le32())
-        padding = try reader.le32()
+        guard let start = reader.take(56) else { throw reader.truncation([(48, 1), (4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 56 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        opType = SymOp(rawValue: reader.le32(at: offset + 48))
+        padding = reader.le32(at: offset + 52)
         switch opType.rawValue {
-        case 0x1: opFlf = .cipher(try CipherSessionFlf(from: &opFlfBytes))
-        case 0x2: opFlf = .algorithmChaining(try AlgChainSessionFlf(from: &opFlfBytes))
+        case 0x1: opFlf = .cipher(CipherSessionFlf(unchecked: reader, at: offset))
+        case 0x2: opFlf = .algorithmChaining(AlgChainSessionFlf(unchecked: reader, at: offset))
         default: opFlf = .unused
         }
     }
@@ -487,13 +565,21 @@ public struct AeadCreateSessionFlf: WireStruct {
         self.padding = padding
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algo = AeadAlgorithm(rawValue: try reader.le32())
-        keyLen = try reader.le32()
-        tagLen = try reader.le32()
-        aadLen = try reader.le32()
-        op = Op(rawValue: try reader.le32())
-        padding = try reader.le32()
+        guard let start = reader.take(24) else { throw reader.truncation([(4, 6)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 24 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algo = AeadAlgorithm(rawValue: reader.le32(at: offset))
+        keyLen = reader.le32(at: offset + 4)
+        tagLen = reader.le32(at: offset + 8)
+        aadLen = reader.le32(at: offset + 12)
+        op = Op(rawValue: reader.le32(at: offset + 16))
+        padding = reader.le32(at: offset + 20)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -535,12 +621,20 @@ public struct OpHeader: WireStruct {
         self.padding = padding
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        opcode = Opcode(rawValue: try reader.le32())
-        algo = try reader.le32()
-        sessionId = try reader.le64()
-        flag = RequestFlag(rawValue: try reader.le32())
-        padding = try reader.le32()
+        guard let start = reader.take(24) else { throw reader.truncation([(4, 2), (8, 1), (4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 24 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        opcode = Opcode(rawValue: reader.le32(at: offset))
+        algo = reader.le32(at: offset + 4)
+        sessionId = reader.le64(at: offset + 8)
+        flag = RequestFlag(rawValue: reader.le32(at: offset + 16))
+        padding = reader.le32(at: offset + 20)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -565,8 +659,16 @@ public struct Inhdr: WireStruct {
         self.status = status
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        status = Status(rawValue: UInt32(try reader.u8()))
+        guard let start = reader.take(1) else { throw reader.truncation([(1, 1)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 1 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        status = Status(rawValue: UInt32(reader.u8(at: offset)))
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -591,9 +693,17 @@ public struct HashDataFlf: WireStruct {
         self.hashResultLen = hashResultLen
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        srcDataLen = try reader.le32()
-        hashResultLen = try reader.le32()
+        guard let start = reader.take(8) else { throw reader.truncation([(4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 8 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        srcDataLen = reader.le32(at: offset)
+        hashResultLen = reader.le32(at: offset + 4)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -615,8 +725,16 @@ public struct HashSessPara: WireStruct {
         self.algo = algo
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algo = HashAlgorithm(rawValue: try reader.le32())
+        guard let start = reader.take(4) else { throw reader.truncation([(4, 1)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 4 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algo = HashAlgorithm(rawValue: reader.le32(at: offset))
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -649,11 +767,19 @@ public struct HashDataFlfStateless: WireStruct {
         self.reserved = reserved
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        sessPara = try HashSessPara(from: &reader)
-        srcDataLen = try reader.le32()
-        hashResultLen = try reader.le32()
-        reserved = try reader.le32()
+        guard let start = reader.take(16) else { throw reader.truncation([(4, 4)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 16 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        sessPara = HashSessPara(unchecked: reader, at: offset)
+        srcDataLen = reader.le32(at: offset + 4)
+        hashResultLen = reader.le32(at: offset + 8)
+        reserved = reader.le32(at: offset + 12)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -677,8 +803,16 @@ public struct MacDataFlf: WireStruct {
         self.hdr = hdr
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        hdr = try HashDataFlf(from: &reader)
+        guard let start = reader.take(8) else { throw reader.truncation([(4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 8 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        hdr = HashDataFlf(unchecked: reader, at: offset)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -703,9 +837,17 @@ public struct MacSessPara: WireStruct {
         self.authKeyLen = authKeyLen
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algo = MacAlgorithm(rawValue: try reader.le32())
-        authKeyLen = try reader.le32()
+        guard let start = reader.take(8) else { throw reader.truncation([(4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 8 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algo = MacAlgorithm(rawValue: reader.le32(at: offset))
+        authKeyLen = reader.le32(at: offset + 4)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -735,10 +877,18 @@ public struct MacDataFlfStateless: WireStruct {
         self.hashResultLen = hashResultLen
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        sessPara = try MacSessPara(from: &reader)
-        srcDataLen = try reader.le32()
-        hashResultLen = try reader.le32()
+        guard let start = reader.take(16) else { throw reader.truncation([(4, 4)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 16 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        sessPara = MacSessPara(unchecked: reader, at: offset)
+        srcDataLen = reader.le32(at: offset + 8)
+        hashResultLen = reader.le32(at: offset + 12)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -773,11 +923,19 @@ public struct CipherDataFlf: WireStruct {
         self.padding = padding
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        ivLen = try reader.le32()
-        srcDataLen = try reader.le32()
-        dstDataLen = try reader.le32()
-        padding = try reader.le32()
+        guard let start = reader.take(16) else { throw reader.truncation([(4, 4)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 16 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        ivLen = reader.le32(at: offset)
+        srcDataLen = reader.le32(at: offset + 4)
+        dstDataLen = reader.le32(at: offset + 8)
+        padding = reader.le32(at: offset + 12)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -837,17 +995,25 @@ public struct AlgChainDataFlf: WireStruct {
         self.reserved = reserved
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        ivLen = try reader.le32()
-        srcDataLen = try reader.le32()
-        dstDataLen = try reader.le32()
-        cipherStartSrcOffset = try reader.le32()
-        lenToCipher = try reader.le32()
-        hashStartSrcOffset = try reader.le32()
-        lenToHash = try reader.le32()
-        aadLen = try reader.le32()
-        hashResultLen = try reader.le32()
-        reserved = try reader.le32()
+        guard let start = reader.take(40) else { throw reader.truncation([(4, 10)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 40 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        ivLen = reader.le32(at: offset)
+        srcDataLen = reader.le32(at: offset + 4)
+        dstDataLen = reader.le32(at: offset + 8)
+        cipherStartSrcOffset = reader.le32(at: offset + 12)
+        lenToCipher = reader.le32(at: offset + 16)
+        hashStartSrcOffset = reader.le32(at: offset + 20)
+        lenToHash = reader.le32(at: offset + 24)
+        aadLen = reader.le32(at: offset + 28)
+        hashResultLen = reader.le32(at: offset + 32)
+        reserved = reader.le32(at: offset + 36)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -893,13 +1059,20 @@ public struct SymDataFlf: WireStruct {
         self.padding = padding
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        var opTypeFlfBytes = try reader.subReader(40)
-        opType = SymOp(rawValue: try reader.le32())
-        padding = try reader.le32()
+        guard let start = reader.take(48) else { throw reader.truncation([(40, 1), (4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 48 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        opType = SymOp(rawValue: reader.le32(at: offset + 40))
+        padding = reader.le32(at: offset + 44)
         switch opType.rawValue {
-        case 0x1: opTypeFlf = .cipher(try CipherDataFlf(from: &opTypeFlfBytes))
-        case 0x2: opTypeFlf = .algorithmChaining(try AlgChainDataFlf(from: &opTypeFlfBytes))
+        case 0x1: opTypeFlf = .cipher(CipherDataFlf(unchecked: reader, at: offset))
+        case 0x2: opTypeFlf = .algorithmChaining(AlgChainDataFlf(unchecked: reader, at: offset))
         default: opTypeFlf = .unused
         }
     }
@@ -940,10 +1113,18 @@ public struct CipherSessPara: WireStruct {
         self.op = op
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algo = CipherAlgorithm(rawValue: try reader.le32())
-        keyLen = try reader.le32()
-        op = Op(rawValue: try reader.le32())
+        guard let start = reader.take(12) else { throw reader.truncation([(4, 3)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 12 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algo = CipherAlgorithm(rawValue: reader.le32(at: offset))
+        keyLen = reader.le32(at: offset + 4)
+        op = Op(rawValue: reader.le32(at: offset + 8))
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -978,11 +1159,19 @@ public struct CipherDataFlfStateless: WireStruct {
         self.dstDataLen = dstDataLen
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        sessPara = try CipherSessPara(from: &reader)
-        ivLen = try reader.le32()
-        srcDataLen = try reader.le32()
-        dstDataLen = try reader.le32()
+        guard let start = reader.take(24) else { throw reader.truncation([(4, 6)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 24 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        sessPara = CipherSessPara(unchecked: reader, at: offset)
+        ivLen = reader.le32(at: offset + 12)
+        srcDataLen = reader.le32(at: offset + 16)
+        dstDataLen = reader.le32(at: offset + 20)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1014,10 +1203,18 @@ public struct ChainHashPara: WireStruct {
         self.hashMode = hashMode
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algo = try reader.le32()
-        authKeyLen = try reader.le32()
-        hashMode = HashMode(rawValue: try reader.le32())
+        guard let start = reader.take(12) else { throw reader.truncation([(4, 3)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 12 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algo = reader.le32(at: offset)
+        authKeyLen = reader.le32(at: offset + 4)
+        hashMode = HashMode(rawValue: reader.le32(at: offset + 8))
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1052,11 +1249,19 @@ public struct AlgChainSessPara: WireStruct {
         self.hash = hash
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algChainOrder = ChainOrder(rawValue: try reader.le32())
-        aadLen = try reader.le32()
-        cipher = try CipherSessPara(from: &reader)
-        hash = try ChainHashPara(from: &reader)
+        guard let start = reader.take(32) else { throw reader.truncation([(4, 8)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 32 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algChainOrder = ChainOrder(rawValue: reader.le32(at: offset))
+        aadLen = reader.le32(at: offset + 4)
+        cipher = CipherSessPara(unchecked: reader, at: offset + 8)
+        hash = ChainHashPara(unchecked: reader, at: offset + 20)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1120,18 +1325,26 @@ public struct AlgChainDataFlfStateless: WireStruct {
         self.reserved = reserved
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        sessPara = try AlgChainSessPara(from: &reader)
-        ivLen = try reader.le32()
-        srcDataLen = try reader.le32()
-        dstDataLen = try reader.le32()
-        cipherStartSrcOffset = try reader.le32()
-        lenToCipher = try reader.le32()
-        hashStartSrcOffset = try reader.le32()
-        lenToHash = try reader.le32()
-        aadLen = try reader.le32()
-        hashResultLen = try reader.le32()
-        reserved = try reader.le32()
+        guard let start = reader.take(72) else { throw reader.truncation([(4, 18)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 72 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        sessPara = AlgChainSessPara(unchecked: reader, at: offset)
+        ivLen = reader.le32(at: offset + 32)
+        srcDataLen = reader.le32(at: offset + 36)
+        dstDataLen = reader.le32(at: offset + 40)
+        cipherStartSrcOffset = reader.le32(at: offset + 44)
+        lenToCipher = reader.le32(at: offset + 48)
+        hashStartSrcOffset = reader.le32(at: offset + 52)
+        lenToHash = reader.le32(at: offset + 56)
+        aadLen = reader.le32(at: offset + 60)
+        hashResultLen = reader.le32(at: offset + 64)
+        reserved = reader.le32(at: offset + 68)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1175,12 +1388,19 @@ public struct SymDataFlfStateless: WireStruct {
         self.opType = opType
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        var opTypeFlfBytes = try reader.subReader(72)
-        opType = SymOp(rawValue: try reader.le32())
+        guard let start = reader.take(76) else { throw reader.truncation([(72, 1), (4, 1)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 76 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        opType = SymOp(rawValue: reader.le32(at: offset + 72))
         switch opType.rawValue {
-        case 0x1: opTypeFlf = .cipher(try CipherDataFlfStateless(from: &opTypeFlfBytes))
-        case 0x2: opTypeFlf = .algorithmChaining(try AlgChainDataFlfStateless(from: &opTypeFlfBytes))
+        case 0x1: opTypeFlf = .cipher(CipherDataFlfStateless(unchecked: reader, at: offset))
+        case 0x2: opTypeFlf = .algorithmChaining(AlgChainDataFlfStateless(unchecked: reader, at: offset))
         default: opTypeFlf = .unused
         }
     }
@@ -1233,13 +1453,21 @@ public struct AeadDataFlf: WireStruct {
         self.reserved = reserved
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        ivLen = try reader.le32()
-        aadLen = try reader.le32()
-        srcDataLen = try reader.le32()
-        dstDataLen = try reader.le32()
-        tagLen = try reader.le32()
-        reserved = try reader.le32()
+        guard let start = reader.take(24) else { throw reader.truncation([(4, 6)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 24 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        ivLen = reader.le32(at: offset)
+        aadLen = reader.le32(at: offset + 4)
+        srcDataLen = reader.le32(at: offset + 8)
+        dstDataLen = reader.le32(at: offset + 12)
+        tagLen = reader.le32(at: offset + 16)
+        reserved = reader.le32(at: offset + 20)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1273,10 +1501,18 @@ public struct AeadSessPara: WireStruct {
         self.op = op
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algo = AeadAlgorithm(rawValue: try reader.le32())
-        keyLen = try reader.le32()
-        op = Op(rawValue: try reader.le32())
+        guard let start = reader.take(12) else { throw reader.truncation([(4, 3)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 12 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algo = AeadAlgorithm(rawValue: reader.le32(at: offset))
+        keyLen = reader.le32(at: offset + 4)
+        op = Op(rawValue: reader.le32(at: offset + 8))
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1319,13 +1555,21 @@ public struct AeadDataFlfStateless: WireStruct {
         self.dstDataLen = dstDataLen
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        sessPara = try AeadSessPara(from: &reader)
-        ivLen = try reader.le32()
-        tagLen = try reader.le32()
-        aadLen = try reader.le32()
-        srcDataLen = try reader.le32()
-        dstDataLen = try reader.le32()
+        guard let start = reader.take(32) else { throw reader.truncation([(4, 8)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 32 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        sessPara = AeadSessPara(unchecked: reader, at: offset)
+        ivLen = reader.le32(at: offset + 12)
+        tagLen = reader.le32(at: offset + 16)
+        aadLen = reader.le32(at: offset + 20)
+        srcDataLen = reader.le32(at: offset + 24)
+        dstDataLen = reader.le32(at: offset + 28)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1355,9 +1599,17 @@ public struct RsaSessionPara: WireStruct {
         self.hashAlgo = hashAlgo
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        paddingAlgo = RsaPadding(rawValue: try reader.le32())
-        hashAlgo = RsaHashAlgorithm(rawValue: try reader.le32())
+        guard let start = reader.take(8) else { throw reader.truncation([(4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 8 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        paddingAlgo = RsaPadding(rawValue: reader.le32(at: offset))
+        hashAlgo = RsaHashAlgorithm(rawValue: reader.le32(at: offset + 4))
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1379,8 +1631,16 @@ public struct EcdsaSessionPara: WireStruct {
         self.curveId = curveId
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        curveId = EccCurve(rawValue: try reader.le32())
+        guard let start = reader.take(4) else { throw reader.truncation([(4, 1)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 4 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        curveId = EccCurve(rawValue: reader.le32(at: offset))
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1423,14 +1683,21 @@ public struct AkcipherCreateSessionFlf: WireStruct {
         self.algoFlf = algoFlf
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algo = AkcipherAlgorithm(rawValue: try reader.le32())
-        keyType = AkcipherKeyType(rawValue: try reader.le32())
-        keyLen = try reader.le32()
-        var algoFlfBytes = try reader.subReader(44)
+        guard let start = reader.take(56) else { throw reader.truncation([(4, 3), (44, 1)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 56 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algo = AkcipherAlgorithm(rawValue: reader.le32(at: offset))
+        keyType = AkcipherKeyType(rawValue: reader.le32(at: offset + 4))
+        keyLen = reader.le32(at: offset + 8)
         switch algo.rawValue {
-        case 0x1: algoFlf = .rsa(try RsaSessionPara(from: &algoFlfBytes))
-        case 0x2: algoFlf = .ecdsa(try EcdsaSessionPara(from: &algoFlfBytes))
+        case 0x1: algoFlf = .rsa(RsaSessionPara(unchecked: reader, at: offset + 12))
+        case 0x2: algoFlf = .ecdsa(EcdsaSessionPara(unchecked: reader, at: offset + 12))
         default: algoFlf = .unused
         }
     }
@@ -1470,9 +1737,17 @@ public struct AkcipherDataFlf: WireStruct {
         self.dstDataLen = dstDataLen
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        srcDataLen = try reader.le32()
-        dstDataLen = try reader.le32()
+        guard let start = reader.take(8) else { throw reader.truncation([(4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 8 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        srcDataLen = reader.le32(at: offset)
+        dstDataLen = reader.le32(at: offset + 4)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1515,14 +1790,21 @@ public struct AkcipherSessPara: WireStruct {
         self.u = u
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        algo = AkcipherAlgorithm(rawValue: try reader.le32())
-        keyType = AkcipherKeyType(rawValue: try reader.le32())
-        keyLen = try reader.le32()
-        var uBytes = try reader.subReader(8)
+        guard let start = reader.take(20) else { throw reader.truncation([(4, 3), (8, 1)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 20 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        algo = AkcipherAlgorithm(rawValue: reader.le32(at: offset))
+        keyType = AkcipherKeyType(rawValue: reader.le32(at: offset + 4))
+        keyLen = reader.le32(at: offset + 8)
         switch algo.rawValue {
-        case 0x1: u = .rsa(try RsaSessionPara(from: &uBytes))
-        case 0x2: u = .ecdsa(try EcdsaSessionPara(from: &uBytes))
+        case 0x1: u = .rsa(RsaSessionPara(unchecked: reader, at: offset + 12))
+        case 0x2: u = .ecdsa(EcdsaSessionPara(unchecked: reader, at: offset + 12))
         default: u = .unused
         }
     }
@@ -1565,10 +1847,18 @@ public struct AkcipherDataFlfStateless: WireStruct {
         self.dstDataLen = dstDataLen
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        sessPara = try AkcipherSessPara(from: &reader)
-        srcDataLen = try reader.le32()
-        dstDataLen = try reader.le32()
+        guard let start = reader.take(28) else { throw reader.truncation([(4, 3), (8, 1), (4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 28 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        sessPara = AkcipherSessPara(unchecked: reader, at: offset)
+        srcDataLen = reader.le32(at: offset + 20)
+        dstDataLen = reader.le32(at: offset + 24)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1596,9 +1886,17 @@ public struct IpsecResourceCap: WireStruct {
         self.outbSaLimit = outbSaLimit
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        inbSaLimit = try reader.le32()
-        outbSaLimit = try reader.le32()
+        guard let start = reader.take(8) else { throw reader.truncation([(4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 8 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        inbSaLimit = reader.le32(at: offset)
+        outbSaLimit = reader.le32(at: offset + 4)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1663,21 +1961,25 @@ public struct IpsecModeCap: WireStruct {
         self.maxAuthKeyLen = maxAuthKeyLen
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        mode = IpsecMode(rawValue: UInt32(try reader.u8()))
-        var reservedElements: [UInt8] = []
-        for _ in 0..<3 {
-            reservedElements.append(try reader.u8())
-        }
-        reserved = reservedElements
-        maxReplayWinSz = try reader.le32()
-        options = IpsecOption(rawValue: UInt64(try reader.le32()))
-        reserved1 = try reader.le32()
-        cipherAlgo = try reader.le64()
-        hmacAlgo = try reader.le64()
-        aeadAlgo = try reader.le32()
-        maxCipherKeyLen = try reader.le32()
-        maxAuthKeyLen = try reader.le32()
+        guard let start = reader.take(44) else { throw reader.truncation([(1, 4), (4, 3), (8, 2), (4, 3)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 44 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        mode = IpsecMode(rawValue: UInt32(reader.u8(at: offset)))
+        reserved = (0..<3).map { index in reader.u8(at: offset + 1 + index) }
+        maxReplayWinSz = reader.le32(at: offset + 4)
+        options = IpsecOption(rawValue: UInt64(reader.le32(at: offset + 8)))
+        reserved1 = reader.le32(at: offset + 12)
+        cipherAlgo = reader.le64(at: offset + 16)
+        hmacAlgo = reader.le64(at: offset + 24)
+        aeadAlgo = reader.le32(at: offset + 32)
+        maxCipherKeyLen = reader.le32(at: offset + 36)
+        maxAuthKeyLen = reader.le32(at: offset + 40)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1760,8 +2062,16 @@ public struct InAddr: WireStruct {
         self.sAddr = sAddr
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        sAddr = try reader.le32()
+        guard let start = reader.take(4) else { throw reader.truncation([(4, 1)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 4 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        sAddr = reader.le32(at: offset)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1782,12 +2092,16 @@ public struct In6Addr: WireStruct {
         self.s6U8 = s6U8
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        var s6U8Elements: [UInt8] = []
-        for _ in 0..<16 {
-            s6U8Elements.append(try reader.u8())
-        }
-        s6U8 = s6U8Elements
+        guard let start = reader.take(16) else { throw reader.truncation([(1, 16)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 16 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        s6U8 = (0..<16).map { index in reader.u8(at: offset + index) }
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1832,13 +2146,21 @@ public struct IpsecTunnelIpv4: WireStruct {
         self.reserved1 = reserved1
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        srcIp = try InAddr(from: &reader)
-        dstIp = try InAddr(from: &reader)
-        dscp = try reader.u8()
-        df = try reader.u8()
-        ttl = try reader.u8()
-        reserved1 = try reader.u8()
+        guard let start = reader.take(12) else { throw reader.truncation([(4, 2), (1, 4)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 12 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        srcIp = InAddr(unchecked: reader, at: offset)
+        dstIp = InAddr(unchecked: reader, at: offset + 4)
+        dscp = reader.u8(at: offset + 8)
+        df = reader.u8(at: offset + 9)
+        ttl = reader.u8(at: offset + 10)
+        reserved1 = reader.u8(at: offset + 11)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1885,17 +2207,21 @@ public struct IpsecTunnelIpv6: WireStruct {
         self.reserved2 = reserved2
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        srcAddr = try In6Addr(from: &reader)
-        dstAddr = try In6Addr(from: &reader)
-        flabel = try reader.le32()
-        hlimit = try reader.u8()
-        dscp = try reader.u8()
-        var reserved2Elements: [UInt8] = []
-        for _ in 0..<2 {
-            reserved2Elements.append(try reader.u8())
-        }
-        reserved2 = reserved2Elements
+        guard let start = reader.take(40) else { throw reader.truncation([(1, 32), (4, 1), (1, 4)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 40 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        srcAddr = In6Addr(unchecked: reader, at: offset)
+        dstAddr = In6Addr(unchecked: reader, at: offset + 16)
+        flabel = reader.le32(at: offset + 32)
+        hlimit = reader.u8(at: offset + 36)
+        dscp = reader.u8(at: offset + 37)
+        reserved2 = (0..<2).map { index in reader.u8(at: offset + 38 + index) }
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -1940,14 +2266,17 @@ public struct IpsecTunnelParam: WireStruct {
         self.tunnel = tunnel
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        type = try reader.u8()
-        var reservedElements: [UInt8] = []
-        for _ in 0..<3 {
-            reservedElements.append(try reader.u8())
-        }
-        reserved = reservedElements
-        var tunnelBytes = try reader.subReader(40)
+        guard let start = reader.take(44) else { throw reader.truncation([(1, 4), (40, 1)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 44 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        type = reader.u8(at: offset)
+        reserved = (0..<3).map { index in reader.u8(at: offset + 1 + index) }
         switch type {
         default: tunnel = .unused
         }
@@ -1996,11 +2325,19 @@ public struct IpsecLifetime: WireStruct {
         self.bytesHardLimit = bytesHardLimit
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        packetsSoftLimit = try reader.le64()
-        bytesSoftLimit = try reader.le64()
-        packetsHardLimit = try reader.le64()
-        bytesHardLimit = try reader.le64()
+        guard let start = reader.take(32) else { throw reader.truncation([(8, 4)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 32 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        packetsSoftLimit = reader.le64(at: offset)
+        bytesSoftLimit = reader.le64(at: offset + 8)
+        packetsHardLimit = reader.le64(at: offset + 16)
+        bytesHardLimit = reader.le64(at: offset + 24)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -2033,14 +2370,18 @@ public struct IpsecSaCipherKey: WireStruct {
         self.data = data
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        length = try reader.le16()
-        reserved1 = try reader.le16()
-        var dataElements: [UInt8] = []
-        for _ in 0..<32 {
-            dataElements.append(try reader.u8())
-        }
-        data = dataElements
+        guard let start = reader.take(36) else { throw reader.truncation([(2, 2), (1, 32)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 36 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        length = reader.le16(at: offset)
+        reserved1 = reader.le16(at: offset + 2)
+        data = (0..<32).map { index in reader.u8(at: offset + 4 + index) }
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -2075,14 +2416,18 @@ public struct IpsecSaAuthKey: WireStruct {
         self.data = data
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        length = try reader.le16()
-        reserved2 = try reader.le16()
-        var dataElements: [UInt8] = []
-        for _ in 0..<32 {
-            dataElements.append(try reader.u8())
-        }
-        data = dataElements
+        guard let start = reader.take(36) else { throw reader.truncation([(2, 2), (1, 32)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 36 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        length = reader.le16(at: offset)
+        reserved2 = reader.le16(at: offset + 2)
+        data = (0..<32).map { index in reader.u8(at: offset + 4 + index) }
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -2173,27 +2518,36 @@ public struct ResourceObjIpsecSa256bKey: WireStruct {
         self.life = life
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        mode = IpsecMode(rawValue: UInt32(try reader.u8()))
-        direction = IpsecDirection(rawValue: UInt32(try reader.u8()))
-        var reservedElements: [UInt8] = []
-        for _ in 0..<2 {
-            reservedElements.append(try reader.u8())
+        guard let start = reader.take(196) else {
+            throw reader.truncation([
+                (1, 4), (4, 3), (8, 1), (1, 4), (40, 1), (2, 2), (4, 1), (8, 1), (2, 2), (1, 32), (8, 1), (2, 2),
+                (1, 32), (8, 4),
+            ])
         }
-        reserved = reservedElements
-        objId = try reader.le32()
-        spi = try reader.le32()
-        salt = try reader.le32()
-        options = IpsecOption(rawValue: try reader.le64())
-        param = try IpsecTunnelParam(from: &reader)
-        udpSport = try reader.le16()
-        udpDport = try reader.le16()
-        replayWinSz = try reader.le32()
-        cipherAlgo = try reader.le64()
-        cipherKey = try IpsecSaCipherKey(from: &reader)
-        authAlgo = try reader.le64()
-        authKey = try IpsecSaAuthKey(from: &reader)
-        life = try IpsecLifetime(from: &reader)
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 196 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        mode = IpsecMode(rawValue: UInt32(reader.u8(at: offset)))
+        direction = IpsecDirection(rawValue: UInt32(reader.u8(at: offset + 1)))
+        reserved = (0..<2).map { index in reader.u8(at: offset + 2 + index) }
+        objId = reader.le32(at: offset + 4)
+        spi = reader.le32(at: offset + 8)
+        salt = reader.le32(at: offset + 12)
+        options = IpsecOption(rawValue: reader.le64(at: offset + 16))
+        param = IpsecTunnelParam(unchecked: reader, at: offset + 24)
+        udpSport = reader.le16(at: offset + 68)
+        udpDport = reader.le16(at: offset + 70)
+        replayWinSz = reader.le32(at: offset + 72)
+        cipherAlgo = reader.le64(at: offset + 76)
+        cipherKey = IpsecSaCipherKey(unchecked: reader, at: offset + 84)
+        authAlgo = reader.le64(at: offset + 120)
+        authKey = IpsecSaAuthKey(unchecked: reader, at: offset + 128)
+        life = IpsecLifetime(unchecked: reader, at: offset + 164)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -2294,27 +2648,36 @@ public struct ResourceObjIpsecSa: WireStruct {
         self.life = life
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        mode = IpsecMode(rawValue: UInt32(try reader.u8()))
-        direction = IpsecDirection(rawValue: UInt32(try reader.u8()))
-        var reservedElements: [UInt8] = []
-        for _ in 0..<2 {
-            reservedElements.append(try reader.u8())
+        guard let start = reader.take(196) else {
+            throw reader.truncation([
+                (1, 4), (4, 3), (8, 1), (1, 4), (40, 1), (2, 2), (4, 1), (8, 1), (2, 2), (1, 32), (8, 1), (2, 2),
+                (1, 32), (8, 4),
+            ])
         }
-        reserved = reservedElements
-        objId = try reader.le32()
-        spi = try reader.le32()
-        salt = try reader.le32()
-        options = IpsecOption(rawValue: try reader.le64())
-        param = try IpsecTunnelParam(from: &reader)
-        udpSport = try reader.le16()
-        udpDport = try reader.le16()
-        replayWinSz = try reader.le32()
-        cipherAlgo = try reader.le64()
-        cipherKey = try IpsecSaCipherKey(from: &reader)
-        authAlgo = try reader.le64()
-        authKey = try IpsecSaAuthKey(from: &reader)
-        life = try IpsecLifetime(from: &reader)
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 196 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        mode = IpsecMode(rawValue: UInt32(reader.u8(at: offset)))
+        direction = IpsecDirection(rawValue: UInt32(reader.u8(at: offset + 1)))
+        reserved = (0..<2).map { index in reader.u8(at: offset + 2 + index) }
+        objId = reader.le32(at: offset + 4)
+        spi = reader.le32(at: offset + 8)
+        salt = reader.le32(at: offset + 12)
+        options = IpsecOption(rawValue: reader.le64(at: offset + 16))
+        param = IpsecTunnelParam(unchecked: reader, at: offset + 24)
+        udpSport = reader.le16(at: offset + 68)
+        udpDport = reader.le16(at: offset + 70)
+        replayWinSz = reader.le32(at: offset + 72)
+        cipherAlgo = reader.le64(at: offset + 76)
+        cipherKey = IpsecSaCipherKey(unchecked: reader, at: offset + 84)
+        authAlgo = reader.le64(at: offset + 120)
+        authKey = IpsecSaAuthKey(unchecked: reader, at: offset + 128)
+        life = IpsecLifetime(unchecked: reader, at: offset + 164)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -2358,9 +2721,17 @@ public struct IpsecDataFlf: WireStruct {
         self.dstDataLen = dstDataLen
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        srcDataLen = try reader.le32()
-        dstDataLen = try reader.le32()
+        guard let start = reader.take(8) else { throw reader.truncation([(4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 8 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        srcDataLen = reader.le32(at: offset)
+        dstDataLen = reader.le32(at: offset + 4)
     }
 
     public func encode(into writer: inout WireWriter) {
@@ -2389,9 +2760,17 @@ public struct DestroySessionInputV23: WireStruct {
         self.padding = padding
     }
 
+    @inlinable @inline(__always)
     public init(from reader: inout WireReader) throws(WireError) {
-        status = Status(rawValue: try reader.le32())
-        padding = try reader.le32()
+        guard let start = reader.take(8) else { throw reader.truncation([(4, 2)]) }
+        self.init(unchecked: reader, at: start)
+    }
+
+    /// Decodes the 8 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int) {
+        status = Status(rawValue: reader.le32(at: offset))
+        padding = reader.le32(at: offset + 4)
     }
 
     public func encode(into writer: inout WireWriter) {
