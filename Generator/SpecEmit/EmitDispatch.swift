@@ -113,11 +113,16 @@ struct DispatchEmitter {
                 p.line(
                     "precondition(scratch.count >= prefixCapacity, \"dispatch scratch is smaller than prefixCapacity\")"
                 )
-                p.line("let headerBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<headerSize])")
+                p.line("// One copy for the header and a fixed part of up to the legacy size (drivers put both in one")
+                p.line("// buffer; a copy past it would cross into the next), a second only for a larger fixed part.")
+                p.line("// Fewer readable bytes are refused as each part turns out not to fit.")
+                p.line("let copied = min(bytes.readableLength, headerSize + legacyFLFSize)")
                 p.line(
-                    "guard bytes.read(at: 0, into: headerBytes) else { throw handler.refuse(framingViolation(\"header\"), frame: nil) }"
+                    "guard bytes.read(at: 0, into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<copied])) else {"
                 )
-                p.line("var headerReader = WireReader(UnsafeRawBufferPointer(headerBytes))")
+                p.line("    throw handler.refuse(framingViolation(\"header\"), frame: nil)")
+                p.line("}")
+                p.line("var headerReader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[0..<copied]))")
                 p.line("guard let header = try? \(header.swiftName)(from: &headerReader) else {")
                 p.line("    throw handler.refuse(framingViolation(\"header\"), frame: nil)")
                 p.line("}")
@@ -134,13 +139,14 @@ struct DispatchEmitter {
                     "      let size = flfSize(opcode: header.\(opcodeField), layout: layout) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }"
                 )
                 p.line("frame.layout = layout")
-                p.line("frame.vlfStart = headerSize + size")
+                p.line("let end = headerSize + size")
+                p.line("frame.vlfStart = end")
                 p.line(
-                    "let flfBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[headerSize..<headerSize + size])")
-                p.line(
-                    "guard bytes.read(at: headerSize, into: flfBytes) else { throw handler.refuse(framingViolation(\"op_flf\"), frame: frame) }"
+                    "if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {"
                 )
-                p.line("var reader = WireReader(UnsafeRawBufferPointer(flfBytes))")
+                p.line("    throw handler.refuse(framingViolation(\"op_flf\"), frame: frame)")
+                p.line("}")
+                p.line("var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))")
                 p.block("switch (header.\(opcodeField), layout)") { p in
                     for op in queue.ops {
                         let outcome = minOutcome(op)

@@ -77,9 +77,14 @@ extension ControlQueue {
         scratch: UnsafeMutableRawBufferPointer, to handler: Handler
     ) throws(Handler.Failure) -> Handler.Output {
         precondition(scratch.count >= prefixCapacity, "dispatch scratch is smaller than prefixCapacity")
-        let headerBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<headerSize])
-        guard bytes.read(at: 0, into: headerBytes) else { throw handler.refuse(framingViolation("header"), frame: nil) }
-        var headerReader = WireReader(UnsafeRawBufferPointer(headerBytes))
+        // One copy for the header and a fixed part of up to the legacy size (drivers put both in one
+        // buffer; a copy past it would cross into the next), a second only for a larger fixed part.
+        // Fewer readable bytes are refused as each part turns out not to fit.
+        let copied = min(bytes.readableLength, headerSize + legacyFLFSize)
+        guard bytes.read(at: 0, into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<copied])) else {
+            throw handler.refuse(framingViolation("header"), frame: nil)
+        }
+        var headerReader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[0..<copied]))
         guard let header = try? CtrlHeader(from: &headerReader) else {
             throw handler.refuse(framingViolation("header"), frame: nil)
         }
@@ -93,12 +98,12 @@ extension ControlQueue {
             let size = flfSize(opcode: header.opcode, layout: layout)
         else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
         frame.layout = layout
-        frame.vlfStart = headerSize + size
-        let flfBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[headerSize..<headerSize + size])
-        guard bytes.read(at: headerSize, into: flfBytes) else {
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
             throw handler.refuse(framingViolation("op_flf"), frame: frame)
         }
-        var reader = WireReader(UnsafeRawBufferPointer(flfBytes))
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
         switch (header.opcode, layout) {
         case (.cipherCreateSession, _):
             guard let flf = try? SymCreateSessionFlf(from: &reader) else {
@@ -411,9 +416,14 @@ extension DataQueue {
         scratch: UnsafeMutableRawBufferPointer, to handler: Handler
     ) throws(Handler.Failure) -> Handler.Output {
         precondition(scratch.count >= prefixCapacity, "dispatch scratch is smaller than prefixCapacity")
-        let headerBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<headerSize])
-        guard bytes.read(at: 0, into: headerBytes) else { throw handler.refuse(framingViolation("header"), frame: nil) }
-        var headerReader = WireReader(UnsafeRawBufferPointer(headerBytes))
+        // One copy for the header and a fixed part of up to the legacy size (drivers put both in one
+        // buffer; a copy past it would cross into the next), a second only for a larger fixed part.
+        // Fewer readable bytes are refused as each part turns out not to fit.
+        let copied = min(bytes.readableLength, headerSize + legacyFLFSize)
+        guard bytes.read(at: 0, into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<copied])) else {
+            throw handler.refuse(framingViolation("header"), frame: nil)
+        }
+        var headerReader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[0..<copied]))
         guard let header = try? OpHeader(from: &headerReader) else {
             throw handler.refuse(framingViolation("header"), frame: nil)
         }
@@ -427,12 +437,12 @@ extension DataQueue {
             let size = flfSize(opcode: header.opcode, layout: layout)
         else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
         frame.layout = layout
-        frame.vlfStart = headerSize + size
-        let flfBytes = UnsafeMutableRawBufferPointer(rebasing: scratch[headerSize..<headerSize + size])
-        guard bytes.read(at: headerSize, into: flfBytes) else {
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
             throw handler.refuse(framingViolation("op_flf"), frame: frame)
         }
-        var reader = WireReader(UnsafeRawBufferPointer(flfBytes))
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
         switch (header.opcode, layout) {
         case (.cipherEncrypt, .stateless):
             guard let flf = try? SymDataFlfStateless(from: &reader) else {
