@@ -24,27 +24,15 @@ struct ValidatorsEmitter {
     }
 
     private func emitBody(_ layout: StructLayout, _ p: inout CodePrinter) {
-        for rule in spec.rules {
-            for validator in rule.validators where validator.target == layout.name {
-                p.line("// \(rule.id) (\(rule.level)): \(rule.text.prefix(100))\(rule.text.count > 100 ? "…" : "")")
-                let conditions = validator.when.map { condition -> String in
-                    switch condition {
-                    case .feature(let name): return "features.contains(.\(spec.feature(name)!.swiftName))"
-                    case .notFeature(let name): return "!features.contains(.\(spec.feature(name)!.swiftName))"
-                    case .field(let path, let predicate):
-                        return predicateExpression(
-                            predicate, types.uint64Expression(root: "self", path: path, in: layout))
-                    }
-                }
-                let value = types.uint64Expression(root: "self", path: validator.path, in: layout)
-                let status = spec.statusEntry(rule.onViolation).map { ".\($0.swiftName)" } ?? "nil"
-                let check =
-                    "if !(\(predicateExpression(validator.predicate, value))) { return RuleViolation(rule: .\(rule.swiftName), field: \(swiftString(validator.path.joined(separator: "."))), status: \(status)) }"
-                if conditions.isEmpty {
-                    p.line(check)
-                } else {
-                    p.block("if \(conditions.joined(separator: " && "))") { p in p.line(check) }
-                }
+        let checks = spec.rules.flatMap { rule in
+            rule.validators.filter { $0.target == layout.name }.map { (rule: rule, validator: $0) }
+        }
+        if let key = switchKey(checks.map(\.validator)) {
+            emitSwitch(on: key, checks, layout, &p)
+        } else {
+            for check in checks {
+                p.line(comment(check.rule))
+                emitCheck(check.rule, check.validator, key: nil, layout, &p)
             }
         }
         for field in layout.fields {
@@ -65,6 +53,161 @@ struct ValidatorsEmitter {
             }
         }
         p.line("return nil")
+    }
+
+    private func comment(_ rule: Rule) -> String {
+        "// \(rule.id) (\(rule.level)): \(rule.text.prefix(100))\(rule.text.count > 100 ? "…" : "")"
+    }
+
+    /// The field most validators' conditions test, when two or more do (the header's opcode): the
+    /// checks are then emitted as a switch on its value, each case with only the rules that apply to
+    /// it, so a request pays for its own opcode's rules rather than every rule's condition.
+    private func switchKey(_ validators: [Validator]) -> [String]? {
+        var counts: [[String]: Int] = [:]
+        var order: [[String]] = []
+        for validator in validators {
+            for case .field(let path, _) in validator.when {
+                if counts[path] == nil { order.append(path) }
+                counts[path, default: 0] += 1
+            }
+        }
+        guard let key = order.max(by: { counts[$0]! < counts[$1]! }), counts[key]! >= 2 else { return nil }
+        return key
+    }
+
+    /// Whether `predicate` holds for the key's value: known for each value a case names, and for
+    /// `default` (every other value) when the predicate only compares with named values; nil when
+    /// it must be evaluated.
+    private func truth(_ predicate: Predicate, at key: KeyValue) -> Bool? {
+        switch key {
+        case .value(let value): return predicate.holds(value)
+        case .other:
+            switch predicate {
+            case .oneOf, .equals, .zero: return false
+            case .notOneOf: return true
+            case .range, .allowedBits: return nil
+            }
+        }
+    }
+
+    /// The switch key's value in one case: a value it names, or any other (`default`).
+    private enum KeyValue: Equatable {
+        case value(UInt64)
+        case other
+    }
+
+    /// Every value a condition or predicate on `key` compares with: the switch's cases.
+    private func namedValues(_ validators: [Validator], key: [String]) -> [UInt64] {
+        var values: [UInt64] = []
+        func add(_ predicate: Predicate) {
+            switch predicate {
+            case .oneOf(let named), .notOneOf(let named): values += named
+            case .equals(let value): values.append(value)
+            case .zero: values.append(0)
+            case .range, .allowedBits: break
+            }
+        }
+        for validator in validators {
+            if validator.path == key { add(validator.predicate) }
+            for case .field(let path, let predicate) in validator.when where path == key { add(predicate) }
+        }
+        var seen: Set<UInt64> = []
+        return values.filter { seen.insert($0).inserted }
+    }
+
+    private func emitSwitch(
+        on key: [String], _ checks: [(rule: Rule, validator: Validator)], _ layout: StructLayout,
+        _ p: inout CodePrinter
+    ) {
+        for check in checks { p.line(comment(check.rule)) }
+        // Values whose cases read the same share one case, in the order the rules name them.
+        var cases: [(values: [UInt64], body: String)] = []
+        for value in namedValues(checks.map(\.validator), key: key) {
+            let body = caseBody(.value(value), checks, key, layout)
+            if let index = cases.firstIndex(where: { $0.body == body }) {
+                cases[index].values.append(value)
+            } else {
+                cases.append(([value], body))
+            }
+        }
+        p.block("switch \(types.uint64Expression(root: "self", path: key, in: layout))") { p in
+            for (values, body) in cases {
+                p.indented("case \(values.map(SwiftTypes.hex).joined(separator: ", ")):") { p in
+                    for line in body.split(separator: "\n") { p.line(String(line)) }
+                }
+            }
+            p.indented("default:") { p in
+                for line in caseBody(.other, checks, key, layout).split(separator: "\n") { p.line(String(line)) }
+            }
+        }
+    }
+
+    /// The checks of one case: those of the rules that can apply to the key's value, in order, up to
+    /// one that always returns; `break` when none can.
+    private func caseBody(
+        _ value: KeyValue, _ checks: [(rule: Rule, validator: Validator)], _ key: [String], _ layout: StructLayout
+    ) -> String {
+        var p = CodePrinter()
+        var empty = true
+        for check in checks {
+            var checkPrinter = CodePrinter()
+            let continues = emitCheck(check.rule, check.validator, key: (key, value), layout, &checkPrinter)
+            if !checkPrinter.text.isEmpty {
+                p.line("// \(check.rule.id)")
+                empty = false
+            }
+            for line in checkPrinter.text.split(separator: "\n") { p.line(String(line)) }
+            if !continues { break }
+        }
+        if empty { p.line("break") }
+        return p.text
+    }
+
+    /// Emits one validator's check; with `key`, the conditions and predicate on the key's field are
+    /// settled for its value where they can be. False when the check always returns (nothing after it
+    /// in the case can run).
+    @discardableResult
+    private func emitCheck(
+        _ rule: Rule, _ validator: Validator, key: (path: [String], value: KeyValue)?, _ layout: StructLayout,
+        _ p: inout CodePrinter
+    ) -> Bool {
+        var conditions: [String] = []
+        for condition in validator.when {
+            switch condition {
+            case .feature(let name): conditions.append("features.contains(.\(spec.feature(name)!.swiftName))")
+            case .notFeature(let name): conditions.append("!features.contains(.\(spec.feature(name)!.swiftName))")
+            case .field(let path, let predicate):
+                switch key.flatMap({ path == $0.path ? truth(predicate, at: $0.value) : nil }) {
+                case false?: return true
+                case true?: break
+                case nil:
+                    conditions.append(
+                        predicateExpression(predicate, types.uint64Expression(root: "self", path: path, in: layout)))
+                }
+            }
+        }
+        let status = spec.statusEntry(rule.onViolation).map { ".\($0.swiftName)" } ?? "nil"
+        let violation =
+            "return RuleViolation(rule: .\(rule.swiftName), field: \(swiftString(validator.path.joined(separator: "."))), status: \(status))"
+        let check: String
+        switch key.flatMap({ validator.path == $0.path ? truth(validator.predicate, at: $0.value) : nil }) {
+        case true?: return true
+        case false?:
+            guard !conditions.isEmpty else {
+                p.line(violation)
+                return false
+            }
+            check = violation
+        case nil:
+            let value = types.uint64Expression(root: "self", path: validator.path, in: layout)
+            check = "if !(\(predicateExpression(validator.predicate, value))) { \(violation) }"
+        }
+        if conditions.isEmpty {
+            p.line(check)
+        } else {
+            p.block("if \(conditions.joined(separator: " && "))") { p in p.line(check) }
+        }
+        return true
     }
 
     func predicateExpression(_ predicate: Predicate, _ value: String) -> String {

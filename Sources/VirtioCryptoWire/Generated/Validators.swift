@@ -163,92 +163,88 @@ extension OpHeader {
     /// Nested structs and the selected slot members are checked too.
     public func violation(features: CryptoFeatures) -> RuleViolation? {
         // drv.data.opcode-defined (MUST): struct virtio_crypto_op_header { le32 opcode; ... }: the opcode is one of VIRTIO_CRYPTO_CIPHER_ENCRY…
-        if !((UInt64(self.opcode.rawValue) == 0x0 || UInt64(self.opcode.rawValue) == 0x1
-            || UInt64(self.opcode.rawValue) == 0x100 || UInt64(self.opcode.rawValue) == 0x200
-            || UInt64(self.opcode.rawValue) == 0x300 || UInt64(self.opcode.rawValue) == 0x301
-            || UInt64(self.opcode.rawValue) == 0x400 || UInt64(self.opcode.rawValue) == 0x401
-            || UInt64(self.opcode.rawValue) == 0x402 || UInt64(self.opcode.rawValue) == 0x403
-            || UInt64(self.opcode.rawValue) == 0x500 || UInt64(self.opcode.rawValue) == 0x501))
-        {
-            return RuleViolation(rule: .drvDataOpcodeDefined, field: "opcode", status: .notsupp)
-        }
         // dev.data.reject-flag-zero-cipher (SHOULD): If VIRTIO_CRYPTO_F_REVISION_1 is negotiated but VIRTIO_CRYPTO_F_<SERVICE>_STATELESS_MODE is not nego…
-        if features.contains(.revision1) && !features.contains(.cipherStatelessMode)
-            && (UInt64(self.opcode.rawValue) == 0x0 || UInt64(self.opcode.rawValue) == 0x1)
-        {
-            if !((UInt64(self.flag.rawValue) != 0x0)) {
-                return RuleViolation(rule: .devDataRejectFlagZeroCipher, field: "flag", status: .notsupp)
-            }
-        }
         // dev.data.reject-flag-zero-hash (SHOULD): If VIRTIO_CRYPTO_F_REVISION_1 is negotiated but VIRTIO_CRYPTO_F_<SERVICE>_STATELESS_MODE is not nego…
-        if features.contains(.revision1) && !features.contains(.hashStatelessMode)
-            && (UInt64(self.opcode.rawValue) == 0x100)
-        {
-            if !((UInt64(self.flag.rawValue) != 0x0)) {
-                return RuleViolation(rule: .devDataRejectFlagZeroHash, field: "flag", status: .notsupp)
-            }
-        }
         // dev.data.reject-flag-zero-mac (SHOULD): If VIRTIO_CRYPTO_F_REVISION_1 is negotiated but VIRTIO_CRYPTO_F_<SERVICE>_STATELESS_MODE is not nego…
-        if features.contains(.revision1) && !features.contains(.macStatelessMode)
-            && (UInt64(self.opcode.rawValue) == 0x200)
-        {
-            if !((UInt64(self.flag.rawValue) != 0x0)) {
-                return RuleViolation(rule: .devDataRejectFlagZeroMac, field: "flag", status: .notsupp)
-            }
-        }
         // dev.data.reject-flag-zero-aead (SHOULD): If VIRTIO_CRYPTO_F_REVISION_1 is negotiated but VIRTIO_CRYPTO_F_<SERVICE>_STATELESS_MODE is not nego…
-        if features.contains(.revision1) && !features.contains(.aeadStatelessMode)
-            && (UInt64(self.opcode.rawValue) == 0x300 || UInt64(self.opcode.rawValue) == 0x301)
-        {
-            if !((UInt64(self.flag.rawValue) != 0x0)) {
-                return RuleViolation(rule: .devDataRejectFlagZeroAead, field: "flag", status: .notsupp)
-            }
-        }
         // drv.hash.flag-by-mode (MUST): If the VIRTIO_CRYPTO_F_HASH_STATELESS_MODE feature bit is negotiated, 1) if the driver uses the stat…
-        if features.contains(.hashStatelessMode) && (UInt64(self.opcode.rawValue) == 0x100) {
-            if !((UInt64(self.flag.rawValue) == 0x0 || UInt64(self.flag.rawValue) == 0x1)) {
-                return RuleViolation(rule: .drvHashFlagByMode, field: "flag", status: .err)
-            }
-        }
         // drv.mac.flag-by-mode (MUST): If the VIRTIO_CRYPTO_F_MAC_STATELESS_MODE feature bit is negotiated, 1) if the driver uses the state…
-        if features.contains(.macStatelessMode) && (UInt64(self.opcode.rawValue) == 0x200) {
-            if !((UInt64(self.flag.rawValue) == 0x0 || UInt64(self.flag.rawValue) == 0x1)) {
-                return RuleViolation(rule: .drvMacFlagByMode, field: "flag", status: .err)
-            }
-        }
         // drv.sym.flag-by-mode (MUST): If the VIRTIO_CRYPTO_F_CIPHER_STATELESS_MODE feature bit is negotiated, 1) if the driver uses the st…
-        if features.contains(.cipherStatelessMode)
-            && (UInt64(self.opcode.rawValue) == 0x0 || UInt64(self.opcode.rawValue) == 0x1)
-        {
-            if !((UInt64(self.flag.rawValue) == 0x0 || UInt64(self.flag.rawValue) == 0x1)) {
-                return RuleViolation(rule: .drvSymFlagByMode, field: "flag", status: .err)
-            }
-        }
         // drv.aead.flag-by-mode (MUST): If the VIRTIO_CRYPTO_F_AEAD_STATELESS_MODE feature bit is negotiated, 1) if the driver uses the stat…
-        if features.contains(.aeadStatelessMode)
-            && (UInt64(self.opcode.rawValue) == 0x300 || UInt64(self.opcode.rawValue) == 0x301)
-        {
-            if !((UInt64(self.flag.rawValue) == 0x0 || UInt64(self.flag.rawValue) == 0x1)) {
-                return RuleViolation(rule: .drvAeadFlagByMode, field: "flag", status: .err)
-            }
-        }
         // dev.akcipher.reject-flag-without-session-mode (SHOULD): If VIRTIO_CRYPTO_F_REVISION_1 is negotiated but VIRTIO_CRYPTO_F_<SERVICE>_STATELESS_MODE is not nego…
-        if features.contains(.revision1) && !features.contains(.akcipherStatelessMode)
-            && (UInt64(self.opcode.rawValue) == 0x400 || UInt64(self.opcode.rawValue) == 0x401
-                || UInt64(self.opcode.rawValue) == 0x402 || UInt64(self.opcode.rawValue) == 0x403)
-        {
-            if !((UInt64(self.flag.rawValue) != 0x0)) {
-                return RuleViolation(rule: .devAkcipherRejectFlagWithoutSessionMode, field: "flag", status: .notsupp)
-            }
-        }
         // drv.akcipher.flag-by-mode (MUST): If the VIRTIO_CRYPTO_F_AKCIPHER_STATELESS_MODE feature bit is negotiated, 1) if the driver uses the …
-        if features.contains(.akcipherStatelessMode)
-            && (UInt64(self.opcode.rawValue) == 0x400 || UInt64(self.opcode.rawValue) == 0x401
-                || UInt64(self.opcode.rawValue) == 0x402 || UInt64(self.opcode.rawValue) == 0x403)
-        {
-            if !((UInt64(self.flag.rawValue) == 0x0 || UInt64(self.flag.rawValue) == 0x1)) {
-                return RuleViolation(rule: .drvAkcipherFlagByMode, field: "flag", status: .err)
+        switch UInt64(self.opcode.rawValue) {
+        case 0x0, 0x1:
+            // dev.data.reject-flag-zero-cipher
+            if features.contains(.revision1) && !features.contains(.cipherStatelessMode) {
+                if !((UInt64(self.flag.rawValue) != 0x0)) {
+                    return RuleViolation(rule: .devDataRejectFlagZeroCipher, field: "flag", status: .notsupp)
+                }
             }
+            // drv.sym.flag-by-mode
+            if features.contains(.cipherStatelessMode) {
+                if !((UInt64(self.flag.rawValue) == 0x0 || UInt64(self.flag.rawValue) == 0x1)) {
+                    return RuleViolation(rule: .drvSymFlagByMode, field: "flag", status: .err)
+                }
+            }
+        case 0x100:
+            // dev.data.reject-flag-zero-hash
+            if features.contains(.revision1) && !features.contains(.hashStatelessMode) {
+                if !((UInt64(self.flag.rawValue) != 0x0)) {
+                    return RuleViolation(rule: .devDataRejectFlagZeroHash, field: "flag", status: .notsupp)
+                }
+            }
+            // drv.hash.flag-by-mode
+            if features.contains(.hashStatelessMode) {
+                if !((UInt64(self.flag.rawValue) == 0x0 || UInt64(self.flag.rawValue) == 0x1)) {
+                    return RuleViolation(rule: .drvHashFlagByMode, field: "flag", status: .err)
+                }
+            }
+        case 0x200:
+            // dev.data.reject-flag-zero-mac
+            if features.contains(.revision1) && !features.contains(.macStatelessMode) {
+                if !((UInt64(self.flag.rawValue) != 0x0)) {
+                    return RuleViolation(rule: .devDataRejectFlagZeroMac, field: "flag", status: .notsupp)
+                }
+            }
+            // drv.mac.flag-by-mode
+            if features.contains(.macStatelessMode) {
+                if !((UInt64(self.flag.rawValue) == 0x0 || UInt64(self.flag.rawValue) == 0x1)) {
+                    return RuleViolation(rule: .drvMacFlagByMode, field: "flag", status: .err)
+                }
+            }
+        case 0x300, 0x301:
+            // dev.data.reject-flag-zero-aead
+            if features.contains(.revision1) && !features.contains(.aeadStatelessMode) {
+                if !((UInt64(self.flag.rawValue) != 0x0)) {
+                    return RuleViolation(rule: .devDataRejectFlagZeroAead, field: "flag", status: .notsupp)
+                }
+            }
+            // drv.aead.flag-by-mode
+            if features.contains(.aeadStatelessMode) {
+                if !((UInt64(self.flag.rawValue) == 0x0 || UInt64(self.flag.rawValue) == 0x1)) {
+                    return RuleViolation(rule: .drvAeadFlagByMode, field: "flag", status: .err)
+                }
+            }
+        case 0x400, 0x401, 0x402, 0x403:
+            // dev.akcipher.reject-flag-without-session-mode
+            if features.contains(.revision1) && !features.contains(.akcipherStatelessMode) {
+                if !((UInt64(self.flag.rawValue) != 0x0)) {
+                    return RuleViolation(
+                        rule: .devAkcipherRejectFlagWithoutSessionMode, field: "flag", status: .notsupp)
+                }
+            }
+            // drv.akcipher.flag-by-mode
+            if features.contains(.akcipherStatelessMode) {
+                if !((UInt64(self.flag.rawValue) == 0x0 || UInt64(self.flag.rawValue) == 0x1)) {
+                    return RuleViolation(rule: .drvAkcipherFlagByMode, field: "flag", status: .err)
+                }
+            }
+        case 0x500, 0x501:
+            break
+        default:
+            // drv.data.opcode-defined
+            return RuleViolation(rule: .drvDataOpcodeDefined, field: "opcode", status: .notsupp)
         }
         return nil
     }
