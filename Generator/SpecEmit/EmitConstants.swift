@@ -39,11 +39,13 @@ struct ConstantsEmitter {
         groupDoc(group, &p)
         p.block("public struct \(group.swiftName): OptionSet, Hashable, Sendable") { p in
             p.line("public let rawValue: \(raw)")
-            p.line("public init(rawValue: \(raw)) { self.rawValue = rawValue }")
+            // Inlinable, and each flag a constant rather than a stored global: read from another module's
+            // inlined code, a `static let` costs a call to its addressor.
+            p.line("@inlinable public init(rawValue: \(raw)) { self.rawValue = rawValue }")
             for entry in group.entries {
                 p.doc("`\(entry.cName)`\(entry.notes.doc.map { ": \($0)" } ?? "")")
                 p.line(
-                    "public static let \(entry.swiftName) = \(group.swiftName)(rawValue: \(SwiftTypes.hex(entry.value)))"
+                    "@inlinable public static var \(entry.swiftName): \(group.swiftName) { \(group.swiftName)(rawValue: \(SwiftTypes.hex(entry.value))) }"
                 )
             }
             p.doc("Every flag the seed defines; any other bit is undefined.")
@@ -65,6 +67,8 @@ struct ConstantsEmitter {
             }
             p.line("case unknown(\(raw))")
             p.line()
+            // Inlinable, like `==` below: the decoders and the device call them per request, from other modules.
+            p.line("@inlinable")
             p.block("public init(rawValue: \(raw))") { p in
                 p.block("switch rawValue") { p in
                     for entry in group.entries {
@@ -74,12 +78,24 @@ struct ConstantsEmitter {
                 }
             }
             p.line()
+            p.line("@inlinable")
             p.block("public var rawValue: \(raw)") { p in
                 p.block("switch self") { p in
                     for entry in group.entries {
                         p.line("case .\(entry.swiftName): return \(SwiftTypes.hex(entry.value))")
                     }
                     p.line("case .unknown(let value): return value")
+                }
+            }
+            p.line()
+            p.doc("The derived `==`, spelled out because the derived one is not inlinable.")
+            p.line("@inlinable")
+            p.block("public static func == (lhs: Self, rhs: Self) -> Bool") { p in
+                p.block("switch (lhs, rhs)") { p in
+                    let same = group.entries.map { "(.\($0.swiftName), .\($0.swiftName))" }.joined(separator: ", ")
+                    p.line("case \(same): return true")
+                    p.line("case (.unknown(let left), .unknown(let right)): return left == right")
+                    p.line("default: return false")
                 }
             }
             p.line()
@@ -149,10 +165,13 @@ struct ConstantsEmitter {
         )
         p.block("public struct CryptoFeatures: OptionSet, Hashable, Sendable") { p in
             p.line("public let rawValue: UInt64")
-            p.line("public init(rawValue: UInt64) { self.rawValue = rawValue }")
+            // Inlinable constants, as for the flag sets: dispatch tests features per request.
+            p.line("@inlinable public init(rawValue: UInt64) { self.rawValue = rawValue }")
             for feature in spec.features {
                 p.doc("`\(feature.cName)` (bit \(feature.bit)): \(feature.notes.doc ?? "")")
-                p.line("public static let \(feature.swiftName) = CryptoFeatures(rawValue: 1 << \(feature.bit))")
+                p.line(
+                    "@inlinable public static var \(feature.swiftName): CryptoFeatures { CryptoFeatures(rawValue: 1 << \(feature.bit)) }"
+                )
             }
             p.doc("The feature the spec names `name` (`cipher-stateless-mode`), or nil.")
             p.block("public static func named(_ name: String) -> CryptoFeatures?") { p in

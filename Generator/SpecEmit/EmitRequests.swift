@@ -139,6 +139,8 @@ struct RequestsEmitter {
                     "Stateless only when the service's stateless feature is negotiated and `flag` lacks SESSION_MODE; without REVISION_1 the flag is ignored."
                 )
             }
+            // Inlinable, like the decoders: dispatch asks for every request.
+            p.line("@inlinable")
             p.block(
                 "public static func layout(for header: \(header.swiftName), features: CryptoFeatures) -> RequestLayout?"
             ) { p in
@@ -161,6 +163,7 @@ struct RequestsEmitter {
             }
             p.line()
             p.doc("Bytes of the fixed-length part for `opcode` in `layout`, or nil when the pair does not exist.")
+            p.line("@inlinable")
             p.block("public static func flfSize(opcode: Opcode, layout: RequestLayout) -> Int?") { p in
                 p.block("switch (opcode, layout)") { p in
                     for op in queue.ops {

@@ -96,6 +96,8 @@ struct RevisionsEmitter {
             }
             p.line()
             p.doc("Whether `revision` defines this value.")
+            // Inlinable: dispatch asks for every request's opcode.
+            p.line("@inlinable")
             p.block("public func isDefined(in revision: SpecRevision) -> Bool") { p in
                 p.block("switch self") { p in
                     var byCondition: [String: [String]] = [:]

@@ -42,6 +42,8 @@ struct VLFEmitter {
             p.doc("Bytes of the device-writable part of the vlf.")
             p.line("public var writableLength: Int")
             p.line()
+            // Inlinable, like the decoders: dispatch computes the vlf of every request.
+            p.line("@inlinable")
             p.block("public init(_ flf: \(of.swiftName))") { p in
                 let directions = Set(
                     layout.fields.compactMap { field -> Direction? in
@@ -114,6 +116,7 @@ struct VLFEmitter {
             p.doc("No member is selected (or it has no vlf): the part is empty.")
             p.line("case unused")
             p.line()
+            p.line("@inlinable")
             p.block("public init(_ flf: \(of.swiftName))") { p in
                 p.block("switch flf.\(slotField.swiftName)") { p in
                     for slotCase in slot.cases {
@@ -132,6 +135,7 @@ struct VLFEmitter {
                 ("readableLength", "Int", "0"), ("writableLength", "Int", "0"), ("segments", "[NamedVlfSegment]", "[]"),
             ] {
                 p.line()
+                if property != "segments" { p.line("@inlinable") }
                 p.block("public var \(property): \(type)") { p in
                     p.block("switch self") { p in
                         for slotCase in slot.cases where slotCase.vlf != nil {

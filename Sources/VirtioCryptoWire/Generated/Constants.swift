@@ -19,6 +19,7 @@ public enum Service: Hashable, Sendable {
     case ipsec
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x0: self = .cipher
@@ -31,6 +32,7 @@ public enum Service: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .cipher: return 0x0
@@ -40,6 +42,17 @@ public enum Service: Hashable, Sendable {
         case .akcipher: return 0x4
         case .ipsec: return 0x5
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.cipher, .cipher), (.hash, .hash), (.mac, .mac), (.aead, .aead), (.akcipher, .akcipher), (.ipsec, .ipsec):
+            return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -106,6 +119,7 @@ public enum CipherAlgorithm: Hashable, Sendable {
     case zucEea3
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x0: self = .noCipher
@@ -127,6 +141,7 @@ public enum CipherAlgorithm: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .noCipher: return 0x0
@@ -145,6 +160,20 @@ public enum CipherAlgorithm: Hashable, Sendable {
         case .aesXts: return 0xd
         case .zucEea3: return 0xe
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.noCipher, .noCipher), (.arc4, .arc4), (.aesEcb, .aesEcb), (.aesCbc, .aesCbc), (.aesCtr, .aesCtr),
+            (.desEcb, .desEcb), (.desCbc, .desCbc), (.tripleDesEcb, .tripleDesEcb), (.tripleDesCbc, .tripleDesCbc),
+            (.tripleDesCtr, .tripleDesCtr), (.kasumiF8, .kasumiF8), (.snow3gUea2, .snow3gUea2), (.aesF8, .aesF8),
+            (.aesXts, .aesXts), (.zucEea3, .zucEea3):
+            return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -221,6 +250,7 @@ public enum HashAlgorithm: Hashable, Sendable {
     case sha3Shake256
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x0: self = .noHash
@@ -240,6 +270,7 @@ public enum HashAlgorithm: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .noHash: return 0x0
@@ -256,6 +287,19 @@ public enum HashAlgorithm: Hashable, Sendable {
         case .sha3Shake128: return 0xb
         case .sha3Shake256: return 0xc
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.noHash, .noHash), (.md5, .md5), (.sha1, .sha1), (.sha224, .sha224), (.sha256, .sha256),
+            (.sha384, .sha384), (.sha512, .sha512), (.sha3224, .sha3224), (.sha3256, .sha3256), (.sha3384, .sha3384),
+            (.sha3512, .sha3512), (.sha3Shake128, .sha3Shake128), (.sha3Shake256, .sha3Shake256):
+            return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -338,6 +382,7 @@ public enum MacAlgorithm: Hashable, Sendable {
     case zucEia3
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x0: self = .noMac
@@ -361,6 +406,7 @@ public enum MacAlgorithm: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .noMac: return 0x0
@@ -381,6 +427,21 @@ public enum MacAlgorithm: Hashable, Sendable {
         case .xcbcAes: return 0x35
         case .zucEia3: return 0x36
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.noMac, .noMac), (.hmacMd5, .hmacMd5), (.hmacSha1, .hmacSha1), (.hmacSha224, .hmacSha224),
+            (.hmacSha256, .hmacSha256), (.hmacSha384, .hmacSha384), (.hmacSha512, .hmacSha512), (.cmac3des, .cmac3des),
+            (.cmacAes, .cmacAes), (.kasumiF9, .kasumiF9), (.snow3gUia2, .snow3gUia2), (.gmacAes, .gmacAes),
+            (.gmacTwofish, .gmacTwofish), (.cbcmacAes, .cbcmacAes), (.cbcmacKasumiF9, .cbcmacKasumiF9),
+            (.xcbcAes, .xcbcAes), (.zucEia3, .zucEia3):
+            return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -441,6 +502,7 @@ public enum AeadAlgorithm: Hashable, Sendable {
     case chacha20Poly1305
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x0: self = .noAead
@@ -451,6 +513,7 @@ public enum AeadAlgorithm: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .noAead: return 0x0
@@ -458,6 +521,16 @@ public enum AeadAlgorithm: Hashable, Sendable {
         case .ccm: return 0x2
         case .chacha20Poly1305: return 0x3
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.noAead, .noAead), (.gcm, .gcm), (.ccm, .ccm), (.chacha20Poly1305, .chacha20Poly1305): return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -538,6 +611,7 @@ public enum Opcode: Hashable, Sendable {
     case ipsecInbound
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x2: self = .cipherCreateSession
@@ -566,6 +640,7 @@ public enum Opcode: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .cipherCreateSession: return 0x2
@@ -591,6 +666,25 @@ public enum Opcode: Hashable, Sendable {
         case .ipsecOutbound: return 0x500
         case .ipsecInbound: return 0x501
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.cipherCreateSession, .cipherCreateSession), (.cipherDestroySession, .cipherDestroySession),
+            (.hashCreateSession, .hashCreateSession), (.hashDestroySession, .hashDestroySession),
+            (.macCreateSession, .macCreateSession), (.macDestroySession, .macDestroySession),
+            (.aeadCreateSession, .aeadCreateSession), (.aeadDestroySession, .aeadDestroySession),
+            (.akcipherCreateSession, .akcipherCreateSession), (.akcipherDestroySession, .akcipherDestroySession),
+            (.cipherEncrypt, .cipherEncrypt), (.cipherDecrypt, .cipherDecrypt), (.hash, .hash), (.mac, .mac),
+            (.aeadEncrypt, .aeadEncrypt), (.aeadDecrypt, .aeadDecrypt), (.akcipherEncrypt, .akcipherEncrypt),
+            (.akcipherDecrypt, .akcipherDecrypt), (.akcipherSign, .akcipherSign), (.akcipherVerify, .akcipherVerify),
+            (.ipsecOutbound, .ipsecOutbound), (.ipsecInbound, .ipsecInbound):
+            return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -673,6 +767,7 @@ public enum Status: Hashable, Sendable {
     case max
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x0: self = .ok
@@ -688,6 +783,7 @@ public enum Status: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .ok: return 0x0
@@ -700,6 +796,18 @@ public enum Status: Hashable, Sendable {
         case .ipsecSaSoftExpiry: return 0x7
         case .max: return 0x8
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.ok, .ok), (.err, .err), (.badmsg, .badmsg), (.notsupp, .notsupp), (.invsess, .invsess), (.nospc, .nospc),
+            (.keyRejected, .keyRejected), (.ipsecSaSoftExpiry, .ipsecSaSoftExpiry), (.max, .max):
+            return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -729,9 +837,9 @@ public enum Status: Hashable, Sendable {
 /// Seed section: Device configuration layout.
 public struct ConfigStatus: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// `VIRTIO_CRYPTO_S_HW_READY`: the device is ready to process requests; read-only for the driver
-    public static let hwReady = ConfigStatus(rawValue: 0x1)
+    @inlinable public static var hwReady: ConfigStatus { ConfigStatus(rawValue: 0x1) }
     /// Every flag the seed defines; any other bit is undefined.
     public static let defined: ConfigStatus = [.hwReady]
 }
@@ -746,6 +854,7 @@ public enum Op: Hashable, Sendable {
     case decrypt
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x1: self = .encrypt
@@ -754,11 +863,22 @@ public enum Op: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .encrypt: return 0x1
         case .decrypt: return 0x2
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.encrypt, .encrypt), (.decrypt, .decrypt): return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -787,6 +907,7 @@ public enum SymOp: Hashable, Sendable {
     case algorithmChaining
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x0: self = .noOperation
@@ -796,12 +917,23 @@ public enum SymOp: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .noOperation: return 0x0
         case .cipher: return 0x1
         case .algorithmChaining: return 0x2
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.noOperation, .noOperation), (.cipher, .cipher), (.algorithmChaining, .algorithmChaining): return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -829,6 +961,7 @@ public enum ChainOrder: Hashable, Sendable {
     case cipherThenHash
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x1: self = .hashThenCipher
@@ -837,11 +970,22 @@ public enum ChainOrder: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .hashThenCipher: return 0x1
         case .cipherThenHash: return 0x2
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.hashThenCipher, .hashThenCipher), (.cipherThenHash, .cipherThenHash): return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -871,6 +1015,7 @@ public enum HashMode: Hashable, Sendable {
     case nested
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x1: self = .plain
@@ -880,12 +1025,23 @@ public enum HashMode: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .plain: return 0x1
         case .auth: return 0x2
         case .nested: return 0x3
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.plain, .plain), (.auth, .auth), (.nested, .nested): return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -907,9 +1063,9 @@ public enum HashMode: Hashable, Sendable {
 /// Seed section: Data Virtqueue.
 public struct RequestFlag: OptionSet, Hashable, Sendable {
     public let rawValue: UInt32
-    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt32) { self.rawValue = rawValue }
     /// `VIRTIO_CRYPTO_FLAG_SESSION_MODE`: the request uses a session; 0 means stateless (only when the service's stateless feature is negotiated)
-    public static let sessionMode = RequestFlag(rawValue: 0x1)
+    @inlinable public static var sessionMode: RequestFlag { RequestFlag(rawValue: 0x1) }
     /// Every flag the seed defines; any other bit is undefined.
     public static let defined: RequestFlag = [.sessionMode]
 }
@@ -945,6 +1101,7 @@ public enum AkcipherAlgorithm: Hashable, Sendable {
     case ecdsa
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x0: self = .noAkcipher
@@ -954,12 +1111,23 @@ public enum AkcipherAlgorithm: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .noAkcipher: return 0x0
         case .rsa: return 0x1
         case .ecdsa: return 0x2
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.noAkcipher, .noAkcipher), (.rsa, .rsa), (.ecdsa, .ecdsa): return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -999,6 +1167,7 @@ public enum AkcipherKeyType: Hashable, Sendable {
     case privateKey
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x1: self = .publicKey
@@ -1007,11 +1176,22 @@ public enum AkcipherKeyType: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .publicKey: return 0x1
         case .privateKey: return 0x2
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.publicKey, .publicKey), (.privateKey, .privateKey): return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -1038,6 +1218,7 @@ public enum RsaPadding: Hashable, Sendable {
     case pkcs1
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x0: self = .raw
@@ -1046,11 +1227,22 @@ public enum RsaPadding: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .raw: return 0x0
         case .pkcs1: return 0x1
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.raw, .raw), (.pkcs1, .pkcs1): return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -1097,6 +1289,7 @@ public enum RsaHashAlgorithm: Hashable, Sendable {
     case sha224
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x0: self = .noHash
@@ -1113,6 +1306,7 @@ public enum RsaHashAlgorithm: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .noHash: return 0x0
@@ -1126,6 +1320,18 @@ public enum RsaHashAlgorithm: Hashable, Sendable {
         case .sha512: return 0x8
         case .sha224: return 0x9
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.noHash, .noHash), (.md2, .md2), (.md3, .md3), (.md4, .md4), (.md5, .md5), (.sha1, .sha1),
+            (.sha256, .sha256), (.sha384, .sha384), (.sha512, .sha512), (.sha224, .sha224):
+            return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -1170,6 +1376,7 @@ public enum EccCurve: Hashable, Sendable {
     case nistP521
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x0: self = .unknownCurve
@@ -1182,6 +1389,7 @@ public enum EccCurve: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .unknownCurve: return 0x0
@@ -1191,6 +1399,18 @@ public enum EccCurve: Hashable, Sendable {
         case .nistP384: return 0x4
         case .nistP521: return 0x5
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.unknownCurve, .unknownCurve), (.nistP192, .nistP192), (.nistP224, .nistP224), (.nistP256, .nistP256),
+            (.nistP384, .nistP384), (.nistP521, .nistP521):
+            return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -1228,6 +1448,7 @@ public enum IpsecCapability: Hashable, Sendable {
     case saCap
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x800: self = .resourceCap
@@ -1236,11 +1457,22 @@ public enum IpsecCapability: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .resourceCap: return 0x800
         case .saCap: return 0x801
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.resourceCap, .resourceCap), (.saCap, .saCap): return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -1267,6 +1499,7 @@ public enum IpsecResourceObject: Hashable, Sendable {
     case inboundSa
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x200: self = .outboundSa
@@ -1275,11 +1508,22 @@ public enum IpsecResourceObject: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .outboundSa: return 0x200
         case .inboundSa: return 0x201
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.outboundSa, .outboundSa), (.inboundSa, .inboundSa): return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -1310,6 +1554,7 @@ public enum IpsecMode: Hashable, Sendable {
     case ahTransport
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x1: self = .espTunnel
@@ -1320,6 +1565,7 @@ public enum IpsecMode: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .espTunnel: return 0x1
@@ -1327,6 +1573,18 @@ public enum IpsecMode: Hashable, Sendable {
         case .ahTunnel: return 0x3
         case .ahTransport: return 0x4
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.espTunnel, .espTunnel), (.espTransport, .espTransport), (.ahTunnel, .ahTunnel),
+            (.ahTransport, .ahTransport):
+            return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 
@@ -1350,21 +1608,21 @@ public enum IpsecMode: Hashable, Sendable {
 /// Errata: The options field is le32 in struct virtio_crypto_ipsec_mode_cap but le64 in struct virtio_crypto_resource_obj_ipsec_sa_256b_key. The group is le64 so that both fields carry it (the le32 field is widened on decode, narrowed on encode); only bits 0-6 are defined.
 public struct IpsecOption: OptionSet, Hashable, Sendable {
     public let rawValue: UInt64
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt64) { self.rawValue = rawValue }
     /// `VIRTIO_CRYPTO_IPSEC_ESN`: bit 0: extended sequence number is supported (ESN)
-    public static let esn = IpsecOption(rawValue: 0x1)
+    @inlinable public static var esn: IpsecOption { IpsecOption(rawValue: 0x1) }
     /// `VIRTIO_CRYPTO_IPSEC_UDP_ENCAP`: bit 1: udp encapsulation is supported (UDP Encapsulation); applicable only for ESP IPsec processing; the SA's udp_sport/udp_dport are the ports
-    public static let udpEncap = IpsecOption(rawValue: 0x2)
+    @inlinable public static var udpEncap: IpsecOption { IpsecOption(rawValue: 0x2) }
     /// `VIRTIO_CRYPTO_IPSEC_COPY_DSCP`: bit 2: copy dscp is supported
-    public static let copyDscp = IpsecOption(rawValue: 0x4)
+    @inlinable public static var copyDscp: IpsecOption { IpsecOption(rawValue: 0x4) }
     /// `VIRTIO_CRYPTO_IPSEC_DEC_TTL`: bit 3: decrementing the time to live is supported
-    public static let decTtl = IpsecOption(rawValue: 0x8)
+    @inlinable public static var decTtl: IpsecOption { IpsecOption(rawValue: 0x8) }
     /// `VIRTIO_CRYPTO_IPSEC_COPY_DF`: bit 4: copy Don't Fragment bit is supported
-    public static let copyDf = IpsecOption(rawValue: 0x10)
+    @inlinable public static var copyDf: IpsecOption { IpsecOption(rawValue: 0x10) }
     /// `VIRTIO_CRYPTO_IPSEC_ECN`: bit 5: copy Explicit Congestion Notification is supported
-    public static let ecn = IpsecOption(rawValue: 0x20)
+    @inlinable public static var ecn: IpsecOption { IpsecOption(rawValue: 0x20) }
     /// `VIRTIO_CRYPTO_IPSEC_SA_LIFETIME`: bit 6: SA lifetime feature is supported (struct virtio_crypto_ipsec_lifetime)
-    public static let saLifetime = IpsecOption(rawValue: 0x40)
+    @inlinable public static var saLifetime: IpsecOption { IpsecOption(rawValue: 0x40) }
     /// Every flag the seed defines; any other bit is undefined.
     public static let defined: IpsecOption = [.esn, .udpEncap, .copyDscp, .decTtl, .copyDf, .ecn, .saLifetime]
 }
@@ -1380,6 +1638,7 @@ public enum IpsecDirection: Hashable, Sendable {
     case inbound
     case unknown(UInt32)
 
+    @inlinable
     public init(rawValue: UInt32) {
         switch rawValue {
         case 0x1: self = .outbound
@@ -1388,11 +1647,22 @@ public enum IpsecDirection: Hashable, Sendable {
         }
     }
 
+    @inlinable
     public var rawValue: UInt32 {
         switch self {
         case .outbound: return 0x1
         case .inbound: return 0x2
         case .unknown(let value): return value
+        }
+    }
+
+    /// The derived `==`, spelled out because the derived one is not inlinable.
+    @inlinable
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.outbound, .outbound), (.inbound, .inbound): return true
+        case (.unknown(let left), .unknown(let right)): return left == right
+        default: return false
         }
     }
 

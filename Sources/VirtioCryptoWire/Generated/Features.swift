@@ -4,19 +4,19 @@
 /// The device feature bits of every revision (bits 0–5; `defined(in:)` per revision).
 public struct CryptoFeatures: OptionSet, Hashable, Sendable {
     public let rawValue: UInt64
-    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: UInt64) { self.rawValue = rawValue }
     /// `VIRTIO_CRYPTO_F_REVISION_1` (bit 0): Revision 1 has a specific request format (exact-size fixed-length parts) and other enhancements.
-    public static let revision1 = CryptoFeatures(rawValue: 1 << 0)
+    @inlinable public static var revision1: CryptoFeatures { CryptoFeatures(rawValue: 1 << 0) }
     /// `VIRTIO_CRYPTO_F_CIPHER_STATELESS_MODE` (bit 1): Stateless mode requests are supported by the CIPHER service.
-    public static let cipherStatelessMode = CryptoFeatures(rawValue: 1 << 1)
+    @inlinable public static var cipherStatelessMode: CryptoFeatures { CryptoFeatures(rawValue: 1 << 1) }
     /// `VIRTIO_CRYPTO_F_HASH_STATELESS_MODE` (bit 2): Stateless mode requests are supported by the HASH service.
-    public static let hashStatelessMode = CryptoFeatures(rawValue: 1 << 2)
+    @inlinable public static var hashStatelessMode: CryptoFeatures { CryptoFeatures(rawValue: 1 << 2) }
     /// `VIRTIO_CRYPTO_F_MAC_STATELESS_MODE` (bit 3): Stateless mode requests are supported by the MAC service.
-    public static let macStatelessMode = CryptoFeatures(rawValue: 1 << 3)
+    @inlinable public static var macStatelessMode: CryptoFeatures { CryptoFeatures(rawValue: 1 << 3) }
     /// `VIRTIO_CRYPTO_F_AEAD_STATELESS_MODE` (bit 4): Stateless mode requests are supported by the AEAD service.
-    public static let aeadStatelessMode = CryptoFeatures(rawValue: 1 << 4)
+    @inlinable public static var aeadStatelessMode: CryptoFeatures { CryptoFeatures(rawValue: 1 << 4) }
     /// `VIRTIO_CRYPTO_F_AKCIPHER_STATELESS_MODE` (bit 5): Stateless mode requests are supported by the AKCIPHER service.
-    public static let akcipherStatelessMode = CryptoFeatures(rawValue: 1 << 5)
+    @inlinable public static var akcipherStatelessMode: CryptoFeatures { CryptoFeatures(rawValue: 1 << 5) }
     /// The feature the spec names `name` (`cipher-stateless-mode`), or nil.
     public static func named(_ name: String) -> CryptoFeatures? {
         switch name {

@@ -49,6 +49,7 @@ extension Service {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .cipher, .hash, .mac, .aead: return true
@@ -82,6 +83,7 @@ extension CipherAlgorithm {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .noCipher, .arc4, .aesEcb, .aesCbc, .aesCtr, .desEcb, .desCbc, .tripleDesEcb, .tripleDesCbc, .tripleDesCtr,
@@ -116,6 +118,7 @@ extension HashAlgorithm {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .noHash, .md5, .sha1, .sha224, .sha256, .sha384, .sha512, .sha3224, .sha3256, .sha3384, .sha3512,
@@ -150,6 +153,7 @@ extension MacAlgorithm {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .noMac, .hmacMd5, .hmacSha1, .hmacSha224, .hmacSha256, .hmacSha384, .hmacSha512, .cmac3des, .cmacAes,
@@ -182,6 +186,7 @@ extension AeadAlgorithm {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .noAead, .gcm, .ccm, .chacha20Poly1305: return true
@@ -218,6 +223,7 @@ extension Opcode {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .cipherCreateSession, .cipherDestroySession, .hashCreateSession, .hashDestroySession, .macCreateSession,
@@ -248,6 +254,7 @@ extension Status {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .ok, .err, .badmsg, .notsupp, .invsess, .nospc, .max: return true
@@ -272,6 +279,7 @@ extension Op {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .encrypt, .decrypt: return true
@@ -295,6 +303,7 @@ extension SymOp {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .noOperation, .cipher, .algorithmChaining: return true
@@ -318,6 +327,7 @@ extension ChainOrder {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .hashThenCipher, .cipherThenHash: return true
@@ -341,6 +351,7 @@ extension HashMode {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .plain, .auth, .nested: return true
@@ -364,6 +375,7 @@ extension AkcipherAlgorithm {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .noAkcipher, .rsa, .ecdsa: return [.v1_4].contains(revision)
@@ -394,6 +406,7 @@ extension AkcipherKeyType {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .publicKey, .privateKey: return [.v1_4].contains(revision)
@@ -417,6 +430,7 @@ extension RsaPadding {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .raw, .pkcs1: return [.v1_4].contains(revision)
@@ -440,6 +454,7 @@ extension RsaHashAlgorithm {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .noHash, .md2, .md3, .md4, .md5, .sha1, .sha256, .sha384, .sha512, .sha224:
@@ -464,6 +479,7 @@ extension EccCurve {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .unknownCurve, .nistP192, .nistP224, .nistP256, .nistP384, .nistP521: return [.v1_4].contains(revision)
@@ -487,6 +503,7 @@ extension IpsecCapability {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .resourceCap, .saCap: return [.v1_4].contains(revision)
@@ -510,6 +527,7 @@ extension IpsecResourceObject {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .outboundSa, .inboundSa: return [.v1_4].contains(revision)
@@ -533,6 +551,7 @@ extension IpsecMode {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .espTunnel, .espTransport, .ahTunnel, .ahTransport: return [.v1_4].contains(revision)
@@ -556,6 +575,7 @@ extension IpsecDirection {
     }
 
     /// Whether `revision` defines this value.
+    @inlinable
     public func isDefined(in revision: SpecRevision) -> Bool {
         switch self {
         case .outbound, .inbound: return [.v1_4].contains(revision)

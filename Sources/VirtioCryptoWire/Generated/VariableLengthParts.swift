@@ -10,6 +10,7 @@ public struct MacCreateSessionVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: MacCreateSessionFlf) {
         var readable = 0
         let writable = 0
@@ -36,6 +37,7 @@ public struct CipherSessionVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: CipherSessionFlf) {
         var readable = 0
         let writable = 0
@@ -64,6 +66,7 @@ public struct AlgChainSessionVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: AlgChainSessionFlf) {
         var readable = 0
         let writable = 0
@@ -97,6 +100,7 @@ public enum SymCreateSessionVlf: Equatable, Sendable {
     /// No member is selected (or it has no vlf): the part is empty.
     case unused
 
+    @inlinable
     public init(_ flf: SymCreateSessionFlf) {
         switch flf.opFlf {
         case .cipher(let member): self = .cipher(CipherSessionVlf(member))
@@ -105,6 +109,7 @@ public enum SymCreateSessionVlf: Equatable, Sendable {
         }
     }
 
+    @inlinable
     public var readableLength: Int {
         switch self {
         case .cipher(let vlf): return vlf.readableLength
@@ -113,6 +118,7 @@ public enum SymCreateSessionVlf: Equatable, Sendable {
         }
     }
 
+    @inlinable
     public var writableLength: Int {
         switch self {
         case .cipher(let vlf): return vlf.writableLength
@@ -139,6 +145,7 @@ public struct AeadCreateSessionVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: AeadCreateSessionFlf) {
         var readable = 0
         let writable = 0
@@ -167,6 +174,7 @@ public struct HashDataVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: HashDataFlf) {
         var readable = 0
         var writable = 0
@@ -198,6 +206,7 @@ public struct HashDataVlfStateless: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: HashDataFlfStateless) {
         var readable = 0
         var writable = 0
@@ -229,6 +238,7 @@ public struct MacDataVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: MacDataFlf) {
         var readable = 0
         var writable = 0
@@ -262,6 +272,7 @@ public struct MacDataVlfStateless: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: MacDataFlfStateless) {
         var readable = 0
         var writable = 0
@@ -298,6 +309,7 @@ public struct CipherDataVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: CipherDataFlf) {
         var readable = 0
         var writable = 0
@@ -339,6 +351,7 @@ public struct AlgChainDataVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: AlgChainDataFlf) {
         var readable = 0
         var writable = 0
@@ -376,6 +389,7 @@ public enum SymDataVlf: Equatable, Sendable {
     /// No member is selected (or it has no vlf): the part is empty.
     case unused
 
+    @inlinable
     public init(_ flf: SymDataFlf) {
         switch flf.opTypeFlf {
         case .cipher(let member): self = .cipher(CipherDataVlf(member))
@@ -384,6 +398,7 @@ public enum SymDataVlf: Equatable, Sendable {
         }
     }
 
+    @inlinable
     public var readableLength: Int {
         switch self {
         case .cipher(let vlf): return vlf.readableLength
@@ -392,6 +407,7 @@ public enum SymDataVlf: Equatable, Sendable {
         }
     }
 
+    @inlinable
     public var writableLength: Int {
         switch self {
         case .cipher(let vlf): return vlf.writableLength
@@ -424,6 +440,7 @@ public struct CipherDataVlfStateless: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: CipherDataFlfStateless) {
         var readable = 0
         var writable = 0
@@ -472,6 +489,7 @@ public struct AlgChainDataVlfStateless: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: AlgChainDataFlfStateless) {
         var readable = 0
         var writable = 0
@@ -515,6 +533,7 @@ public enum SymDataVlfStateless: Equatable, Sendable {
     /// No member is selected (or it has no vlf): the part is empty.
     case unused
 
+    @inlinable
     public init(_ flf: SymDataFlfStateless) {
         switch flf.opTypeFlf {
         case .cipher(let member): self = .cipher(CipherDataVlfStateless(member))
@@ -523,6 +542,7 @@ public enum SymDataVlfStateless: Equatable, Sendable {
         }
     }
 
+    @inlinable
     public var readableLength: Int {
         switch self {
         case .cipher(let vlf): return vlf.readableLength
@@ -531,6 +551,7 @@ public enum SymDataVlfStateless: Equatable, Sendable {
         }
     }
 
+    @inlinable
     public var writableLength: Int {
         switch self {
         case .cipher(let vlf): return vlf.writableLength
@@ -564,6 +585,7 @@ public struct AeadDataVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: AeadDataFlf) {
         var readable = 0
         var writable = 0
@@ -607,6 +629,7 @@ public struct AeadDataVlfStateless: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: AeadDataFlfStateless) {
         var readable = 0
         var writable = 0
@@ -646,6 +669,7 @@ public struct AkcipherCreateSessionVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: AkcipherCreateSessionFlf) {
         var readable = 0
         let writable = 0
@@ -675,6 +699,7 @@ public struct AkcipherDataVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: AkcipherDataFlf) {
         var readable = 0
         var writable = 0
@@ -708,6 +733,7 @@ public struct AkcipherVerifyDataVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: AkcipherDataFlf) {
         var readable = 0
         let writable = 0
@@ -742,6 +768,7 @@ public struct AkcipherDataVlfStateless: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: AkcipherDataFlfStateless) {
         var readable = 0
         var writable = 0
@@ -779,6 +806,7 @@ public struct AkcipherVerifyDataVlfStateless: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: AkcipherDataFlfStateless) {
         var readable = 0
         let writable = 0
@@ -814,6 +842,7 @@ public struct IpsecDataVlf: Equatable, Sendable {
     /// Bytes of the device-writable part of the vlf.
     public var writableLength: Int
 
+    @inlinable
     public init(_ flf: IpsecDataFlf) {
         var readable = 0
         var writable = 0
