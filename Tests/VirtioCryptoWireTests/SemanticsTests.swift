@@ -46,6 +46,38 @@ struct SemanticsTests {
         }
     }
 
+    @Test func aShortFixedSizeStructThrowsAtTheFieldWhereItEnds() throws {
+        // A fixed-size struct checks its size once, but the error names what a field-by-field read
+        // stops at: a scalar (in a nested struct too), one element of a fixed array, or a whole slot.
+        let cases: [(name: String, count: Int, error: WireError)] = [
+            ("alg-chain-session-flf", 2, .truncated(offset: 0, needed: 4)),
+            ("alg-chain-session-flf", 20, .truncated(offset: 20, needed: 4)),  // cipher_hdr.op
+            ("alg-chain-session-flf", 30, .truncated(offset: 24, needed: 16)),  // the algo_flf slot
+            ("alg-chain-session-flf", 47, .truncated(offset: 44, needed: 4)),
+            ("ipsec-mode-cap", 2, .truncated(offset: 2, needed: 1)),  // reserved[1]
+            ("ipsec-mode-cap", 30, .truncated(offset: 24, needed: 8)),
+            ("sym-data-flf", 39, .truncated(offset: 0, needed: 40)),
+        ]
+        for (name, count, error) in cases {
+            #expect(throws: error, "\(name) from \(count) bytes") {
+                try WireCatalog.decode(name, from: [UInt8](repeating: 0, count: count), in: .v1_4)
+            }
+        }
+        // A failed decode leaves the cursor where it was.
+        let result: Result<Int, WireError> = [UInt8](repeating: 0, count: 28).withUnsafeBytes { raw in
+            var reader = WireReader(raw)
+            do throws(WireError) {
+                try reader.skip(8)
+                _ = try OpHeader(from: &reader)
+                return .success(reader.offset)
+            } catch {
+                #expect(reader.offset == 8)
+                return .failure(error)
+            }
+        }
+        #expect(throws: WireError.truncated(offset: 28, needed: 4)) { try result.get() }
+    }
+
     @Test func statelessFeaturesRequireRevision1() {
         expectRule(
             .featFeatureHashStatelessRequiresRevision1, .featFeatureMacStatelessRequiresRevision1,
