@@ -8,6 +8,9 @@ import WireBytes
 public final class DataWorker {
     let device: VirtioCryptoDevice
     private var contexts: [UInt64: WorkerSession] = [:]
+    /// Copies of destroyed sessions whose keys jobs in the lanes may still read: released when the
+    /// lanes are next flushed.
+    private var retiring: [WorkerSession] = []
     /// The last session used: a stream of requests on one session skips the table's lock and both
     /// dictionaries. Not retained: `contexts` holds it, and is filtered only after this is cleared.
     private var recent: Unmanaged<WorkerSession>?
@@ -194,6 +197,7 @@ public final class DataWorker {
     public func finishBatch(completion: any UsedRingCompletion) {
         guard let multiBuffer, multiBuffer.pending > 0 else { return }
         multiBuffer.flush { tag, succeeded in finish(tag, succeeded, completion) }
+        if !retiring.isEmpty { retiring.removeAll() }
     }
 
     /// A request back from the job API: its status where the driver looks, counted, and its used entry.
@@ -483,10 +487,18 @@ public final class DataWorker {
         if generation != seenGeneration {
             // Sessions went away since this worker last looked: drop its copies of their
             // keyed contexts now rather than whenever the cache fills. Jobs still in the lanes may
-            // use those keys (IPsec-MB reads them when a lane runs): they return first.
-            if let completion { finishBatch(completion: completion) }
+            // use those keys (IPsec-MB reads HMAC states when a lane runs): the copies live on
+            // until the lanes are flushed.
             recent = nil
-            contexts = contexts.filter { device.sessions.lookup($0.key) === $0.value.session }
+            let (live, gone) = contexts.reduce(into: ([UInt64: WorkerSession](), [WorkerSession]())) {
+                if device.sessions.lookup($1.key) === $1.value.session {
+                    $0.0[$1.key] = $1.value
+                } else {
+                    $0.1.append($1.value)
+                }
+            }
+            contexts = live
+            if (multiBuffer?.pending ?? 0) > 0 { retiring += gone }
             seenGeneration = generation
         }
         let entry: WorkerSession

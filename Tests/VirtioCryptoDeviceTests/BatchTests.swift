@@ -17,10 +17,10 @@ struct BatchTests {
     static let key = [UInt8](repeating: 0x2b, count: 16)
 
     /// A session destroyed while one of its requests waits in the lanes: the request still runs
-    /// with its keys (the worker flushes the lanes before it drops its copies of destroyed sessions,
-    /// which zeroize their keys), and a later request on the session gets INVSESS. (IPsec-MB 1.3's
-    /// AVX2 lanes here take what they need of the keys at submission, so on this machine the answer
-    /// would be right without the flush too; other implementations read the keys when a lane runs.)
+    /// with its keys (the worker keeps its copies of destroyed sessions, which zeroize their keys when
+    /// released, until the lanes are flushed), and a later request on the session gets INVSESS.
+    /// (IPsec-MB 1.3's AVX2 AES-CBC lanes take what they need of the keys at submission, so this one
+    /// would pass without that; the HMAC test below would not.)
     @Test func aSessionDestroyedMidBatchKeepsItsKeysUntilItsRequestsReturn() throws {
         let harness = try Harness()
         let worker = harness.device.makeDataWorker(multiBuffer: true)
@@ -63,6 +63,56 @@ struct BatchTests {
             #expect(out.last == UInt8(Status.ok.rawValue))
         }
         #expect(ring.written(third).last == UInt8(Status.invsess.rawValue))
+    }
+
+    /// The same through `handle` (which answers at once and delivers nothing of the lanes): an HMAC
+    /// job waits in the lanes, its session is destroyed, and a request on another session is handled.
+    /// IPsec-MB reads an HMAC job's inner and outer states when its lane runs, so the destroyed
+    /// session's copy must outlive the job: the MAC must still be RFC 4231's (test case 2).
+    @Test func aSessionDestroyedWhileItsHMACWaitsKeepsItsStatesWhenAnotherRequestIsHandled() throws {
+        let harness = try Harness()
+        let worker = harness.device.makeDataWorker(multiBuffer: true)
+        let key = Array("Jefe".utf8)
+        let message = Array("what do ya want for nothing?".utf8)
+        let expected = [UInt8](hex: "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")!
+        func macSession() throws -> UInt64 {
+            let (status, id) = try harness.createSession(
+                RequestBuilder.control(
+                    opcode: .macCreateSession,
+                    flf: MacCreateSessionFlf(algo: .hmacSha256, hashResultLen: 32, authKeyLen: UInt32(key.count))),
+                keys: [key])
+            try #require(status == .ok)
+            return id
+        }
+        let doomed = try macSession()
+        let other = try macSession()
+        let ring = DriverRing(size: 16, memorySize: 1 << 20)
+        let queue = try SplitQueue(memory: ring.memory, layout: ring.layout, eventIndex: false)
+        func post(_ session: UInt64) throws -> (DriverRing.Submission, DescriptorChain) {
+            let head = RequestBuilder.data(
+                opcode: .mac, sessionID: session,
+                flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: UInt32(message.count), hashResultLen: 32)))
+            let submission = ring.submit(readable: [head, message], writable: [32, 1])
+            let chain = DescriptorChain()
+            try queue.walk(head: try #require(try queue.nextAvailable()), into: chain)
+            return (submission, chain)
+        }
+        let answers = Answers()
+        let (first, firstChain) = try post(doomed)
+        let deferred = worker.serve(firstChain, head: first.head, othersWaiting: 1, completion: answers)
+        try #require(deferred == nil, "no IPsec-MB here: the request ran at once")
+        try #require(answers.written[first.head] == nil, "the job API returned the job at once")
+        let destroy = RequestBuilder.control(opcode: .macDestroySession, flf: DestroySessionFlf(sessionId: doomed))
+        #expect(try harness.destroyStatus([destroy]) == .ok)
+        let (second, secondChain) = try post(other)
+        #expect(worker.handle(secondChain) == 33)
+        worker.finishBatch(completion: answers)
+        #expect(answers.written[first.head] == 33)
+        for submission in [first, second] {
+            let out = ring.written(submission)
+            #expect(Array(out.prefix(32)) == expected, "head \(submission.head)")
+            #expect(out.last == UInt8(Status.ok.rawValue))
+        }
     }
 
     /// AES-128-CBC through a fresh engine context: the reference.
