@@ -557,9 +557,9 @@ public final class QueueFuzzer {
         head.withUnsafeBytes { raw -> Plan in
             var reader = WireReader(raw)
             // Segments come in wire order, so each direction's are in offset order.
-            func split(_ segments: [VlfSegment], into plan: inout Plan) {
+            func split(_ segments: [NamedVlfSegment], into plan: inout Plan) {
                 for segment in segments {
-                    let name = segment.name.description
+                    let name = segment.name
                     if segment.direction == .readable {
                         if name == "src-data" { plan.source = plan.readable.count }
                         plan.readable.append(segment.length)

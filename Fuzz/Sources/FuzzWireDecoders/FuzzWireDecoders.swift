@@ -155,7 +155,7 @@ func requestRoundTrip(_ kind: QueueKind, bytes: [UInt8], features: CryptoFeature
 }
 
 /// The segments of each direction follow each other from offset 0 and end at that direction's length.
-func checkTiling(_ segments: [VlfSegment], readable: Int, writable: Int) {
+func checkTiling(_ segments: [NamedVlfSegment], readable: Int, writable: Int) {
     for (direction, total) in [(SegmentDirection.readable, readable), (.writable, writable)] {
         var end = 0
         for segment in segments.filter({ $0.direction == direction }).sorted(by: { $0.offset < $1.offset }) {
