@@ -21,7 +21,8 @@ public enum QueueFocus: Sendable {
 /// status its revision defines and kept its session table within its limit; a data request the
 /// builders mark runs again through another chain (in place where it has a destination no longer
 /// than its source) and must get the same answer; at the end every answered request is counted
-/// once.
+/// once. Batch steps (BatchFuzzing.swift) serve data requests through a worker with IPsec-MB's lanes,
+/// which may answer them later, and check those answers against a lanes-off worker's.
 public final class QueueFuzzer {
     /// Small enough that inputs reach them: a full session table, the largest request.
     public static let limits: DeviceLimits = {
@@ -54,6 +55,10 @@ public final class QueueFuzzer {
     // The fuzzer is single-threaded; these are reused by every input.
     static let memory = FuzzMemory(lowSize: 192 << 10, highSize: 16 << 10)
     nonisolated(unsafe) static let chain = DescriptorChain()
+    /// Where batch steps copy the data ring before the lanes worker sees a chain, and the chain the
+    /// lanes-off worker answers there.
+    static let mirror = FuzzMemory(lowSize: 192 << 10, highSize: 16 << 10)
+    nonisolated(unsafe) static let mirrorChain = DescriptorChain()
 
     let focus: QueueFocus
     var input: FuzzInput
@@ -72,6 +77,19 @@ public final class QueueFuzzer {
     var handled = 0
     /// Set by the data builders: the request then runs again with its destination over its source.
     var inPlace = false
+    /// The worker with IPsec-MB's lanes that batch steps serve through, made on an input's first batch
+    /// (it is the device's second data worker: `worker`, lanes off, answers the copies).
+    lazy var batchWorker = device.makeDataWorker(queue: 1, multiBuffer: true)
+    /// The data ring's layout over `mirror`.
+    lazy var mirrorQueue: SplitQueue = {
+        do {
+            return try SplitQueue(memory: Self.mirror, layout: dataRing.layout, eventIndex: dataQueue.eventIndex)
+        } catch {
+            fatalError("the mirror does not hold the data ring: \(error)")
+        }
+    }()
+    /// The batch step running, with its chains served and not answered yet (nil outside one).
+    var batch: Batch?
 
     struct SessionRecord {
         var id: UInt64
@@ -142,17 +160,28 @@ public final class QueueFuzzer {
         case framed(QueueKind)
         case raw(QueueKind)
         case ring(QueueKind)
+        /// Sub-steps whose data requests go through the batch path (`batchSteps`), then the batch ends.
+        case batch
+        /// Within a batch: the lanes answer everything they hold.
+        case finishBatch
     }
 
     /// The op byte's low three bits choose the step; the focus decides how often each comes up. Both
     /// tables frame raw heads on both queues (`framed`): that is how seeds create sessions and use them.
+    /// Only the data table has batches.
     static let controlSteps: [Step] = [
         .createSession, .createSession, .destroySession, .framed(.control), .raw(.control), .ring(.control),
         .sessionRequest, .framed(.data),
     ]
     static let dataSteps: [Step] = [
         .createSession, .sessionRequest, .framed(.control), .statelessRequest, .framed(.data), .raw(.data),
-        .ring(.data), .sessionRequest,
+        .ring(.data), .batch,
+    ]
+    /// A batch's sub-steps: data requests (served through the lanes worker, or handled), sessions made
+    /// and destroyed between them, and the end of a batch at a point the input picks.
+    static let batchSteps: [Step] = [
+        .sessionRequest, .framed(.data), .sessionRequest, .statelessRequest, .createSession, .destroySession,
+        .framed(.control), .finishBatch,
     ]
 
     /// The op byte that runs `step` in `focus`'s table, with chain shape bits `shape`.
@@ -162,13 +191,22 @@ public final class QueueFuzzer {
         return UInt8(index) | shape << 3
     }
 
+    /// The op byte that runs `step` within a batch.
+    static func batchOpByte(_ step: Step, shape: UInt8 = 0) -> UInt8 {
+        guard let index = batchSteps.firstIndex(of: step) else { fatalError("no batch step \(step)") }
+        return UInt8(index) | shape << 3
+    }
+
     static let controlOpcodes = Opcode.known.filter { $0.queue == .control }
     static let dataOpcodes = Opcode.known.filter { $0.queue == .data }
 
     func step() {
         let op = input.u8()
-        let shape = ChainShape(op >> 3)
-        switch (focus == .control ? Self.controlSteps : Self.dataSteps)[Int(op & 7)] {
+        run((focus == .control ? Self.controlSteps : Self.dataSteps)[Int(op & 7)], shape: ChainShape(op >> 3))
+    }
+
+    func run(_ step: Step, shape: ChainShape) {
+        switch step {
         case .createSession: submitFramed(.control, head: buildCreateSession(), shape: shape)
         case .destroySession: submitFramed(.control, head: buildDestroySession(), shape: shape)
         case .sessionRequest: submitFramed(.data, head: buildSessionRequest(), shape: shape)
@@ -176,6 +214,8 @@ public final class QueueFuzzer {
         case .framed(let kind): submitFramed(kind, head: framedHead(kind), shape: shape)
         case .raw(let kind): submitRaw(kind, shape: shape)
         case .ring(let kind): hostileRing(kind)
+        case .batch: runBatch()
+        case .finishBatch: finishBatch()
         }
     }
 
@@ -514,9 +554,10 @@ public final class QueueFuzzer {
 
     /// A header and fixed part from raw bytes, sized as the generated framing says for its opcode.
     /// The choice byte: bit 0 replaces the opcode with one of the queue's, bit 1 (data) the session
-    /// id with one of this input's sessions.
+    /// id with one of this input's sessions, bit 5 (data) in place too.
     func framedHead(_ kind: QueueKind) -> [UInt8] {
         let choice = input.u8()
+        if kind == .data { inPlace = choice & 0x20 != 0 }
         var writer = WireWriter(capacity: 80)
         let size: Int
         if kind == .control {
@@ -612,6 +653,21 @@ public final class QueueFuzzer {
             budget -= part.count
             readable.append(part)
         }
+        // ECDSA signatures and PKCS#1 v1.5 encryption are randomized: twice is two different answers.
+        let randomized = plan.opcode == .akcipherSign || plan.opcode == .akcipherEncrypt
+        let fits =
+            readable.reduce(0) { $0 + $1.count } <= Self.budget && plan.writable.reduce(plan.outcome, +) <= Self.budget
+        if kind == .data, batch != nil {
+            // In a batch, in place is the request's only chain; its answer may come later, and is
+            // checked when it comes.
+            let alias = inPlace && fits && Self.exactParts(readable, plan) ? Self.inPlaceAlias(plan) : nil
+            let placed =
+                alias.map { postPerPart(readable: readable, writable: plan.writable + [plan.outcome], alias: $0) }
+                ?? submit(kind, readable: readable, writable: plan.writable + [plan.outcome], shape: shape)
+            serveBatch(placed, opcode: plan.opcode, compare: !randomized)
+            inPlace = false
+            return
+        }
         let placed = submit(kind, readable: readable, writable: plan.writable + [plan.outcome], shape: shape)
         drain(kind)
         if Self.trace {
@@ -628,10 +684,6 @@ public final class QueueFuzzer {
         if kind == .control, let opcode = plan.opcode { record(opcode, head: head, placed: placed) }
         // Only where the first chain held the request's exact bytes (no padding, nothing cut off).
         let exact = shape.writable == .exact || shape.writable == .separateStatus
-        let fits =
-            readable.reduce(0) { $0 + $1.count } <= Self.budget && plan.writable.reduce(plan.outcome, +) <= Self.budget
-        // ECDSA signatures and PKCS#1 v1.5 encryption are randomized: twice is two different answers.
-        let randomized = plan.opcode == .akcipherSign || plan.opcode == .akcipherEncrypt
         if kind == .data, inPlace, exact, fits, !randomized, answered(.data) {
             replayInPlace(readable: readable, plan: plan, expected: written(placed, on: .data))
         }
@@ -650,45 +702,16 @@ public final class QueueFuzzer {
     /// Linux posts many skcipher requests): the device must answer exactly as it did the first time,
     /// whatever that chain looked like.
     func replayInPlace(readable: [[UInt8]], plan: Plan, expected: [UInt8]) {
-        guard readable.count == plan.readable.count + 1,
-            zip(readable.dropFirst(), plan.readable).allSatisfy({ $0.count == $1 })
-        else { return }
-        var alias: (source: Int, destination: Int)?
-        if let source = plan.source, let destination = plan.destination, plan.writable[destination] > 0,
-            plan.writable[destination] <= plan.readable[source]
-        {
-            alias = (source, destination)
-        }
+        guard Self.exactParts(readable, plan) else { return }
+        let alias = Self.inPlaceAlias(plan)
         let usedLength = dataRing.lastUsedLength
         let ring = dataRing
-        ring.resetData()
-        var descriptors: [(address: UInt64, length: UInt32, flags: UInt16)] = []
-        for part in readable { descriptors.append((ring.allocate(part), UInt32(part.count), 0)) }
-        var writable: [(address: UInt64, count: Int)] = []
-        for (index, size) in (plan.writable + [plan.outcome]).enumerated() {
-            if let alias, index == alias.destination {
-                writable.append((descriptors[alias.source + 1].address, size))
-            } else {
-                writable.append((ring.allocate(count: size), size))
-            }
-        }
-        descriptors += writable.map { ($0.address, UInt32($0.count), .write) }
-        let size = Int(ring.size)
-        let start = nextDescriptor[1] % size
-        let table = ring.allocate(count: 16 * descriptors.count)
-        for (index, descriptor) in descriptors.enumerated() {
-            let last = index == descriptors.count - 1
-            ring.setDescriptor(
-                index, address: descriptor.address, length: descriptor.length,
-                flags: descriptor.flags | (last ? 0 : .next), next: UInt16(index + 1), table: table)
-        }
-        ring.setDescriptor(start, address: table, length: UInt32(16 * descriptors.count), flags: .indirect)
-        nextDescriptor[1] = start + 1
-        ring.post(UInt16(start))
+        let placed = postPerPart(readable: readable, writable: plan.writable + [plan.outcome], alias: alias)
         drain(.data)
         guard answered(.data) else { return }
+        verify(placed, on: .data)
         // What the used length says the device wrote: the writable part's first bytes, and the status.
-        let got = concatenated(writable.map { ring.bytes(at: $0.address, count: $0.count) })
+        let got = written(placed, on: .data)
         let result = min(max(0, usedLength - plan.outcome), got.count - plan.outcome)
         guard ring.lastUsedLength == usedLength, got.suffix(plan.outcome) == expected.suffix(plan.outcome),
             got.prefix(result) == expected.prefix(result)
@@ -701,6 +724,59 @@ public final class QueueFuzzer {
             FileHandle.standardError.write(
                 Data("  again\(alias == nil ? "" : " in place"): the same \(usedLength) bytes\n".utf8))
         }
+    }
+
+    /// Whether `readable` (head, then the vlf's readable parts) holds every part of `plan` whole.
+    static func exactParts(_ readable: [[UInt8]], _ plan: Plan) -> Bool {
+        readable.count == plan.readable.count + 1
+            && zip(readable.dropFirst(), plan.readable).allSatisfy { $0.count == $1 }
+    }
+
+    /// The parts a request with this plan can alias to run in place: its destination over its source,
+    /// where the destination is no longer.
+    static func inPlaceAlias(_ plan: Plan) -> (source: Int, destination: Int)? {
+        guard let source = plan.source, let destination = plan.destination, plan.writable[destination] > 0,
+            plan.writable[destination] <= plan.readable[source]
+        else { return nil }
+        return (source, destination)
+    }
+
+    /// Posts a data chain of one descriptor per part through an indirect table, with writable part
+    /// `alias.destination` over readable part `alias.source` when given (the source is then not
+    /// among the placement's readable parts: the device may write it).
+    func postPerPart(readable: [[UInt8]], writable: [Int], alias: (source: Int, destination: Int)?) -> Placement {
+        let ring = dataRing
+        let aliased = alias.map { writable[$0.destination] } ?? 0
+        let parts = readable.count + writable.count
+        prepareData(
+            .data,
+            need: readable.reduce(0) { $0 + $1.count } + writable.reduce(-aliased, +) + 80 * parts + 16 * parts + 80)
+        var placement = Placement()
+        var descriptors: [(address: UInt64, length: UInt32, flags: UInt16)] = []
+        for (index, part) in readable.enumerated() {
+            let address = ring.allocate(part)
+            descriptors.append((address, UInt32(part.count), 0))
+            if alias.map({ $0.source + 1 != index }) ?? true { placement.readable.append((address, part)) }
+        }
+        for (index, size) in writable.enumerated() {
+            let address =
+                alias.flatMap { $0.destination == index ? descriptors[$0.source + 1].address : nil }
+                ?? ring.allocate(count: size)
+            placement.writable.append((address, size))
+            descriptors.append((address, UInt32(size), .write))
+        }
+        let start = startSlot(.data)
+        let table = ring.allocate(count: 16 * descriptors.count)
+        for (index, descriptor) in descriptors.enumerated() {
+            let last = index == descriptors.count - 1
+            ring.setDescriptor(
+                index, address: descriptor.address, length: descriptor.length,
+                flags: descriptor.flags | (last ? 0 : .next), next: UInt16(index + 1), table: table)
+        }
+        ring.setDescriptor(start, address: table, length: UInt32(16 * descriptors.count), flags: .indirect)
+        nextDescriptor[1] = start + 1
+        ring.post(UInt16(start))
+        return placement
     }
 
     /// The device answers only with statuses its revision defines, and never holds more sessions
@@ -833,7 +909,6 @@ public final class QueueFuzzer {
     /// buffers went.
     func submit(_ kind: QueueKind, readable: [[UInt8]], writable: [Int], shape: ChainShape) -> Placement {
         let ring = ring(kind)
-        ring.resetData()
         var sizes = writable
         if !sizes.isEmpty {
             switch shape.writable {
@@ -898,6 +973,8 @@ public final class QueueFuzzer {
             let tail = concatenated(readableBuffers.dropFirst(head.count).map { $0.content! })
             buffers = head + [(tail, tail.count), (nil, writableCount)]
         }
+        // Each buffer is aligned and followed by a gap (`DriverRing.allocate`); an indirect table too.
+        prepareData(kind, need: buffers.reduce(0) { $0 + $1.count + 80 } + 16 * buffers.count + 80)
         var placement = Placement()
         placement.readable.reserveCapacity(buffers.count)
         placement.writable.reserveCapacity(buffers.count)
@@ -916,7 +993,7 @@ public final class QueueFuzzer {
         }
         guard !descriptors.isEmpty else { return placement }
         let size = Int(ring.size)
-        let start = nextDescriptor[kind == .control ? 0 : 1] % size
+        let start = startSlot(kind)
         if shape.indirect || descriptors.count > size {
             let table = ring.allocate(count: 16 * descriptors.count)
             for (index, descriptor) in descriptors.enumerated() {

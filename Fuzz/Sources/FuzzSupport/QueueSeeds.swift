@@ -6,7 +6,8 @@ import VirtioCryptoWire
 /// The seed corpora of the queue fuzzers, from the spec and the engines: every request vector of
 /// Spec/generated/vectors.json framed on its queue, and for every algorithm the engines serve a
 /// session built with `RequestBuilder` (parameters from the engines), used and destroyed; the
-/// stateless form of each service; a few hostile rings.
+/// stateless form of each service; a few hostile rings; for the data queue, batches of each kind of
+/// request the lanes take.
 public enum QueueSeeds {
     public static func seeds(focus: QueueFocus) -> [Seed] {
         var seeds: [Seed] = []
@@ -53,6 +54,7 @@ public enum QueueSeeds {
                 script.framed(.data, head: stateless.head, payloads: stateless.payloads)
                 add("stateless-\(stateless.name)", script)
             }
+            for (name, script) in BatchSeed.all { add("batch-\(name)", script) }
         } else {
             // More sessions than the table holds: the last ones get NOSPC.
             var script = Script(focus: focus)
@@ -84,28 +86,42 @@ struct Script {
     let focus: QueueFocus
     var writer = InputWriter()
     let features: CryptoFeatures
+    /// Sub-steps written, when this is a batch's (`batch`).
+    var subSteps = 0
 
-    /// Newest revision, 16-entry rings, no event index; `features` nil takes all the device offers.
-    init(focus: QueueFocus, features: CryptoFeatures? = nil) {
+    /// Newest revision, no event index, rings of `QueueFuzzer.ringSizes[ring]` entries (16 by default);
+    /// `features` nil takes all the device offers.
+    init(focus: QueueFocus, features: CryptoFeatures? = nil, ring: UInt8 = 0) {
         self.focus = focus
         if let features {
-            writer.u8(0xc0)
+            writer.u8(0xc0 | ring << 2)
             writer.u8(UInt8(truncatingIfNeeded: features.rawValue))
             let offered = QueueFuzzer.offers.last!.features
             self.features = offered.isSuperset(of: features) && features.unmetRequirements.isEmpty ? features : []
         } else {
-            writer.u8(0)
+            writer.u8(ring << 2)
             self.features = QueueFuzzer.offers.last!.features
         }
+    }
+
+    /// The sub-steps of a batch in `script`'s input (no setup byte; `script.batch` writes them).
+    init(subStepsOf script: Script) {
+        focus = script.focus
+        features = script.features
     }
 
     var layout: RequestLayout { features.contains(.revision1) ? .revision1 : .legacy }
 
     /// A `framed` step: the head as is, the session id replaced by the `session`-th one this input
     /// created, each readable segment from `payloads` (or a pattern), taken whole from the input.
-    mutating func framed(_ kind: QueueKind, head: [UInt8], session: Int? = nil, payloads: [[UInt8]] = []) {
-        writer.u8(QueueFuzzer.opByte(.framed(kind), focus: focus))
-        writer.u8(session == nil ? 0 : 2)
+    /// `op`: the op byte when not the step table's (a batch's); `inPlace`: a data request's destination
+    /// over its source.
+    mutating func framed(
+        _ kind: QueueKind, head: [UInt8], session: Int? = nil, payloads: [[UInt8]] = [], op: UInt8? = nil,
+        inPlace: Bool = false
+    ) {
+        writer.u8(op ?? QueueFuzzer.opByte(.framed(kind), focus: focus))
+        writer.u8((session == nil ? 0 : 2) | (inPlace ? 0x20 : 0))
         let headerSize = kind == .control ? ControlQueue.headerSize : DataQueue.headerSize
         writer.append(Array(head.prefix(headerSize)))
         if let session { writer.u8(UInt8(session)) }
@@ -116,6 +132,35 @@ struct Script {
             writer.le16(UInt16(payload.count))
             writer.append(payload)
         }
+    }
+}
+
+extension Script {
+    /// A batch step with `subSteps`' sub-steps.
+    mutating func batch(_ subSteps: Script) {
+        precondition((1...256).contains(subSteps.subSteps), "a batch has 1 to 256 sub-steps")
+        writer.u8(QueueFuzzer.opByte(.batch, focus: focus))
+        writer.u8(UInt8(subSteps.subSteps - 1))
+        writer.append(subSteps.writer.bytes)
+    }
+
+    /// A `framed` sub-step; a data request's route byte after it (`QueueFuzzer.serveBatch`): bit 7
+    /// handles it, else the low bits are `othersWaiting`.
+    mutating func batchFramed(
+        _ kind: QueueKind, head: [UInt8], session: Int? = nil, payloads: [[UInt8]] = [], inPlace: Bool = false,
+        route: UInt8 = 0
+    ) {
+        framed(
+            kind, head: head, session: session, payloads: payloads, op: QueueFuzzer.batchOpByte(.framed(kind)),
+            inPlace: inPlace)
+        if kind == .data { writer.u8(route) }
+        subSteps += 1
+    }
+
+    /// The lanes answer all they hold, mid-batch.
+    mutating func batchFinish() {
+        writer.u8(QueueFuzzer.batchOpByte(.finishBatch))
+        subSteps += 1
     }
 }
 
