@@ -17,9 +17,6 @@ extension QueueFuzzer {
     final class Batch: UsedRingCompletion {
         unowned let fuzzer: QueueFuzzer
         var waiting: [UInt16: Served] = [:]
-        /// The session table's generation when the oldest chain waiting was served (the lanes worker
-        /// looked at it then).
-        var generation: UInt64 = 0
 
         init(_ fuzzer: QueueFuzzer) { self.fuzzer = fuzzer }
 
@@ -34,15 +31,6 @@ extension QueueFuzzer {
         /// deterministic, or the copy could not be walked).
         var expected: (written: UInt32, bytes: [UInt8])?
     }
-
-    /// Known device issue (found by this target): `DataWorker.handle` on a worker whose lanes hold
-    /// jobs, after a session went away, drops its copy of the destroyed session (whose job keys zeroize
-    /// and are freed) without flushing the lanes first, as `serve` does: handle has no completion to
-    /// answer them through. An HMAC job of that session (alone or after AES-CBC) reads the freed
-    /// inner and outer states when its lane runs, and is answered OK with a wrong MAC. Until that is
-    /// fixed, such a `handle` ends the batch first; `FUZZ_HANDLE_WITHOUT_FLUSH=1` leaves it as is, to
-    /// reproduce the issue (seeds batch-*-destroyed-then-handled) or check a fix.
-    static let flushBeforeHandleAfterRemoval = ProcessInfo.processInfo.environment["FUZZ_HANDLE_WITHOUT_FLUSH"] == nil
 
     /// The sub-step count byte (plus one), then each sub-step's op byte and the bytes it reads.
     func runBatch() {
@@ -102,12 +90,6 @@ extension QueueFuzzer {
             placement = nil
             let expected = compare ? reference(head, served) : nil
             let route = input.u8()
-            if route & 0x80 != 0, Self.flushBeforeHandleAfterRemoval, !batch.waiting.isEmpty,
-                device.sessions.generation != batch.generation
-            {
-                finishBatch()
-            }
-            if batch.waiting.isEmpty { batch.generation = device.sessions.generation }
             batch.waiting[head] = Served(
                 placement: served, writableLength: chain.writableLength, opcode: opcode, expected: expected)
             let written: UInt32?
