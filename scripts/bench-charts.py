@@ -6,7 +6,8 @@ and the ratio to the best raw path, against the request size, one line per depth
 count. AKCIPHER workloads have one size (a digest) and are left to the tables. Rows of a run
 with several daemons (`--metrics on,off`, `--multi-buffer on,off`) are drawn for one daemon
 configuration, the default one (metrics off, multi-buffer on) unless --metrics / --multi-buffer
-say otherwise.
+say otherwise; a `--baseline` daemon's rows (another build in the same rounds) are drawn beside
+them, faint and dotted, as the "before" of a before/after run.
 
     scripts/bench-charts.py --output docs/bench results.jsonl
 """
@@ -57,16 +58,20 @@ def chart(mode, rows, path):
         cells = by_workload[workload]
         for column, (key, title) in enumerate(RATIOS):
             axis = axes[line][column]
-            for depth_index, depth in enumerate(depths):
-                for queue_index, queue_count in enumerate(queues):
-                    points = sorted((c["size"], c[key]) for c in cells
-                                    if c["depth"] == depth and c["queues"] == queue_count and key in c)
-                    if not points:
-                        continue
-                    axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3,
-                              color=DEPTH_COLOURS[depth_index % len(DEPTH_COLOURS)],
-                              linestyle=QUEUE_STYLES[queue_index % len(QUEUE_STYLES)],
-                              label=f"depth {depth}, {queue_count} queue{'s' if queue_count > 1 else ''}")
+            for baseline in (False, True):
+                for depth_index, depth in enumerate(depths):
+                    for queue_index, queue_count in enumerate(queues):
+                        points = sorted((c["size"], c[key]) for c in cells
+                                        if c["depth"] == depth and c["queues"] == queue_count and key in c
+                                        and c.get("baseline", False) == baseline)
+                        if not points:
+                            continue
+                        label = f"depth {depth}, {queue_count} queue{'s' if queue_count > 1 else ''}"
+                        axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3,
+                                  color=DEPTH_COLOURS[depth_index % len(DEPTH_COLOURS)],
+                                  linestyle=":" if baseline else QUEUE_STYLES[queue_index % len(QUEUE_STYLES)],
+                                  alpha=0.45 if baseline else 1.0,
+                                  label=f"baseline, {label}" if baseline else label)
             axis.set_xscale("log", base=2)
             sizes = sorted({c["size"] for c in cells})
             axis.set_xticks(sizes)
