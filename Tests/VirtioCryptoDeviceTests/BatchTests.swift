@@ -16,6 +16,31 @@ struct BatchTests {
 
     static let key = [UInt8](repeating: 0x2b, count: 16)
 
+    /// A data ring of its own, whose chains the test hands to the worker itself.
+    struct Ring {
+        let ring = DriverRing(size: 16, memorySize: 1 << 20)
+        let queue: SplitQueue
+        init() throws { queue = try SplitQueue(memory: ring.memory, layout: ring.layout, eventIndex: false) }
+
+        /// Posts one request and walks it: its submission and its chain.
+        func post(_ readable: [[UInt8]], writable: [Int]) throws -> (DriverRing.Submission, DescriptorChain) {
+            let submission = ring.submit(readable: readable, writable: writable)
+            let chain = DescriptorChain()
+            try queue.walk(head: try #require(try queue.nextAvailable()), into: chain)
+            return (submission, chain)
+        }
+    }
+
+    /// Serves `chain` as one of several: it must wait in the lanes (a machine without IPsec-MB
+    /// answers it at once, and the test stops there).
+    static func serveIntoLanes(
+        _ worker: DataWorker, _ submission: DriverRing.Submission, _ chain: DescriptorChain, _ answers: Answers
+    ) throws {
+        let deferred = worker.serve(chain, head: submission.head, othersWaiting: 1, completion: answers)
+        try #require(deferred == nil, "no IPsec-MB here: the request ran at once")
+        try #require(answers.written[submission.head] == nil, "the job API returned the job at once")
+    }
+
     /// A session destroyed while one of its requests waits in the lanes: the request still runs
     /// with its keys (the worker keeps its copies of destroyed sessions, which zeroize their keys when
     /// released, until the lanes are flushed), and a later request on the session gets INVSESS.
@@ -26,24 +51,18 @@ struct BatchTests {
         let worker = harness.device.makeDataWorker(multiBuffer: true)
         let doomed = try harness.cipherSession(.aesCbc, key: Self.key, op: .encrypt)
         let other = try harness.cipherSession(.aesCbc, key: Self.key, op: .encrypt)
-        let ring = DriverRing(size: 16, memorySize: 1 << 20)
-        let queue = try SplitQueue(memory: ring.memory, layout: ring.layout, eventIndex: false)
+        let ring = try Ring()
         let iv = [UInt8](0..<16)
         let plaintext = (0..<256).map { UInt8(truncatingIfNeeded: $0 &* 7) }
         func post(_ session: UInt64) throws -> (DriverRing.Submission, DescriptorChain) {
             let head = RequestBuilder.data(
                 opcode: .cipherEncrypt, sessionID: session,
                 flf: RequestBuilder.cipherData(ivLength: 16, sourceLength: plaintext.count))
-            let submission = ring.submit(readable: [head, iv, plaintext], writable: [plaintext.count, 1])
-            let chain = DescriptorChain()
-            try queue.walk(head: try #require(try queue.nextAvailable()), into: chain)
-            return (submission, chain)
+            return try ring.post([head, iv, plaintext], writable: [plaintext.count, 1])
         }
         let answers = Answers()
         let (first, firstChain) = try post(doomed)
-        let deferred = worker.serve(firstChain, head: first.head, othersWaiting: 1, completion: answers)
-        try #require(deferred == nil, "no IPsec-MB here: the request ran at once")
-        try #require(answers.written[first.head] == nil, "the job API returned the job at once")
+        try Self.serveIntoLanes(worker, first, firstChain, answers)
         let destroy = RequestBuilder.control(opcode: .cipherDestroySession, flf: DestroySessionFlf(sessionId: doomed))
         #expect(try harness.destroyStatus([destroy]) == .ok)
         let (second, secondChain) = try post(other)
@@ -58,11 +77,11 @@ struct BatchTests {
         let expected = try runCipher(Self.key, iv, plaintext)
         for submission in [first, second] {
             #expect(answers.written[submission.head] == UInt32(plaintext.count + 1))
-            let out = ring.written(submission)
+            let out = ring.ring.written(submission)
             #expect(Array(out.prefix(plaintext.count)) == expected, "head \(submission.head)")
             #expect(out.last == UInt8(Status.ok.rawValue))
         }
-        #expect(ring.written(third).last == UInt8(Status.invsess.rawValue))
+        #expect(ring.ring.written(third).last == UInt8(Status.invsess.rawValue))
     }
 
     /// The same through `handle` (which answers at once and delivers nothing of the lanes): an HMAC
@@ -86,22 +105,16 @@ struct BatchTests {
         }
         let doomed = try macSession()
         let other = try macSession()
-        let ring = DriverRing(size: 16, memorySize: 1 << 20)
-        let queue = try SplitQueue(memory: ring.memory, layout: ring.layout, eventIndex: false)
+        let ring = try Ring()
         func post(_ session: UInt64) throws -> (DriverRing.Submission, DescriptorChain) {
             let head = RequestBuilder.data(
                 opcode: .mac, sessionID: session,
                 flf: MacDataFlf(hdr: HashDataFlf(srcDataLen: UInt32(message.count), hashResultLen: 32)))
-            let submission = ring.submit(readable: [head, message], writable: [32, 1])
-            let chain = DescriptorChain()
-            try queue.walk(head: try #require(try queue.nextAvailable()), into: chain)
-            return (submission, chain)
+            return try ring.post([head, message], writable: [32, 1])
         }
         let answers = Answers()
         let (first, firstChain) = try post(doomed)
-        let deferred = worker.serve(firstChain, head: first.head, othersWaiting: 1, completion: answers)
-        try #require(deferred == nil, "no IPsec-MB here: the request ran at once")
-        try #require(answers.written[first.head] == nil, "the job API returned the job at once")
+        try Self.serveIntoLanes(worker, first, firstChain, answers)
         let destroy = RequestBuilder.control(opcode: .macDestroySession, flf: DestroySessionFlf(sessionId: doomed))
         #expect(try harness.destroyStatus([destroy]) == .ok)
         let (second, secondChain) = try post(other)
@@ -109,7 +122,7 @@ struct BatchTests {
         worker.finishBatch(completion: answers)
         #expect(answers.written[first.head] == 33)
         for submission in [first, second] {
-            let out = ring.written(submission)
+            let out = ring.ring.written(submission)
             #expect(Array(out.prefix(32)) == expected, "head \(submission.head)")
             #expect(out.last == UInt8(Status.ok.rawValue))
         }
