@@ -195,8 +195,10 @@ public final class DataWorker {
 
     /// Answers every request still in the job API (the batch ends).
     public func finishBatch(completion: any UsedRingCompletion) {
-        guard let multiBuffer, multiBuffer.pending > 0 else { return }
-        multiBuffer.flush { tag, succeeded in finish(tag, succeeded, completion) }
+        if let multiBuffer, multiBuffer.pending > 0 {
+            multiBuffer.flush { tag, succeeded in finish(tag, succeeded, completion) }
+        }
+        // Nothing is in the lanes now (jobs also return during submissions): no copy is needed.
         if !retiring.isEmpty { retiring.removeAll() }
     }
 

@@ -237,7 +237,7 @@ final class EVPCipherContext: CipherContext, ContextCopying {
                 throw .backendFailure
             }
         case .none:
-            guard update(output.baseAddress!, input.baseAddress!, input.count) else {
+            guard input.count == 0 || update(output.baseAddress!, input.baseAddress!, input.count) else {
                 OpenSSLRuntime.clearErrors()
                 throw .backendFailure
             }
@@ -319,7 +319,8 @@ final class EVPCipherContext: CipherContext, ContextCopying {
             }
         } else {
             Self.copy(last, source + lastOffset, words: words)
-            Self.copy(first, source, words: words)
+            // One block: it is the last one too, read once (the guest may change it meanwhile).
+            Self.copy(first, count == block ? UnsafeRawPointer(last) : source, words: words)
             guard update(first, first, block) else { return false }
             Self.xor(first, iv, state, words: words)
             Self.copy(destination, first, words: words)
