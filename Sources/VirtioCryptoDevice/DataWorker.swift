@@ -492,15 +492,11 @@ public final class DataWorker {
             // use those keys (IPsec-MB reads HMAC states when a lane runs): the copies live on
             // until the lanes are flushed.
             recent = nil
-            let (live, gone) = contexts.reduce(into: ([UInt64: WorkerSession](), [WorkerSession]())) {
-                if device.sessions.lookup($1.key) === $1.value.session {
-                    $0.0[$1.key] = $1.value
-                } else {
-                    $0.1.append($1.value)
-                }
+            let lanesBusy = (multiBuffer?.pending ?? 0) > 0
+            for (id, copy) in contexts where device.sessions.lookup(id) !== copy.session {
+                contexts[id] = nil
+                if lanesBusy { retiring.append(copy) }
             }
-            contexts = live
-            if (multiBuffer?.pending ?? 0) > 0 { retiring += gone }
             seenGeneration = generation
         }
         let entry: WorkerSession

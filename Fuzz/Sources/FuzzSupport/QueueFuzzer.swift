@@ -766,6 +766,15 @@ public final class QueueFuzzer {
             descriptors.append((address, UInt32(size), .write))
         }
         let start = startSlot(.data)
+        postIndirect(descriptors, kind: .data, start: start)
+        ring.post(UInt16(start))
+        return placement
+    }
+
+    /// Writes `descriptors` as one indirect table, and the ring descriptor at `start` that points
+    /// at it.
+    func postIndirect(_ descriptors: [(address: UInt64, length: UInt32, flags: UInt16)], kind: QueueKind, start: Int) {
+        let ring = ring(kind)
         let table = ring.allocate(count: 16 * descriptors.count)
         for (index, descriptor) in descriptors.enumerated() {
             let last = index == descriptors.count - 1
@@ -774,9 +783,7 @@ public final class QueueFuzzer {
                 flags: descriptor.flags | (last ? 0 : .next), next: UInt16(index + 1), table: table)
         }
         ring.setDescriptor(start, address: table, length: UInt32(16 * descriptors.count), flags: .indirect)
-        nextDescriptor[1] = start + 1
-        ring.post(UInt16(start))
-        return placement
+        nextDescriptor[kind == .control ? 0 : 1] = start + 1
     }
 
     /// The device answers only with statuses its revision defines, and never holds more sessions
@@ -995,15 +1002,7 @@ public final class QueueFuzzer {
         let size = Int(ring.size)
         let start = startSlot(kind)
         if shape.indirect || descriptors.count > size {
-            let table = ring.allocate(count: 16 * descriptors.count)
-            for (index, descriptor) in descriptors.enumerated() {
-                let last = index == descriptors.count - 1
-                ring.setDescriptor(
-                    index, address: descriptor.address, length: descriptor.length,
-                    flags: descriptor.flags | (last ? 0 : .next), next: UInt16(index + 1), table: table)
-            }
-            ring.setDescriptor(start, address: table, length: UInt32(16 * descriptors.count), flags: .indirect)
-            nextDescriptor[kind == .control ? 0 : 1] = start + 1
+            postIndirect(descriptors, kind: kind, start: start)
         } else {
             for (index, descriptor) in descriptors.enumerated() {
                 let slot = (start + index) % size
