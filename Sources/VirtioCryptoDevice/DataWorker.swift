@@ -66,13 +66,25 @@ public final class DataWorker {
     /// Requests in the job API at most: a bound on how long one waits for the batch to end.
     public static let maxInFlight = 64
     static let blockSize = 16
-    /// Where answers given after `serve` returns go (nil: `handle`, which answers every request now).
-    /// Not retained: set only while `serve` runs, whose caller holds it.
-    private unowned(unsafe) var completion: (any UsedRingCompletion)?
+    /// Whether the request being handled may go to the job API: set only while `serve` runs, when
+    /// others wait (`handle` answers every request now).
+    private var mayDefer = false
+    /// Requests back from the job API (their status written) whose used entries are not published
+    /// yet: jobs return during submissions, deep in a request's handling, where no completion is at
+    /// hand; `serve` and `finishBatch` publish them through theirs. At most every tag in flight plus
+    /// the one submitted after a full flush (both drain the list before they return).
+    private let answered: UnsafeMutableBufferPointer<Answered>
+    private var answeredCount = 0
+    static let answeredCapacity = maxInFlight + 1
     /// The head of the chain being served.
     private var head: UInt16 = 0
     /// The written length `dispatch` returns for a request handed to the job API.
     private static let deferred = -1
+
+    struct Answered {
+        var head: UInt16
+        var written: UInt32
+    }
 
     struct InFlight {
         var head: UInt16 = 0
@@ -92,46 +104,78 @@ public final class DataWorker {
         var plaintextLength = 0
     }
 
-    /// This worker's copy of one live session: its contexts keyed once, the job API's keys when the
+    /// This worker's copy of one live session: its context keyed once, the job API's keys when the
     /// lanes can run its requests, its algorithm's counter slot. A class: a request borrows one
     /// reference instead of copying context values with reference-counted payloads.
+    ///
+    /// The context and keys are optional stored properties, exactly one context set (as the session's
+    /// kind says), rather than enums: a request reads a stored property in place, where binding an
+    /// enum's payload costs a retain and a release. The request path reads them where it uses them for
+    /// the same reason: a binding held across the calls in between is retained too.
     final class WorkerSession {
         let id: UInt64
         let session: Session
-        let context: WorkerContext
-        let jobKeys: JobKeys?
         let slot: Int
+        let cipher: (any CipherContext)?
+        let chain: ChainContext?
+        let hash: HashContext?
+        let mac: MacContext?
+        let aead: AeadContext?
+        let akcipher: AkcipherContext?
+        /// The session's direction (CIPHER and chaining sessions: a request's opcode must name it).
+        let direction: Op
+        /// IPsec-MB's keys: AES-CBC encryption (alone, or the cipher of a CBC-then-HMAC chain).
+        let cbcKeys: CBCJobKeys?
+        /// HMAC-SHA1 or HMAC-SHA-256 (alone, or the MAC of that chain).
+        let hmacKeys: HMACJobKeys?
+        /// AES-GCM.
+        let gcmKeys: GCMJobKeys?
 
-        init(id: UInt64, session: Session, context: WorkerContext, jobKeys: JobKeys?, slot: Int) {
+        /// Keys `session` for one worker; `multiBuffer` gives the lanes' keys to the kinds it runs.
+        init(id: UInt64, session: Session, slot: Int, multiBuffer: MultiBufferEngine?) throws(CryptoError) {
             self.id = id
             self.session = session
-            self.context = context
-            self.jobKeys = jobKeys
             self.slot = slot
+            var cipher: (any CipherContext)?
+            var chain: ChainContext?
+            var hash: HashContext?
+            var mac: MacContext?
+            var aead: AeadContext?
+            var akcipher: AkcipherContext?
+            var direction = Op.encrypt
+            var cbcKeys: CBCJobKeys?
+            var hmacKeys: HMACJobKeys?
+            var gcmKeys: GCMJobKeys?
+            switch session.kind {
+            case .cipher(let session):
+                cipher = try session.makeContext()
+                direction = session.direction
+                if let multiBuffer, direction == .encrypt { cbcKeys = CBCJobKeys(session, engine: multiBuffer) }
+            case .chain(let session):
+                chain = try session.makeContext()
+                direction = session.cipher.direction
+                // Encrypt-then-MAC with HMAC: both keys, or neither (the job runs both).
+                if let multiBuffer, session.order == .cipherThenHash, direction == .encrypt,
+                    case .mac(let authenticator) = session.authenticator,
+                    let macKeys = HMACJobKeys(authenticator, engine: multiBuffer),
+                    let cipherKeys = CBCJobKeys(session.cipher, engine: multiBuffer)
+                {
+                    (cbcKeys, hmacKeys) = (cipherKeys, macKeys)
+                }
+            case .hash(let session): hash = try session.makeContext()
+            case .mac(let session):
+                mac = try session.makeContext()
+                hmacKeys = multiBuffer.flatMap { HMACJobKeys(session, engine: $0) }
+            case .aead(let session):
+                aead = try session.makeContext()
+                gcmKeys = multiBuffer.flatMap { GCMJobKeys(session, engine: $0) }
+            case .akcipher(let session): akcipher = try session.makeContext()
+            }
+            (self.cipher, self.chain, self.hash, self.mac, self.aead, self.akcipher) =
+                (cipher, chain, hash, mac, aead, akcipher)
+            self.direction = direction
+            (self.cbcKeys, self.hmacKeys, self.gcmKeys) = (cbcKeys, hmacKeys, gcmKeys)
         }
-    }
-
-    enum WorkerContext {
-        /// A cipher and its session's direction (a request's opcode must name it).
-        case cipher(any CipherContext, Op)
-        case chain(ChainContext, Op)
-        case hash(HashContext)
-        case mac(MacContext)
-        case aead(AeadContext)
-        case akcipher(AkcipherContext)
-    }
-
-    /// A session's keys for IPsec-MB's job API, beside its context: a request that can wait for the
-    /// batch runs there, any other through the context.
-    enum JobKeys {
-        /// AES-CBC encryption.
-        case cbc(CBCJobKeys)
-        /// HMAC-SHA1 or HMAC-SHA-256.
-        case hmac(HMACJobKeys)
-        /// AES-GCM encryption.
-        case gcm(GCMJobKeys)
-        /// AES-CBC encryption then HMAC-SHA1 / HMAC-SHA-256 (encrypt-then-MAC).
-        case cbcThenHMAC(CBCJobKeys, HMACJobKeys)
     }
 
     init(device: VirtioCryptoDevice, queue: Int, multiBuffer: Bool = false) {
@@ -148,6 +192,7 @@ public final class DataWorker {
         self.multiBuffer = multiBuffer ? try? MultiBufferEngine() : nil
         inFlight = .allocate(capacity: Self.maxInFlight)
         inFlight.initialize(repeating: InFlight())
+        answered = .allocate(capacity: Self.answeredCapacity)
         freeTags = .allocate(capacity: Self.maxInFlight)
         for tag in 0..<Self.maxInFlight { freeTags[tag] = Self.maxInFlight - 1 - tag }
         freeCount = Self.maxInFlight
@@ -168,6 +213,7 @@ public final class DataWorker {
         outputBounce.deallocate()
         small.deallocate()
         inFlight.deallocate()
+        answered.deallocate()
         freeTags.deallocate()
         inFlightIVs.deallocate()
         zeroize(inFlightDigests)
@@ -182,28 +228,45 @@ public final class DataWorker {
 
     /// Serves one data request of a batch: the bytes written when it is answered now, nil when
     /// it went to the job API and its answer comes through `completion`, by `finishBatch` at the
-    /// latest. A request with no other waiting, in the ring or in the job API, runs now: alone, it
-    /// would gain nothing from the lanes and wait for the flush (depth-1 latency stays as it was).
+    /// latest (requests the job API returned meanwhile are answered through it too). A request with
+    /// no other waiting, in the ring or in the job API, runs now: alone, it would gain nothing from
+    /// the lanes and wait for the flush (depth-1 latency stays as it was).
     public func serve(
         _ chain: DescriptorChain, head: UInt16, othersWaiting: Int, completion: any UsedRingCompletion
     ) -> UInt32? {
-        if othersWaiting > 0 || (multiBuffer?.pending ?? 0) > 0 { self.completion = completion }
+        mayDefer = othersWaiting > 0 || (multiBuffer?.pending ?? 0) > 0
         self.head = head
-        defer { self.completion = nil }
-        return answer(chain.buffers)
+        let written = answer(chain.buffers)
+        mayDefer = false
+        if answeredCount > 0 { publishAnswered(completion) }
+        return written
     }
 
     /// Answers every request still in the job API (the batch ends).
     public func finishBatch(completion: any UsedRingCompletion) {
+        flushLanes()
+        if answeredCount > 0 { publishAnswered(completion) }
+    }
+
+    /// Runs every job still in the lanes to its end.
+    private func flushLanes() {
         if let multiBuffer, multiBuffer.pending > 0 {
-            multiBuffer.flush { tag, succeeded in finish(tag, succeeded, completion) }
+            multiBuffer.flush { tag, succeeded in finish(tag, succeeded) }
         }
         // Nothing is in the lanes now (jobs also return during submissions): no copy is needed.
         if !retiring.isEmpty { retiring.removeAll() }
     }
 
-    /// A request back from the job API: its status where the driver looks, counted, and its used entry.
-    private func finish(_ tag: Int, _ succeeded: Bool, _ completion: any UsedRingCompletion) {
+    private func publishAnswered(_ completion: any UsedRingCompletion) {
+        for index in 0..<answeredCount {
+            completion.complete(head: answered[index].head, written: answered[index].written)
+        }
+        answeredCount = 0
+    }
+
+    /// A request back from the job API: its status where the driver looks, counted, and its used
+    /// entry noted for publishing.
+    private func finish(_ tag: Int, _ succeeded: Bool) {
         let entry = inFlight[tag]
         freeTags[freeCount] = tag
         freeCount += 1
@@ -223,8 +286,10 @@ public final class DataWorker {
         }
         entry.status?.storeBytes(of: UInt8(truncatingIfNeeded: status.rawValue), as: UInt8.self)
         counters.record(status, slot: entry.slot)
-        completion.complete(
+        precondition(answeredCount < Self.answeredCapacity, "more jobs returned than were in flight")
+        answered[answeredCount] = Answered(
             head: entry.head, written: status == .ok ? entry.written : UInt32(DataQueue.Outcome.inhdr.size))
+        answeredCount += 1
     }
 
     /// Where the status byte of a request answered later goes: in place, in guest memory.
@@ -234,8 +299,8 @@ public final class DataWorker {
     }
 
     /// A free tag for a request going to the job API; with all in flight, the lanes are flushed first.
-    private func takeTag(_ completion: any UsedRingCompletion) -> Int {
-        if freeCount == 0 { finishBatch(completion: completion) }
+    private func takeTag() -> Int {
+        if freeCount == 0 { flushLanes() }
         freeCount -= 1
         return freeTags[freeCount]
     }
@@ -270,45 +335,45 @@ public final class DataWorker {
     /// Hands a session-mode AES-CBC request to the job API when it can wait for the batch: source
     /// and destination each contiguous in guest memory (the same bytes or apart), whole blocks, a
     /// 16-byte IV (copied: the job reads it later). Nil when it must run now.
-    private func submit(
-        _ keys: CBCJobKeys, iv: VlfSegment, src: VlfSegment, dst: VlfSegment, dstLength: Int, io: RequestIO
+    private func submitCBC(
+        _ keyed: WorkerSession, iv: VlfSegment, src: VlfSegment, dst: VlfSegment, dstLength: Int, io: RequestIO
     ) throws(Failure) -> Int? {
-        guard let completion, let chain, algorithmSlot != nil, dstLength >= src.length,
+        guard mayDefer, let chain, algorithmSlot != nil, dstLength >= src.length,
             src.length >= Self.cbcLaneMinimum, src.length % Self.blockSize == 0, iv.length == Self.blockSize,
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: dst.offset, count: src.length),
             !RequestIO.overlapsPartially(input, output), let status = Self.statusByte(chain)
         else { return nil }
-        let tag = takeTag(completion)
+        let tag = takeTag()
         let ivCopy = try copyIV(iv, tag: tag, io: io)
         record(tag, status: status, written: dst.offset + src.length)
         multiBuffer!.submitCBC(
-            keys, iv: ivCopy.baseAddress!, input: input.baseAddress!, output: output.baseAddress!, length: src.length,
+            keyed.cbcKeys!, iv: ivCopy.baseAddress!, input: input.baseAddress!, output: output.baseAddress!, length: src.length,
             tag: tag
-        ) { tag, succeeded in finish(tag, succeeded, completion) }
+        ) { tag, succeeded in finish(tag, succeeded) }
         return Self.deferred
     }
 
     /// Hands a session-mode HMAC request to the job API when it can wait for the batch: its source
     /// and result each contiguous in guest memory, the result not in the source. Nil when it must run
     /// now (also when a length check fails: the synchronous path answers that).
-    private func submit(_ keys: HMACJobKeys, resultSpace: Int, src: VlfSegment, result: VlfSegment, io: RequestIO)
-        throws(Failure) -> Int?
-    {
-        let length = keys.resultLength
-        guard let completion, let chain, algorithmSlot != nil, resultSpace >= length,
+    private func submitHMAC(
+        _ keyed: WorkerSession, resultSpace: Int, src: VlfSegment, result: VlfSegment, io: RequestIO
+    ) throws(Failure) -> Int? {
+        let length = keyed.hmacKeys!.resultLength
+        guard mayDefer, let chain, algorithmSlot != nil, resultSpace >= length,
             result.length >= length, src.length > 0,
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: result.offset, count: length),
             !RequestIO.overlapsPartially(input, output), input.baseAddress != UnsafeRawPointer(output.baseAddress),
             let status = Self.statusByte(chain)
         else { return nil }
-        let tag = takeTag(completion)
+        let tag = takeTag()
         record(tag, status: status, written: result.offset + length, result: output.baseAddress, resultLength: length)
         multiBuffer!.submitHMAC(
-            keys, input: input.baseAddress!, length: src.length,
+            keyed.hmacKeys!, input: input.baseAddress!, length: src.length,
             digest: inFlightDigests.baseAddress! + tag * Self.digestSlot, tag: tag
-        ) { tag, succeeded in finish(tag, succeeded, completion) }
+        ) { tag, succeeded in finish(tag, succeeded) }
         return Self.deferred
     }
 
@@ -318,19 +383,20 @@ public final class DataWorker {
     /// ciphertext then tag; decryption reads ciphertext then tag (the tag copied) and writes the
     /// plaintext, which `finish` clears when the tag the job computed differs. Nil when it must run
     /// now (also when a length check fails: the synchronous path answers that).
-    private func submit(
-        _ keys: GCMJobKeys, iv: VlfSegment, aad: VlfSegment, src: VlfSegment, dst: VlfSegment, io: RequestIO
+    private func submitGCM(
+        _ keyed: WorkerSession, iv: VlfSegment, aad: VlfSegment, src: VlfSegment, dst: VlfSegment, io: RequestIO
     ) throws(Failure) -> Int? {
-        let tagLength = keys.tagLength
-        let textLength = keys.encrypt ? src.length : src.length - tagLength
-        let outputLength = keys.encrypt ? src.length + tagLength : textLength
-        guard let completion, let chain, algorithmSlot != nil, iv.length == GCMJobKeys.ivLength,
+        let tagLength = keyed.gcmKeys!.tagLength
+        let encrypt = keyed.gcmKeys!.encrypt
+        let textLength = encrypt ? src.length : src.length - tagLength
+        let outputLength = encrypt ? src.length + tagLength : textLength
+        guard mayDefer, let chain, algorithmSlot != nil, iv.length == GCMJobKeys.ivLength,
             aad.length <= Self.aadSlot, textLength > 0, dst.length >= outputLength,
             let input = chain.readableSpan(at: io.vlfStart + src.offset, count: src.length),
             let output = chain.writableSpan(at: dst.offset, count: outputLength),
             !RequestIO.overlapsPartially(input, output), let status = Self.statusByte(chain)
         else { return nil }
-        let tag = takeTag(completion)
+        let tag = takeTag()
         let ivCopy = try copyIV(iv, tag: tag, io: io)
         let aadCopy = UnsafeMutableRawBufferPointer(
             rebasing: inFlightAAD[(tag * Self.aadSlot)..<(tag * Self.aadSlot + aad.length)])
@@ -339,7 +405,7 @@ public final class DataWorker {
             throw .err
         }
         let digest = inFlightDigests.baseAddress! + tag * Self.digestSlot
-        if keys.encrypt {
+        if encrypt {
             record(tag, status: status, written: dst.offset + outputLength)
         } else {
             (digest + Self.expectedTagOffset).copyMemory(from: input.baseAddress! + textLength, byteCount: tagLength)
@@ -348,10 +414,10 @@ public final class DataWorker {
                 plaintext: output)
         }
         multiBuffer!.submitGCM(
-            keys, iv: ivCopy.baseAddress!, aad: aadCopy.baseAddress, aadLength: aad.length, input: input.baseAddress!,
+            keyed.gcmKeys!, iv: ivCopy.baseAddress!, aad: aadCopy.baseAddress, aadLength: aad.length, input: input.baseAddress!,
             output: output.baseAddress!, length: textLength,
-            tagOutput: keys.encrypt ? output.baseAddress! + textLength : digest, tag: tag
-        ) { tag, succeeded in finish(tag, succeeded, completion) }
+            tagOutput: encrypt ? output.baseAddress! + textLength : digest, tag: tag
+        ) { tag, succeeded in finish(tag, succeeded) }
         return Self.deferred
     }
 
@@ -361,14 +427,13 @@ public final class DataWorker {
     /// and destination the same bytes or apart. The source is copied to the destination first (it has
     /// the source's layout), then the job ciphers and MACs the destination in place. Nil when it must
     /// run now (also when a field check fails: the synchronous path answers that).
-    private func submit(
-        _ cipherKeys: CBCJobKeys, _ macKeys: HMACJobKeys, chain context: ChainContext, flf: ChainParameters,
-        segments: ChainSegments, io: RequestIO
+    private func submitCBCThenHMAC(
+        _ keyed: WorkerSession, flf: ChainParameters, segments: ChainSegments, io: RequestIO
     ) throws(Failure) -> Int? {
         let source = segments.src.length
-        let resultLength = context.resultLength
-        guard let completion, let chain, algorithmSlot != nil,
-            resultLength == macKeys.resultLength,
+        let resultLength = keyed.chain!.resultLength
+        guard mayDefer, let chain, algorithmSlot != nil,
+            resultLength == keyed.hmacKeys!.resultLength,
             flf.cipherStart <= source, flf.cipherLength <= source - flf.cipherStart, flf.hashStart <= source,
             flf.hashLength <= source - flf.hashStart, flf.dstLength >= source, flf.resultLength >= resultLength,
             segments.hashResult.length >= resultLength, segments.aad.length == 0, segments.iv.length == Self.blockSize,
@@ -378,7 +443,7 @@ public final class DataWorker {
             let result = chain.writableSpan(at: segments.hashResult.offset, count: resultLength),
             !RequestIO.overlapsPartially(input, output), let status = Self.statusByte(chain)
         else { return nil }
-        let tag = takeTag(completion)
+        let tag = takeTag()
         let ivCopy = try copyIV(segments.iv, tag: tag, io: io)
         if input.baseAddress != UnsafeRawPointer(output.baseAddress) {
             output.baseAddress!.copyMemory(from: input.baseAddress!, byteCount: source)
@@ -390,9 +455,9 @@ public final class DataWorker {
         let cipher = flf.cipherStart..<flf.cipherStart + flf.cipherLength
         let hashed = flf.hashStart..<flf.hashStart + flf.hashLength
         multiBuffer!.submitCBCThenHMAC(
-            cipherKeys, macKeys, iv: ivCopy.baseAddress!, buffer: output.baseAddress!, cipher: cipher, hashed: hashed,
+            keyed.cbcKeys!, keyed.hmacKeys!, iv: ivCopy.baseAddress!, buffer: output.baseAddress!, cipher: cipher, hashed: hashed,
             digest: inFlightDigests.baseAddress! + tag * Self.digestSlot, tag: tag
-        ) { tag, succeeded in finish(tag, succeeded, completion) }
+        ) { tag, succeeded in finish(tag, succeeded) }
         return Self.deferred
     }
 
@@ -471,17 +536,25 @@ public final class DataWorker {
             small: UnsafeMutableRawBufferPointer(rebasing: small[Self.slotsStart...]))
     }
 
-    /// This worker's copy of a live session of `service`; INVSESS otherwise. A stream of requests on
-    /// one session takes the first branch: no lock, no dictionary, no reference counting.
+    /// Runs `body` with this worker's copy of the live session `id` of `service`; INVSESS otherwise.
+    /// A stream of requests on one session takes the first branch: no lock, no dictionary, and no
+    /// reference counting (`recent` is borrowed for the call, which `contexts` outlives).
     @inline(__always)
-    private func workerSession(_ id: UInt64, service: Service) throws(Failure) -> WorkerSession {
-        if let recent = recent?.takeUnretainedValue(), recent.id == id, device.sessions.generation == seenGeneration,
-            recent.session.service == service
+    private func withSession(
+        _ id: UInt64, service: Service, _ body: (WorkerSession) throws(Failure) -> Int
+    ) throws(Failure) -> Int {
+        if let recent,
+            recent._withUnsafeGuaranteedRef({
+                $0.id == id && device.sessions.generation == seenGeneration && $0.session.service == service
+            })
         {
-            algorithmSlot = recent.slot
-            return recent
+            let result = recent._withUnsafeGuaranteedRef { keyed -> Result<Int, Failure> in
+                algorithmSlot = keyed.slot
+                do throws(Failure) { return .success(try body(keyed)) } catch { return .failure(error) }
+            }
+            return try result.get()
         }
-        return try lookUpSession(id, service: service)
+        return try body(lookUpSession(id, service: service))
     }
 
     private func lookUpSession(_ id: UInt64, service: Service) throws(Failure) -> WorkerSession {
@@ -504,48 +577,16 @@ public final class DataWorker {
             entry = cached  // live at `seenGeneration`, which is current: no table lookup
         } else {
             guard let session = device.sessions.lookup(id), session.service == service else { throw .failed(.session) }
-            let (context, jobKeys) = try makeContext(session)
-            entry = WorkerSession(
-                id: id, session: session, context: context, jobKeys: jobKeys, slot: countingSlot(session.algorithm))
+            do throws(CryptoError) {
+                entry = try WorkerSession(
+                    id: id, session: session, slot: countingSlot(session.algorithm), multiBuffer: multiBuffer)
+            } catch { throw Failure(error) }
             contexts[id] = entry
         }
         recent = Unmanaged.passUnretained(entry)
         guard entry.session.service == service else { throw .failed(.session) }
         algorithmSlot = entry.slot
         return entry
-    }
-
-    /// This worker's copy of a session's keyed context, and its job keys when the lanes can run it.
-    private func makeContext(_ session: Session) throws(Failure) -> (WorkerContext, JobKeys?) {
-        do throws(CryptoError) {
-            switch session.kind {
-            case .cipher(let cipher):
-                let context = try cipher.makeContext()
-                let keys =
-                    cipher.direction == .encrypt ? multiBuffer.flatMap { CBCJobKeys(cipher, engine: $0) } : nil
-                return (.cipher(context, cipher.direction), keys.map(JobKeys.cbc))
-            case .chain(let chain):
-                let context = try chain.makeContext()
-                var keys: JobKeys?
-                if let multiBuffer, chain.order == .cipherThenHash, chain.cipher.direction == .encrypt,
-                    case .mac(let mac) = chain.authenticator, let macKeys = HMACJobKeys(mac, engine: multiBuffer),
-                    let cipherKeys = CBCJobKeys(chain.cipher, engine: multiBuffer)
-                {
-                    keys = .cbcThenHMAC(cipherKeys, macKeys)
-                }
-                return (.chain(context, chain.cipher.direction), keys)
-            case .hash(let hash): return (.hash(try hash.makeContext()), nil)
-            case .mac(let mac):
-                let context = try mac.makeContext()
-                return (.mac(context), multiBuffer.flatMap { HMACJobKeys(mac, engine: $0) }.map(JobKeys.hmac))
-            case .aead(let aead):
-                let context = try aead.makeContext()
-                return (.aead(context), multiBuffer.flatMap { GCMJobKeys(aead, engine: $0) }.map(JobKeys.gcm))
-            case .akcipher(let akcipher): return (.akcipher(try akcipher.makeContext()), nil)
-            }
-        } catch {
-            throw Failure(error)
-        }
     }
 
     /// The direction a CIPHER or AEAD opcode names.
@@ -559,34 +600,35 @@ public final class DataWorker {
         switch member {
         case .cipher(let flf):
             // The vlf is generated from the member: the same case.
-            guard case .cipher(let cipher, let direction) = keyed.context else {
+            guard keyed.cipher != nil else {
                 throw .failed(.cipherFields)  // cipher fields on a chaining session
             }
             guard case .cipher(let segments) = vlf else { throw .notsupp }
-            guard direction == opcodeDirection else { throw .failed(.direction) }
+            guard keyed.direction == opcodeDirection else { throw .failed(.direction) }
             let dstLength = Int(flf.dstDataLen)
-            if case .cbc(let keys) = keyed.jobKeys,
-                let deferred = try submit(
-                    keys, iv: segments.iv, src: segments.srcData, dst: segments.dstData, dstLength: dstLength, io: io)
+            if keyed.cbcKeys != nil,
+                let deferred = try submitCBC(
+                    keyed, iv: segments.iv, src: segments.srcData, dst: segments.dstData, dstLength: dstLength, io: io)
             {
                 return deferred
             }
             return try runCipher(
-                cipher, iv: segments.iv, src: segments.srcData, dst: segments.dstData, dstLength: dstLength, io: io)
+                keyed.cipher!, iv: segments.iv, src: segments.srcData, dst: segments.dstData, dstLength: dstLength,
+                io: io)
         case .algorithmChaining(let flf):
-            guard case .chain(let chain, let direction) = keyed.context else {
+            guard keyed.chain != nil else {
                 throw .failed(.chainFields)  // chaining fields on a cipher-only session
             }
             guard case .algorithmChaining(let segments) = vlf else { throw .notsupp }
-            guard direction == opcodeDirection else { throw .failed(.direction) }
+            guard keyed.direction == opcodeDirection else { throw .failed(.direction) }
             let parameters = ChainParameters(flf)
             let parts = ChainSegments(segments)
-            if case .cbcThenHMAC(let cipherKeys, let macKeys) = keyed.jobKeys,
-                let deferred = try submit(cipherKeys, macKeys, chain: chain, flf: parameters, segments: parts, io: io)
+            if keyed.cbcKeys != nil, keyed.hmacKeys != nil,
+                let deferred = try submitCBCThenHMAC(keyed, flf: parameters, segments: parts, io: io)
             {
                 return deferred
             }
-            return try runChain(chain, flf: parameters, segments: parts, io: io)
+            return try runChain(keyed.chain!, flf: parameters, segments: parts, io: io)
         case .unused:
             throw .notsupp
         }
@@ -759,10 +801,10 @@ public final class DataWorker {
         _ run: (AkcipherContext, RequestIO) throws(Failure) -> Int
     ) throws(Failure) -> Int {
         let io = try begin(frame, readable: readable, writable: writable)
-        guard case .akcipher(let context) = try workerSession(frame.header.sessionId, service: .akcipher).context else {
-            throw .failed(.session)
+        return try withSession(frame.header.sessionId, service: .akcipher) { keyed throws(Failure) in
+            guard let context = keyed.akcipher else { throw .failed(.session) }
+            return try run(context, io)
         }
-        return try run(context, io)
     }
 
     /// A stateless AKCIPHER request: a session keyed for this request only, from its parameters and
@@ -984,18 +1026,19 @@ extension DataWorker: DataQueueHandler {
     @inline(__always)
     private func symmetric(_ frame: DataQueue.Frame, _ flf: SymDataFlf, _ vlf: SymDataVlf) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-        let keyed = try workerSession(frame.header.sessionId, service: .cipher)
-        return try runSymmetric(flf.opTypeFlf, vlf, session: keyed, io: io)
+        return try withSession(frame.header.sessionId, service: .cipher) { keyed throws(Failure) in
+            try runSymmetric(flf.opTypeFlf, vlf, session: keyed, io: io)
+        }
     }
 
     public func hash(_ frame: DataQueue.Frame, _ flf: HashDataFlf, _ vlf: HashDataVlf) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-        guard case .hash(let context) = try workerSession(frame.header.sessionId, service: .hash).context else {
-            throw .failed(.session)
+        return try withSession(frame.header.sessionId, service: .hash) { keyed throws(Failure) in
+            guard let context = keyed.hash else { throw .failed(.session) }
+            return try runDigest(
+                context: .hash(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData,
+                result: vlf.hashResult, io: io)
         }
-        return try runDigest(
-            context: .hash(context), resultSpace: Int(flf.hashResultLen), src: vlf.srcData,
-            result: vlf.hashResult, io: io)
     }
 
     public func hashStateless(
@@ -1017,17 +1060,18 @@ extension DataWorker: DataQueueHandler {
 
     public func mac(_ frame: DataQueue.Frame, _ flf: MacDataFlf, _ vlf: MacDataVlf) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-        let keyed = try workerSession(frame.header.sessionId, service: .mac)
-        guard case .mac(let context) = keyed.context else { throw .failed(.session) }
-        if case .hmac(let keys) = keyed.jobKeys,
-            let deferred = try submit(
-                keys, resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData, result: vlf.hashResult, io: io)
-        {
-            return deferred
+        return try withSession(frame.header.sessionId, service: .mac) { keyed throws(Failure) in
+            guard keyed.mac != nil else { throw .failed(.session) }
+            if keyed.hmacKeys != nil,
+                let deferred = try submitHMAC(
+                    keyed, resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData, result: vlf.hashResult, io: io)
+            {
+                return deferred
+            }
+            return try runDigest(
+                context: .mac(keyed.mac!), resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData,
+                result: vlf.hashResult, io: io)
         }
-        return try runDigest(
-            context: .mac(context), resultSpace: Int(flf.hdr.hashResultLen), src: vlf.srcData,
-            result: vlf.hashResult, io: io)
     }
 
     public func macStateless(
@@ -1058,18 +1102,17 @@ extension DataWorker: DataQueueHandler {
 
     private func aead(_ frame: DataQueue.Frame, _ flf: AeadDataFlf, _ vlf: AeadDataVlf) throws(Failure) -> Int {
         let io = try begin(frame, readable: vlf.readableLength, writable: vlf.writableLength)
-        let keyed = try workerSession(frame.header.sessionId, service: .aead)
-        guard case .aead(let context) = keyed.context else { throw .failed(.session) }
-        guard context.session.direction == opcodeDirection else { throw .failed(.direction) }
-        guard Int(flf.tagLen) == context.session.tagLength else { throw .err }
-        if case .gcm(let jobKeys) = keyed.jobKeys,
-            let deferred = try submit(jobKeys, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData, dst: vlf.dstData, io: io)
-        {
-            return deferred
+        return try withSession(frame.header.sessionId, service: .aead) { keyed throws(Failure) in
+            guard let aead = keyed.aead?.session else { throw .failed(.session) }
+            guard aead.direction == opcodeDirection else { throw .failed(.direction) }
+            guard Int(flf.tagLen) == aead.tagLength else { throw .err }
+            if keyed.gcmKeys != nil,
+                let deferred = try submitGCM(keyed, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData, dst: vlf.dstData, io: io)
+            {
+                return deferred
+            }
+            return try runAead(keyed.aead!, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData, dst: vlf.dstData, io: io)
         }
-        return try runAead(
-            context, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData,
-            dst: vlf.dstData, io: io)
     }
 
     public func aeadEncryptStateless(
