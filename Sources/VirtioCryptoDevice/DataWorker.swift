@@ -348,7 +348,8 @@ public final class DataWorker {
         let ivCopy = try copyIV(iv, tag: tag, io: io)
         record(tag, status: status, written: dst.offset + src.length)
         multiBuffer!.submitCBC(
-            keyed.cbcKeys!, iv: ivCopy.baseAddress!, input: input.baseAddress!, output: output.baseAddress!, length: src.length,
+            keyed.cbcKeys!, iv: ivCopy.baseAddress!, input: input.baseAddress!, output: output.baseAddress!,
+            length: src.length,
             tag: tag
         ) { tag, succeeded in finish(tag, succeeded) }
         return Self.deferred
@@ -414,7 +415,8 @@ public final class DataWorker {
                 plaintext: output)
         }
         multiBuffer!.submitGCM(
-            keyed.gcmKeys!, iv: ivCopy.baseAddress!, aad: aadCopy.baseAddress, aadLength: aad.length, input: input.baseAddress!,
+            keyed.gcmKeys!, iv: ivCopy.baseAddress!, aad: aadCopy.baseAddress, aadLength: aad.length,
+            input: input.baseAddress!,
             output: output.baseAddress!, length: textLength,
             tagOutput: encrypt ? output.baseAddress! + textLength : digest, tag: tag
         ) { tag, succeeded in finish(tag, succeeded) }
@@ -455,7 +457,8 @@ public final class DataWorker {
         let cipher = flf.cipherStart..<flf.cipherStart + flf.cipherLength
         let hashed = flf.hashStart..<flf.hashStart + flf.hashLength
         multiBuffer!.submitCBCThenHMAC(
-            keyed.cbcKeys!, keyed.hmacKeys!, iv: ivCopy.baseAddress!, buffer: output.baseAddress!, cipher: cipher, hashed: hashed,
+            keyed.cbcKeys!, keyed.hmacKeys!, iv: ivCopy.baseAddress!, buffer: output.baseAddress!, cipher: cipher,
+            hashed: hashed,
             digest: inFlightDigests.baseAddress! + tag * Self.digestSlot, tag: tag
         ) { tag, succeeded in finish(tag, succeeded) }
         return Self.deferred
@@ -1107,7 +1110,8 @@ extension DataWorker: DataQueueHandler {
             guard aead.direction == opcodeDirection else { throw .failed(.direction) }
             guard Int(flf.tagLen) == aead.tagLength else { throw .err }
             if keyed.gcmKeys != nil,
-                let deferred = try submitGCM(keyed, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData, dst: vlf.dstData, io: io)
+                let deferred = try submitGCM(
+                    keyed, iv: vlf.iv, aad: vlf.aad, src: vlf.srcData, dst: vlf.dstData, io: io)
             {
                 return deferred
             }
