@@ -7,15 +7,17 @@ import WireBytes
 public final class CBCJobKeys {
     static let scheduleSize = 15 * 16
     let schedules: UnsafeMutableRawBufferPointer
-    let keyLength: UInt32
+    @usableFromInline let keyLength: UInt32
     public let encrypt: Bool
-    var encryption: UnsafeMutableRawPointer { schedules.baseAddress! }
-    var decryption: UnsafeMutableRawPointer { schedules.baseAddress! + Self.scheduleSize }
+    @usableFromInline let encryption: UnsafeMutableRawPointer
+    @usableFromInline let decryption: UnsafeMutableRawPointer
 
     /// Nil for a session the job path does not run: anything but AES-CBC.
     public init?(_ session: CipherSession, engine: MultiBufferEngine) {
         guard session.algorithm == .aesCbc else { return nil }
         schedules = .allocate(byteCount: 2 * Self.scheduleSize, alignment: 64)
+        encryption = schedules.baseAddress!
+        decryption = schedules.baseAddress! + Self.scheduleSize
         keyLength = UInt32(session.key.count)
         encrypt = session.direction == .encrypt
         guard
@@ -37,12 +39,12 @@ public final class CBCJobKeys {
 /// worker from a session's key and zeroized when released.
 public final class HMACJobKeys {
     let states: UnsafeMutableRawBufferPointer
-    let sha256: Bool
+    @usableFromInline let sha256: Bool
     /// The full digest's length (the job writes all of it); the session's result may be shorter.
     public let digestLength: Int
     public let resultLength: Int
-    var inner: UnsafeMutableRawPointer { states.baseAddress! }
-    var outer: UnsafeMutableRawPointer { states.baseAddress! + 32 }
+    @usableFromInline let inner: UnsafeMutableRawPointer
+    @usableFromInline let outer: UnsafeMutableRawPointer
 
     /// Nil for a session the job path does not run: anything but HMAC-SHA1 and HMAC-SHA-256.
     public init?(_ session: MacSession, engine: MultiBufferEngine) {
@@ -53,6 +55,8 @@ public final class HMACJobKeys {
         }
         resultLength = session.resultLength
         states = .allocate(byteCount: 64, alignment: 64)
+        inner = states.baseAddress!
+        outer = states.baseAddress! + 32
         states.initializeMemory(as: UInt8.self, repeating: 0)
         let key = session.key.bytes
         guard
@@ -77,8 +81,8 @@ public final class GCMJobKeys {
     public static let tagLengths: Set<Int> = [8, 12, 16]
     /// The IV length the job path takes (a 16-byte J0 runs through the engine).
     public static let ivLength = 12
-    let keyData: UnsafeMutableRawBufferPointer
-    let keyLength: UInt32
+    @usableFromInline let keyData: UnsafeMutableRawBufferPointer
+    @usableFromInline let keyLength: UInt32
     public let tagLength: Int
     public let encrypt: Bool
 
@@ -109,9 +113,10 @@ public final class GCMJobKeys {
 /// come back in submission order, some at a later submission and the rest at the flush. It has
 /// its own manager: the job queue is the manager's state, so it must not be shared.
 public final class MultiBufferEngine {
-    let manager: OpaquePointer
+    @usableFromInline let manager: OpaquePointer
     /// Jobs submitted and not yet returned.
-    public private(set) var pending = 0
+    public var pending: Int { inLanes }
+    @usableFromInline var inLanes = 0
 
     public init() throws(CryptoError) {
         guard let manager = vc_imb_create() else { throw .unsupported }
@@ -124,14 +129,14 @@ public final class MultiBufferEngine {
     /// to `output` (the same address, or not overlapping), with `tag` to tell it when it returns.
     /// The IV, input and output must stay as they are until then. `completed` is called for each
     /// job that returns now, with its tag and whether it succeeded.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func submitCBC(
         _ keys: CBCJobKeys, iv: UnsafeRawPointer, input: UnsafeRawPointer, output: UnsafeMutableRawPointer,
         length: Int, tag: Int, completed: (Int, Bool) -> Void
     ) {
         var doneTag: UInt64 = 0
         var ok: Int32 = 0
-        pending += 1
+        inLanes += 1
         let returned = vc_imb_submit_aes_cbc(
             manager, keys.encryption, keys.decryption, keys.keyLength, keys.encrypt ? 1 : 0, iv, input, output,
             UInt64(length), UInt64(tag), &doneTag, &ok)
@@ -140,14 +145,14 @@ public final class MultiBufferEngine {
 
     /// Submits one HMAC job over `length` bytes of `input` (which must stay as it is until the job
     /// returns); the full digest (`keys.digestLength` bytes) goes to `digest`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func submitHMAC(
         _ keys: HMACJobKeys, input: UnsafeRawPointer, length: Int, digest: UnsafeMutableRawPointer, tag: Int,
         completed: (Int, Bool) -> Void
     ) {
         var doneTag: UInt64 = 0
         var ok: Int32 = 0
-        pending += 1
+        inLanes += 1
         let returned = vc_imb_submit_hmac(
             manager, keys.sha256 ? 1 : 0, keys.inner, keys.outer, input, UInt64(length), digest, UInt64(tag),
             &doneTag, &ok)
@@ -159,7 +164,7 @@ public final class MultiBufferEngine {
     /// ciphertext (`keys.tagLength` bytes) to `tagOutput`: a decryption is authentic only if it equals
     /// the tag the request carries, which the caller checks when the job returns. All of them must
     /// stay as they are until then.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func submitGCM(
         _ keys: GCMJobKeys, iv: UnsafeRawPointer, aad: UnsafeRawPointer?, aadLength: Int, input: UnsafeRawPointer,
         output: UnsafeMutableRawPointer, length: Int, tagOutput: UnsafeMutableRawPointer, tag: Int,
@@ -167,7 +172,7 @@ public final class MultiBufferEngine {
     ) {
         var doneTag: UInt64 = 0
         var ok: Int32 = 0
-        pending += 1
+        inLanes += 1
         let returned = vc_imb_submit_gcm(
             manager, keys.encrypt ? 1 : 0, keys.keyData.baseAddress, keys.keyLength, iv, aad, UInt64(aadLength), input,
             output,
@@ -177,7 +182,7 @@ public final class MultiBufferEngine {
 
     /// Submits one AES-CBC encryption then HMAC over the ciphertext (encrypt-then-MAC), in place in
     /// `buffer`: `cipher` and `hashed` are ranges of it; the full digest goes to `digest`.
-    @inline(__always)
+    @inlinable @inline(__always)
     public func submitCBCThenHMAC(
         _ cipherKeys: CBCJobKeys, _ macKeys: HMACJobKeys, iv: UnsafeRawPointer, buffer: UnsafeMutableRawPointer,
         cipher: Range<Int>, hashed: Range<Int>, digest: UnsafeMutableRawPointer, tag: Int,
@@ -185,7 +190,7 @@ public final class MultiBufferEngine {
     ) {
         var doneTag: UInt64 = 0
         var ok: Int32 = 0
-        pending += 1
+        inLanes += 1
         let returned = vc_imb_submit_cbc_hmac(
             manager, cipherKeys.encryption, cipherKeys.decryption, cipherKeys.keyLength, iv, buffer,
             UInt64(cipher.lowerBound), UInt64(cipher.count), UInt64(hashed.lowerBound), UInt64(hashed.count),
@@ -194,16 +199,16 @@ public final class MultiBufferEngine {
     }
 
     /// After a submission: the job it returned (`returned` non-zero), then every other one done.
-    @inline(__always)
-    private func collect(
+    @inlinable @inline(__always)
+    func collect(
         returned: Int32, _ doneTag: inout UInt64, _ ok: inout Int32, _ completed: (Int, Bool) -> Void
     ) {
         if returned != 0 {
-            pending -= 1
+            inLanes -= 1
             completed(Int(doneTag), ok != 0)
         }
         while vc_imb_completed_job(manager, &doneTag, &ok) != 0 {
-            pending -= 1
+            inLanes -= 1
             completed(Int(doneTag), ok != 0)
         }
     }
@@ -213,7 +218,7 @@ public final class MultiBufferEngine {
         var doneTag: UInt64 = 0
         var ok: Int32 = 0
         while pending > 0, vc_imb_flush_job(manager, &doneTag, &ok) != 0 {
-            pending -= 1
+            inLanes -= 1
             completed(Int(doneTag), ok != 0)
         }
     }
