@@ -122,6 +122,8 @@ enum CipherFactory {
             return try ThreeGPPCipherContext(algorithm: algorithm, key: key)
         case .aesF8:
             return try AesF8Context(key: key)
+        case .aesXts:
+            return try XTSContext(key: key, encrypt: encrypt)
         default:
             guard let name = evpName(algorithm, keyLength: key.count) else { throw .unsupported }
             return try EVPCipherContext(
@@ -136,7 +138,8 @@ enum CipherFactory {
 /// parameters each time), more than the AES-NI work of a 256-byte request, so the modes that
 /// allow it avoid the call.
 enum IVHandling {
-    /// Set with `EVP_CipherInit_ex2` per request (CTR, XTS; ARC4 re-keys instead).
+    /// Set with `EVP_CipherInit_ex2` per request (CTR; XTS from `XTSContext.openSSLThreshold` on;
+    /// ARC4 re-keys instead).
     case reinitialize
     /// ECB: no IV, and no state carried between requests of whole blocks: nothing to set.
     case none
