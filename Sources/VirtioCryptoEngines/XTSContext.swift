@@ -99,14 +99,24 @@ final class XTSContext: CipherContext, ContextCopying {
     func run(iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer)
         throws(CryptoError)
     {
+        // OpenSSL's XTS makes the checks that the construction repeats below.
+        // (`openSSL!` borrows the property; `if let` would retain and release it.)
+        if input.count >= openSSLFrom, openSSL != nil {
+            try openSSL!.run(iv: iv, input: input, output: output)
+        } else {
+            try runConstruction(iv: iv, input: input, output: output)
+        }
+    }
+
+    /// Apart from `run`, so that a request for OpenSSL's XTS pays none of its set-up.
+    @inline(never)
+    private func runConstruction(
+        iv: UnsafeRawBufferPointer, input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         // The checks, and their order, of EVPCipherContext.run.
         guard output.count >= input.count, input.count <= Int(Int32.max) else { throw .invalidLength }
         guard iv.count == 16 else { throw .invalidIVLength }
         let count = input.count
-        if count >= openSSLFrom, let openSSL {
-            try openSSL.run(iv: iv, input: input, output: output)
-            return
-        }
         // What OpenSSL's XTS refuses (it writes nothing then).
         guard count >= 16, count <= Self.maxDataLength else { throw .backendFailure }
         guard
