@@ -41,6 +41,7 @@ struct RequestIO {
 
     /// True when two ranges share bytes but do not start at the same address: engines can
     /// work in place, not on shifted overlaps.
+    @inline(__always)
     static func overlapsPartially(_ input: UnsafeRawBufferPointer, _ output: UnsafeMutableRawBufferPointer?) -> Bool {
         guard let output, let a = input.baseAddress, let b = output.baseAddress, input.count > 0, output.count > 0
         else { return false }

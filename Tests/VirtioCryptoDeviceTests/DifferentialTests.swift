@@ -38,7 +38,7 @@ struct DifferentialTests {
                 var key = random.bytes(
                     parameters.keyLengths.filter { $0 <= offer.limits.maxCipherKeyLength }.randomElement(
                         using: &random)!)
-                // XTS refuses equal key halves; random keys make that vanishingly rare
+                // XTS refuses equal key halves when encrypting; random keys make that vanishingly rare
                 if algorithm == .aesXts { key[0] ^= 0xff }
                 let iv = random.bytes(parameters.ivLength ?? 0)
                 let blocks = Int.random(in: 1...32, using: &random)
