@@ -50,8 +50,8 @@ public final class SplitQueue {
     public let memory: any GuestMemory
     /// `memory`'s regions when it has a fixed set (it lives as long as this queue: the regions stay
     /// mapped), and the one the last buffer was in: a chain's buffers are mostly in one region.
-    private let regions: UnsafeMutableBufferPointer<MemoryRegion>
-    private var lastRegion = 0
+    private let regions: UnsafeMutableBufferPointer<HotRegion>
+    private var hotRegion: HotRegion
     /// VIRTIO_F_EVENT_IDX negotiated: use used_event / avail_event.
     public let eventIndex: Bool
     /// Publish avail_event even without EVENT_IDX (QEMU's vhost-user cryptodev needs it).
@@ -87,8 +87,9 @@ public final class SplitQueue {
         self.memory = memory
         let fixed = memory.fixedRegions
         regions = .allocate(capacity: max(fixed.count, 1))
-        _ = regions.initialize(from: fixed)
+        _ = regions.initialize(from: fixed.map(HotRegion.init))
         regionCount = fixed.count
+        hotRegion = regions.first ?? HotRegion(emptyAt: UnsafeMutableRawPointer(regions.baseAddress!))
         self.eventIndex = eventIndex
         self.descriptors = descriptors
         self.avail = avail
@@ -129,68 +130,112 @@ public final class SplitQueue {
         return head
     }
 
-    /// Collects the buffers of the chain at `head` into `chain` (cleared first).
     private let regionCount: Int
 
     deinit { regions.deallocate() }
 
-    /// Guest bytes `[address, address + count)` in one region, through the queue's copy of the
-    /// regions when it has one.
-    @inline(__always)
-    private func translate(_ address: UInt64, _ count: Int) -> UnsafeMutableRawBufferPointer? {
-        guard regionCount > 0 else { return memory.bytes(at: address, count: count) }
-        if let pointer = regions[lastRegion].translate(address, count) {
-            return UnsafeMutableRawBufferPointer(start: pointer, count: count)
+    /// Collects the buffers of the chain at `head` into `chain`. A chain it refuses leaves `chain`
+    /// empty (head set), so nothing of a half-walked chain can be served.
+    public func walk(head: UInt16, into chain: DescriptorChain) throws(QueueError) {
+        do {
+            try collect(head: head, into: chain)
+        } catch {
+            chain.reset(head: head)
+            throw error
         }
-        for index in 0..<regionCount {
-            if let pointer = regions[index].translate(address, count) {
-                lastRegion = index
-                return UnsafeMutableRawBufferPointer(start: pointer, count: count)
-            }
-        }
-        return nil
     }
 
-    public func walk(head: UInt16, into chain: DescriptorChain) throws(QueueError) {
-        chain.reset(head: head)
+    /// The walk proper. What it keeps per buffer lives in locals, few enough to stay in registers,
+    /// and reaches `chain` once, at the end. Every check a hostile driver can trip is here, in the
+    /// order the errors are reported.
+    @inline(__always)
+    private func collect(head: UInt16, into chain: DescriptorChain) throws(QueueError) {
+        let slots = chain.slots
+        let capacity = chain.capacity
+        var region = hotRegion
         var table = descriptors
         var tableSize = Int(layout.size)
+        // Descriptors this table may still yield: more means a loop or an oversized chain.
+        var remaining = tableSize
         var index = Int(head)
-        var visited = 0
         var inIndirect = false
+        var count = 0
+        // The first `readableCount` buffers are readable: a readable one after a writable one is refused.
+        var readableCount = 0
+        // No overflow: at most 2 × 32768 descriptors (the ring's, then one indirect table's) of
+        // less than 2^32 bytes each.
+        var readableLength = 0
+        var writableLength = 0
         while true {
-            visited += 1
-            guard visited <= tableSize else { throw .chainTooLong }
-            let entry = table + 16 * index
+            guard remaining > 0 else { throw .chainTooLong }
+            remaining &-= 1
+            let entry = table + 16 &* index
             // Copy the descriptor once: the driver may change it under us.
             let address = UInt64(littleEndian: entry.loadUnaligned(as: UInt64.self))
             let length = UInt32(littleEndian: entry.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
             let flags = UInt16(littleEndian: entry.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
-            let next = UInt16(littleEndian: entry.loadUnaligned(fromByteOffset: 14, as: UInt16.self))
 
             if flags & Self.flagIndirect != 0 {
                 guard !inIndirect, flags & Self.flagNext == 0 else { throw .nestedIndirect }
                 guard length > 0, length % 16 == 0, Int(length / 16) <= Self.maxIndirect else {
                     throw .badIndirectTable
                 }
-                guard let indirect = translate(address, Int(length))?.baseAddress else {
-                    throw .addressOutOfRange
-                }
+                guard let indirect = translate(address, length, &region) else { throw .addressOutOfRange }
                 table = indirect
                 tableSize = Int(length / 16)
+                remaining = tableSize
                 index = 0
-                visited = 0
                 inIndirect = true
                 continue
             }
             if length > 0 {
-                guard let buffer = translate(address, Int(length)) else { throw .addressOutOfRange }
-                try chain.append(buffer, writable: flags & Self.flagWrite != 0)
+                guard let base = translate(address, length, &region) else { throw .addressOutOfRange }
+                guard count < capacity else { throw .chainTooLong }
+                let end: Int
+                if flags & Self.flagWrite != 0 {
+                    writableLength &+= Int(length)
+                    end = writableLength
+                } else {
+                    guard count == readableCount else { throw .readableAfterWritable }
+                    readableCount &+= 1
+                    readableLength &+= Int(length)
+                    end = readableLength
+                }
+                (slots + count).initialize(to: ChainSlot(base: base, end: end))
+                count &+= 1  // ≤ capacity: checked above
             }
-            guard flags & Self.flagNext != 0 else { return }
-            guard Int(next) < tableSize else { throw .indexOutOfRange }
-            index = Int(next)
+            guard flags & Self.flagNext != 0 else { break }
+            let next = Int(UInt16(littleEndian: entry.loadUnaligned(fromByteOffset: 14, as: UInt16.self)))
+            guard next < tableSize else { throw .indexOutOfRange }
+            index = next
         }
+        chain.finish(
+            head: head, count: count, readableCount: readableCount, readableLength: readableLength,
+            writableLength: writableLength)
+    }
+
+    /// The host bytes of guest `[address, address + length)` in one region: `region` (the one the
+    /// last buffer was in) first, then every region; the one that holds them becomes `region`.
+    @inline(__always)
+    private func translate(_ address: UInt64, _ length: UInt32, _ region: inout HotRegion) -> UnsafeMutableRawPointer? {
+        if let pointer = region.translate(address, length) { return pointer }
+        return translateSlowly(address, length, &region)
+    }
+
+    @inline(never)
+    private func translateSlowly(_ address: UInt64, _ length: UInt32, _ region: inout HotRegion)
+        -> UnsafeMutableRawPointer?
+    {
+        guard regionCount > 0 else { return memory.bytes(at: address, count: Int(length))?.baseAddress }
+        for index in 0..<regionCount {
+            let candidate = regions[index]
+            if let pointer = candidate.translate(address, length) {
+                region = candidate
+                hotRegion = candidate
+                return pointer
+            }
+        }
+        return nil
     }
 
     /// Returns a chain to the driver with the number of bytes written into it.
@@ -253,5 +298,36 @@ public final class SplitQueue {
     /// Whether the driver has posted chains not taken yet (to re-check after a batch).
     public var hasPending: Bool {
         !isBroken && UInt16(littleEndian: vq_load_acquire_u16(avail + 2)) != lastAvailIndex
+    }
+}
+
+/// A region as the walk checks buffers against it. Its size is clamped so that the region neither
+/// wraps the guest address space nor exceeds `Int.max` bytes (no mapping in this process is larger,
+/// and the lookups refused that way were refused before too): then one subtraction and two
+/// comparisons place a buffer, and its offset becomes a pointer offset without a check.
+struct HotRegion {
+    let guestAddress: UInt64
+    let size: UInt64
+    let host: UnsafeMutableRawPointer
+
+    init(_ region: MemoryRegion) {
+        guestAddress = region.guestAddress
+        size = min(region.size, UInt64.max - region.guestAddress, UInt64(Int.max))
+        host = region.host
+    }
+
+    /// Holds no byte (the queue's memory has no fixed regions): every lookup goes to the slow path.
+    init(emptyAt host: UnsafeMutableRawPointer) {
+        guestAddress = 0
+        size = 0
+        self.host = host
+    }
+
+    @inline(__always)
+    func translate(_ address: UInt64, _ length: UInt32) -> UnsafeMutableRawPointer? {
+        // Below `guestAddress` the difference wraps to more than `size` (the region does not wrap).
+        let offset = address &- guestAddress
+        guard offset <= size, UInt64(length) <= size &- offset else { return nil }
+        return host + Int(bitPattern: UInt(offset))  // ≤ size ≤ Int.max
     }
 }
