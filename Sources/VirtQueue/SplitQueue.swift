@@ -89,7 +89,8 @@ public final class SplitQueue {
         regions = .allocate(capacity: max(fixed.count, 1))
         _ = regions.initialize(from: fixed.map(HotRegion.init))
         regionCount = fixed.count
-        hotRegion = regions.first ?? HotRegion(emptyAt: UnsafeMutableRawPointer(regions.baseAddress!))
+        // Not `regions.first`: the buffer holds one slot even when there is no region.
+        hotRegion = regionCount > 0 ? regions[0] : HotRegion(emptyAt: UnsafeMutableRawPointer(regions.baseAddress!))
         self.eventIndex = eventIndex
         self.descriptors = descriptors
         self.avail = avail
