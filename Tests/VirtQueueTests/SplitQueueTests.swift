@@ -80,6 +80,46 @@ struct SplitQueueTests {
         #expect(chain.head == 3 && chain.readableLength == 2 && chain.writableLength == 1)
     }
 
+    /// Memory that only answers `bytes` (no fixed regions): the walk translates through the protocol.
+    /// (The fuzzer found this path reading an uninitialised first region; that read's outcome depends
+    /// on what the allocator hands out, so this test covers the path without pinning that bug.)
+    final class LookupOnlyMemory: GuestMemory, @unchecked Sendable {
+        let inner: any GuestMemory
+        init(_ inner: any GuestMemory) { self.inner = inner }
+        func bytes(at address: UInt64, count: Int) -> UnsafeMutableRawBufferPointer? {
+            inner.bytes(at: address, count: count)
+        }
+    }
+
+    @Test func memoryWithoutFixedRegionsWalksTheSame() throws {
+        let ring = TestRing()
+        let table = ring.allocate(count: 3 * 16)
+        let header = ring.allocate([1, 2, 3, 4])
+        let data = ring.allocate([5, 6])
+        let output = ring.allocate(count: 3)
+        ring.setDescriptor(0, address: header, length: 4, flags: .next, next: 1, table: table)
+        ring.setDescriptor(1, address: data, length: 2, flags: .next, next: 2, table: table)
+        ring.setDescriptor(2, address: output, length: 3, flags: .write, table: table)
+        ring.setDescriptor(3, address: table, length: 48, flags: .indirect)
+        ring.setDescriptor(4, address: TestRing.base + (1 << 20) - 4, length: 8, flags: 0)  // ends past memory
+        ring.post(3)
+        ring.post(4)
+        let memory = LookupOnlyMemory(ring.memory)
+        #expect(memory.fixedRegions.isEmpty)
+        let queue = try SplitQueue(memory: memory, layout: ring.layout, eventIndex: false)
+        let chain = DescriptorChain()
+        try queue.walk(head: try #require(try queue.nextAvailable()), into: chain)
+        #expect(chain.count == 3 && chain.readableLength == 6 && chain.writableLength == 3)
+        var bytes = [UInt8](repeating: 0, count: 6)
+        #expect(bytes.withUnsafeMutableBytes { chain.read(at: 0, into: $0) })
+        #expect(bytes == [1, 2, 3, 4, 5, 6])
+        #expect([UInt8]([7, 8, 9]).withUnsafeBytes { chain.write(at: 0, from: $0) })
+        #expect(ring.bytes(at: output, count: 3) == [7, 8, 9])
+        #expect(throws: QueueError.addressOutOfRange) {
+            try queue.walk(head: try #require(try queue.nextAvailable()), into: chain)
+        }
+    }
+
     @Test func zeroLengthBuffersAreSkipped() throws {
         let ring = TestRing()
         let data = ring.allocate([1])
