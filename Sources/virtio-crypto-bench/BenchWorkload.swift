@@ -9,6 +9,8 @@ import VirtioCryptoWire
 enum BenchWorkload: String, CaseIterable {
     case aes128CBC = "aes-128-cbc"
     case aes256GCM = "aes-256-gcm"
+    /// AES-256-GCM decryption of what `aes-256-gcm` produces: every request is authentic.
+    case aes256GCMDecrypt = "aes-256-gcm-decrypt"
     case aes256XTS = "aes-256-xts"
     case hmacSHA256 = "hmac-sha256"
     case sha256 = "sha-256"
@@ -36,7 +38,7 @@ enum BenchWorkload: String, CaseIterable {
     var statelessFeature: CryptoFeatures {
         switch self {
         case .aes128CBC, .aes256XTS, .snow3g, .aesCBCHmacSHA1: .cipherStatelessMode
-        case .aes256GCM: .aeadStatelessMode
+        case .aes256GCM, .aes256GCMDecrypt: .aeadStatelessMode
         case .hmacSHA256: .macStatelessMode
         case .sha256: .hashStatelessMode
         case .rsa2048Sign, .rsa2048Verify, .ecdsaP256Sign, .ecdsaP256Verify: .akcipherStatelessMode
@@ -86,6 +88,43 @@ enum BenchWorkload: String, CaseIterable {
         return Array(signature.prefix(written))
     }
 
+    /// The AES-256-GCM workloads' 12-byte IV.
+    static let nonce = Array(iv.prefix(12))
+    /// The bytes every workload reads as its message.
+    static func plaintext(size: Int) -> [UInt8] { [UInt8](repeating: 0x5a, count: size) }
+
+    /// What `aes-256-gcm-decrypt` reads: the ciphertext of `plaintext(size:)` followed by its
+    /// 16-byte tag, under the workload's key and IV, made by the project's AEAD engine (the same
+    /// bytes `aes-256-gcm` writes) once per request layout: never per request.
+    static func sealedPlaintext(size: Int) -> [UInt8] {
+        let plaintext = plaintext(size: size)
+        var sealed = [UInt8](repeating: 0, count: size + 16)
+        let key = Array(Self.key.prefix(32))
+        do {
+            let context = try key.withUnsafeBytes {
+                try AeadSession(algorithm: .gcm, key: $0, tagLength: 16, direction: .encrypt)
+            }
+            .makeContext()
+            try nonce.withUnsafeBytes { nonce in
+                try plaintext.withUnsafeBytes { input in
+                    try sealed.withUnsafeMutableBytes { output in
+                        try context.run(
+                            iv: nonce, aad: UnsafeRawBufferPointer(start: nil, count: 0), input: input, output: output)
+                    }
+                }
+            }
+        } catch {
+            fatalError("AES-256-GCM encryption of the benchmark's plaintext failed: \(error)")
+        }
+        return sealed
+    }
+
+    /// The data a request's destination must hold once answered OK, for the workloads whose
+    /// result the benchmark checks (the decryption's plaintext); nil for the others.
+    func expectedOutput(size: Int) -> [UInt8]? {
+        self == .aes256GCMDecrypt ? Self.plaintext(size: size) : nil
+    }
+
     static let chainSessionFlf = AlgChainSessionFlf(
         algChainOrder: .cipherThenHash, hashMode: .auth,
         cipherHdr: CipherSessionFlf(algo: .aesCbc, keyLen: 16, op: .encrypt),
@@ -107,9 +146,11 @@ enum BenchWorkload: String, CaseIterable {
                 opcode: .cipherCreateSession,
                 flf: RequestBuilder.cipherSession(algorithm, keyLength: length, op: .encrypt))
             keys = [Array(Self.key.prefix(length))]
-        case .aes256GCM:
+        case .aes256GCM, .aes256GCMDecrypt:
             head = RequestBuilder.control(
-                opcode: .aeadCreateSession, flf: AeadCreateSessionFlf(algo: .gcm, keyLen: 32, tagLen: 16, op: .encrypt))
+                opcode: .aeadCreateSession,
+                flf: AeadCreateSessionFlf(
+                    algo: .gcm, keyLen: 32, tagLen: 16, op: self == .aes256GCM ? .encrypt : .decrypt))
             keys = [Array(Self.key.prefix(32))]
         case .hmacSHA256:
             head = RequestBuilder.control(
@@ -158,8 +199,19 @@ enum BenchWorkload: String, CaseIterable {
                         opcode: .aeadEncrypt, sessionID: session,
                         flf: AeadDataFlf(ivLen: 12, srcDataLen: UInt32(size), dstDataLen: UInt32(size + 16), tagLen: 16)
                     ),
-                    Array(Self.iv.prefix(12)), source,
+                    Self.nonce, source,
                 ], [size + 16, 1]
+            )
+        case .aes256GCMDecrypt:
+            // Decryption reads ciphertext then tag (src_data_len counts both), writes the plaintext.
+            return (
+                [
+                    RequestBuilder.data(
+                        opcode: .aeadDecrypt, sessionID: session,
+                        flf: AeadDataFlf(ivLen: 12, srcDataLen: UInt32(size + 16), dstDataLen: UInt32(size), tagLen: 16)
+                    ),
+                    Self.nonce, Self.sealedPlaintext(size: size),
+                ], [size, 1]
             )
         case .hmacSHA256:
             return (
@@ -229,9 +281,14 @@ enum BenchWorkload: String, CaseIterable {
             let flf = AeadDataFlfStateless(
                 sessPara: AeadSessPara(algo: .gcm, keyLen: 32, op: .encrypt), ivLen: 12, tagLen: 16, aadLen: 0,
                 srcDataLen: length, dstDataLen: length + 16)
+            return ([head(.aeadEncrypt, flf), Array(Self.key.prefix(32)), Self.nonce, source], [size + 16, 1])
+        case .aes256GCMDecrypt:
+            let flf = AeadDataFlfStateless(
+                sessPara: AeadSessPara(algo: .gcm, keyLen: 32, op: .decrypt), ivLen: 12, tagLen: 16, aadLen: 0,
+                srcDataLen: length + 16, dstDataLen: length)
             return (
-                [head(.aeadEncrypt, flf), Array(Self.key.prefix(32)), Array(Self.iv.prefix(12)), source],
-                [size + 16, 1]
+                [head(.aeadDecrypt, flf), Array(Self.key.prefix(32)), Self.nonce, Self.sealedPlaintext(size: size)],
+                [size, 1]
             )
         case .hmacSHA256:
             let flf = MacDataFlfStateless(
@@ -284,7 +341,7 @@ enum BenchWorkload: String, CaseIterable {
     /// The bytes one request writes: the data, then a tag or digest.
     func outputLength(size: Int) -> Int {
         switch self {
-        case .aes128CBC, .aes256XTS, .snow3g: size
+        case .aes128CBC, .aes256XTS, .snow3g, .aes256GCMDecrypt: size
         case .aes256GCM: size + 16
         case .hmacSHA256, .sha256: 32
         case .aesCBCHmacSHA1: size + 20
@@ -303,7 +360,22 @@ enum BenchWorkload: String, CaseIterable {
         let output = UnsafeMutableRawBufferPointer.allocate(byteCount: stride * buffers, alignment: 64)
         input.initializeMemory(as: UInt8.self, repeating: 0x5a)
         output.initializeMemory(as: UInt8.self, repeating: 0)
+        if self == .aes256GCMDecrypt {
+            // Every buffer holds the authentic ciphertext and tag of the plaintext.
+            let sealed = Self.sealedPlaintext(size: size)
+            for index in 0..<buffers {
+                UnsafeMutableRawBufferPointer(rebasing: input[(index * stride)..<(index * stride + sealed.count)])
+                    .copyBytes(from: sealed)
+            }
+        }
         let call = try rawCall(size: size)
+        if let expected = expectedOutput(size: size) {
+            // The raw path must produce what the device is checked against (the tag verified).
+            call(input.baseAddress!, output.baseAddress!)
+            guard Array(UnsafeRawBufferPointer(rebasing: output[0..<size])) == expected else {
+                throw ValidationError("\(rawValue) \(size) B: the raw library's output is not the plaintext")
+            }
+        }
         var index = 0
         return {
             call(input.baseAddress! + index * stride, output.baseAddress! + index * stride)
@@ -327,6 +399,10 @@ enum BenchWorkload: String, CaseIterable {
         case .aes256GCM:
             let context = RawEVP.cipher("AES-256-GCM", key: key.baseAddress!)
             return { RawEVP.seal(context, iv: ivPointer, input: $0, output: $1, size: size) }
+        case .aes256GCMDecrypt:
+            // On a tag mismatch `open` zeroes the plaintext, which every check against it then catches.
+            let context = RawEVP.cipher("AES-256-GCM", key: key.baseAddress!, encrypt: false)
+            return { _ = RawEVP.open(context, iv: ivPointer, input: $0, output: $1, size: size) }
         case .hmacSHA256:
             let context = RawEVP.hmac(key: key.baseAddress!)
             return { RawEVP.mac(context, input: $0, output: $1, size: size) }

@@ -78,9 +78,15 @@ struct DeviceBenchmark: ParsableCommand {
                         ? workload.request(session: session, size: size) : workload.statelessRequest(size: size)
                     let submission = ring.submit(readable: readable, writable: writable)
                     try queue.walk(head: submission.head, into: chain)
-                    guard worker.handle(chain) > 0, ring.written(submission).last == 0 else {
+                    let written = worker.handle(chain) > 0 ? ring.written(submission) : []
+                    guard written.last == 0 else {
                         throw ValidationError(
                             "\(workload.rawValue) \(size) B \(mode.rawValue): the device refused the request")
+                    }
+                    if let expected = workload.expectedOutput(size: size), !written.starts(with: expected) {
+                        throw ValidationError(
+                            "\(workload.rawValue) \(size) B \(mode.rawValue): the device's output is not the expected data"
+                        )
                     }
                     // A fixed count times nothing else: no raw run, no clock inside the loop.
                     let rawRate =

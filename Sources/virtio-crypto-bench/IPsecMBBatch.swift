@@ -1,5 +1,7 @@
 import CIPSecMB
+import COpenSSL
 import Glibc
+import VirtioCryptoEngines
 
 /// The part of Intel IPsec-MB's ABI the raw batch path uses. Its job API is macros over the
 /// manager's function pointers (`IMB_GET_NEXT_JOB(mgr)` is `mgr->get_next_job(mgr)`), which
@@ -74,7 +76,10 @@ enum IPsecMBJobABI {
     }
 
     static let directionEncrypt: UInt32 = 1
+    static let directionDecrypt: UInt32 = 2
     static let orderCipherThenHash: UInt32 = 1
+    /// GMAC covers the ciphertext: it runs before a GCM decryption.
+    static let orderHashThenCipher: UInt32 = 2
     static let statusCompleted: UInt32 = 3
 
     typealias JobCall = @convention(c) (OpaquePointer) -> UnsafeMutableRawPointer?
@@ -99,6 +104,9 @@ enum IPsecMBJobABI {
 /// manager, keyed once, as a multi-buffer backend (DPDK's aesni_mb) runs a burst. For the
 /// algorithms IPsec-MB runs in parallel lanes (AES-CBC encryption, HMAC-SHA1/SHA-256 and
 /// their chains) this is the machine's batch limit; GCM and SNOW 3G go through the same API.
+/// A GCM decryption job computes the tag of its ciphertext; as the device does, the batch compares
+/// it in constant time with the request's own tag once the job is back (a mismatch counts as failed
+/// and its plaintext is zeroed).
 final class IPsecMBBatch {
     typealias ABI = IPsecMBJobABI
 
@@ -110,6 +118,9 @@ final class IPsecMBBatch {
     let outputs: UnsafeMutableRawBufferPointer
     /// Where the tag goes in an output (nil: the cipher writes no tag).
     private let tagOffset: Int?
+    /// GCM decryption: the tags the jobs compute, 16 bytes per buffer, each compared with the one
+    /// that follows its input's ciphertext (nil for the other workloads).
+    private let computedTags: UnsafeMutableRawBufferPointer?
     /// Jobs that completed with another status than COMPLETED, over the batch's life.
     private(set) var failed = 0
 
@@ -168,10 +179,33 @@ final class IPsecMBBatch {
             return nil
         }
         self.tagOffset = tagOffset
+        if workload == .aes256GCMDecrypt {
+            // Each input becomes the authentic ciphertext ‖ tag of its distinct contents.
+            let key = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 16)
+            let iv = UnsafeMutableRawBufferPointer.allocate(byteCount: 16, alignment: 16)
+            defer {
+                key.deallocate()
+                iv.deallocate()
+            }
+            key.copyBytes(from: BenchWorkload.key.prefix(32))
+            iv.copyBytes(from: BenchWorkload.iv)
+            let sealing = RawEVP.cipher("AES-256-GCM", key: key.baseAddress!)
+            for index in 0..<count {
+                let buffer = inputs.baseAddress! + index * stride
+                RawEVP.seal(sealing, iv: iv.baseAddress!, input: buffer, output: buffer, size: size)
+            }
+            EVP_CIPHER_CTX_free(sealing)
+            let tags = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * count, alignment: 64)
+            tags.initializeMemory(as: UInt8.self, repeating: 0)
+            computedTags = tags
+        } else {
+            computedTags = nil
+        }
     }
 
     deinit {
         vc_imb_destroy(manager)
+        computedTags?.deallocate()
         inputs.deallocate()
         outputs.deallocate()
         template.deallocate()
@@ -260,7 +294,7 @@ final class IPsecMBBatch {
         case .sha256:
             hashOnly(.sha256, tag: 32)
             return true
-        case .aes256GCM:
+        case .aes256GCM, .aes256GCMDecrypt:
             guard let precompute = function(ABI.ManagerOffset.gcm256Precompute, as: ABI.Precompute.self) else {
                 return false
             }
@@ -279,7 +313,13 @@ final class IPsecMBBatch {
             // No additional data: a valid pointer and length 0.
             set(Offset.hashSpecific0, UnsafeRawPointer(iv))
             set(Offset.hashSpecific1, UInt64(0))
-            tagOffset = size
+            if workload == .aes256GCMDecrypt {
+                // The tag goes to `computedTags` (set per job), not to the output.
+                set(Offset.cipherDirection, ABI.directionDecrypt)
+                set(Offset.chainOrder, ABI.orderHashThenCipher)
+            } else {
+                tagOffset = size
+            }
             return true
         case .snow3g:
             guard let schedule = function(ABI.ManagerOffset.snow3gKeySchedule, as: ABI.KeySchedule.self),
@@ -303,12 +343,26 @@ final class IPsecMBBatch {
     func run() -> Int {
         typealias Offset = ABI.JobOffset
         var completed = 0
+        let computedTags = computedTags?.baseAddress
         func retire(_ job: UnsafeMutableRawPointer) {
-            if job.load(fromByteOffset: Offset.status, as: UInt32.self) == ABI.statusCompleted {
-                completed += 1
-            } else {
+            guard job.load(fromByteOffset: Offset.status, as: UInt32.self) == ABI.statusCompleted else {
                 failed += 1
+                return
             }
+            if let computedTags {
+                // GCM decryption: the tag the job computed against the one after the ciphertext.
+                let source = job.load(fromByteOffset: Offset.source, as: UnsafeRawPointer.self)
+                let index = (source - UnsafeRawPointer(inputs.baseAddress!)) / stride
+                let expected = UnsafeRawBufferPointer(start: source + size, count: 16)
+                let computed = UnsafeRawBufferPointer(start: computedTags + index * 16, count: 16)
+                guard constantTimeEqual(computed, expected) else {
+                    // Not authentic: the plaintext is not released.
+                    memset(outputs.baseAddress! + index * stride, 0, size)
+                    failed += 1
+                    return
+                }
+            }
+            completed += 1
         }
         let template = UnsafeRawPointer(template.baseAddress!)
         for index in 0..<count {
@@ -321,6 +375,9 @@ final class IPsecMBBatch {
             if let tagOffset {
                 job.storeBytes(
                     of: destination + tagOffset, toByteOffset: Offset.tagOutput, as: UnsafeMutableRawPointer.self)
+            } else if let computedTags {
+                job.storeBytes(
+                    of: computedTags + index * 16, toByteOffset: Offset.tagOutput, as: UnsafeMutableRawPointer.self)
             }
             var finished = submitJob(manager)
             while let done = finished {

@@ -1,6 +1,7 @@
 import CVhostUserSupport
 import CVirtQueueAtomics
 import Dispatch
+import Glibc
 import Histogram
 import VirtioCryptoDriver
 
@@ -12,6 +13,8 @@ final class PipelinedRing: @unchecked Sendable {
     private var started: [UInt64]
     private var usedSeen: UInt16
     private let statusAddresses: [UInt64]
+    /// Each slot's first device-writable part (the destination data) and its size.
+    private let outputs: [(address: UInt64, count: Int)]
 
     /// `sharedData`: every slot points at the same data buffers (the last readable part and
     /// the writable ones), which takes memory traffic out of the measurement.
@@ -23,6 +26,7 @@ final class PipelinedRing: @unchecked Sendable {
         let driver = ring.ring
         driver.resetData()
         var statuses: [UInt64] = []
+        var outputs: [(address: UInt64, count: Int)] = []
         var shared: [(UInt64, Int, UInt16)] = []
         for slot in 0..<self.depth {
             var parts =
@@ -46,8 +50,21 @@ final class PipelinedRing: @unchecked Sendable {
             }
             driver.setDescriptor(slot, address: table, length: UInt32(16 * parts.count), flags: .indirect)
             statuses.append(parts.last!.0 + UInt64(parts.last!.1 - 1))
+            let output = parts[readable.count]
+            outputs.append((output.0, output.1))
         }
         statusAddresses = statuses
+        self.outputs = outputs
+    }
+
+    /// The slots whose destination data does not start with `expected` (checked after a run:
+    /// every slot was last answered with the same request).
+    func slotsWithout(_ expected: [UInt8]) -> Int {
+        let driver = ring.ring
+        return outputs.filter { output in
+            output.count < expected.count
+                || !expected.withUnsafeBytes { memcmp(driver.host(output.address), $0.baseAddress!, $0.count) == 0 }
+        }.count
     }
 
     /// Runs until `deadline` (uptime ns); returns completed requests and failed ones. Like

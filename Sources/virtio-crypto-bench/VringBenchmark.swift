@@ -216,10 +216,15 @@ struct VringBenchmark: ParsableCommand {
                 if raw.batchFailures > 0 { problems.append("\(label): \(raw.batchFailures) raw IPsec-MB jobs failed") }
                 let rows = measure(
                     cell, targets: Array(zip(targets, pipelines)), raw: raw, rounds: roundCount, seconds: perRound)
-                for (target, row) in zip(targets, rows) {
+                for (target, (row, rings)) in zip(targets, zip(rows, pipelines)) {
                     done += 1
                     let rowLabel = chosen.count > 1 ? "\(label) (\(target.config.label))" : label
                     if row.failed > 0 { problems.append("\(rowLabel): \(row.failed) requests failed") }
+                    // Where the benchmark knows the result (decryption: the plaintext), every slot's is checked.
+                    if let expected = cell.workload.expectedOutput(size: cell.size) {
+                        let wrong = rings.reduce(0) { $0 + $1.slotsWithout(expected) }
+                        if wrong > 0 { problems.append("\(rowLabel): \(wrong) slots' output is not the expected data") }
+                    }
                     // RSA and ECDSA allocate inside OpenSSL's big-number code on every operation; the limit
                     // judges the device's own data path, which the symmetric workloads measure.
                     if let limit = maxAllocationsPerRequest, mode == .session, cell.workload.akcipher == nil {
