@@ -163,36 +163,58 @@ struct StructsEmitter {
             "Decodes the \(layout.size) bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked."
         )
         p.line("@inlinable @inline(__always)")
-        p.block("init(unchecked reader: WireReader, at offset: Int)") { p in
-            for field in layout.fields {
-                let at = field.offset == 0 ? "offset" : "offset + \(field.offset)"
-                switch field.kind {
-                case .scalar(let scalar):
-                    let read = types.uncheckedRead(scalar, at: at)
-                    p.line("\(field.swiftName) = \(types.decodeExpression(field, scalar, read: read))")
-                case .nested(let name):
-                    p.line("\(field.swiftName) = \(spec.layout(name)!.swiftName)(unchecked: reader, at: \(at))")
-                case .array(let array):
-                    let element = array.elementSize == 1 ? "\(at) + index" : "\(at) + index * \(array.elementSize)"
-                    p.line(
-                        "\(field.swiftName) = (0..<\(array.count!)).map { index in \(types.elementDecode(array, at: element)) }"
-                    )
-                case .slot, .segment, .selectFrom:
-                    break
-                }
+        p.block("init(unchecked reader: WireReader, at offset: Int)") { p in emitUncheckedBody(layout, given: nil, &p) }
+        // A queue's header also decodes with the opcode given: dispatch switches on the opcode's raw value
+        // and passes each case's constant, so the header is not read through the opcode's 20-odd-case init.
+        if let queue = spec.queues.first(where: { $0.header == layout.name }),
+            let given = layout.field(queue.opcodeField),
+            case .scalar = given.kind
+        {
+            p.line()
+            p.doc(
+                "Decodes the \(layout.size) bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked, with"
+            )
+            p.doc("`\(given.swiftName)` as the caller has read it from them.")
+            p.line("@inlinable @inline(__always)")
+            p.block(
+                "init(unchecked reader: WireReader, at offset: Int, \(given.swiftName): \(types.fieldType(given, in: layout)))"
+            ) { p in emitUncheckedBody(layout, given: given, &p) }
+        }
+    }
+
+    /// The field-by-field decode of a fixed-size `layout` at `offset`; `given` is a scalar field the
+    /// initializer takes as its parameter of the same name instead of reading it.
+    private func emitUncheckedBody(_ layout: StructLayout, given: Field?, _ p: inout CodePrinter) {
+        for field in layout.fields {
+            let at = field.offset == 0 ? "offset" : "offset + \(field.offset)"
+            switch field.kind {
+            case .scalar where field.name == given?.name:
+                p.line("self.\(field.swiftName) = \(field.swiftName)")
+            case .scalar(let scalar):
+                let read = types.uncheckedRead(scalar, at: at)
+                p.line("\(field.swiftName) = \(types.decodeExpression(field, scalar, read: read))")
+            case .nested(let name):
+                p.line("\(field.swiftName) = \(spec.layout(name)!.swiftName)(unchecked: reader, at: \(at))")
+            case .array(let array):
+                let element = array.elementSize == 1 ? "\(at) + index" : "\(at) + index * \(array.elementSize)"
+                p.line(
+                    "\(field.swiftName) = (0..<\(array.count!)).map { index in \(types.elementDecode(array, at: element)) }"
+                )
+            case .slot, .segment, .selectFrom:
+                break
             }
-            // The selector may come after its slot: members are decoded once every scalar is.
-            for field in layout.fields {
-                guard case .slot(let slot) = field.kind, let selector = layout.field(slot.selector) else { continue }
-                let at = field.offset == 0 ? "offset" : "offset + \(field.offset)"
-                p.block("switch \(selectorValue(selector))") { p in
-                    for slotCase in slot.cases {
-                        p.line(
-                            "case \(SwiftTypes.hex(slotCase.value)): \(field.swiftName) = .\(slotCase.swiftName)(\(spec.layout(slotCase.structName)!.swiftName)(unchecked: reader, at: \(at)))"
-                        )
-                    }
-                    p.line("default: \(field.swiftName) = .unused")
+        }
+        // The selector may come after its slot: members are decoded once every scalar is.
+        for field in layout.fields {
+            guard case .slot(let slot) = field.kind, let selector = layout.field(slot.selector) else { continue }
+            let at = field.offset == 0 ? "offset" : "offset + \(field.offset)"
+            p.block("switch \(selectorValue(selector))") { p in
+                for slotCase in slot.cases {
+                    p.line(
+                        "case \(SwiftTypes.hex(slotCase.value)): \(field.swiftName) = .\(slotCase.swiftName)(\(spec.layout(slotCase.structName)!.swiftName)(unchecked: reader, at: \(at)))"
+                    )
                 }
+                p.line("default: \(field.swiftName) = .unused")
             }
         }
     }

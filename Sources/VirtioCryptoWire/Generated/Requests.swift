@@ -129,7 +129,7 @@ public enum ControlQueue {
     public static let legacyFLFSize = 56
 
     /// The layout of a request with this header, or nil for an opcode this queue does not carry.
-    @inlinable
+    @inlinable @inline(__always)
     public static func layout(for header: CtrlHeader, features: CryptoFeatures) -> RequestLayout? {
         switch header.opcode {
         case .cipherCreateSession:
@@ -167,7 +167,7 @@ public enum ControlQueue {
     }
 
     /// Bytes of the fixed-length part for `opcode` in `layout`, or nil when the pair does not exist.
-    @inlinable
+    @inlinable @inline(__always)
     public static func flfSize(opcode: Opcode, layout: RequestLayout) -> Int? {
         switch (opcode, layout) {
         case (.cipherCreateSession, .legacy): return legacyFLFSize
@@ -457,7 +457,7 @@ public enum DataQueue {
 
     /// The layout of a request with this header, or nil for an opcode this queue does not carry.
     /// Stateless only when the service's stateless feature is negotiated and `flag` lacks SESSION_MODE; without REVISION_1 the flag is ignored.
-    @inlinable
+    @inlinable @inline(__always)
     public static func layout(for header: OpHeader, features: CryptoFeatures) -> RequestLayout? {
         switch header.opcode {
         case .cipherEncrypt:
@@ -511,7 +511,7 @@ public enum DataQueue {
     }
 
     /// Bytes of the fixed-length part for `opcode` in `layout`, or nil when the pair does not exist.
-    @inlinable
+    @inlinable @inline(__always)
     public static func flfSize(opcode: Opcode, layout: RequestLayout) -> Int? {
         switch (opcode, layout) {
         case (.cipherEncrypt, .legacy): return legacyFLFSize

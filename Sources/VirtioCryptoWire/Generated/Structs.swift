@@ -145,6 +145,16 @@ public struct CtrlHeader: WireStruct {
         reserved = reader.le32(at: offset + 12)
     }
 
+    /// Decodes the 16 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked, with
+    /// `opcode` as the caller has read it from them.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int, opcode: Opcode) {
+        self.opcode = opcode
+        algo = reader.le32(at: offset + 4)
+        flag = reader.le32(at: offset + 8)
+        reserved = reader.le32(at: offset + 12)
+    }
+
     public func encode(into writer: inout WireWriter) {
         writer.le32(opcode.rawValue)
         writer.le32(algo)
@@ -631,6 +641,17 @@ public struct OpHeader: WireStruct {
     @inlinable @inline(__always)
     init(unchecked reader: WireReader, at offset: Int) {
         opcode = Opcode(rawValue: reader.le32(at: offset))
+        algo = reader.le32(at: offset + 4)
+        sessionId = reader.le64(at: offset + 8)
+        flag = RequestFlag(rawValue: reader.le32(at: offset + 16))
+        padding = reader.le32(at: offset + 20)
+    }
+
+    /// Decodes the 24 bytes at `offset` of `reader`'s bytes, which the caller has bounds-checked, with
+    /// `opcode` as the caller has read it from them.
+    @inlinable @inline(__always)
+    init(unchecked reader: WireReader, at offset: Int, opcode: Opcode) {
+        self.opcode = opcode
         algo = reader.le32(at: offset + 4)
         sessionId = reader.le64(at: offset + 8)
         flag = RequestFlag(rawValue: reader.le32(at: offset + 16))
