@@ -57,6 +57,7 @@ struct DispatchEmitter {
     private func emitEntryPoint(_ queue: Queue, _ p: inout CodePrinter) {
         let header = spec.layout(queue.header)!
         let opcodeField = header.field(queue.opcodeField)!.swiftName
+        let opcodeRead = opcodeRawRead(header.field(queue.opcodeField)!)
         let framing = rule(queue.framingRule)
         let opcodeRule = Rule.opcodeRule(of: queue, in: spec.rules)!
         let largest =
@@ -122,63 +123,54 @@ struct DispatchEmitter {
                 )
                 p.line("    throw handler.refuse(framingViolation(\"header\"), frame: nil)")
                 p.line("}")
-                p.line("var headerReader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[0..<copied]))")
-                p.line("guard let header = try? \(header.swiftName)(from: &headerReader) else {")
+                p.line("// The header as `\(header.swiftName)(from:)` reads it: all of it, or the framing violation.")
+                p.line("guard copied >= \(header.swiftName).size else {")
                 p.line("    throw handler.refuse(framingViolation(\"header\"), frame: nil)")
                 p.line("}")
-                p.line("var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)")
-                p.line("// An opcode the device's revision does not define is as undefined as any other value.")
-                p.line(
-                    "guard header.\(opcodeField).isDefined(in: revision) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }"
-                )
-                p.line(
-                    "if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }"
-                )
-                p.line("guard let layout = layout(for: header, features: features),")
-                p.line(
-                    "      let size = flfSize(opcode: header.\(opcodeField), layout: layout) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }"
-                )
-                p.line("frame.layout = layout")
-                p.line("let end = headerSize + size")
-                p.line("frame.vlfStart = end")
-                p.line(
-                    "if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {"
-                )
-                p.line("    throw handler.refuse(framingViolation(\"op_flf\"), frame: frame)")
-                p.line("}")
-                p.line("var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))")
-                p.block("switch (header.\(opcodeField), layout)") { p in
+                p.line("let headerReader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[0..<copied]))")
+                p.line("// One switch on the opcode: each case's function has its opcode as a constant, and reads,")
+                p.line("// decodes, checks and calls the handler's method for it.")
+                p.block("switch \(opcodeRead)") { p in
                     for op in queue.ops {
-                        let outcome = minOutcome(op)
-                        for c in requests.layoutCases(op).reversed() {
-                            let pattern = c.layouts == ["stateless"] ? ".stateless" : "_"
-                            p.indented("case (.\(op.opcode.swiftName), \(pattern)):") { p in
-                                p.line("guard let flf = try? \(c.flf.swiftName)(from: &reader) else {")
-                                p.line("    throw handler.refuse(framingViolation(\"op_flf\"), frame: frame)")
-                                p.line("}")
-                                p.line(
-                                    "if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }"
-                                )
-                                if let vlf = c.vlf {
-                                    p.line("let vlf = \(vlf.swiftName)(flf)")
-                                    p.line(
-                                        "if let violation = fit(bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: \(outcome)) {"
-                                    )
-                                    p.line("    throw handler.refuse(violation, frame: frame)")
-                                    p.line("}")
-                                    p.line("return try handler.\(c.name)(frame, flf, vlf)")
-                                } else {
-                                    p.line(
-                                        "if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: \(outcome)) {"
-                                    )
-                                    p.line("    throw handler.refuse(violation, frame: frame)")
-                                    p.line("}")
-                                    p.line("return try handler.\(c.name)(frame, flf)")
-                                }
-                            }
-                        }
+                        p.line(
+                            "case \(SwiftTypes.hex(op.opcode.value)) where Opcode.\(op.opcode.swiftName).isDefined(in: revision):"
+                        )
+                        p.line(
+                            "    return try \(opFunction(op))(bytes, features: features, scratch: scratch, copied: copied, to: handler)"
+                        )
                     }
-                    p.line("default: throw handler.refuse(undefinedOpcodeViolation, frame: frame)")
+                    p.indented("default:") { p in
+                        p.line(
+                            "// Not this queue's opcode, or not one of the device's revision: refused as the revision, the"
+                        )
+                        p.line("// header's rules and an unknown layout refuse it.")
+                        p.line("let header = \(header.swiftName)(unchecked: headerReader, at: 0)")
+                        p.line("let frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)")
+                        emitHeaderChecks(opcodeField: opcodeField, &p)
+                        p.line("throw handler.refuse(undefinedOpcodeViolation, frame: frame)")
+                    }
+                }
+            }
+            for op in queue.ops {
+                p.line()
+                p.doc(
+                    "`dispatch` of a request whose opcode is `\(op.opcode.cName)`, which the device's revision defines, and whose"
+                )
+                p.doc(
+                    "first `copied` bytes (the whole header) are in `scratch`. The header's `\(queue.opcodeField)` is a constant here,"
+                )
+                p.doc(
+                    "so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of"
+                )
+                p.doc("its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.")
+                p.line("@inlinable")
+                p.line("static func \(opFunction(op))<Bytes: RequestBytes, Handler: \(handlerName(queue))>(")
+                p.line(
+                    "    _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,"
+                )
+                p.line("    to handler: Handler")
+                p.block(") throws(Handler.Failure) -> Handler.Output") { p in
+                    emitOpCase(queue, op, header: header, opcodeField: opcodeField, &p)
                 }
             }
             p.line()
@@ -194,6 +186,94 @@ struct DispatchEmitter {
                 p.line("if writable > bytes.writableLength - outcome { return framingViolation(\"outcome\") }")
                 p.line("return nil")
             }
+        }
+    }
+
+    /// The function `dispatch` calls for a request with `op`'s opcode.
+    private func opFunction(_ op: Op) -> String { "dispatch" + Naming.upperCamel(op.opcode.name) }
+
+    /// The raw value of the header's opcode field, read from `headerReader` as its decoder reads it.
+    private func opcodeRawRead(_ field: Field) -> String {
+        guard case .scalar(let scalar) = field.kind, let group = field.enumGroup.flatMap(spec.group) else {
+            fatalError("\(field.name): a queue's opcode field is a scalar of an enum group")
+        }
+        let read = SwiftTypes(spec: spec).uncheckedRead(scalar, at: "\(field.offset)").replacingOccurrences(
+            of: "reader.", with: "headerReader.")
+        let types = SwiftTypes(spec: spec)
+        return types.scalarSwiftType(scalar) == types.rawType(group) ? read : "\(types.rawType(group))(\(read))"
+    }
+
+    /// The checks every request's header gets before its layout is known: the opcode is defined in the
+    /// device's revision, and the header's rules hold.
+    private func emitHeaderChecks(opcodeField: String, _ p: inout CodePrinter) {
+        p.line("// An opcode the device's revision does not define is as undefined as any other value.")
+        p.line(
+            "guard header.\(opcodeField).isDefined(in: revision) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }"
+        )
+        p.line(
+            "if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }"
+        )
+    }
+
+    /// One opcode's case of dispatch: the header with the opcode as a constant, its checks, the layout
+    /// and the fixed part (read, decoded, checked), the vlf's fit, then the handler's method.
+    private func emitOpCase(
+        _ queue: Queue, _ op: Op, header: StructLayout, opcodeField: String, _ p: inout CodePrinter
+    ) {
+        p.line(
+            "let header = \(header.swiftName)(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, \(opcodeField): .\(op.opcode.swiftName))"
+        )
+        p.line("var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)")
+        p.line(
+            "if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }"
+        )
+        p.line("guard let layout = layout(for: header, features: features),")
+        p.line(
+            "      let size = flfSize(opcode: header.\(opcodeField), layout: layout) else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }"
+        )
+        p.line("frame.layout = layout")
+        p.line("let end = headerSize + size")
+        p.line("frame.vlfStart = end")
+        p.line(
+            "if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {"
+        )
+        p.line("    throw handler.refuse(framingViolation(\"op_flf\"), frame: frame)")
+        p.line("}")
+        p.line("var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))")
+        let outcome = minOutcome(op)
+        let cases = requests.layoutCases(op).reversed()
+        for c in cases {
+            let stateless = c.layouts == ["stateless"]
+            if stateless {
+                p.block("if layout == .stateless") { p in emitCall(c, outcome: outcome, &p) }
+            } else {
+                emitCall(c, outcome: outcome, &p)
+            }
+        }
+    }
+
+    /// Decodes and checks the fixed part of one layout case, checks the vlf's fit, and calls its method.
+    private func emitCall(
+        _ c: (name: String, flf: StructLayout, vlf: StructLayout?, layouts: [String]), outcome: String,
+        _ p: inout CodePrinter
+    ) {
+        p.line("guard let flf = try? \(c.flf.swiftName)(from: &reader) else {")
+        p.line("    throw handler.refuse(framingViolation(\"op_flf\"), frame: frame)")
+        p.line("}")
+        p.line("if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }")
+        if let vlf = c.vlf {
+            p.line("let vlf = \(vlf.swiftName)(flf)")
+            p.line(
+                "if let violation = fit(bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: \(outcome)) {"
+            )
+            p.line("    throw handler.refuse(violation, frame: frame)")
+            p.line("}")
+            p.line("return try handler.\(c.name)(frame, flf, vlf)")
+        } else {
+            p.line("if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: \(outcome)) {")
+            p.line("    throw handler.refuse(violation, frame: frame)")
+            p.line("}")
+            p.line("return try handler.\(c.name)(frame, flf)")
         }
     }
 

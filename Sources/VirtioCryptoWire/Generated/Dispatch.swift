@@ -84,15 +84,70 @@ extension ControlQueue {
         guard bytes.read(at: 0, into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<copied])) else {
             throw handler.refuse(framingViolation("header"), frame: nil)
         }
-        var headerReader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[0..<copied]))
-        guard let header = try? CtrlHeader(from: &headerReader) else {
+        // The header as `CtrlHeader(from:)` reads it: all of it, or the framing violation.
+        guard copied >= CtrlHeader.size else {
             throw handler.refuse(framingViolation("header"), frame: nil)
         }
-        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
-        // An opcode the device's revision does not define is as undefined as any other value.
-        guard header.opcode.isDefined(in: revision) else {
+        let headerReader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[0..<copied]))
+        // One switch on the opcode: each case's function has its opcode as a constant, and reads,
+        // decodes, checks and calls the handler's method for it.
+        switch headerReader.le32(at: 0) {
+        case 0x2 where Opcode.cipherCreateSession.isDefined(in: revision):
+            return try dispatchCipherCreateSession(
+                bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x102 where Opcode.hashCreateSession.isDefined(in: revision):
+            return try dispatchHashCreateSession(
+                bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x202 where Opcode.macCreateSession.isDefined(in: revision):
+            return try dispatchMacCreateSession(
+                bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x302 where Opcode.aeadCreateSession.isDefined(in: revision):
+            return try dispatchAeadCreateSession(
+                bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x3 where Opcode.cipherDestroySession.isDefined(in: revision):
+            return try dispatchCipherDestroySession(
+                bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x103 where Opcode.hashDestroySession.isDefined(in: revision):
+            return try dispatchHashDestroySession(
+                bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x203 where Opcode.macDestroySession.isDefined(in: revision):
+            return try dispatchMacDestroySession(
+                bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x303 where Opcode.aeadDestroySession.isDefined(in: revision):
+            return try dispatchAeadDestroySession(
+                bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x404 where Opcode.akcipherCreateSession.isDefined(in: revision):
+            return try dispatchAkcipherCreateSession(
+                bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x405 where Opcode.akcipherDestroySession.isDefined(in: revision):
+            return try dispatchAkcipherDestroySession(
+                bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        default:
+            // Not this queue's opcode, or not one of the device's revision: refused as the revision, the
+            // header's rules and an unknown layout refuse it.
+            let header = CtrlHeader(unchecked: headerReader, at: 0)
+            let frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+            // An opcode the device's revision does not define is as undefined as any other value.
+            guard header.opcode.isDefined(in: revision) else {
+                throw handler.refuse(undefinedOpcodeViolation, frame: frame)
+            }
+            if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
             throw handler.refuse(undefinedOpcodeViolation, frame: frame)
         }
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_CIPHER_CREATE_SESSION`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchCipherCreateSession<Bytes: RequestBytes, Handler: ControlQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = CtrlHeader(
+            unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .cipherCreateSession)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
         if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
         guard let layout = layout(for: header, features: features),
             let size = flfSize(opcode: header.opcode, layout: layout)
@@ -104,115 +159,323 @@ extension ControlQueue {
             throw handler.refuse(framingViolation("op_flf"), frame: frame)
         }
         var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
-        switch (header.opcode, layout) {
-        case (.cipherCreateSession, _):
-            guard let flf = try? SymCreateSessionFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = SymCreateSessionVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength,
-                outcome: CreateSessionInput.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.cipherCreateSession(frame, flf, vlf)
-        case (.hashCreateSession, _):
-            guard let flf = try? HashCreateSessionFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: CreateSessionInput.size) {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.hashCreateSession(frame, flf)
-        case (.macCreateSession, _):
-            guard let flf = try? MacCreateSessionFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = MacCreateSessionVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength,
-                outcome: CreateSessionInput.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.macCreateSession(frame, flf, vlf)
-        case (.aeadCreateSession, _):
-            guard let flf = try? AeadCreateSessionFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = AeadCreateSessionVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength,
-                outcome: CreateSessionInput.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.aeadCreateSession(frame, flf, vlf)
-        case (.cipherDestroySession, _):
-            guard let flf = try? DestroySessionFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: DestroySessionInput.size) {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.cipherDestroySession(frame, flf)
-        case (.hashDestroySession, _):
-            guard let flf = try? DestroySessionFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: DestroySessionInput.size) {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.hashDestroySession(frame, flf)
-        case (.macDestroySession, _):
-            guard let flf = try? DestroySessionFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: DestroySessionInput.size) {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.macDestroySession(frame, flf)
-        case (.aeadDestroySession, _):
-            guard let flf = try? DestroySessionFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: DestroySessionInput.size) {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.aeadDestroySession(frame, flf)
-        case (.akcipherCreateSession, _):
-            guard let flf = try? AkcipherCreateSessionFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = AkcipherCreateSessionVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength,
-                outcome: CreateSessionInput.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.akcipherCreateSession(frame, flf, vlf)
-        case (.akcipherDestroySession, _):
-            guard let flf = try? DestroySessionFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: DestroySessionInput.size) {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.akcipherDestroySession(frame, flf)
-        default: throw handler.refuse(undefinedOpcodeViolation, frame: frame)
+        guard let flf = try? SymCreateSessionFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
         }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = SymCreateSessionVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: CreateSessionInput.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.cipherCreateSession(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_HASH_CREATE_SESSION`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchHashCreateSession<Bytes: RequestBytes, Handler: ControlQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = CtrlHeader(
+            unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .hashCreateSession)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        guard let flf = try? HashCreateSessionFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: CreateSessionInput.size) {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.hashCreateSession(frame, flf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_MAC_CREATE_SESSION`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchMacCreateSession<Bytes: RequestBytes, Handler: ControlQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = CtrlHeader(
+            unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .macCreateSession)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        guard let flf = try? MacCreateSessionFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = MacCreateSessionVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: CreateSessionInput.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.macCreateSession(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_AEAD_CREATE_SESSION`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchAeadCreateSession<Bytes: RequestBytes, Handler: ControlQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = CtrlHeader(
+            unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .aeadCreateSession)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        guard let flf = try? AeadCreateSessionFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = AeadCreateSessionVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: CreateSessionInput.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.aeadCreateSession(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_CIPHER_DESTROY_SESSION`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchCipherDestroySession<Bytes: RequestBytes, Handler: ControlQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = CtrlHeader(
+            unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .cipherDestroySession)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        guard let flf = try? DestroySessionFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: DestroySessionInput.size) {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.cipherDestroySession(frame, flf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_HASH_DESTROY_SESSION`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchHashDestroySession<Bytes: RequestBytes, Handler: ControlQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = CtrlHeader(
+            unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .hashDestroySession)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        guard let flf = try? DestroySessionFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: DestroySessionInput.size) {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.hashDestroySession(frame, flf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_MAC_DESTROY_SESSION`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchMacDestroySession<Bytes: RequestBytes, Handler: ControlQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = CtrlHeader(
+            unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .macDestroySession)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        guard let flf = try? DestroySessionFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: DestroySessionInput.size) {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.macDestroySession(frame, flf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_AEAD_DESTROY_SESSION`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchAeadDestroySession<Bytes: RequestBytes, Handler: ControlQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = CtrlHeader(
+            unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .aeadDestroySession)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        guard let flf = try? DestroySessionFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: DestroySessionInput.size) {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.aeadDestroySession(frame, flf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_AKCIPHER_CREATE_SESSION`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchAkcipherCreateSession<Bytes: RequestBytes, Handler: ControlQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = CtrlHeader(
+            unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .akcipherCreateSession)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        guard let flf = try? AkcipherCreateSessionFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = AkcipherCreateSessionVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: CreateSessionInput.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.akcipherCreateSession(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_AKCIPHER_DESTROY_SESSION`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchAkcipherDestroySession<Bytes: RequestBytes, Handler: ControlQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = CtrlHeader(
+            unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .akcipherDestroySession)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        guard let flf = try? DestroySessionFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        if let violation = fit(bytes, frame, readable: 0, writable: 0, outcome: DestroySessionInput.size) {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.akcipherDestroySession(frame, flf)
     }
 
     /// The framing violation, if the vlf's readable segments do not fit the readable part after the fixed part,
@@ -423,15 +686,63 @@ extension DataQueue {
         guard bytes.read(at: 0, into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<copied])) else {
             throw handler.refuse(framingViolation("header"), frame: nil)
         }
-        var headerReader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[0..<copied]))
-        guard let header = try? OpHeader(from: &headerReader) else {
+        // The header as `OpHeader(from:)` reads it: all of it, or the framing violation.
+        guard copied >= OpHeader.size else {
             throw handler.refuse(framingViolation("header"), frame: nil)
         }
-        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
-        // An opcode the device's revision does not define is as undefined as any other value.
-        guard header.opcode.isDefined(in: revision) else {
+        let headerReader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[0..<copied]))
+        // One switch on the opcode: each case's function has its opcode as a constant, and reads,
+        // decodes, checks and calls the handler's method for it.
+        switch headerReader.le32(at: 0) {
+        case 0x0 where Opcode.cipherEncrypt.isDefined(in: revision):
+            return try dispatchCipherEncrypt(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x1 where Opcode.cipherDecrypt.isDefined(in: revision):
+            return try dispatchCipherDecrypt(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x100 where Opcode.hash.isDefined(in: revision):
+            return try dispatchHash(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x200 where Opcode.mac.isDefined(in: revision):
+            return try dispatchMac(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x300 where Opcode.aeadEncrypt.isDefined(in: revision):
+            return try dispatchAeadEncrypt(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x301 where Opcode.aeadDecrypt.isDefined(in: revision):
+            return try dispatchAeadDecrypt(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x400 where Opcode.akcipherEncrypt.isDefined(in: revision):
+            return try dispatchAkcipherEncrypt(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x401 where Opcode.akcipherDecrypt.isDefined(in: revision):
+            return try dispatchAkcipherDecrypt(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x402 where Opcode.akcipherSign.isDefined(in: revision):
+            return try dispatchAkcipherSign(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x403 where Opcode.akcipherVerify.isDefined(in: revision):
+            return try dispatchAkcipherVerify(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x500 where Opcode.ipsecOutbound.isDefined(in: revision):
+            return try dispatchIpsecOutbound(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        case 0x501 where Opcode.ipsecInbound.isDefined(in: revision):
+            return try dispatchIpsecInbound(bytes, features: features, scratch: scratch, copied: copied, to: handler)
+        default:
+            // Not this queue's opcode, or not one of the device's revision: refused as the revision, the
+            // header's rules and an unknown layout refuse it.
+            let header = OpHeader(unchecked: headerReader, at: 0)
+            let frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+            // An opcode the device's revision does not define is as undefined as any other value.
+            guard header.opcode.isDefined(in: revision) else {
+                throw handler.refuse(undefinedOpcodeViolation, frame: frame)
+            }
+            if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
             throw handler.refuse(undefinedOpcodeViolation, frame: frame)
         }
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_CIPHER_ENCRYPT`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchCipherEncrypt<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .cipherEncrypt)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
         if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
         guard let layout = layout(for: header, features: features),
             let size = flfSize(opcode: header.opcode, layout: layout)
@@ -443,8 +754,7 @@ extension DataQueue {
             throw handler.refuse(framingViolation("op_flf"), frame: frame)
         }
         var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
-        switch (header.opcode, layout) {
-        case (.cipherEncrypt, .stateless):
+        if layout == .stateless {
             guard let flf = try? SymDataFlfStateless(from: &reader) else {
                 throw handler.refuse(framingViolation("op_flf"), frame: frame)
             }
@@ -456,19 +766,43 @@ extension DataQueue {
                 throw handler.refuse(violation, frame: frame)
             }
             return try handler.cipherEncryptStateless(frame, flf, vlf)
-        case (.cipherEncrypt, _):
-            guard let flf = try? SymDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = SymDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.cipherEncrypt(frame, flf, vlf)
-        case (.cipherDecrypt, .stateless):
+        }
+        guard let flf = try? SymDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = SymDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.cipherEncrypt(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_CIPHER_DECRYPT`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchCipherDecrypt<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .cipherDecrypt)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        if layout == .stateless {
             guard let flf = try? SymDataFlfStateless(from: &reader) else {
                 throw handler.refuse(framingViolation("op_flf"), frame: frame)
             }
@@ -480,19 +814,43 @@ extension DataQueue {
                 throw handler.refuse(violation, frame: frame)
             }
             return try handler.cipherDecryptStateless(frame, flf, vlf)
-        case (.cipherDecrypt, _):
-            guard let flf = try? SymDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = SymDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.cipherDecrypt(frame, flf, vlf)
-        case (.hash, .stateless):
+        }
+        guard let flf = try? SymDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = SymDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.cipherDecrypt(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_HASH`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchHash<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .hash)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        if layout == .stateless {
             guard let flf = try? HashDataFlfStateless(from: &reader) else {
                 throw handler.refuse(framingViolation("op_flf"), frame: frame)
             }
@@ -504,19 +862,43 @@ extension DataQueue {
                 throw handler.refuse(violation, frame: frame)
             }
             return try handler.hashStateless(frame, flf, vlf)
-        case (.hash, _):
-            guard let flf = try? HashDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = HashDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.hash(frame, flf, vlf)
-        case (.mac, .stateless):
+        }
+        guard let flf = try? HashDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = HashDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.hash(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_MAC`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchMac<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .mac)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        if layout == .stateless {
             guard let flf = try? MacDataFlfStateless(from: &reader) else {
                 throw handler.refuse(framingViolation("op_flf"), frame: frame)
             }
@@ -528,19 +910,43 @@ extension DataQueue {
                 throw handler.refuse(violation, frame: frame)
             }
             return try handler.macStateless(frame, flf, vlf)
-        case (.mac, _):
-            guard let flf = try? MacDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = MacDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.mac(frame, flf, vlf)
-        case (.aeadEncrypt, .stateless):
+        }
+        guard let flf = try? MacDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = MacDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.mac(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_AEAD_ENCRYPT`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchAeadEncrypt<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .aeadEncrypt)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        if layout == .stateless {
             guard let flf = try? AeadDataFlfStateless(from: &reader) else {
                 throw handler.refuse(framingViolation("op_flf"), frame: frame)
             }
@@ -552,19 +958,43 @@ extension DataQueue {
                 throw handler.refuse(violation, frame: frame)
             }
             return try handler.aeadEncryptStateless(frame, flf, vlf)
-        case (.aeadEncrypt, _):
-            guard let flf = try? AeadDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = AeadDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.aeadEncrypt(frame, flf, vlf)
-        case (.aeadDecrypt, .stateless):
+        }
+        guard let flf = try? AeadDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = AeadDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.aeadEncrypt(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_AEAD_DECRYPT`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchAeadDecrypt<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .aeadDecrypt)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        if layout == .stateless {
             guard let flf = try? AeadDataFlfStateless(from: &reader) else {
                 throw handler.refuse(framingViolation("op_flf"), frame: frame)
             }
@@ -576,19 +1006,43 @@ extension DataQueue {
                 throw handler.refuse(violation, frame: frame)
             }
             return try handler.aeadDecryptStateless(frame, flf, vlf)
-        case (.aeadDecrypt, _):
-            guard let flf = try? AeadDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = AeadDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.aeadDecrypt(frame, flf, vlf)
-        case (.akcipherEncrypt, .stateless):
+        }
+        guard let flf = try? AeadDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = AeadDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.aeadDecrypt(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_AKCIPHER_ENCRYPT`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchAkcipherEncrypt<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .akcipherEncrypt)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        if layout == .stateless {
             guard let flf = try? AkcipherDataFlfStateless(from: &reader) else {
                 throw handler.refuse(framingViolation("op_flf"), frame: frame)
             }
@@ -600,19 +1054,43 @@ extension DataQueue {
                 throw handler.refuse(violation, frame: frame)
             }
             return try handler.akcipherEncryptStateless(frame, flf, vlf)
-        case (.akcipherEncrypt, _):
-            guard let flf = try? AkcipherDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = AkcipherDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.akcipherEncrypt(frame, flf, vlf)
-        case (.akcipherDecrypt, .stateless):
+        }
+        guard let flf = try? AkcipherDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = AkcipherDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.akcipherEncrypt(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_AKCIPHER_DECRYPT`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchAkcipherDecrypt<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .akcipherDecrypt)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        if layout == .stateless {
             guard let flf = try? AkcipherDataFlfStateless(from: &reader) else {
                 throw handler.refuse(framingViolation("op_flf"), frame: frame)
             }
@@ -624,19 +1102,43 @@ extension DataQueue {
                 throw handler.refuse(violation, frame: frame)
             }
             return try handler.akcipherDecryptStateless(frame, flf, vlf)
-        case (.akcipherDecrypt, _):
-            guard let flf = try? AkcipherDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = AkcipherDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.akcipherDecrypt(frame, flf, vlf)
-        case (.akcipherSign, .stateless):
+        }
+        guard let flf = try? AkcipherDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = AkcipherDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.akcipherDecrypt(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_AKCIPHER_SIGN`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchAkcipherSign<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .akcipherSign)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        if layout == .stateless {
             guard let flf = try? AkcipherDataFlfStateless(from: &reader) else {
                 throw handler.refuse(framingViolation("op_flf"), frame: frame)
             }
@@ -648,19 +1150,43 @@ extension DataQueue {
                 throw handler.refuse(violation, frame: frame)
             }
             return try handler.akcipherSignStateless(frame, flf, vlf)
-        case (.akcipherSign, _):
-            guard let flf = try? AkcipherDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = AkcipherDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.akcipherSign(frame, flf, vlf)
-        case (.akcipherVerify, .stateless):
+        }
+        guard let flf = try? AkcipherDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = AkcipherDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.akcipherSign(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_AKCIPHER_VERIFY`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchAkcipherVerify<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .akcipherVerify)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        if layout == .stateless {
             guard let flf = try? AkcipherDataFlfStateless(from: &reader) else {
                 throw handler.refuse(framingViolation("op_flf"), frame: frame)
             }
@@ -672,44 +1198,88 @@ extension DataQueue {
                 throw handler.refuse(violation, frame: frame)
             }
             return try handler.akcipherVerifyStateless(frame, flf, vlf)
-        case (.akcipherVerify, _):
-            guard let flf = try? AkcipherDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = AkcipherVerifyDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.akcipherVerify(frame, flf, vlf)
-        case (.ipsecOutbound, _):
-            guard let flf = try? IpsecDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = IpsecDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.ipsecOutbound(frame, flf, vlf)
-        case (.ipsecInbound, _):
-            guard let flf = try? IpsecDataFlf(from: &reader) else {
-                throw handler.refuse(framingViolation("op_flf"), frame: frame)
-            }
-            if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
-            let vlf = IpsecDataVlf(flf)
-            if let violation = fit(
-                bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
-            {
-                throw handler.refuse(violation, frame: frame)
-            }
-            return try handler.ipsecInbound(frame, flf, vlf)
-        default: throw handler.refuse(undefinedOpcodeViolation, frame: frame)
         }
+        guard let flf = try? AkcipherDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = AkcipherVerifyDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.akcipherVerify(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_IPSEC_OUTBOUND`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchIpsecOutbound<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .ipsecOutbound)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        guard let flf = try? IpsecDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = IpsecDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.ipsecOutbound(frame, flf, vlf)
+    }
+
+    /// `dispatch` of a request whose opcode is `VIRTIO_CRYPTO_IPSEC_INBOUND`, which the device's revision defines, and whose
+    /// first `copied` bytes (the whole header) are in `scratch`. The header's `opcode` is a constant here,
+    /// so its rules, the layout and the fixed part's size (all inlined) fold to this opcode's. A function of
+    /// its own, not a case of `dispatch`: in one function that large the optimizer stops inlining.
+    @inlinable
+    static func dispatchIpsecInbound<Bytes: RequestBytes, Handler: DataQueueHandler>(
+        _ bytes: Bytes, features: CryptoFeatures, scratch: UnsafeMutableRawBufferPointer, copied: Int,
+        to handler: Handler
+    ) throws(Handler.Failure) -> Handler.Output {
+        let header = OpHeader(unchecked: WireReader(UnsafeRawBufferPointer(scratch)), at: 0, opcode: .ipsecInbound)
+        var frame = Frame(header: header, layout: .legacy, vlfStart: headerSize)
+        if let violation = header.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        guard let layout = layout(for: header, features: features),
+            let size = flfSize(opcode: header.opcode, layout: layout)
+        else { throw handler.refuse(undefinedOpcodeViolation, frame: frame) }
+        frame.layout = layout
+        let end = headerSize + size
+        frame.vlfStart = end
+        if end > copied, !bytes.read(at: copied, into: UnsafeMutableRawBufferPointer(rebasing: scratch[copied..<end])) {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        var reader = WireReader(UnsafeRawBufferPointer(rebasing: scratch[headerSize..<end]))
+        guard let flf = try? IpsecDataFlf(from: &reader) else {
+            throw handler.refuse(framingViolation("op_flf"), frame: frame)
+        }
+        if let violation = flf.violation(features: features) { throw handler.refuse(violation, frame: frame) }
+        let vlf = IpsecDataVlf(flf)
+        if let violation = fit(
+            bytes, frame, readable: vlf.readableLength, writable: vlf.writableLength, outcome: Inhdr.size)
+        {
+            throw handler.refuse(violation, frame: frame)
+        }
+        return try handler.ipsecInbound(frame, flf, vlf)
     }
 
     /// The framing violation, if the vlf's readable segments do not fit the readable part after the fixed part,
