@@ -16,8 +16,8 @@ struct ValidatorsEmitter {
                 p.doc("Nested structs and the selected slot members are checked too.")
                 // A queue's header: inlined into each opcode's function of dispatch, where the opcode is a
                 // constant and the switch on it folds to that opcode's rules (out of line: ~35 instructions
-                // a data request). `always`, not `__always`: Swift 6.3 kept `__always` as an out-of-line call.
-                if spec.queues.contains(where: { $0.header == layout.name }) { p.line("@inlinable @inline(always)") }
+                // a data request).
+                if spec.queues.contains(where: { $0.header == layout.name }) { p.line("@inlinable @inline(__always)") }
                 p.block("public func violation(features: CryptoFeatures) -> RuleViolation?") { p in
                     emitBody(layout, &p)
                 }

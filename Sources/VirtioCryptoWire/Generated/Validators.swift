@@ -52,7 +52,7 @@ extension Config {
 extension CtrlHeader {
     /// The first rule this value breaks under `features`, with the status the device answers; nil when it breaks none.
     /// Nested structs and the selected slot members are checked too.
-    @inlinable @inline(always)
+    @inlinable @inline(__always)
     public func violation(features: CryptoFeatures) -> RuleViolation? {
         // drv.session-create.opcode-by-service (MUST): The driver MUST set the opcode field based on service type: CIPHER, HASH, MAC, AEAD or AKCIPHER.
         if !((UInt64(self.opcode.rawValue) == 0x2 || UInt64(self.opcode.rawValue) == 0x102
@@ -162,7 +162,7 @@ extension AeadCreateSessionFlf {
 extension OpHeader {
     /// The first rule this value breaks under `features`, with the status the device answers; nil when it breaks none.
     /// Nested structs and the selected slot members are checked too.
-    @inlinable @inline(always)
+    @inlinable @inline(__always)
     public func violation(features: CryptoFeatures) -> RuleViolation? {
         // drv.data.opcode-defined (MUST): struct virtio_crypto_op_header { le32 opcode; ... }: the opcode is one of VIRTIO_CRYPTO_CIPHER_ENCRY…
         // dev.data.reject-flag-zero-cipher (SHOULD): If VIRTIO_CRYPTO_F_REVISION_1 is negotiated but VIRTIO_CRYPTO_F_<SERVICE>_STATELESS_MODE is not nego…
