@@ -142,7 +142,7 @@ let package = Package(
 
         .testTarget(name: "GeneratorTests", dependencies: ["SpecEmit"], path: "Tests/GeneratorTests"),
         .testTarget(
-            name: "VirtioCryptoEnginesTests", dependencies: ["VirtioCryptoEngines", "COpenSSL"],
+            name: "VirtioCryptoEnginesTests", dependencies: ["VirtioCryptoEngines", "VirtioCryptoDriver", "COpenSSL"],
             path: "Tests/VirtioCryptoEnginesTests", exclude: ["KnownAnswers.json", "AkcipherVectors.json"]),
         .testTarget(
             name: "VhostUserTests",

@@ -1,4 +1,5 @@
 import Testing
+import VirtioCryptoDriver
 import VirtioCryptoEngines
 import VirtioCryptoWire
 
@@ -7,19 +8,6 @@ import VirtioCryptoWire
 /// (changing IVs and sizes, in place and apart, failures between) on one context and compare
 /// each answer with CBC computed block by block from the same cipher's ECB mode.
 struct CBCChainingTests {
-    /// A small deterministic generator: the same sequence on every run.
-    struct Sequence {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: next()) } }
-    }
-
     static let cases: [(CipherAlgorithm, CipherAlgorithm, Int)] = [
         (.aesCbc, .aesEcb, 16), (.aesCbc, .aesEcb, 24), (.aesCbc, .aesEcb, 32),
         (.tripleDesCbc, .tripleDesEcb, 24), (.tripleDesCbc, .tripleDesEcb, 16), (.desCbc, .desEcb, 8),
@@ -59,7 +47,7 @@ struct CBCChainingTests {
             let parameters = CipherSession.parameters(cbc)
         else { return }
         let block = parameters.dataBlock
-        var random = Sequence(state: UInt64(index) * 7919 + 1)
+        var random = SplitMix64(seed: UInt64(index) * 7919 + 1)
         var key = random.bytes(keyLength)
         if keyLength == 16 && cbc == .tripleDesCbc { key[8] ^= 0x55 }  // two-key 3DES: halves differ
         for encrypt in [true, false] {

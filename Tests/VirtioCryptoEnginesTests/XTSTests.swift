@@ -1,5 +1,6 @@
 import COpenSSL
 import Testing
+import VirtioCryptoDriver
 import VirtioCryptoWire
 
 @testable import VirtioCryptoEngines
@@ -7,33 +8,6 @@ import VirtioCryptoWire
 /// AES-XTS built on AES-ECB (`XTSContext`) against the published vectors and against OpenSSL's own
 /// AES-XTS, with the errors OpenSSL's XTS answered before the construction replaced it.
 struct XTSTests {
-    /// SplitMix64: the same keys, tweaks and data on every run, so a failure replays.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-        mutating func bytes(_ count: Int) -> [UInt8] {
-            var bytes = [UInt8](repeating: 0, count: count)
-            var word: UInt64 = 0
-            for index in bytes.indices {
-                if index % 8 == 0 { word = next() }
-                bytes[index] = UInt8(truncatingIfNeeded: word >> (8 * UInt64(index % 8)))
-            }
-            return bytes
-        }
-        /// An XTS key of `count` bytes whose halves differ.
-        mutating func key(_ count: Int) -> [UInt8] {
-            var key = bytes(count)
-            if key[0] == key[count / 2] { key[0] ^= 1 }
-            return key
-        }
-    }
-
     /// The request lengths of the differential test: every one from 16 to 600, and large ones.
     static let lengths =
         Array(16...700) + [1023, 1535, 1536, 1551, 4096, 4097, 4111, 16384 + 5, 65536, 65536 + 15, 100_000]
@@ -138,7 +112,7 @@ struct XTSTests {
     /// same contexts (nothing of one request may leak into the next).
     @Test(arguments: [32, 64], [true, false])
     func matchesOpenSSLsXTS(keyLength: Int, encrypt: Bool) throws {
-        var random = Random(state: UInt64(keyLength) << 1 | (encrypt ? 1 : 0))
+        var random = SplitMix64(seed: UInt64(keyLength) << 1 | (encrypt ? 1 : 0))
         let keys = (0..<3).map { _ in random.key(keyLength) }
         let contexts = try keys.map { try Self.contexts(key: $0, encrypt: encrypt) }
         var mismatches = 0
@@ -164,7 +138,7 @@ struct XTSTests {
     /// decrypts as OpenSSL does; encryption refuses the key on every path.
     @Test(arguments: [32, 64])
     func equalKeyHalvesAreRefusedForEncryptionOnly(keyLength: Int) throws {
-        var random = Random(state: 99)
+        var random = SplitMix64(seed: 99)
         let half = random.bytes(keyLength / 2)
         let key = half + half
         let secret = key.withUnsafeBytes { SecretBytes($0) }
@@ -197,7 +171,7 @@ struct XTSTests {
     /// the IV. A failed request leaves the context working.
     @Test(arguments: [32, 64], [true, false])
     func edgeCasesAnswerWhatOpenSSLsXTSAnswered(keyLength: Int, encrypt: Bool) throws {
-        var random = Random(state: 7 &+ UInt64(keyLength))
+        var random = SplitMix64(seed: 7 &+ UInt64(keyLength))
         let key = random.key(keyLength)
         let secret = key.withUnsafeBytes { SecretBytes($0) }
         var contexts = try Self.contexts(key: key, encrypt: encrypt)
@@ -258,5 +232,14 @@ struct XTSTests {
         tweak = XTSContext.Tweak(low: 0x8000_0000_0000_0001, high: 0)
         tweak.double()
         #expect(tweak.low == 2 && tweak.high == 1)
+    }
+}
+
+extension SplitMix64 {
+    /// An XTS key of `count` bytes whose halves differ.
+    mutating func key(_ count: Int) -> [UInt8] {
+        var key = bytes(count)
+        if key[0] == key[count / 2] { key[0] ^= 1 }
+        return key
     }
 }
